@@ -1,0 +1,36 @@
+/*
+ * vmfmm.h - libvmfmm, von Mises-Fisher mixture models for embeddings on the
+ * unit hypersphere. This umbrella header includes the whole public API.
+ *
+ *   vmfmm/common.h      version, errors
+ *   vmfmm/rng.h         seeded generator
+ *   vmfmm/special.h     log C_d(kappa), A_d(kappa), log I_nu(x)
+ *   vmfmm/kappa.h       kappa estimators with small-sample shrinkage
+ *   vmfmm/sample.h      vMF (Wood 1994) and uniform sampling
+ *   vmfmm/rows.h        checking and normalizing embeddings
+ *   vmfmm/mixture.h     vMF mixture, batch EM, scoring, model JSON
+ *   vmfmm/stepwise.h    stepwise (online) EM
+ *   vmfmm/labels.h      labels and label tables
+ *   vmfmm/classifier.h  class-conditional vMF classifier
+ *   vmfmm/baselines.h   diagonal GMM and cosine k-NN classifiers
+ *   vmfmm/metrics.h     top-k macro recall, NMI, ARI, ...
+ *   vmfmm/io.h          .npy, .npz, CSV
+ */
+#ifndef VMFMM_H
+#define VMFMM_H
+
+#include "vmfmm/baselines.h"
+#include "vmfmm/classifier.h"
+#include "vmfmm/common.h"
+#include "vmfmm/io.h"
+#include "vmfmm/kappa.h"
+#include "vmfmm/labels.h"
+#include "vmfmm/metrics.h"
+#include "vmfmm/mixture.h"
+#include "vmfmm/rng.h"
+#include "vmfmm/rows.h"
+#include "vmfmm/sample.h"
+#include "vmfmm/special.h"
+#include "vmfmm/stepwise.h"
+
+#endif

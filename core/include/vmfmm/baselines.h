@@ -1,0 +1,66 @@
+/*
+ * vmfmm/baselines.h - the models vMF must beat, with the classifier interface
+ * of vmfmm/classifier.h (labels in, class indices into a vmf_label_table out).
+ *
+ * vmf_gmm_classifier: one diagonal-covariance Gaussian mixture per class (batch
+ * EM, k-means++ init, variance floor `reg_covar` added to every variance, up
+ * to k_max components per class, fewer when a class has few rows) plus class
+ * priors: the production model that vMF replaces. It is refit on all rows it is
+ * given.
+ *
+ * vmf_knn_classifier: cosine k-NN over stored rows, similarities by GEMM blocks,
+ * votes weighted by similarity; top-k classes with normalized vote shares. Rows
+ * are added incrementally; with reservoir_per_class > 0 each class keeps a
+ * uniform reservoir sample of that size (seeded, deterministic).
+ */
+#ifndef VMFMM_BASELINES_H
+#define VMFMM_BASELINES_H
+
+#include "common.h"
+#include "labels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmf_gmm_classifier vmf_gmm_classifier;
+
+typedef struct vmf_gmm_opts {
+    size_t k_max;     /* components per class at most, default 5 */
+    size_t max_iter;  /* default 100 */
+    double tol;       /* on the mean log-likelihood per class, default 1e-4 */
+    double reg_covar; /* variance floor, default 1e-6 */
+    uint64_t seed;    /* default 42 */
+} vmf_gmm_opts;
+
+VMF_API void vmf_gmm_opts_init(vmf_gmm_opts *o);
+VMF_API int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size_t d,
+                                   const vmf_labels *y, vmf_gmm_classifier **out);
+VMF_API void vmf_gmm_classifier_free(vmf_gmm_classifier *g);
+VMF_API int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x, size_t n,
+                                            size_t d, size_t k, int32_t *classes, double *proba);
+VMF_API const vmf_label_table *vmf_gmm_classifier_labels(const vmf_gmm_classifier *g);
+
+typedef struct vmf_knn_classifier vmf_knn_classifier;
+
+typedef struct vmf_knn_opts {
+    size_t k;                   /* neighbours, default 10 */
+    size_t reservoir_per_class; /* 0 = keep all rows (default) */
+    uint64_t seed;              /* reservoir sampling, default 42 */
+} vmf_knn_opts;
+
+VMF_API void vmf_knn_opts_init(vmf_knn_opts *o);
+VMF_API int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier **out);
+VMF_API void vmf_knn_classifier_free(vmf_knn_classifier *m);
+/* Adds rows x [n][d] (unit rows, checked) with labels; all-or-nothing. */
+VMF_API int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size_t d,
+                                   const vmf_labels *y);
+VMF_API int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x, size_t n,
+                                            size_t d, size_t k, int32_t *classes, double *proba);
+VMF_API const vmf_label_table *vmf_knn_classifier_labels(const vmf_knn_classifier *m);
+VMF_API size_t vmf_knn_classifier_n_rows(const vmf_knn_classifier *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,101 @@
+/*
+ * vmfmm/classifier.h - the class-conditional vMF classifier: one vMF mixture
+ * per class, learned online with stepwise EM, plus class priors from counts.
+ *
+ *     P(class c | x) ∝ pi_c · sum_k w_ck C_d(kappa_ck) exp(kappa_ck mu_ck^T x)
+ *
+ * partial_fit(X, labels) creates unseen classes on the fly. A class starts with
+ * one component and grows up to k_max components as its data allows (the
+ * growth rule is documented in classifier.c and the README), so the rare
+ * classes of a long tail are still predicted. fit() learns from scratch in
+ * batch.
+ *
+ * Thread safety: predict functions only read and may run concurrently with
+ * each other; partial_fit needs exclusive access (the daemon predicts on an
+ * immutable copy).
+ */
+#ifndef VMFMM_CLASSIFIER_H
+#define VMFMM_CLASSIFIER_H
+
+#include "common.h"
+#include "kappa.h"
+#include "labels.h"
+#include "mixture.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vmf_classifier vmf_classifier;
+
+typedef struct vmf_classifier_opts {
+    size_t k_max;         /* components per class at most, default 5 */
+    double alpha;         /* stepwise step exponent, default 0.7 */
+    double t0;            /* stepwise step offset, default 2 */
+    double eta_floor;     /* stepwise eta floor, default 0 */
+    size_t minibatch;     /* stepwise minibatch rows, default 256 */
+    vmf_kappa_opts kappa; /* estimator, shrinkage prior, clamps */
+    uint64_t seed;        /* default 42 */
+} vmf_classifier_opts;
+
+VMF_API void vmf_classifier_opts_init(vmf_classifier_opts *o);
+
+/* An empty classifier; d = 0 learns the dimension from the first batch. */
+VMF_API int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **out);
+VMF_API void vmf_classifier_free(vmf_classifier *c);
+VMF_API int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out);
+
+/*
+ * Learns one batch x [n][d] (unit rows) with labels y (y->n == n). On any
+ * error (wrong d, NaN/Inf, zero or non-unit row, n == 0, label count
+ * mismatch, mixed label kinds) returns VMF_EINVAL and leaves the classifier
+ * bit-identical.
+ */
+VMF_API int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size_t d,
+                                       const vmf_labels *y);
+
+/* Batch fit from scratch on all rows; *out is a new classifier. */
+VMF_API int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d,
+                               const vmf_labels *y, vmf_classifier **out);
+
+/*
+ * Top-k classes of each row of x [n][d]: class indices into classes [n][k] and
+ * posterior probabilities into proba [n][k] (may be NULL), most probable first.
+ * Slots beyond the number of classes get -1 and 0.
+ */
+VMF_API int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                        size_t k, int32_t *classes, double *proba);
+
+/* log P(class | x) for all classes into out [n][n_classes]. */
+VMF_API int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n,
+                                             size_t d, double *out);
+
+VMF_API size_t vmf_classifier_dim(const vmf_classifier *c); /* 0 before the first batch */
+VMF_API size_t vmf_classifier_n_classes(const vmf_classifier *c);
+VMF_API const vmf_label_table *vmf_classifier_labels(const vmf_classifier *c); /* borrowed */
+VMF_API uint64_t vmf_classifier_rows_seen(const vmf_classifier *c);
+
+/* Per class i: prior, rows seen, the current mixture and its statistics (borrowed). */
+VMF_API double vmf_classifier_class_prior(const vmf_classifier *c, size_t i);
+VMF_API uint64_t vmf_classifier_class_rows(const vmf_classifier *c, size_t i);
+VMF_API const vmf_mixture *vmf_classifier_class_mixture(const vmf_classifier *c, size_t i);
+VMF_API const double *vmf_classifier_class_s0(const vmf_classifier *c, size_t i);
+VMF_API const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i);
+
+/* Compact, versioned binary of the whole state; loading gives bit-identical futures. */
+VMF_API int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len);
+VMF_API int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out);
+
+/*
+ * Model JSON, classifier form: {"format":"vmfmm-model","version":1,"kind":"classifier",
+ * "dim", "classes":[{"label","prior","rows","mixture":{...}}], ...}; *json is malloc'ed.
+ * from_json rebuilds a classifier that predicts identically (statistics are
+ * rebuilt from the parameters when the JSON lacks them).
+ */
+VMF_API int vmf_classifier_to_json(const vmf_classifier *c, char **json);
+VMF_API int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

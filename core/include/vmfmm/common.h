@@ -1,0 +1,65 @@
+/*
+ * vmfmm/common.h - version, export macro and error reporting shared by every
+ * libvmfmm module.
+ *
+ * Error model: a function that can fail returns int, VMF_OK (0) or one of the
+ * negative VMF_E* codes below. vmf_strerror() gives the generic text of a code;
+ * vmf_last_error() gives the detailed message of the calling thread's most
+ * recent failure ("row 17 has 63 columns, expected 64"). The codes are part of
+ * the ABI: they are numbered explicitly and never renumbered.
+ */
+#ifndef VMFMM_COMMON_H
+#define VMFMM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMF_VERSION_MAJOR 0
+#define VMF_VERSION_MINOR 1
+#define VMF_VERSION_PATCH 0
+
+#if defined(VMF_STATIC)
+#define VMF_API
+#elif defined(VMF_BUILDING_LIBRARY)
+#define VMF_API __attribute__((visibility("default")))
+#else
+#define VMF_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+    VMF_OK = 0,
+    VMF_EINVAL = -1,   /* bad argument or bad data from the caller (NaN, wrong dim, ...) */
+    VMF_ENOMEM = -2,   /* allocation failed or a size would overflow */
+    VMF_EIO = -3,      /* the operating system refused a read or write */
+    VMF_EFORMAT = -4,  /* a file or serialized state is malformed */
+    VMF_ERANGE = -5,   /* a value lies outside the supported range */
+    VMF_ENOTFOUND = -6 /* a named entry (file member, class, key) does not exist */
+};
+
+/* "0.1.0": the version the library was built as. Thread-safe. */
+VMF_API const char *vmf_version(void);
+
+/* Generic, static text for an error code; never NULL. Thread-safe. */
+VMF_API const char *vmf_strerror(int rc);
+
+/*
+ * Detailed message of the calling thread's last failure, or "" when none.
+ * Valid until the same thread's next failing call. Thread-local.
+ */
+VMF_API const char *vmf_last_error(void);
+
+/*
+ * Allocation failure injection for tests: after `countdown` more successful
+ * allocations by the calling thread, every allocation by libvmfmm fails with
+ * VMF_ENOMEM. A negative value (the default) disables injection.
+ */
+VMF_API void vmf_debug_fail_alloc_after(long countdown);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,53 @@
+/*
+ * internal.h - declarations shared by libvmfmm's sources and its white-box
+ * tests, never installed: allocation, error reporting, the BLAS wrapper and
+ * small numeric helpers.
+ */
+#ifndef VMFMM_INTERNAL_H
+#define VMFMM_INTERNAL_H
+
+#include "vmfmm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors (error.c) ---- */
+
+/*
+ * Records the calling thread's detailed message and returns rc, so that a
+ * failure reads: return vmf__error(VMF_EINVAL, "row %zu has NaN", i);
+ */
+int vmf__error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- allocation (alloc.c): every core allocation goes through these ---- */
+
+void *vmf__malloc(size_t size);
+void *vmf__calloc(size_t count, size_t size);
+void *vmf__realloc(void *p, size_t size);
+void vmf__free(void *p);
+/* malloc of count * size with an overflow check; NULL on overflow. */
+void *vmf__malloc_array(size_t count, size_t size);
+/* a * b into *out; returns 0, or -1 (and leaves *out) when it overflows. */
+int vmf__mul_overflow(size_t a, size_t b, size_t *out);
+char *vmf__strdup(const char *s);
+
+/* ---- BLAS (blas.c): the one wrapper, always row-major ---- */
+
+/*
+ * C [m][n] = alpha * op(A) · op(B) + beta * C, with op(A) [m][kk] and
+ * op(B) [kk][n]; trans_a / trans_b select transposition; lda/ldb/ldc are the
+ * row strides of the stored matrices.
+ */
+void vmf__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t kk, float alpha,
+                const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                size_t ldc);
+
+/* ---- numerics ---- */
+
+/* log(sum_i exp(v[i])) over n values, stable; -inf for n == 0 or all -inf. */
+double vmf__logsumexp(const double *v, size_t n);
+
+/* Seconds from a monotonic clock. */
+double vmf__now(void);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * vmf_test.c - implementation of the shared test helpers.
+ */
+#include "vmf_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vmf_test_assert_close(double a, double b, double rtol, double atol, const char *sa,
+                           const char *sb, const char *file, int line)
+{
+    double diff = fabs(a - b);
+    if (isnan(a) || isnan(b) || !(diff <= atol + rtol * fabs(b))) {
+        print_error("%s:%d: %s = %.17g not close to %s = %.17g (diff %.3g, rtol %.3g, atol "
+                    "%.3g)\n",
+                    file, line, sa, a, sb, b, diff, rtol, atol);
+        fail();
+    }
+}
+
+void vmf_test_assert_ok(int rc, const char *expr, const char *file, int line)
+{
+    if (rc != VMF_OK) {
+        print_error("%s:%d: %s returned %d (%s): %s\n", file, line, expr, rc, vmf_strerror(rc),
+                    vmf_last_error());
+        fail();
+    }
+}
+
+const char *vmf_test_data_path(const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", VMF_TEST_DATA_DIR, name);
+    return buf;
+}
+
+const char *vmf_test_tmpdir(char *buf, size_t size)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(buf, size, "%s/vmftest.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(buf)) {
+        print_error("mkdtemp failed for %s\n", buf);
+        fail();
+    }
+    return buf;
+}
+
+void vmf_test_rmtree(const char *path)
+{
+    char cmd[4200];
+    if (!path || !*path || strcmp(path, "/") == 0)
+        return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        print_message("warning: could not remove %s\n", path);
+}
+
+void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
+                           double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
+                           double *weights)
+{
+    vmf_rng rng;
+    vmf_rng_seed(&rng, seed);
+    float *mu = means ? means : malloc(k * d * sizeof *mu);
+    double *kap = kappas ? kappas : malloc(k * sizeof *kap);
+    double *w = weights ? weights : malloc(k * sizeof *w);
+    assert_non_null(mu);
+    assert_non_null(kap);
+    assert_non_null(w);
+    vmf_assert_ok(vmf_sample_uniform(d, k, &rng, mu));
+    double wsum = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        kap[c] = kappa_lo + (kappa_hi - kappa_lo) * vmf_rng_uniform(&rng);
+        w[c] = vmf_rng_gamma(&rng, 5.0);
+        wsum += w[c];
+    }
+    for (size_t c = 0; c < k; c++)
+        w[c] /= wsum;
+    /* Rows in random component order, each drawn one at a time. */
+    for (size_t i = 0; i < n; i++) {
+        double u = vmf_rng_uniform(&rng), acc = 0.0;
+        size_t c = 0;
+        for (; c + 1 < k; c++) {
+            acc += w[c];
+            if (u < acc)
+                break;
+        }
+        vmf_assert_ok(vmf_sample_vmf(mu + c * d, d, kap[c], 1, &rng, x + i * d));
+        if (comp)
+            comp[i] = (int32_t)c;
+    }
+    if (!means)
+        free(mu);
+    if (!kappas)
+        free(kap);
+    if (!weights)
+        free(w);
+}

@@ -1,0 +1,62 @@
+/*
+ * vmf_test.h - helpers shared by the cmocka tests: float comparison with a
+ * message, the test data paths, temporary directories and synthetic data.
+ *
+ * Include after <setjmp.h>, <stdarg.h>, <stddef.h> (cmocka's requirements);
+ * this header does that itself.
+ */
+#ifndef VMF_TEST_H
+#define VMF_TEST_H
+
+#include "vmfmm.h"
+
+/* cmocka needs these three first; keep the order. */
+// clang-format off
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+// clang-format on
+
+#include "vmfmm.h"
+
+#include <cmocka.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Fails the test unless |a - b| <= atol + rtol * |b| (and both are NaN-free),
+ * printing both values, the difference and the call site.
+ */
+#define vmf_assert_close(a, b, rtol, atol)                                                         \
+    vmf_test_assert_close((double)(a), (double)(b), (rtol), (atol), #a, #b, __FILE__, __LINE__)
+void vmf_test_assert_close(double a, double b, double rtol, double atol, const char *sa,
+                           const char *sb, const char *file, int line);
+
+/* Fails the test with vmf_last_error() unless rc == VMF_OK. */
+#define vmf_assert_ok(rc) vmf_test_assert_ok((rc), #rc, __FILE__, __LINE__)
+void vmf_test_assert_ok(int rc, const char *expr, const char *file, int line);
+
+/* Path of a file under tests/data (static buffer per call site is not needed: caller's buf). */
+const char *vmf_test_data_path(const char *name, char *buf, size_t size);
+
+/* Creates a fresh temporary directory; the path is written to buf. */
+const char *vmf_test_tmpdir(char *buf, size_t size);
+
+/* Removes a directory tree (rm -rf); used in teardown. */
+void vmf_test_rmtree(const char *path);
+
+/*
+ * Draws n rows from a random mixture of k vMF components in dimension d with
+ * kappas uniform in [kappa_lo, kappa_hi] and weights from a Dirichlet(5)
+ * draw. Outputs (all malloc'ed by the caller, may be NULL except x):
+ * x [n][d], comp [n], means [k][d], kappas [k], weights [k].
+ */
+void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
+                           double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
+                           double *weights);
+
+#endif
