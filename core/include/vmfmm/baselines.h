@@ -41,6 +41,23 @@ VMF_API int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const f
                                             size_t d, size_t k, int32_t *classes, double *proba);
 VMF_API const vmf_label_table *vmf_gmm_classifier_labels(const vmf_gmm_classifier *g);
 
+/*
+ * Inspection of a fitted model (borrowed pointers, valid until it is freed;
+ * out-of-range class indices give 0 / NULL). Class i has
+ * vmf_gmm_classifier_class_n_components(g, i) components with weights [k],
+ * means [k][d] and variances [k][d] (reg_covar included) in the input space.
+ */
+VMF_API size_t vmf_gmm_classifier_dim(const vmf_gmm_classifier *g);
+VMF_API size_t vmf_gmm_classifier_n_classes(const vmf_gmm_classifier *g);
+VMF_API size_t vmf_gmm_classifier_class_n_components(const vmf_gmm_classifier *g, size_t i);
+VMF_API double vmf_gmm_classifier_class_prior(const vmf_gmm_classifier *g, size_t i);
+VMF_API const double *vmf_gmm_classifier_class_weights(const vmf_gmm_classifier *g, size_t i);
+VMF_API const double *vmf_gmm_classifier_class_means(const vmf_gmm_classifier *g, size_t i);
+VMF_API const double *vmf_gmm_classifier_class_variances(const vmf_gmm_classifier *g, size_t i);
+/* EM iterations run, whether tol was reached, final mean log-likelihood per row. */
+VMF_API int vmf_gmm_classifier_class_fit_info(const vmf_gmm_classifier *g, size_t i,
+                                              size_t *n_iter, int *converged, double *loglik);
+
 typedef struct vmf_knn_classifier vmf_knn_classifier;
 
 typedef struct vmf_knn_opts {
