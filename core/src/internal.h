@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- errors (error.c) ---- */
 
@@ -49,5 +50,32 @@ double vmf__logsumexp(const double *v, size_t n);
 
 /* Seconds from a monotonic clock. */
 double vmf__now(void);
+
+/* ---- array I/O (npy.c), shared by npz.c and csv.c ---- */
+
+/*
+ * Reads exactly n bytes into dst, or returns a negative VMF_E* code having
+ * recorded a message with vmf__error (short data included).
+ */
+typedef int (*vmf__read_fn)(void *ctx, void *dst, size_t n);
+
+/*
+ * Decodes one .npy image of exactly `total` bytes delivered by `read`; `what`
+ * names the source in messages (a path, "X.npy in a.npz"). Every size in the
+ * header is checked against `total` before anything is allocated from it.
+ */
+int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                         vmf_array *out);
+
+/*
+ * Atomic file replacement: vmf__atomic_open creates a temporary file beside
+ * `path` (mode 0666 less the umask) and returns it as *fp with its name in
+ * *tmp; vmf__atomic_commit flushes, fsyncs, closes and renames it over `path`
+ * (then fsyncs the directory); vmf__atomic_abort closes and removes it. Both
+ * release fp and tmp whatever happens.
+ */
+int vmf__atomic_open(const char *path, FILE **fp, char **tmp);
+int vmf__atomic_commit(FILE *fp, char *tmp, const char *path);
+void vmf__atomic_abort(FILE *fp, char *tmp);
 
 #endif

@@ -93,9 +93,14 @@ VMF_API int vmf_npz_write_mem(const char *const *names, const vmf_array *const *
  * Reads a CSV of floats: one row per line, comma-separated, an optional header
  * line of non-numeric fields, '#' comment lines and blank lines skipped. All
  * rows must have the same number of fields. Produces a 2-D VMF_DTYPE_F32 array
- *.
+ * [rows][fields]. Empty fields, text that is not wholly a number, NaN/Inf,
+ * values beyond float32 (VMF_ERANGE), ragged rows and a file without data
+ * rows are errors naming the line and field. Numbers follow strtod in the C
+ * locale (the library never calls setlocale).
  */
 VMF_API int vmf_csv_read(const char *path, vmf_array *out);
+/* The same from an in-memory CSV text of len bytes. */
+VMF_API int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out);
 
 /* Writes a 1-D or 2-D numeric array as CSV ("%.9g" for f32, "%.17g" for f64). */
 VMF_API int vmf_csv_write(const char *path, const vmf_array *a);

@@ -1,0 +1,268 @@
+/*
+ * array.c - the vmf_array container: release, dtype names and sizes, the
+ * conversion of any numeric array to the float32 matrix every model consumes,
+ * and vmf_load_matrix, which picks the reader by file extension.
+ *
+ * vmf_load_matrix hands a float32 array's own buffer to the caller instead of
+ * copying it, so a 10-million-row file costs the matrix and nothing more.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void vmf_array_free(vmf_array *a)
+{
+    if (!a)
+        return;
+    if (a->dtype == VMF_DTYPE_STR && a->data) {
+        char **s = a->data;
+        for (size_t i = 0; i < a->count; i++)
+            vmf__free(s[i]);
+    }
+    vmf__free(a->data);
+    memset(a, 0, sizeof *a);
+}
+
+size_t vmf_dtype_size(vmf_dtype t)
+{
+    switch (t) {
+    case VMF_DTYPE_F32:
+        return 4;
+    case VMF_DTYPE_F64:
+        return 8;
+    case VMF_DTYPE_I16:
+        return 2;
+    case VMF_DTYPE_I32:
+        return 4;
+    case VMF_DTYPE_I64:
+        return 8;
+    case VMF_DTYPE_U8:
+        return 1;
+    case VMF_DTYPE_STR:
+        return sizeof(char *);
+    }
+    return 0;
+}
+
+const char *vmf_dtype_name(vmf_dtype t)
+{
+    switch (t) {
+    case VMF_DTYPE_F32:
+        return "<f4";
+    case VMF_DTYPE_F64:
+        return "<f8";
+    case VMF_DTYPE_I16:
+        return "<i2";
+    case VMF_DTYPE_I32:
+        return "<i4";
+    case VMF_DTYPE_I64:
+        return "<i8";
+    case VMF_DTYPE_U8:
+        return "|u1";
+    case VMF_DTYPE_STR:
+        return "<U";
+    }
+    return "invalid";
+}
+
+/* "(2, 3)" for messages. */
+static const char *shape_text(const vmf_array *a, char *buf, size_t cap)
+{
+    size_t o = (size_t)snprintf(buf, cap, "(");
+    for (size_t i = 0; i < a->ndim && i < VMF_IO_MAX_NDIM && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, i ? ", %zu" : "%zu", a->shape[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, a->ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* Checks that `a` is a 2-D numeric array whose count matches its shape. */
+static int check_matrix(const vmf_array *a, const char *what)
+{
+    char sh[200];
+    if (a->dtype == VMF_DTYPE_STR)
+        return vmf__error(VMF_EINVAL, "%s: expected a numeric array, got strings", what);
+    if ((unsigned)a->dtype > VMF_DTYPE_STR)
+        return vmf__error(VMF_EINVAL, "%s: unknown dtype %d", what, (int)a->dtype);
+    if (a->ndim != 2)
+        return vmf__error(VMF_EINVAL, "%s: expected a 2-D array (rows, columns), got shape %s",
+                          what, shape_text(a, sh, sizeof sh));
+    size_t count;
+    if (vmf__mul_overflow(a->shape[0], a->shape[1], &count) != 0 || count != a->count)
+        return vmf__error(VMF_EINVAL, "%s: count %zu disagrees with shape %s", what, a->count,
+                          shape_text(a, sh, sizeof sh));
+    if (count > 0 && !a->data)
+        return vmf__error(VMF_EINVAL, "%s: array data is NULL", what);
+    return VMF_OK;
+}
+
+/*
+ * Converts a's elements into dst (which may be a->data itself when a is
+ * float32), rejecting NaN/Inf (VMF_EINVAL) and values beyond float32
+ * (VMF_ERANGE) with the row and column.
+ */
+static int convert(const vmf_array *a, float *dst, const char *what)
+{
+    size_t n = a->count, d = a->shape[1];
+    switch (a->dtype) {
+    case VMF_DTYPE_F32: {
+        const float *s = a->data;
+        for (size_t i = 0; i < n; i++) {
+            if (!isfinite(s[i]))
+                return vmf__error(VMF_EINVAL, "%s: row %zu, column %zu is %s", what, i / d, i % d,
+                                  isnan(s[i]) ? "NaN" : "infinite");
+            dst[i] = s[i];
+        }
+        break;
+    }
+    case VMF_DTYPE_F64: {
+        const double *s = a->data;
+        for (size_t i = 0; i < n; i++) {
+            if (!isfinite(s[i]))
+                return vmf__error(VMF_EINVAL, "%s: row %zu, column %zu is %s", what, i / d, i % d,
+                                  isnan(s[i]) ? "NaN" : "infinite");
+            /* Round to nearest; only a result that overflows is out of range. */
+            float f = (float)s[i];
+            if (isinf(f))
+                return vmf__error(VMF_ERANGE,
+                                  "%s: row %zu, column %zu holds %.17g, outside the float32 "
+                                  "range",
+                                  what, i / d, i % d, s[i]);
+            dst[i] = f;
+        }
+        break;
+    }
+    case VMF_DTYPE_I16: {
+        const int16_t *s = a->data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)s[i];
+        break;
+    }
+    case VMF_DTYPE_I32: {
+        const int32_t *s = a->data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)s[i];
+        break;
+    }
+    case VMF_DTYPE_I64: {
+        const int64_t *s = a->data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)s[i];
+        break;
+    }
+    case VMF_DTYPE_U8: {
+        const uint8_t *s = a->data;
+        for (size_t i = 0; i < n; i++)
+            dst[i] = (float)s[i];
+        break;
+    }
+    case VMF_DTYPE_STR:
+        return vmf__error(VMF_EINVAL, "%s: expected a numeric array, got strings", what);
+    }
+    return VMF_OK;
+}
+
+int vmf_array_to_f32(const vmf_array *a, float **x, size_t *n, size_t *d)
+{
+    if (!a || !x || !n || !d)
+        return vmf__error(VMF_EINVAL, "vmf_array_to_f32: NULL argument");
+    *x = NULL;
+    *n = *d = 0;
+    int rc = check_matrix(a, "array");
+    if (rc != VMF_OK)
+        return rc;
+    float *out = vmf__malloc_array(a->count, sizeof(float));
+    if (!out)
+        return vmf__error(VMF_ENOMEM, "array: out of memory for a %zu x %zu float32 matrix",
+                          a->shape[0], a->shape[1]);
+    if ((rc = convert(a, out, "array")) != VMF_OK) {
+        vmf__free(out);
+        return rc;
+    }
+    *x = out;
+    *n = a->shape[0];
+    *d = a->shape[1];
+    return VMF_OK;
+}
+
+/* Moves a 2-D array into *x as float32, reusing a float32 array's buffer. */
+static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d)
+{
+    int rc = check_matrix(a, what);
+    if (rc != VMF_OK)
+        return rc;
+    if (a->dtype == VMF_DTYPE_F32) {
+        if ((rc = convert(a, a->data, what)) != VMF_OK)
+            return rc;
+        *x = a->data;
+        a->data = NULL;
+    } else {
+        float *out = vmf__malloc_array(a->count, sizeof(float));
+        if (!out)
+            return vmf__error(VMF_ENOMEM, "%s: out of memory for a %zu x %zu float32 matrix", what,
+                              a->shape[0], a->shape[1]);
+        if ((rc = convert(a, out, what)) != VMF_OK) {
+            vmf__free(out);
+            return rc;
+        }
+        *x = out;
+    }
+    *n = a->shape[0];
+    *d = a->shape[1];
+    return VMF_OK;
+}
+
+int vmf_load_matrix(const char *path, float **x, size_t *n, size_t *d, vmf_array *labels)
+{
+    if (labels)
+        memset(labels, 0, sizeof *labels);
+    if (!path || !x || !n || !d)
+        return vmf__error(VMF_EINVAL, "vmf_load_matrix: NULL argument");
+    *x = NULL;
+    *n = *d = 0;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    const char *ext = strrchr(base, '.');
+    vmf_array a = {0};
+    int rc;
+    if (ext && strcasecmp(ext, ".npy") == 0) {
+        rc = vmf_npy_read(path, &a);
+    } else if (ext && strcasecmp(ext, ".npz") == 0) {
+        rc = vmf_npz_read(path, "X", &a);
+    } else if (ext && strcasecmp(ext, ".csv") == 0) {
+        rc = vmf_csv_read(path, &a);
+    } else {
+        return vmf__error(VMF_EINVAL, "%s: unknown file type; expected .npy, .npz or .csv", path);
+    }
+    if (rc != VMF_OK)
+        return rc;
+    if ((rc = take_matrix(&a, path, x, n, d)) != VMF_OK)
+        goto fail;
+    vmf_array_free(&a);
+    if (labels && ext && strcasecmp(ext, ".npz") == 0) {
+        rc = vmf_npz_read(path, "y", labels);
+        if (rc == VMF_ENOTFOUND) {
+            rc = VMF_OK;
+        } else if (rc != VMF_OK) {
+            goto fail;
+        } else if (labels->ndim != 1 || labels->shape[0] != *n) {
+            char sh[200];
+            rc = vmf__error(VMF_EFORMAT, "%s: y has shape %s but X has %zu rows", path,
+                            shape_text(labels, sh, sizeof sh), *n);
+            goto fail;
+        }
+    }
+    return VMF_OK;
+
+fail:
+    vmf_array_free(&a);
+    if (labels)
+        vmf_array_free(labels);
+    vmf__free(*x);
+    *x = NULL;
+    *n = *d = 0;
+    return rc;
+}

@@ -1,0 +1,425 @@
+/*
+ * csv.c - CSV of floats for interoperability: a strict reader (every field must
+ * be a complete, finite number; every row the same width) and a writer whose
+ * numbers parse back to the same bits.
+ *
+ * Accepted: an optional UTF-8 byte-order mark; '\n' or "\r\n" line ends; blank
+ * lines and lines whose first non-blank character is '#' anywhere; one header
+ * line of non-numeric fields, when it is the first line with content, whose
+ * field count then fixes the row width; spaces or tabs around fields. Numbers
+ * are parsed with strtod, so they follow the C locale unless the program has
+ * called setlocale. Refused, with the line and field: empty fields, text that
+ * is not entirely a number, NaN and infinities, values beyond float32, rows of
+ * a different width, NUL bytes, and a file without data rows.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CSV_BLOCK 65536
+
+static int fail(int rc, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(int rc, const char *what, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vmf__error(rc, "%s: %s", what, msg);
+}
+
+/* ---- line reader over a FILE or a memory buffer ---- */
+
+typedef struct lines {
+    FILE *fp;                 /* or NULL for memory */
+    const unsigned char *mem; /* remaining memory input */
+    size_t mem_left;
+    char *buf;
+    size_t cap, start, end;
+    int eof;
+    const char *what;
+} lines;
+
+/* Appends more input after buf[end]; sets eof when there is none. */
+static int fill(lines *r)
+{
+    if (r->start > 0) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->cap - r->end < CSV_BLOCK / 2) {
+        size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
+        if (cap > VMF_IO_MAX_BYTES || cap < r->cap)
+            return fail(VMF_EFORMAT, r->what, "a line is longer than the %llu-byte limit",
+                        (unsigned long long)VMF_IO_MAX_BYTES);
+        char *b = vmf__realloc(r->buf, cap);
+        if (!b)
+            return fail(VMF_ENOMEM, r->what, "out of memory for a %zu-byte line buffer", cap);
+        r->buf = b;
+        r->cap = cap;
+    }
+    size_t room = r->cap - r->end - 1, got; /* one byte kept for the final NUL */
+    if (r->fp) {
+        got = fread(r->buf + r->end, 1, room, r->fp);
+        if (got < room && ferror(r->fp))
+            return fail(VMF_EIO, r->what, "read failed: %s", strerror(errno));
+    } else {
+        got = r->mem_left < room ? r->mem_left : room;
+        memcpy(r->buf + r->end, r->mem, got);
+        r->mem += got;
+        r->mem_left -= got;
+    }
+    r->end += got;
+    if (got == 0)
+        r->eof = 1;
+    return VMF_OK;
+}
+
+/* Next line without its terminator, NUL-terminated in place: 1, 0 at the end, or an error. */
+static int next_line(lines *r, char **line, size_t *len)
+{
+    size_t scanned = 0;
+    for (;;) {
+        char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
+        if (nl) {
+            *line = r->buf + r->start;
+            *len = (size_t)(nl - *line);
+            *nl = '\0';
+            r->start += *len + 1;
+            return 1;
+        }
+        if (r->eof) {
+            if (r->start == r->end)
+                return 0;
+            *line = r->buf + r->start;
+            *len = r->end - r->start;
+            r->buf[r->end] = '\0';
+            r->start = r->end;
+            return 1;
+        }
+        scanned = r->end - r->start;
+        int rc = fill(r);
+        if (rc != VMF_OK)
+            return rc;
+    }
+}
+
+/* ---- parsing ---- */
+
+static char *trim(char *s, char **end)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *e = '\0';
+    *end = e;
+    return s;
+}
+
+/* Splits line into fields in place (at most cap pointers); returns the count. */
+static size_t split(char *line, char **fields, size_t cap)
+{
+    size_t n = 0;
+    char *p = line;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        if (n < cap)
+            fields[n] = p;
+        n++;
+        if (!comma)
+            return n;
+        p = comma + 1;
+    }
+}
+
+/* Parses a whole field as a finite float32: 1 when numeric, 0 when it is not a
+ * number at all, or an error (empty, NaN/Inf, out of range). */
+static int parse_number(char *field, float *v, const char *what, size_t lineno, size_t col)
+{
+    char *end, *s = trim(field, &end);
+    if (s == end)
+        return fail(VMF_EFORMAT, what, "line %zu, field %zu is empty", lineno, col);
+    char *stop;
+    errno = 0;
+    double x = strtod(s, &stop);
+    if (stop != end || stop == s)
+        return 0;
+    char shown[48];
+    snprintf(shown, sizeof shown, "%.40s", s);
+    if (!isfinite(x) && errno != ERANGE)
+        return fail(VMF_EFORMAT, what, "line %zu, field %zu: '%s' is not a finite number", lineno,
+                    col, shown);
+    float f = (float)x;
+    if (isinf(f) || (errno == ERANGE && fabs(x) > 1.0))
+        return fail(VMF_ERANGE, what, "line %zu, field %zu: %s is outside the float32 range",
+                    lineno, col, shown);
+    *v = f; /* an underflow rounds to zero or a subnormal, as intended */
+    return 1;
+}
+
+static int csv_parse(lines *r, vmf_array *out)
+{
+    const char *what = r->what;
+    float *data = NULL;
+    size_t n = 0, cap = 0, d = 0, width_line = 0, lineno = 0, header_line = 0;
+    char **fields = NULL;
+    size_t fcap = 0;
+    int rc = VMF_OK;
+
+    for (;;) {
+        char *line = NULL;
+        size_t len = 0;
+        int got = next_line(r, &line, &len);
+        if (got < 0) {
+            rc = got;
+            goto fail;
+        }
+        if (got == 0)
+            break;
+        lineno++;
+        if (lineno == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+            line += 3;
+            len -= 3;
+        }
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        if (memchr(line, '\0', len)) {
+            rc = fail(VMF_EFORMAT, what, "line %zu contains a NUL byte (not a text file)", lineno);
+            goto fail;
+        }
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0' || *p == '#')
+            continue;
+
+        size_t nf = 1;
+        for (const char *c = memchr(line, ',', len); c;
+             c = memchr(c + 1, ',', len - (size_t)(c + 1 - line)))
+            nf++;
+        if (nf > fcap) {
+            char **f = vmf__realloc(fields, nf * sizeof *f);
+            if (!f) {
+                rc = fail(VMF_ENOMEM, what, "out of memory for %zu fields", nf);
+                goto fail;
+            }
+            fields = f;
+            fcap = nf;
+        }
+        split(line, fields, fcap);
+        if (d != 0 && nf != d) {
+            rc = fail(VMF_EFORMAT, what, "line %zu has %zu fields, expected %zu as on line %zu",
+                      lineno, nf, d, width_line);
+            goto fail;
+        }
+        if (d == 0) {
+            d = nf;
+            width_line = lineno;
+        }
+        if (n == 0 && header_line == 0) {
+            /* The first line with content may be a header: no field numeric. */
+            size_t numeric = 0;
+            for (size_t j = 0; j < nf; j++) {
+                char *e, *s = trim(fields[j], &e);
+                char *stop;
+                if (s != e) {
+                    (void)strtod(s, &stop);
+                    if (stop == e)
+                        numeric++;
+                }
+            }
+            if (numeric == 0) {
+                header_line = lineno;
+                continue;
+            }
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 1024, bytes;
+            if (vmf__mul_overflow(ncap, d * sizeof(float), &bytes) != 0 ||
+                bytes > VMF_IO_MAX_BYTES) {
+                if (vmf__mul_overflow(n + 1, d * sizeof(float), &bytes) != 0 ||
+                    bytes > VMF_IO_MAX_BYTES) {
+                    rc = fail(VMF_EFORMAT, what,
+                              "more data than the %llu-byte limit (VMF_IO_MAX_BYTES) at line %zu",
+                              (unsigned long long)VMF_IO_MAX_BYTES, lineno);
+                    goto fail;
+                }
+                ncap = VMF_IO_MAX_BYTES / (d * sizeof(float));
+                bytes = ncap * d * sizeof(float);
+            }
+            float *nd = vmf__realloc(data, bytes);
+            if (!nd) {
+                rc = fail(VMF_ENOMEM, what, "out of memory for %zu rows", ncap);
+                goto fail;
+            }
+            data = nd;
+            cap = ncap;
+        }
+        for (size_t j = 0; j < nf; j++) {
+            int ok = parse_number(fields[j], &data[n * d + j], what, lineno, j + 1);
+            if (ok < 0) {
+                rc = ok;
+                goto fail;
+            }
+            if (ok == 0) {
+                char *e, *s = trim(fields[j], &e);
+                rc = fail(VMF_EFORMAT, what, "line %zu, field %zu: '%.40s' is not a number", lineno,
+                          j + 1, s);
+                goto fail;
+            }
+        }
+        n++;
+    }
+    if (n == 0) {
+        rc = header_line
+                 ? fail(VMF_EFORMAT, what, "has a header (line %zu) but no data rows", header_line)
+                 : fail(VMF_EFORMAT, what, "has no data rows (empty file)");
+        goto fail;
+    }
+    if (n < cap) {
+        float *shrunk = vmf__realloc(data, n * d * sizeof(float));
+        if (shrunk)
+            data = shrunk;
+    }
+    vmf__free(fields);
+    memset(out, 0, sizeof *out);
+    out->dtype = VMF_DTYPE_F32;
+    out->ndim = 2;
+    out->shape[0] = n;
+    out->shape[1] = d;
+    out->count = n * d;
+    out->data = data;
+    return VMF_OK;
+
+fail:
+    vmf__free(fields);
+    vmf__free(data);
+    return rc;
+}
+
+int vmf_csv_read(const char *path, vmf_array *out)
+{
+    if (!out)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read: path is NULL");
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+    lines r = {0};
+    r.fp = fp;
+    r.what = path;
+    int rc = csv_parse(&r, out);
+    vmf__free(r.buf);
+    fclose(fp);
+    return rc;
+}
+
+int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out)
+{
+    if (!out)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read_mem: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!buf && len > 0)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read_mem: buf is NULL");
+    lines r = {0};
+    r.mem = buf;
+    r.mem_left = len;
+    r.what = "CSV data";
+    int rc = csv_parse(&r, out);
+    vmf__free(r.buf);
+    return rc;
+}
+
+/* ---- writing ---- */
+
+static int write_value(FILE *fp, const vmf_array *a, size_t i, const char *what, size_t row)
+{
+    int r;
+    switch (a->dtype) {
+    case VMF_DTYPE_F32: {
+        float v = ((const float *)a->data)[i];
+        if (!isfinite(v))
+            return fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
+                        isnan(v) ? "NaN" : "an infinity");
+        r = fprintf(fp, "%.9g", (double)v);
+        break;
+    }
+    case VMF_DTYPE_F64: {
+        double v = ((const double *)a->data)[i];
+        if (!isfinite(v))
+            return fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
+                        isnan(v) ? "NaN" : "an infinity");
+        r = fprintf(fp, "%.17g", v);
+        break;
+    }
+    case VMF_DTYPE_I16:
+        r = fprintf(fp, "%d", (int)((const int16_t *)a->data)[i]);
+        break;
+    case VMF_DTYPE_I32:
+        r = fprintf(fp, "%ld", (long)((const int32_t *)a->data)[i]);
+        break;
+    case VMF_DTYPE_I64:
+        r = fprintf(fp, "%lld", (long long)((const int64_t *)a->data)[i]);
+        break;
+    case VMF_DTYPE_U8:
+        r = fprintf(fp, "%u", (unsigned)((const uint8_t *)a->data)[i]);
+        break;
+    default:
+        return fail(VMF_EINVAL, what, "only numeric arrays can be written as CSV");
+    }
+    if (r < 0)
+        return fail(VMF_EIO, what, "write failed: %s", strerror(errno));
+    return VMF_OK;
+}
+
+int vmf_csv_write(const char *path, const vmf_array *a)
+{
+    if (!path || !a)
+        return vmf__error(VMF_EINVAL, "vmf_csv_write: path or array is NULL");
+    if (a->dtype == VMF_DTYPE_STR || (unsigned)a->dtype > VMF_DTYPE_STR)
+        return fail(VMF_EINVAL, path, "only numeric arrays can be written as CSV");
+    if (a->ndim != 1 && a->ndim != 2)
+        return fail(VMF_EINVAL, path, "CSV holds 1-D or 2-D arrays, this one has %zu dimensions",
+                    a->ndim);
+    size_t rows = a->shape[0], cols = a->ndim == 2 ? a->shape[1] : 1, count;
+    if (vmf__mul_overflow(rows, cols, &count) != 0 || count != a->count)
+        return fail(VMF_EINVAL, path, "count %zu disagrees with the shape", a->count);
+    if (count > 0 && !a->data)
+        return fail(VMF_EINVAL, path, "array data is NULL");
+    if (a->ndim == 2 && cols == 0 && rows > 0)
+        return fail(VMF_EINVAL, path, "rows of zero columns cannot be written as CSV");
+    FILE *fp;
+    char *tmp;
+    int rc = vmf__atomic_open(path, &fp, &tmp);
+    if (rc != VMF_OK)
+        return rc;
+    for (size_t i = 0; i < rows && rc == VMF_OK; i++) {
+        for (size_t j = 0; j < cols && rc == VMF_OK; j++) {
+            if (j > 0 && fputc(',', fp) == EOF)
+                rc = fail(VMF_EIO, path, "write failed: %s", strerror(errno));
+            if (rc == VMF_OK)
+                rc = write_value(fp, a, i * cols + j, path, i);
+        }
+        if (rc == VMF_OK && fputc('\n', fp) == EOF)
+            rc = fail(VMF_EIO, path, "write failed: %s", strerror(errno));
+    }
+    if (rc != VMF_OK) {
+        vmf__atomic_abort(fp, tmp);
+        return rc;
+    }
+    return vmf__atomic_commit(fp, tmp, path);
+}

@@ -1,0 +1,1012 @@
+/*
+ * npy.c - the NumPy .npy format (versions 1.0, 2.0 and 3.0): a reader that
+ * trusts nothing in the file, a writer whose bytes match numpy.save, and the
+ * atomic file replacement every I/O writer uses.
+ *
+ * Format (numpy/doc/neps/nep-0001): the magic "\x93NUMPY", a major and a minor
+ * version byte, the header length (uint16 LE in 1.0, uint32 LE in 2.0 and 3.0),
+ * then the header: a Python dict literal
+ *     {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
+ * padded with spaces and a final '\n', ASCII in 1.0/2.0 (latin-1 in theory) and
+ * UTF-8 in 3.0; then the raw elements.
+ *
+ * Design: the reader pulls bytes through a callback (a FILE, a memory buffer or
+ * a zip member all look alike) whose total length is known in advance, so every
+ * size in the header is checked against the bytes actually present before any
+ * allocation: a header claiming 10^9 rows in a 200-byte file fails at once.
+ * Numeric data is read straight into the array, with no staging copy. The
+ * header is parsed by a small recursive-descent parser of the dict literal, not
+ * by pattern matching, so key order, spacing and trailing commas do not matter.
+ *
+ * The code assumes a little-endian host (checked at compile time), which every
+ * platform Debian ships vmfmm on is.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "npy.c reads and writes little-endian data in place; port the byte order first"
+#endif
+
+#define NPY_MAGIC     "\x93NUMPY"
+#define NPY_MAGIC_LEN 6
+/* numpy itself refuses headers over 10000 bytes unless told otherwise; a valid
+ * header of this library's dtypes and at most 8 dimensions is under 300. */
+#define NPY_MAX_HEADER ((uint32_t)1 << 20)
+/* numpy.save pads the header so that the data starts on a 64-byte boundary. */
+#define NPY_ALIGN 64
+/* numpy >= 1.24 leaves room to grow the first axis in place: it pads the dict
+ * with 21 - len(str(shape[0])) spaces (format.GROWTH_AXIS_MAX_DIGITS). */
+#define NPY_GROWTH_DIGITS 21
+/* Strings are converted in chunks of about this many bytes of UTF-32. */
+#define NPY_STR_CHUNK 65536
+
+/* ---- messages ---- */
+
+/* vmf__error with "what: " in front, so every message names its source. */
+static int fail(int rc, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(int rc, const char *what, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vmf__error(rc, "%s: %s", what, msg);
+}
+
+/* Copies up to n bytes of s into buf (cap bytes) printable: other bytes as \xNN. */
+static const char *printable(const char *s, size_t n, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            buf[o++] = (char)c;
+        } else {
+            snprintf(buf + o, cap - o, "\\x%02x", c);
+            o += 4;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* Python's repr of a shape tuple: "()", "(3,)", "(2, 3)". */
+static const char *shape_str(const size_t *shape, size_t ndim, char *buf, size_t cap)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf, cap, "(");
+    for (size_t i = 0; i < ndim && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, i ? ", %zu" : "%zu", shape[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, ndim == 1 ? ",)" : ")");
+    return buf;
+}
+
+/* ---- dtypes ---- */
+
+typedef struct npy_header {
+    vmf_dtype dtype;
+    size_t width; /* code points per element for VMF_DTYPE_STR */
+    size_t esize; /* bytes per element in the file */
+    int fortran;
+    size_t ndim;
+    size_t shape[VMF_IO_MAX_NDIM];
+    char descr[48]; /* as written, for messages */
+} npy_header;
+
+static const char *const supported = "<f4 <f8 <i2 <i4 <i8 |u1 <U";
+
+/* Decodes a descr string such as "<f4" or "<U12" into h. */
+static int parse_descr(const char *what, const char *d, npy_header *h)
+{
+    char pr[64];
+    printable(d, strlen(d), pr, sizeof pr);
+    char order = '=';
+    const char *t = d;
+    if (*t == '<' || *t == '>' || *t == '|' || *t == '=')
+        order = *t++;
+    if (*t == 'O')
+        return fail(VMF_EFORMAT, what,
+                    "dtype '%s' is an object array (pickled Python objects), which is not "
+                    "supported; save a numeric or string array",
+                    pr);
+    if (*t == 'U') {
+        const char *p = t + 1;
+        uint64_t w = 0;
+        if (*p < '0' || *p > '9')
+            return fail(VMF_EFORMAT, what, "string dtype '%s' has no width", pr);
+        for (; *p >= '0' && *p <= '9'; p++) {
+            w = w * 10 + (uint64_t)(*p - '0');
+            if (w > (uint64_t)1 << 32)
+                return fail(VMF_EFORMAT, what, "string dtype '%s' is too wide", pr);
+        }
+        if (*p != '\0')
+            return fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
+        if (order == '>')
+            return fail(VMF_EFORMAT, what,
+                        "dtype '%s' is big-endian, which is not supported; save it as '<U' "
+                        "(arr.astype(arr.dtype.newbyteorder('<')))",
+                        pr);
+        if (w == 0)
+            return fail(VMF_EFORMAT, what, "string dtype '%s' has width 0", pr);
+        h->dtype = VMF_DTYPE_STR;
+        h->width = (size_t)w;
+        h->esize = (size_t)w * 4;
+        return VMF_OK;
+    }
+    static const struct {
+        const char *code;
+        vmf_dtype dtype;
+        size_t size;
+    } codes[] = {{"f4", VMF_DTYPE_F32, 4}, {"f8", VMF_DTYPE_F64, 8}, {"i2", VMF_DTYPE_I16, 2},
+                 {"i4", VMF_DTYPE_I32, 4}, {"i8", VMF_DTYPE_I64, 8}, {"u1", VMF_DTYPE_U8, 1}};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        if (strcmp(t, codes[i].code) != 0)
+            continue;
+        if (order == '>' && codes[i].size > 1)
+            return fail(VMF_EFORMAT, what,
+                        "dtype '%s' is big-endian, which is not supported; save it "
+                        "little-endian (arr.astype('<%s'))",
+                        pr, codes[i].code);
+        h->dtype = codes[i].dtype;
+        h->esize = codes[i].size;
+        return VMF_OK;
+    }
+    return fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
+}
+
+/* ---- the header dict parser ---- */
+
+typedef struct parser {
+    const char *s;
+    size_t len;
+    size_t pos;
+    const char *what;
+} parser;
+
+static int perr(parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int perr(parser *p, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vmf__error(VMF_EFORMAT, "%s: header is not a valid dict literal: %s at offset %zu",
+                      p->what, msg, p->pos);
+}
+
+static void skip_ws(parser *p)
+{
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
+                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
+        p->pos++;
+}
+
+static int peek(parser *p)
+{
+    return p->pos < p->len ? (unsigned char)p->s[p->pos] : -1;
+}
+
+/* A quoted Python string without escapes into buf (cap bytes incl. NUL). */
+static int parse_string(parser *p, char *buf, size_t cap)
+{
+    int q = peek(p);
+    if (q != '\'' && q != '"')
+        return perr(p, "expected a quoted string");
+    size_t start = ++p->pos, n = 0;
+    while (p->pos < p->len && p->s[p->pos] != (char)q) {
+        if (p->s[p->pos] == '\\')
+            return perr(p, "escape sequences in strings are not supported");
+        if (p->s[p->pos] == '\n')
+            break;
+        p->pos++;
+    }
+    if (p->pos >= p->len || p->s[p->pos] != (char)q) {
+        p->pos = start - 1;
+        return perr(p, "unterminated string");
+    }
+    n = p->pos - start;
+    if (n + 1 > cap) {
+        p->pos = start - 1;
+        return perr(p, "string of %zu bytes is too long", n);
+    }
+    memcpy(buf, p->s + start, n);
+    buf[n] = '\0';
+    p->pos++;
+    return VMF_OK;
+}
+
+static int parse_bool(parser *p, int *v)
+{
+    if (p->len - p->pos >= 4 && memcmp(p->s + p->pos, "True", 4) == 0) {
+        p->pos += 4;
+        *v = 1;
+    } else if (p->len - p->pos >= 5 && memcmp(p->s + p->pos, "False", 5) == 0) {
+        p->pos += 5;
+        *v = 0;
+    } else {
+        return perr(p, "expected True or False");
+    }
+    int c = peek(p);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')
+        return perr(p, "expected True or False");
+    return VMF_OK;
+}
+
+/* "(2, 3)", "(3,)", "()"; non-negative decimal integers, an old 'L' suffix allowed. */
+static int parse_shape(parser *p, npy_header *h)
+{
+    if (peek(p) != '(')
+        return perr(p, "expected a tuple for 'shape'");
+    p->pos++;
+    size_t n = 0;
+    int comma_after_last = 0;
+    for (;;) {
+        skip_ws(p);
+        int c = peek(p);
+        if (c == ')') {
+            p->pos++;
+            break;
+        }
+        if (n > 0 && !comma_after_last)
+            return perr(p, "expected ',' or ')' in the shape tuple");
+        if (c == '-')
+            return fail(VMF_EFORMAT, p->what, "shape has a negative dimension");
+        if (c < '0' || c > '9')
+            return perr(p, "expected a non-negative integer in the shape tuple");
+        uint64_t v = 0;
+        while ((c = peek(p)) >= '0' && c <= '9') {
+            if (v > (UINT64_MAX - 9) / 10 || v * 10 + (uint64_t)(c - '0') > (uint64_t)SIZE_MAX)
+                return fail(VMF_EFORMAT, p->what, "shape has a dimension too large to represent");
+            v = v * 10 + (uint64_t)(c - '0');
+            p->pos++;
+        }
+        if (c == 'L' || c == 'l')
+            p->pos++;
+        if (n == VMF_IO_MAX_NDIM)
+            return fail(VMF_EFORMAT, p->what, "array has more than %d dimensions", VMF_IO_MAX_NDIM);
+        h->shape[n++] = (size_t)v;
+        skip_ws(p);
+        comma_after_last = 0;
+        if (peek(p) == ',') {
+            p->pos++;
+            comma_after_last = 1;
+        }
+    }
+    if (n == 1 && !comma_after_last)
+        return perr(p, "'shape' is not a tuple (a 1-tuple needs a trailing comma)");
+    h->ndim = n;
+    return VMF_OK;
+}
+
+enum { KEY_DESCR = 1, KEY_FORTRAN = 2, KEY_SHAPE = 4 };
+
+static int parse_dict(parser *p, npy_header *h)
+{
+    unsigned seen = 0;
+    int rc;
+    skip_ws(p);
+    if (peek(p) != '{')
+        return perr(p, "expected '{'");
+    p->pos++;
+    for (;;) {
+        skip_ws(p);
+        if (peek(p) == '}') {
+            p->pos++;
+            break;
+        }
+        char key[32];
+        size_t key_pos = p->pos;
+        if ((rc = parse_string(p, key, sizeof key)) != VMF_OK)
+            return rc;
+        skip_ws(p);
+        if (peek(p) != ':')
+            return perr(p, "expected ':' after the key '%s'", key);
+        p->pos++;
+        skip_ws(p);
+        unsigned bit;
+        if (strcmp(key, "descr") == 0) {
+            bit = KEY_DESCR;
+            int c = peek(p);
+            if (c == '[' || c == '{' || c == '(')
+                return fail(VMF_EFORMAT, p->what,
+                            "structured dtype (a record of named fields) is not supported; "
+                            "save each field as its own array");
+            if ((rc = parse_string(p, h->descr, sizeof h->descr)) != VMF_OK)
+                return rc;
+        } else if (strcmp(key, "fortran_order") == 0) {
+            bit = KEY_FORTRAN;
+            if ((rc = parse_bool(p, &h->fortran)) != VMF_OK)
+                return rc;
+        } else if (strcmp(key, "shape") == 0) {
+            bit = KEY_SHAPE;
+            if ((rc = parse_shape(p, h)) != VMF_OK)
+                return rc;
+        } else {
+            char pr[64];
+            p->pos = key_pos;
+            return perr(p, "unknown key '%s'", printable(key, strlen(key), pr, sizeof pr));
+        }
+        if (seen & bit) {
+            p->pos = key_pos;
+            return perr(p, "duplicate key '%s'", key);
+        }
+        seen |= bit;
+        skip_ws(p);
+        if (peek(p) == ',') {
+            p->pos++;
+            continue;
+        }
+        if (peek(p) != '}')
+            return perr(p, "expected ',' or '}'");
+    }
+    skip_ws(p);
+    if (p->pos != p->len)
+        return perr(p, "unexpected text after the closing '}'");
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } keys[] = {{KEY_DESCR, "descr"}, {KEY_FORTRAN, "fortran_order"}, {KEY_SHAPE, "shape"}};
+    for (size_t i = 0; i < 3; i++)
+        if (!(seen & keys[i].bit))
+            return fail(VMF_EFORMAT, p->what, "header has no '%s' key", keys[i].name);
+    return parse_descr(p->what, h->descr, h);
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+static int utf8_valid(const unsigned char *s, size_t n, size_t *bad)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t k;
+        uint32_t cp, min;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            k = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            *bad = i;
+            return 0;
+        }
+        if (n - i <= k) {
+            *bad = i;
+            return 0;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) {
+                *bad = i;
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            *bad = i;
+            return 0;
+        }
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* ---- reading ---- */
+
+static uint32_t read_le(const unsigned char *b, size_t n)
+{
+    uint32_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+/* UTF-32LE elements of `width` code points -> newly allocated UTF-8 strings. */
+static int convert_strings(const unsigned char *src, size_t nel, size_t width, char **dst,
+                           size_t first, const char *what)
+{
+    for (size_t e = 0; e < nel; e++) {
+        const unsigned char *u = src + e * width * 4;
+        size_t len = width, bytes = 0;
+        while (len > 0 && u[(len - 1) * 4] == 0 && u[(len - 1) * 4 + 1] == 0 &&
+               u[(len - 1) * 4 + 2] == 0 && u[(len - 1) * 4 + 3] == 0)
+            len--;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t cp = (uint32_t)u[4 * i] | (uint32_t)u[4 * i + 1] << 8 |
+                          (uint32_t)u[4 * i + 2] << 16 | (uint32_t)u[4 * i + 3] << 24;
+            if (cp == 0)
+                return fail(VMF_EFORMAT, what, "string %zu has an embedded NUL at character %zu",
+                            first + e, i);
+            if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+                return fail(VMF_EFORMAT, what,
+                            "string %zu has the invalid code point 0x%lx at character %zu",
+                            first + e, (unsigned long)cp, i);
+            bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        }
+        char *s = vmf__malloc(bytes + 1);
+        if (!s)
+            return fail(VMF_ENOMEM, what, "out of memory for string %zu", first + e);
+        size_t o = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t cp = (uint32_t)u[4 * i] | (uint32_t)u[4 * i + 1] << 8 |
+                          (uint32_t)u[4 * i + 2] << 16 | (uint32_t)u[4 * i + 3] << 24;
+            if (cp < 0x80) {
+                s[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                s[o++] = (char)(0xc0 | (cp >> 6));
+                s[o++] = (char)(0x80 | (cp & 0x3f));
+            } else if (cp < 0x10000) {
+                s[o++] = (char)(0xe0 | (cp >> 12));
+                s[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                s[o++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                s[o++] = (char)(0xf0 | (cp >> 18));
+                s[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+                s[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                s[o++] = (char)(0x80 | (cp & 0x3f));
+            }
+        }
+        s[o] = '\0';
+        dst[first + e] = s;
+    }
+    return VMF_OK;
+}
+
+int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                         vmf_array *out)
+{
+    unsigned char pre[12];
+    char *hdr = NULL;
+    unsigned char *chunk = NULL;
+    vmf_array a;
+    npy_header h;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    memset(&a, 0, sizeof a);
+    memset(&h, 0, sizeof h);
+    if (total < NPY_MAGIC_LEN + 2) {
+        size_t n = (size_t)total;
+        if ((rc = read(ctx, pre, n)) != VMF_OK)
+            return rc;
+        if (memcmp(pre, NPY_MAGIC, n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN) != 0)
+            return fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
+        return fail(VMF_EFORMAT, what, "only %zu bytes, too short for an .npy header", n);
+    }
+    if ((rc = read(ctx, pre, NPY_MAGIC_LEN + 2)) != VMF_OK)
+        return rc;
+    if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
+        return fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
+    unsigned major = pre[6], minor = pre[7];
+    if (major < 1 || major > 3 || minor != 0)
+        return fail(VMF_EFORMAT, what,
+                    "unsupported .npy format version %u.%u (supported: 1.0, 2.0, 3.0)", major,
+                    minor);
+    size_t lenbytes = major == 1 ? 2 : 4;
+    size_t prefix = NPY_MAGIC_LEN + 2 + lenbytes;
+    if (total < prefix)
+        return fail(VMF_EFORMAT, what, "file ends inside the header length field");
+    if ((rc = read(ctx, pre + 8, lenbytes)) != VMF_OK)
+        return rc;
+    uint32_t hlen = read_le(pre + 8, lenbytes);
+    if (hlen > total - prefix)
+        return fail(VMF_EFORMAT, what,
+                    "header length %lu runs past the end of the data (%llu bytes in all)",
+                    (unsigned long)hlen, (unsigned long long)total);
+    if (hlen > NPY_MAX_HEADER)
+        return fail(VMF_EFORMAT, what, "header length %lu exceeds the %lu-byte limit",
+                    (unsigned long)hlen, (unsigned long)NPY_MAX_HEADER);
+    hdr = vmf__malloc((size_t)hlen + 1);
+    if (!hdr)
+        return fail(VMF_ENOMEM, what, "out of memory for the header");
+    if ((rc = read(ctx, hdr, hlen)) != VMF_OK)
+        goto fail;
+    hdr[hlen] = '\0';
+
+    if (major < 3) {
+        for (size_t i = 0; i < hlen; i++) {
+            if ((unsigned char)hdr[i] >= 0x80) {
+                rc = fail(VMF_EFORMAT, what,
+                          "header byte 0x%02x at offset %zu is not ASCII (only version 3.0 "
+                          "headers may hold UTF-8)",
+                          (unsigned char)hdr[i], i);
+                goto fail;
+            }
+        }
+    } else {
+        size_t bad;
+        if (!utf8_valid((const unsigned char *)hdr, hlen, &bad)) {
+            rc = fail(VMF_EFORMAT, what, "version 3.0 header is not valid UTF-8 (offset %zu)", bad);
+            goto fail;
+        }
+    }
+    parser p = {hdr, hlen, 0, what};
+    if ((rc = parse_dict(&p, &h)) != VMF_OK)
+        goto fail;
+    vmf__free(hdr);
+    hdr = NULL;
+
+    char sh[200];
+    shape_str(h.shape, h.ndim, sh, sizeof sh);
+    size_t count = 1, longer = 0;
+    for (size_t i = 0; i < h.ndim; i++) {
+        if (vmf__mul_overflow(count, h.shape[i], &count) != 0)
+            return fail(VMF_EFORMAT, what, "shape %s has more elements than can be addressed", sh);
+        if (h.shape[i] > 1)
+            longer++;
+    }
+    if (h.fortran && longer > 1)
+        return fail(VMF_EFORMAT, what,
+                    "array of shape %s is in Fortran order, which is not supported; save it in "
+                    "C order (np.ascontiguousarray)",
+                    sh);
+    uint64_t bytes;
+    if (__builtin_mul_overflow((uint64_t)count, (uint64_t)h.esize, &bytes))
+        return fail(VMF_EFORMAT, what, "shape %s of %s has more bytes than can be addressed", sh,
+                    h.descr);
+    if (bytes > VMF_IO_MAX_BYTES)
+        return fail(VMF_EFORMAT, what,
+                    "shape %s of %s needs %llu bytes, above the %llu-byte limit "
+                    "(VMF_IO_MAX_BYTES)",
+                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)VMF_IO_MAX_BYTES);
+    uint64_t avail = total - prefix - hlen;
+    if (bytes > avail)
+        return fail(VMF_EFORMAT, what,
+                    "shape %s of %s needs %llu data bytes but only %llu follow the header "
+                    "(truncated)",
+                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail);
+    if (bytes < avail)
+        return fail(VMF_EFORMAT, what,
+                    "shape %s of %s needs %llu data bytes but %llu follow the header (%llu "
+                    "trailing bytes)",
+                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail,
+                    (unsigned long long)(avail - bytes));
+
+    a.dtype = h.dtype;
+    a.ndim = h.ndim;
+    memcpy(a.shape, h.shape, sizeof a.shape);
+    a.count = count;
+    if (h.dtype != VMF_DTYPE_STR) {
+        a.data = vmf__malloc((size_t)bytes);
+        if (!a.data) {
+            rc = fail(VMF_ENOMEM, what, "out of memory for %llu bytes of data",
+                      (unsigned long long)bytes);
+            goto fail;
+        }
+        if (bytes > 0 && (rc = read(ctx, a.data, (size_t)bytes)) != VMF_OK)
+            goto fail;
+    } else {
+        a.data = vmf__calloc(count, sizeof(char *));
+        if (!a.data) {
+            rc = fail(VMF_ENOMEM, what, "out of memory for %zu strings", count);
+            goto fail;
+        }
+        size_t per = h.esize >= NPY_STR_CHUNK ? 1 : NPY_STR_CHUNK / h.esize;
+        if (per > count)
+            per = count;
+        if (count > 0) {
+            chunk = vmf__malloc(per * h.esize);
+            if (!chunk) {
+                rc = fail(VMF_ENOMEM, what, "out of memory for strings of width %zu", h.width);
+                goto fail;
+            }
+        }
+        for (size_t done = 0; done < count; done += per) {
+            size_t nel = count - done < per ? count - done : per;
+            if ((rc = read(ctx, chunk, nel * h.esize)) != VMF_OK)
+                goto fail;
+            if ((rc = convert_strings(chunk, nel, h.width, a.data, done, what)) != VMF_OK)
+                goto fail;
+        }
+        vmf__free(chunk);
+        chunk = NULL;
+    }
+    *out = a;
+    return VMF_OK;
+
+fail:
+    vmf__free(hdr);
+    vmf__free(chunk);
+    vmf_array_free(&a);
+    return rc;
+}
+
+typedef struct file_src {
+    FILE *fp;
+    const char *what;
+} file_src;
+
+static int file_read(void *ctx, void *dst, size_t n)
+{
+    file_src *f = ctx;
+    if (fread(dst, 1, n, f->fp) == n)
+        return VMF_OK;
+    if (ferror(f->fp))
+        return fail(VMF_EIO, f->what, "read failed: %s", strerror(errno));
+    return fail(VMF_EFORMAT, f->what, "file ended early (was it truncated while being read?)");
+}
+
+typedef struct mem_src {
+    const unsigned char *p;
+    size_t left;
+    const char *what;
+} mem_src;
+
+static int mem_read(void *ctx, void *dst, size_t n)
+{
+    mem_src *m = ctx;
+    if (n > m->left)
+        return fail(VMF_EFORMAT, m->what, "data ended early");
+    if (n > 0)
+        memcpy(dst, m->p, n);
+    m->p += n;
+    m->left -= n;
+    return VMF_OK;
+}
+
+int vmf_npy_read(const char *path, vmf_array *out)
+{
+    if (!out)
+        return vmf__error(VMF_EINVAL, "vmf_npy_read: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!path)
+        return vmf__error(VMF_EINVAL, "vmf_npy_read: path is NULL");
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    int rc;
+    if (fstat(fileno(fp), &st) != 0) {
+        rc = fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = fail(VMF_EIO, path, "not a regular file");
+    } else {
+        file_src src = {fp, path};
+        rc = vmf__npy_read_stream(file_read, &src, (uint64_t)st.st_size, path, out);
+    }
+    fclose(fp);
+    return rc;
+}
+
+int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out)
+{
+    if (!out)
+        return vmf__error(VMF_EINVAL, "vmf_npy_read_mem: out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!buf && len > 0)
+        return vmf__error(VMF_EINVAL, "vmf_npy_read_mem: buf is NULL");
+    mem_src src = {buf, len, ".npy data"};
+    return vmf__npy_read_stream(mem_read, &src, len, ".npy data", out);
+}
+
+/* ---- writing ---- */
+
+/* Number of code points of a valid UTF-8 string, or -1 when it is not valid. */
+static long long utf8_length(const char *s, size_t *bytes)
+{
+    size_t n = strlen(s), bad;
+    if (!utf8_valid((const unsigned char *)s, n, &bad))
+        return -1;
+    long long cps = 0;
+    for (size_t i = 0; i < n; i++)
+        cps += ((unsigned char)s[i] & 0xc0) != 0x80;
+    *bytes = n;
+    return cps;
+}
+
+static void utf8_to_utf32(const char *s, size_t width, unsigned char *dst)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (*u) {
+        uint32_t cp;
+        if (*u < 0x80) {
+            cp = *u++;
+        } else if ((*u & 0xe0) == 0xc0) {
+            cp = (uint32_t)(u[0] & 0x1f) << 6 | (u[1] & 0x3f);
+            u += 2;
+        } else if ((*u & 0xf0) == 0xe0) {
+            cp = (uint32_t)(u[0] & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f);
+            u += 3;
+        } else {
+            cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3f) << 12 |
+                 (uint32_t)(u[2] & 0x3f) << 6 | (u[3] & 0x3f);
+            u += 4;
+        }
+        dst[4 * i] = (unsigned char)cp;
+        dst[4 * i + 1] = (unsigned char)(cp >> 8);
+        dst[4 * i + 2] = (unsigned char)(cp >> 16);
+        dst[4 * i + 3] = (unsigned char)(cp >> 24);
+        i++;
+    }
+    memset(dst + 4 * i, 0, 4 * (width - i));
+}
+
+typedef struct npy_plan {
+    char header[NPY_ALIGN * 8]; /* prefix + dict + padding */
+    size_t header_len;
+    size_t esize, width;
+    uint64_t data_bytes;
+} npy_plan;
+
+/* Validates `a` and lays out the header exactly as numpy.save (1.24) would. */
+static int plan_write(const vmf_array *a, const char *what, npy_plan *pl)
+{
+    if (!a)
+        return fail(VMF_EINVAL, what, "array is NULL");
+    if ((unsigned)a->dtype > VMF_DTYPE_STR)
+        return fail(VMF_EINVAL, what, "unknown dtype %d", (int)a->dtype);
+    if (a->ndim > VMF_IO_MAX_NDIM)
+        return fail(VMF_EINVAL, what, "array has %zu dimensions, at most %d are supported", a->ndim,
+                    VMF_IO_MAX_NDIM);
+    size_t count = 1;
+    for (size_t i = 0; i < a->ndim; i++)
+        if (vmf__mul_overflow(count, a->shape[i], &count) != 0)
+            return fail(VMF_EINVAL, what, "shape overflows");
+    if (count != a->count)
+        return fail(VMF_EINVAL, what, "count %zu disagrees with the shape (%zu elements)", a->count,
+                    count);
+    if (count > 0 && !a->data)
+        return fail(VMF_EINVAL, what, "array data is NULL");
+    char descr[32];
+    pl->width = 0;
+    if (a->dtype == VMF_DTYPE_STR) {
+        const char *const *s = a->data;
+        size_t w = 1;
+        for (size_t i = 0; i < count; i++) {
+            size_t nb;
+            long long cps;
+            if (!s[i])
+                return fail(VMF_EINVAL, what, "string %zu is NULL", i);
+            if ((cps = utf8_length(s[i], &nb)) < 0)
+                return fail(VMF_EINVAL, what, "string %zu is not valid UTF-8", i);
+            if ((size_t)cps > w)
+                w = (size_t)cps;
+        }
+        pl->width = w;
+        if (vmf__mul_overflow(w, 4, &pl->esize) != 0)
+            return fail(VMF_EINVAL, what, "strings too wide");
+        snprintf(descr, sizeof descr, "<U%zu", w);
+    } else {
+        pl->esize = vmf_dtype_size(a->dtype);
+        snprintf(descr, sizeof descr, "%s", vmf_dtype_name(a->dtype));
+    }
+    if (__builtin_mul_overflow((uint64_t)count, (uint64_t)pl->esize, &pl->data_bytes) ||
+        pl->data_bytes > SIZE_MAX / 2)
+        return fail(VMF_EINVAL, what, "array too large to serialize");
+
+    char dict[NPY_ALIGN * 6], sh[200];
+    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     descr, shape_str(a->shape, a->ndim, sh, sizeof sh));
+    size_t dlen = (size_t)n;
+    if (a->ndim > 0) {
+        char first[32];
+        size_t digits = (size_t)snprintf(first, sizeof first, "%zu", a->shape[0]);
+        size_t grow = NPY_GROWTH_DIGITS - digits;
+        memset(dict + dlen, ' ', grow);
+        dlen += grow;
+    }
+    /* numpy: padlen = 64 - ((8 + lenbytes + hlen) % 64), hlen counting the '\n',
+     * so a header already aligned still gets 64 spaces. With at most 8
+     * dimensions the header always fits version 1.0's 16-bit length; version
+     * 2.0 is there for completeness. */
+    size_t hlen = dlen + 1;
+    size_t lenbytes = 2;
+    size_t pad = NPY_ALIGN - ((NPY_MAGIC_LEN + 2 + lenbytes + hlen) % NPY_ALIGN);
+    if (hlen + pad > 65535) {
+        lenbytes = 4;
+        pad = NPY_ALIGN - ((NPY_MAGIC_LEN + 2 + lenbytes + hlen) % NPY_ALIGN);
+    }
+    unsigned char *o = (unsigned char *)pl->header;
+    size_t total_hlen = hlen + pad;
+    memcpy(o, NPY_MAGIC, NPY_MAGIC_LEN);
+    o[6] = lenbytes == 2 ? 1 : 2;
+    o[7] = 0;
+    for (size_t i = 0; i < lenbytes; i++)
+        o[8 + i] = (unsigned char)(total_hlen >> (8 * i));
+    size_t off = NPY_MAGIC_LEN + 2 + lenbytes;
+    memcpy(o + off, dict, dlen);
+    memset(o + off + dlen, ' ', pad);
+    o[off + dlen + pad] = '\n';
+    pl->header_len = off + total_hlen;
+    return VMF_OK;
+}
+
+typedef struct sink {
+    FILE *fp;
+    unsigned char *buf;
+    size_t pos;
+    const char *what;
+} sink;
+
+static int sink_put(sink *s, const void *p, size_t n)
+{
+    if (n == 0)
+        return VMF_OK;
+    if (s->fp) {
+        if (fwrite(p, 1, n, s->fp) != n)
+            return fail(VMF_EIO, s->what, "write failed: %s", strerror(errno));
+    } else {
+        memcpy(s->buf + s->pos, p, n);
+    }
+    s->pos += n;
+    return VMF_OK;
+}
+
+static int emit(const vmf_array *a, const npy_plan *pl, sink *s)
+{
+    int rc;
+    if ((rc = sink_put(s, pl->header, pl->header_len)) != VMF_OK)
+        return rc;
+    if (a->dtype != VMF_DTYPE_STR)
+        return sink_put(s, a->data, (size_t)pl->data_bytes);
+    const char *const *str = a->data;
+    size_t per = pl->esize >= NPY_STR_CHUNK ? 1 : NPY_STR_CHUNK / pl->esize;
+    if (per > a->count)
+        per = a->count;
+    if (a->count == 0)
+        return VMF_OK;
+    unsigned char *chunk = vmf__malloc(per * pl->esize);
+    if (!chunk)
+        return fail(VMF_ENOMEM, s->what, "out of memory converting strings");
+    for (size_t done = 0; done < a->count; done += per) {
+        size_t nel = a->count - done < per ? a->count - done : per;
+        for (size_t e = 0; e < nel; e++)
+            utf8_to_utf32(str[done + e], pl->width, chunk + e * pl->esize);
+        if ((rc = sink_put(s, chunk, nel * pl->esize)) != VMF_OK)
+            break;
+    }
+    vmf__free(chunk);
+    return rc;
+}
+
+int vmf_npy_write(const char *path, const vmf_array *a)
+{
+    if (!path)
+        return vmf__error(VMF_EINVAL, "vmf_npy_write: path is NULL");
+    npy_plan *pl = vmf__malloc(sizeof *pl);
+    if (!pl)
+        return fail(VMF_ENOMEM, path, "out of memory");
+    FILE *fp = NULL;
+    char *tmp = NULL;
+    int rc = plan_write(a, path, pl);
+    if (rc == VMF_OK)
+        rc = vmf__atomic_open(path, &fp, &tmp);
+    if (rc == VMF_OK) {
+        sink s = {fp, NULL, 0, path};
+        rc = emit(a, pl, &s);
+        if (rc == VMF_OK)
+            rc = vmf__atomic_commit(fp, tmp, path);
+        else
+            vmf__atomic_abort(fp, tmp);
+    }
+    vmf__free(pl);
+    return rc;
+}
+
+int vmf_npy_write_mem(const vmf_array *a, void **buf, size_t *len)
+{
+    if (!buf || !len)
+        return vmf__error(VMF_EINVAL, "vmf_npy_write_mem: buf or len is NULL");
+    *buf = NULL;
+    *len = 0;
+    npy_plan *pl = vmf__malloc(sizeof *pl);
+    if (!pl)
+        return vmf__error(VMF_ENOMEM, ".npy: out of memory");
+    int rc = plan_write(a, ".npy", pl);
+    if (rc == VMF_OK) {
+        size_t total = pl->header_len + (size_t)pl->data_bytes;
+        unsigned char *b = vmf__malloc(total);
+        if (!b) {
+            rc = vmf__error(VMF_ENOMEM, ".npy: out of memory for %zu bytes", total);
+        } else {
+            sink s = {NULL, b, 0, ".npy"};
+            rc = emit(a, pl, &s);
+            if (rc == VMF_OK) {
+                *buf = b;
+                *len = total;
+            } else {
+                vmf__free(b);
+            }
+        }
+    }
+    vmf__free(pl);
+    return rc;
+}
+
+/* ---- atomic replacement ---- */
+
+int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
+{
+    *fp = NULL;
+    *tmp = NULL;
+    size_t n = strlen(path), cap = n + 48;
+    char *name = vmf__malloc(cap);
+    if (!name)
+        return fail(VMF_ENOMEM, path, "out of memory");
+    /* O_EXCL makes a name collision (another writer, a stale file) harmless:
+     * the next attempt picks another suffix. The mode 0666 honours the umask
+     * as a plain fopen would. */
+    uint64_t salt = (uint64_t)(vmf__now() * 1e9) ^ (uint64_t)(uintptr_t)name;
+    int fd = -1;
+    for (unsigned attempt = 0; attempt < 64 && fd < 0; attempt++) {
+        snprintf(name, cap, "%s.tmp%ld.%04x", path, (long)getpid(),
+                 (unsigned)((salt >> 7) + attempt * 0x9e37u) & 0xffffu);
+        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        vmf__free(name);
+        return fail(VMF_EIO, path, "cannot create a temporary file beside it: %s", strerror(e));
+    }
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(name);
+        vmf__free(name);
+        return fail(VMF_EIO, path, "cannot open a stream: %s", strerror(e));
+    }
+    *fp = f;
+    *tmp = name;
+    return VMF_OK;
+}
+
+void vmf__atomic_abort(FILE *fp, char *tmp)
+{
+    if (fp)
+        fclose(fp);
+    if (tmp) {
+        unlink(tmp);
+        vmf__free(tmp);
+    }
+}
+
+int vmf__atomic_commit(FILE *fp, char *tmp, const char *path)
+{
+    int e = 0;
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
+        e = errno;
+    if (fclose(fp) != 0 && e == 0)
+        e = errno;
+    if (e != 0) {
+        unlink(tmp);
+        vmf__free(tmp);
+        return fail(VMF_EIO, path, "write failed: %s", strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        e = errno;
+        unlink(tmp);
+        vmf__free(tmp);
+        return fail(VMF_EIO, path, "cannot rename the temporary file into place: %s", strerror(e));
+    }
+    /* The rename is durable only once the directory entry is on disk. */
+    char *slash = strrchr(tmp, '/');
+    if (slash)
+        slash[slash == tmp ? 1 : 0] = '\0';
+    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    vmf__free(tmp);
+    return VMF_OK;
+}
