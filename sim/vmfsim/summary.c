@@ -1,0 +1,175 @@
+/*
+ * summary.c - peak and time-to-peak of the accuracy curves, and the outputs
+ * daily.csv, summary.json and the summary table.
+ *
+ * Time-to-peak: the peak is the largest top-1 macro recall over the replayed
+ * days (the first day reaching it is "peak.day"); time-to-peak for a
+ * tolerance eps is the first day whose top-1 is within eps of the peak
+ * (value >= peak - eps), so it is never after the peak day.
+ */
+#include "vmfsim.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const double vmfsim_eps[VMFSIM_N_EPS] = {0.01, 0.02, 0.05};
+static const char *const eps_key[VMFSIM_N_EPS] = {"0.01", "0.02", "0.05"};
+
+void vmfsim_peak(const double *curve, size_t days, double *peak, size_t *peak_day)
+{
+    double p = NAN;
+    size_t pd = 0;
+    for (size_t i = 0; i < days; i++) {
+        if (isnan(curve[i]))
+            continue;
+        if (isnan(p) || curve[i] > p) {
+            p = curve[i];
+            pd = i + 1;
+        }
+    }
+    *peak = p;
+    *peak_day = pd;
+}
+
+size_t vmfsim_time_to_peak(const double *curve, size_t days, double eps)
+{
+    double p;
+    size_t pd;
+    vmfsim_peak(curve, days, &p, &pd);
+    if (pd == 0)
+        return 0;
+    for (size_t i = 0; i < days; i++)
+        if (!isnan(curve[i]) && curve[i] >= p - eps)
+            return i + 1;
+    return pd;
+}
+
+int vmfsim_write_daily_csv(const char *path, const vmfsim_curve *c, size_t n_models, int timings,
+                           char *err)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return snprintf(err, VMFSIM_ERR_SIZE, "cannot create %s", path), VMF_EIO;
+    fprintf(f, "day,model,top1,top4,rows_seen,train_s,predict_s\n");
+    size_t days = n_models ? c[0].days : 0;
+    for (size_t t = 0; t < days; t++) {
+        for (size_t m = 0; m < n_models; m++) {
+            fprintf(f, "%zu,%s,%.8f,%.8f,%llu,%.6f,%.6f\n", t + 1, vmfsim_family_name(c[m].family),
+                    c[m].top1[t], c[m].top4[t], (unsigned long long)c[m].rows_seen[t],
+                    timings ? c[m].train_s[t] : 0.0, timings ? c[m].predict_s[t] : 0.0);
+        }
+    }
+    if (fclose(f) != 0)
+        return snprintf(err, VMFSIM_ERR_SIZE, "cannot write %s", path), VMF_EIO;
+    return VMF_OK;
+}
+
+static double sum(const double *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    return s;
+}
+
+static json_t *model_json(const vmfsim_curve *c, const vmfsim_run_info *info)
+{
+    const size_t days = c->days;
+    int refit = c->family == VMFSIM_GMM || c->family == VMFSIM_SVM || c->family == VMFSIM_RF ||
+                c->family == VMFSIM_XGBOOST;
+    double p1, p4;
+    size_t d1, d4;
+    vmfsim_peak(c->top1, days, &p1, &d1);
+    vmfsim_peak(c->top4, days, &p4, &d4);
+    json_t *ttp = json_object(), *ttp4 = json_object();
+    for (int e = 0; e < VMFSIM_N_EPS; e++) {
+        json_object_set_new(
+            ttp, eps_key[e],
+            json_integer((json_int_t)vmfsim_time_to_peak(c->top1, days, vmfsim_eps[e])));
+        json_object_set_new(
+            ttp4, eps_key[e],
+            json_integer((json_int_t)vmfsim_time_to_peak(c->top4, days, vmfsim_eps[e])));
+    }
+    double tr = info->timings ? sum(c->train_s, days) : 0.0;
+    double pr = info->timings ? sum(c->predict_s, days) : 0.0;
+    const char *mode = refit                                               ? "refit"
+                       : (c->family == VMFSIM_VMFMM && info->cfg->via_url) ? "via"
+                                                                           : "online";
+    return json_pack(
+        "{s:s, s:s, s:o, s:I, s:{s:f, s:f, s:I}, s:{s:f, s:I, s:f, s:I}, s:o, s:o, s:{s:f, s:f, "
+        "s:f}}",
+        "family", vmfsim_family_name(c->family), "mode", mode, "refit_every",
+        refit ? json_integer((json_int_t)info->cfg->refit_every) : json_null(), "refits",
+        (json_int_t)c->refits, "final", "top1", c->top1[days - 1], "top4", c->top4[days - 1],
+        "rows_seen", (json_int_t)c->rows_seen[days - 1], "peak", "top1", p1, "day", (json_int_t)d1,
+        "top4", p4, "top4_day", (json_int_t)d4, "time_to_peak", ttp, "time_to_peak_top4", ttp4,
+        "seconds", "train", tr, "predict", pr, "total", tr + pr);
+}
+
+int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_models,
+                              const vmfsim_run_info *info, char *err)
+{
+    json_t *models = json_object(), *eps = json_array();
+    for (int e = 0; e < VMFSIM_N_EPS; e++)
+        json_array_append_new(eps, json_real(vmfsim_eps[e]));
+    for (size_t m = 0; m < n_models; m++) {
+        json_t *mj = model_json(&c[m], info);
+        if (!mj) {
+            json_decref(models);
+            json_decref(eps);
+            return snprintf(err, VMFSIM_ERR_SIZE, "cannot build the summary"), VMF_ENOMEM;
+        }
+        json_object_set_new(models, vmfsim_family_name(c[m].family), mj);
+    }
+    const vmfsim_model_cfg *cfg = info->cfg;
+    json_t *root = json_pack(
+        "{s:s, s:i, s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:s, s:{s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:f, s:I, s:I, s:I}, s:f, s:o}",
+        "format", "vmfsim-summary", "version", 1, "stream", info->stream, "seed",
+        (json_int_t)info->seed, "days", (json_int_t)info->days, "data", "dim",
+        (json_int_t)info->s->d, "classes", (json_int_t)info->s->n_classes, "stream_rows",
+        (json_int_t)info->s->n_stream, "test_rows", (json_int_t)info->s->n_test, "epsilon", eps,
+        "metric", "top-k macro recall on the held-out test rows (unseen classes score 0)",
+        "settings", "components", (json_int_t)cfg->components, "refit_every",
+        (json_int_t)cfg->refit_every, "knn_k", (json_int_t)cfg->knn_k, "knn_reservoir",
+        (json_int_t)cfg->knn_reservoir, "xgb_rounds", (json_int_t)cfg->xgb_rounds, "xgb_depth",
+        (json_int_t)cfg->xgb_depth, "svm_c", cfg->svm_c, "rf_trees", (json_int_t)cfg->rf_trees,
+        "rf_depth", (json_int_t)cfg->rf_depth, "tree_max_rows", (json_int_t)cfg->tree_max_rows,
+        "wall_seconds", info->timings ? info->wall_s : 0.0, "models", models);
+    if (!root)
+        return snprintf(err, VMFSIM_ERR_SIZE, "cannot build the summary"), VMF_ENOMEM;
+    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    if (rc)
+        return snprintf(err, VMFSIM_ERR_SIZE, "cannot write %s", path), VMF_EIO;
+    return VMF_OK;
+}
+
+void vmfsim_print_table(void *file, const vmfsim_curve *c, size_t n_models)
+{
+    FILE *f = file;
+    fprintf(f, "%-8s %7s %7s %7s %5s %5s %5s %5s %9s %9s  %s\n", "model", "top1", "top4", "peak1",
+            "day", "ttp1", "ttp2", "ttp5", "rows", "seconds", "updates");
+    for (size_t m = 0; m < n_models; m++) {
+        const vmfsim_curve *v = &c[m];
+        double p;
+        size_t pd;
+        vmfsim_peak(v->top1, v->days, &p, &pd);
+        char upd[48];
+        int refit = v->family == VMFSIM_GMM || v->family == VMFSIM_SVM || v->family == VMFSIM_RF ||
+                    v->family == VMFSIM_XGBOOST;
+        if (refit)
+            snprintf(upd, sizeof upd, "refit x%zu", v->refits);
+        else
+            snprintf(upd, sizeof upd, "online");
+        fprintf(f, "%-8s %7.4f %7.4f %7.4f %5zu %5zu %5zu %5zu %9llu %9.2f  %s\n",
+                vmfsim_family_name(v->family), v->top1[v->days - 1], v->top4[v->days - 1], p, pd,
+                vmfsim_time_to_peak(v->top1, v->days, 0.01),
+                vmfsim_time_to_peak(v->top1, v->days, 0.02),
+                vmfsim_time_to_peak(v->top1, v->days, 0.05),
+                (unsigned long long)v->rows_seen[v->days - 1],
+                sum(v->train_s, v->days) + sum(v->predict_s, v->days), upd);
+    }
+}

@@ -1,0 +1,507 @@
+/*
+ * via.c - vmfsim's client of a running vmfd (--via URL): a small blocking
+ * HTTP/1.1 client over TCP, one connection per request ("Connection:
+ * close"), enough for a replay that sends one batch a day and polls its
+ * status.
+ *
+ * Protocol (see DESIGN.md, vmfd): PUT /v1/batches/day-NNN with an
+ * application/x-npz body holding X (float32) and y (int32) answers 202
+ * (queued) or 200 (the same batch again); the batch is applied
+ * asynchronously, so the client polls GET /v1/batches/day-NNN until its
+ * status is "applied" ("rejected" is an error). POST /v1/predict?top_k=K
+ * with an application/x-npy body of the rows answers JSON with the top-k
+ * labels of each row.
+ */
+#include "vmfsim.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ERR(...) snprintf(err, VMFSIM_ERR_SIZE, __VA_ARGS__)
+
+#define VIA_MAX_RESPONSE ((size_t)1 << 30)
+
+struct vmfsim_via {
+    char host[256];
+    char port[16];
+    char base[512]; /* path prefix without trailing '/', may be "" */
+};
+
+static int parse_url(const char *url, vmfsim_via *v, char *err)
+{
+    const char *p = url;
+    if (strncmp(p, "http://", 7) != 0)
+        return ERR("--via URL must start with http:// (got '%s')", url), VMF_EINVAL;
+    p += 7;
+    const char *host_end = p;
+    if (*p == '[') { /* [IPv6]:port */
+        host_end = strchr(p, ']');
+        if (!host_end)
+            return ERR("bad IPv6 address in '%s'", url), VMF_EINVAL;
+        size_t hl = (size_t)(host_end - p - 1);
+        if (hl == 0 || hl >= sizeof v->host)
+            return ERR("bad host in '%s'", url), VMF_EINVAL;
+        memcpy(v->host, p + 1, hl);
+        v->host[hl] = '\0';
+        host_end++;
+    } else {
+        while (*host_end && *host_end != ':' && *host_end != '/')
+            host_end++;
+        size_t hl = (size_t)(host_end - p);
+        if (hl == 0 || hl >= sizeof v->host)
+            return ERR("bad host in '%s'", url), VMF_EINVAL;
+        memcpy(v->host, p, hl);
+        v->host[hl] = '\0';
+    }
+    p = host_end;
+    snprintf(v->port, sizeof v->port, "8077");
+    if (*p == ':') {
+        p++;
+        char *end;
+        long port = strtol(p, &end, 10);
+        if (end == p || port < 1 || port > 65535 || (*end && *end != '/'))
+            return ERR("bad port in '%s'", url), VMF_EINVAL;
+        snprintf(v->port, sizeof v->port, "%ld", port);
+        p = end;
+    }
+    size_t bl = strlen(p);
+    while (bl > 0 && p[bl - 1] == '/')
+        bl--;
+    if (bl >= sizeof v->base)
+        return ERR("URL path too long"), VMF_EINVAL;
+    memcpy(v->base, p, bl);
+    v->base[bl] = '\0';
+    return VMF_OK;
+}
+
+static int connect_to(const vmfsim_via *v, char *err)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int g = getaddrinfo(v->host, v->port, &hints, &res);
+    if (g != 0) {
+        ERR("cannot resolve %s: %s", v->host, gai_strerror(g));
+        return -1;
+    }
+    int fd = -1, last = 0;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+        if (fd < 0) {
+            last = errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+            break;
+        last = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        ERR("cannot connect to vmfd at %s:%s: %s", v->host, v->port, strerror(last));
+        return -1;
+    }
+    struct timeval tv = {.tv_sec = 120, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Decodes a chunked body in place; returns the decoded length or (size_t)-1. */
+static size_t dechunk(char *b, size_t len)
+{
+    size_t in = 0, out = 0;
+    for (;;) {
+        char *end;
+        if (in >= len)
+            return (size_t)-1;
+        unsigned long long sz = strtoull(b + in, &end, 16);
+        char *crlf = strstr(b + in, "\r\n");
+        if (!crlf || end == b + in)
+            return (size_t)-1;
+        in = (size_t)(crlf - b) + 2;
+        if (sz == 0)
+            return out;
+        if (sz > len - in)
+            return (size_t)-1;
+        memmove(b + out, b + in, (size_t)sz);
+        out += (size_t)sz;
+        in += (size_t)sz + 2;
+    }
+}
+
+int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char *ctype,
+                const void *body, size_t len, int *status, char **resp, size_t *resp_len, char *err)
+{
+    *status = 0;
+    *resp = NULL;
+    *resp_len = 0;
+    int fd = connect_to(v, err);
+    if (fd < 0)
+        return VMF_EIO;
+    char head[1024];
+    int hn = snprintf(head, sizeof head,
+                      "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: vmfsim\r\n"
+                      "Accept: application/json\r\nConnection: close\r\n"
+                      "Content-Length: %zu\r\n%s%s%s\r\n",
+                      method, v->base, path, v->host, v->port, len, ctype ? "Content-Type: " : "",
+                      ctype ? ctype : "", ctype ? "\r\n" : "");
+    if (hn < 0 || (size_t)hn >= sizeof head) {
+        close(fd);
+        return ERR("request line too long"), VMF_EINVAL;
+    }
+    if (send_all(fd, head, (size_t)hn) || (len && send_all(fd, body, len))) {
+        ERR("sending %s %s to vmfd: %s", method, path, strerror(errno));
+        close(fd);
+        return VMF_EIO;
+    }
+    size_t cap = 65536, got = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        return ERR("out of memory"), VMF_ENOMEM;
+    }
+    for (;;) {
+        if (got == cap) {
+            if (cap >= VIA_MAX_RESPONSE) {
+                free(buf);
+                close(fd);
+                return ERR("vmfd response too large"), VMF_EFORMAT;
+            }
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return ERR("out of memory"), VMF_ENOMEM;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = recv(fd, buf + got, cap - got, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            ERR("reading the answer to %s %s: %s", method, path, strerror(errno));
+            free(buf);
+            close(fd);
+            return VMF_EIO;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    int major, minor, code;
+    if (sscanf(buf, "HTTP/%d.%d %d", &major, &minor, &code) != 3) {
+        free(buf);
+        return ERR("malformed HTTP answer to %s %s", method, path), VMF_EFORMAT;
+    }
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (!sep) {
+        free(buf);
+        return ERR("truncated HTTP answer to %s %s", method, path), VMF_EFORMAT;
+    }
+    *sep = '\0';
+    size_t body_off = (size_t)(sep - buf) + 4, blen = got - body_off;
+    int chunked = 0;
+    long long clen = -1;
+    for (char *line = strstr(buf, "\r\n"); line && *line; line = strstr(line, "\r\n")) {
+        line += 2;
+        if (strncasecmp(line, "content-length:", 15) == 0)
+            clen = strtoll(line + 15, NULL, 10);
+        else if (strncasecmp(line, "transfer-encoding:", 18) == 0 &&
+                 strstr(line + 18, "chunked") != NULL)
+            chunked = 1;
+    }
+    memmove(buf, buf + body_off, blen);
+    buf[blen] = '\0';
+    if (chunked) {
+        size_t dl = dechunk(buf, blen);
+        if (dl == (size_t)-1) {
+            free(buf);
+            return ERR("bad chunked answer to %s %s", method, path), VMF_EFORMAT;
+        }
+        blen = dl;
+        buf[blen] = '\0';
+    } else if (clen >= 0) {
+        if ((size_t)clen > blen) {
+            free(buf);
+            return ERR("truncated answer to %s %s", method, path), VMF_EFORMAT;
+        }
+        blen = (size_t)clen;
+        buf[blen] = '\0';
+    }
+    *status = code;
+    *resp = buf;
+    *resp_len = blen;
+    return VMF_OK;
+}
+
+int vmfsim_via_open(const char *url, vmfsim_via **out, char *err)
+{
+    *out = NULL;
+    vmfsim_via *v = calloc(1, sizeof *v);
+    if (!v)
+        return ERR("out of memory"), VMF_ENOMEM;
+    int rc = parse_url(url, v, err);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    int status;
+    char *body;
+    size_t blen;
+    rc = vmfsim_http(v, "GET", "/readyz", NULL, NULL, 0, &status, &body, &blen, err);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    free(body);
+    if (status != 200) {
+        free(v);
+        return ERR("vmfd at %s is not ready (GET /readyz answered %d)", url, status), VMF_EIO;
+    }
+    *out = v;
+    return VMF_OK;
+}
+
+void vmfsim_via_close(vmfsim_via *v)
+{
+    free(v);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* "error" or "detail" text of a JSON error body, for messages. */
+static void error_text(const char *body, size_t len, char *out, size_t size)
+{
+    snprintf(out, size, "%.*s", (int)(len < 200 ? len : 200), body ? body : "");
+    json_t *j = json_loadb(body, len, 0, NULL);
+    if (!j)
+        return;
+    const char *e = json_string_value(json_object_get(j, "error"));
+    const char *d = json_string_value(json_object_get(j, "detail"));
+    if (!d)
+        d = json_string_value(json_object_get(j, "message"));
+    if (e || d)
+        snprintf(out, size, "%s%s%s", e ? e : "", e && d ? ": " : "", d ? d : "");
+    json_decref(j);
+}
+
+int vmfsim_via_put_batch(vmfsim_via *v, const char *key, const float *x, size_t n, size_t d,
+                         const int32_t *y, char *err)
+{
+    vmf_array ax = {0}, ay = {0};
+    ax.dtype = VMF_DTYPE_F32;
+    ax.ndim = 2;
+    ax.shape[0] = n;
+    ax.shape[1] = d;
+    ax.count = n * d;
+    ax.data = (void *)(uintptr_t)x;
+    ay.dtype = VMF_DTYPE_I32;
+    ay.ndim = 1;
+    ay.shape[0] = n;
+    ay.count = n;
+    ay.data = (void *)(uintptr_t)y;
+    const char *names[2] = {"X", "y"};
+    const vmf_array *arrays[2] = {&ax, &ay};
+    void *npz = NULL;
+    size_t npz_len = 0;
+    int rc = vmf_npz_write_mem(names, arrays, 2, &npz, &npz_len);
+    if (rc)
+        return ERR("building the batch %s: %s", key, vmf_last_error()), rc;
+    char path[256], msg[256];
+    snprintf(path, sizeof path, "/v1/batches/%s", key);
+    int status = 0;
+    char *body = NULL;
+    size_t blen = 0;
+    for (int attempt = 0;; attempt++) {
+        rc = vmfsim_http(v, "PUT", path, "application/x-npz", npz, npz_len, &status, &body, &blen,
+                         err);
+        if (rc || status != 503 || attempt >= 600)
+            break;
+        free(body); /* queue full: back off and retry */
+        body = NULL;
+        sleep_ms(100);
+    }
+    free(npz);
+    if (rc)
+        return rc;
+    if (status != 200 && status != 202) {
+        error_text(body, blen, msg, sizeof msg);
+        free(body);
+        if (status == 409)
+            return ERR("vmfd already holds a different batch %s (start vmfd on a fresh "
+                       "state directory): %s",
+                       key, msg),
+                   VMF_EINVAL;
+        return ERR("vmfd refused batch %s (HTTP %d): %s", key, status, msg), VMF_EINVAL;
+    }
+    /* Poll until the batch is applied. */
+    long wait = 1;
+    for (int polls = 0;; polls++) {
+        json_t *j = json_loadb(body, blen, 0, NULL);
+        const char *st = j ? json_string_value(json_object_get(j, "status")) : NULL;
+        if (st && strcmp(st, "applied") == 0) {
+            json_decref(j);
+            free(body);
+            return VMF_OK;
+        }
+        if (st && strcmp(st, "rejected") == 0) {
+            error_text(body, blen, msg, sizeof msg);
+            json_decref(j);
+            free(body);
+            return ERR("vmfd rejected batch %s: %s", key, msg), VMF_EINVAL;
+        }
+        json_decref(j);
+        free(body);
+        body = NULL;
+        if (polls > 20000)
+            return ERR("batch %s not applied after %d polls", key, polls), VMF_EIO;
+        sleep_ms(wait);
+        if (wait < 50)
+            wait *= 2;
+        rc = vmfsim_http(v, "GET", path, NULL, NULL, 0, &status, &body, &blen, err);
+        if (rc)
+            return rc;
+        if (status != 200) {
+            error_text(body, blen, msg, sizeof msg);
+            free(body);
+            return ERR("GET %.200s answered %d: %.200s", path, status, msg), VMF_EIO;
+        }
+    }
+}
+
+/* A label from JSON: an integer, or a string holding one. */
+static int label_of(const json_t *l, int32_t *out)
+{
+    if (json_is_integer(l)) {
+        json_int_t v = json_integer_value(l);
+        if (v < INT32_MIN || v > INT32_MAX)
+            return -1;
+        *out = (int32_t)v;
+        return 0;
+    }
+    if (json_is_string(l)) {
+        char *end;
+        const char *s = json_string_value(l);
+        long v = strtol(s, &end, 10);
+        if (end == s || *end)
+            return -1;
+        *out = (int32_t)v;
+        return 0;
+    }
+    return -1;
+}
+
+/* The per-row label list of a predict answer: {"predictions":[{"labels":[..]},..]}
+ * or {"labels":[[..],..]} (also accepted: rows as objects with "top_k"/"classes"). */
+static const json_t *row_labels(const json_t *root, size_t i)
+{
+    const json_t *rows = json_object_get(root, "predictions");
+    if (!rows)
+        rows = json_object_get(root, "results");
+    if (rows) {
+        const json_t *r = json_array_get(rows, i);
+        if (json_is_array(r))
+            return r;
+        const json_t *l = json_object_get(r, "labels");
+        if (!l)
+            l = json_object_get(r, "classes");
+        return l;
+    }
+    return json_array_get(json_object_get(root, "labels"), i);
+}
+
+int vmfsim_via_predict(vmfsim_via *v, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
+                       char *err)
+{
+    vmf_array ax = {0};
+    ax.dtype = VMF_DTYPE_F32;
+    ax.ndim = 2;
+    ax.shape[0] = n;
+    ax.shape[1] = d;
+    ax.count = n * d;
+    ax.data = (void *)(uintptr_t)x;
+    void *npy = NULL;
+    size_t npy_len = 0;
+    int rc = vmf_npy_write_mem(&ax, &npy, &npy_len);
+    if (rc)
+        return ERR("building the predict body: %s", vmf_last_error()), rc;
+    char path[64], msg[256];
+    snprintf(path, sizeof path, "/v1/predict?top_k=%zu", k);
+    int status;
+    char *body;
+    size_t blen;
+    rc =
+        vmfsim_http(v, "POST", path, "application/x-npy", npy, npy_len, &status, &body, &blen, err);
+    free(npy);
+    if (rc)
+        return rc;
+    if (status != 200) {
+        error_text(body, blen, msg, sizeof msg);
+        free(body);
+        return ERR("POST /v1/predict answered %d: %s", status, msg), VMF_EIO;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(body, blen, 0, &je);
+    free(body);
+    if (!root)
+        return ERR("vmfd predict answer is not JSON: %s", je.text), VMF_EFORMAT;
+    rc = VMF_OK;
+    for (size_t i = 0; i < n && rc == VMF_OK; i++) {
+        const json_t *l = row_labels(root, i);
+        if (!json_is_array(l)) {
+            ERR("vmfd predict answer has no labels for row %zu", i);
+            rc = VMF_EFORMAT;
+            break;
+        }
+        for (size_t j = 0; j < k; j++) {
+            topk[i * k + j] = -1;
+            const json_t *e = json_array_get(l, j);
+            if (e && !json_is_null(e) && label_of(e, &topk[i * k + j]) != 0) {
+                ERR("vmfd predict answer: row %zu has a non-integer label", i);
+                rc = VMF_EFORMAT;
+                break;
+            }
+        }
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,230 @@
+/*
+ * vmfsim_plots.c - the charts of a replay and of an ablation, drawn with the
+ * shared cairo chart library (sim/common/plot.h), each as PNG and SVG:
+ *
+ *   accuracy  top-1 and top-4 macro recall per day, one curve per model (the
+ *             palette index is the model family, so colours match across
+ *             runs), time-to-peak (eps 0.01) of each model marked by a dashed
+ *             vertical line in its colour;
+ *   rows      rows seen per day by each model (left) and the stream's rows per
+ *             day and class (right, a heatmap: classes by size, days across);
+ *   ablate    final and peak top-1/top-4 against K_max.
+ */
+#include "plot.h"
+#include "vmfsim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, const vmfsim_stream *s,
+                    size_t days, const char *subtitle, char *err)
+{
+    int rc = VMF_ENOMEM;
+    double *xs = malloc(days * sizeof *xs);
+    double *rows = malloc(n_models * days * sizeof *rows);
+    size_t C = s->n_classes;
+    double *heat = malloc(C * days * sizeof *heat);
+    size_t *order = malloc(C * sizeof *order), *tot = calloc(C, sizeof *tot);
+    char **rlab = calloc(C, sizeof *rlab);
+    vmf_plot_series s1[VMFSIM_MAX_MODEL], s4[VMFSIM_MAX_MODEL], sr[VMFSIM_MAX_MODEL];
+    vmf_plot_vline v1[VMFSIM_MAX_MODEL], v4[VMFSIM_MAX_MODEL];
+    char vl1[VMFSIM_MAX_MODEL][48], vl4[VMFSIM_MAX_MODEL][48];
+    char path[4096], perr[256] = "";
+    if (!xs || !rows || !heat || !order || !tot || !rlab) {
+        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        goto done;
+    }
+    for (size_t t = 0; t < days; t++)
+        xs[t] = (double)(t + 1);
+    for (size_t m = 0; m < n_models; m++) {
+        const char *name = vmfsim_family_name(c[m].family);
+        size_t tt1 = vmfsim_time_to_peak(c[m].top1, days, 0.01);
+        size_t tt4 = vmfsim_time_to_peak(c[m].top4, days, 0.01);
+        memset(&s1[m], 0, sizeof s1[m]);
+        s1[m].label = name;
+        s1[m].x = xs;
+        s1[m].y = c[m].top1;
+        s1[m].n = days;
+        s1[m].color = c[m].family;
+        s4[m] = s1[m];
+        s4[m].y = c[m].top4;
+        snprintf(vl1[m], sizeof vl1[m], "%s %zu", name, tt1);
+        snprintf(vl4[m], sizeof vl4[m], "%s %zu", name, tt4);
+        v1[m] =
+            (vmf_plot_vline){.x = (double)tt1, .label = vl1[m], .color = c[m].family, .dashed = 1};
+        v4[m] =
+            (vmf_plot_vline){.x = (double)tt4, .label = vl4[m], .color = c[m].family, .dashed = 1};
+        for (size_t t = 0; t < days; t++)
+            rows[m * days + t] = (double)c[m].rows_seen[t];
+        sr[m] = s1[m];
+        sr[m].y = rows + m * days;
+    }
+    vmf_plot_panel p[2];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 2; i++) {
+        p[i].kind = VMF_PLOT_KIND_LINE;
+        vmf_plot_opts_init(&p[i].opts);
+        p[i].opts.xlabel = "day";
+        p[i].opts.x_integer = 1;
+        p[i].opts.xmin = 0;
+        p[i].opts.xmax = (double)days;
+        p[i].opts.ymin = 0;
+        p[i].opts.ymax = 1;
+        p[i].opts.legend = VMF_PLOT_LEGEND_BOTTOM_RIGHT;
+        p[i].n_series = n_models;
+    }
+    p[0].series = s1;
+    p[0].opts.title = "top-1 macro recall (dashed: time-to-peak, eps 0.01)";
+    p[0].opts.ylabel = "top-1 macro recall";
+    p[0].opts.vlines = v1;
+    p[0].opts.n_vlines = n_models;
+    p[1].series = s4;
+    p[1].opts.title = "top-4 macro recall (dashed: time-to-peak, eps 0.01)";
+    p[1].opts.ylabel = "top-4 macro recall";
+    p[1].opts.vlines = v4;
+    p[1].opts.n_vlines = n_models;
+    vmf_plot_opts page;
+    vmf_plot_opts_init(&page);
+    page.title = "vmfsim: accuracy per day on the held-out test set";
+    page.subtitle = subtitle;
+    page.width = 1600;
+    page.height = 700;
+    snprintf(path, sizeof path, "%s/accuracy", dir);
+    if ((rc = vmf_plot_page(p, 2, 2, &page, path, perr, sizeof perr))) {
+        snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
+        goto done;
+    }
+
+    /* Rows: per model (line) and per day and class (heatmap, classes by size). */
+    for (size_t i = 0; i < s->n_stream; i++)
+        tot[s->y[i]]++;
+    for (size_t k = 0; k < C; k++)
+        order[k] = k;
+    for (size_t a = 1; a < C; a++) { /* insertion sort, largest first (C is small) */
+        size_t v = order[a], b = a;
+        while (b > 0 && tot[order[b - 1]] < tot[v]) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = v;
+    }
+    for (size_t k = 0; k < C; k++) {
+        for (size_t t = 0; t < days; t++)
+            heat[k * days + t] = 0;
+        rlab[k] = malloc(24);
+        if (!rlab[k]) {
+            rc = VMF_ENOMEM;
+            snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+            goto done;
+        }
+        snprintf(rlab[k], 24, "%d", (int)s->labels[order[k]]);
+    }
+    size_t *pos = calloc(C, sizeof *pos);
+    if (!pos) {
+        rc = VMF_ENOMEM;
+        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < C; k++)
+        pos[order[k]] = k;
+    for (size_t t = 1; t <= days; t++)
+        for (size_t i = s->day_off[t]; i < s->day_off[t + 1]; i++)
+            heat[pos[s->y[i]] * days + (t - 1)] += 1;
+    free(pos);
+    char **clab = calloc(days, sizeof *clab);
+    if (!clab) {
+        rc = VMF_ENOMEM;
+        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        goto done;
+    }
+    for (size_t t = 0; t < days; t++) {
+        clab[t] = malloc(8);
+        if (clab[t])
+            snprintf(clab[t], 8, ((t + 1) % 20 == 0 || t == 0) ? "%zu" : "", t + 1);
+    }
+    vmf_plot_grid g = {.values = heat,
+                       .rows = C,
+                       .cols = days,
+                       .row_labels = (const char *const *)rlab,
+                       .col_labels = (const char *const *)clab,
+                       .vmin = NAN,
+                       .vmax = NAN,
+                       .colorbar_label = "rows that day"};
+    memset(p, 0, sizeof p);
+    p[0].kind = VMF_PLOT_KIND_LINE;
+    vmf_plot_opts_init(&p[0].opts);
+    p[0].opts.title = "rows seen by each model";
+    p[0].opts.xlabel = "day";
+    p[0].opts.ylabel = "rows the model was trained on";
+    p[0].opts.x_integer = 1;
+    p[0].opts.legend = VMF_PLOT_LEGEND_TOP_LEFT;
+    p[0].series = sr;
+    p[0].n_series = n_models;
+    p[1].kind = VMF_PLOT_KIND_HEATMAP;
+    vmf_plot_opts_init(&p[1].opts);
+    p[1].opts.title = "stream rows per day and class (largest class on top)";
+    p[1].opts.xlabel = "day";
+    p[1].opts.ylabel = "class";
+    p[1].grid = &g;
+    page.title = "vmfsim: rows seen per day and class";
+    snprintf(path, sizeof path, "%s/rows", dir);
+    rc = vmf_plot_page(p, 2, 2, &page, path, perr, sizeof perr);
+    if (rc)
+        snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
+    for (size_t t = 0; t < days; t++)
+        free(clab[t]);
+    free(clab);
+done:
+    if (rlab)
+        for (size_t k = 0; k < C; k++)
+            free(rlab[k]);
+    free(rlab);
+    free(xs), free(rows), free(heat), free(order), free(tot);
+    return rc;
+}
+
+int vmfsim_plot_ablate(const char *dir, const vmfsim_ablate_row *rows, size_t n,
+                       const char *subtitle, char *err)
+{
+    double *x = malloc(n * sizeof *x), *v = malloc(4 * n * sizeof *v);
+    if (!x || !v) {
+        free(x), free(v);
+        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        return VMF_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (double)rows[i].k;
+        v[i] = rows[i].final_top1;
+        v[n + i] = rows[i].peak_top1;
+        v[2 * n + i] = rows[i].final_top4;
+        v[3 * n + i] = rows[i].peak_top4;
+    }
+    static const char *const names[4] = {"final top-1", "peak top-1", "final top-4", "peak top-4"};
+    vmf_plot_series s[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&s[i], 0, sizeof s[i]);
+        s[i].label = names[i];
+        s[i].x = x;
+        s[i].y = v + (size_t)i * n;
+        s[i].n = n;
+        s[i].color = i < 2 ? 0 : 2;
+        s[i].markers = 1;
+        s[i].dashed = i % 2;
+    }
+    vmf_plot_opts o;
+    vmf_plot_opts_init(&o);
+    o.title = "vmfsim ablate: macro recall against components per class (K_max)";
+    o.subtitle = subtitle;
+    o.xlabel = "K_max (components per class)";
+    o.ylabel = "macro recall";
+    o.x_integer = 1;
+    char path[4096], perr[256] = "";
+    snprintf(path, sizeof path, "%s/ablate", dir);
+    int rc = vmf_plot_line(s, 4, &o, path, perr, sizeof perr);
+    if (rc)
+        snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
+    free(x), free(v);
+    return rc;
+}
