@@ -267,16 +267,6 @@ typedef struct fit_scratch {
     double *lp;       /* [K] */
 } fit_scratch;
 
-/* Removes component k of f (shifting the later ones down). */
-static void drop_component(class_fit *f, size_t d, size_t k)
-{
-    size_t tail = f->K - k - 1;
-    memmove(f->weight + k, f->weight + k + 1, tail * sizeof *f->weight);
-    memmove(f->mean + k * d, f->mean + (k + 1) * d, tail * d * sizeof *f->mean);
-    memmove(f->var + k * d, f->var + (k + 1) * d, tail * d * sizeof *f->var);
-    f->K--;
-}
-
 /*
  * Sets weights, means and variances from per-component masses [K] and sums
  * [K][2d] (sum r x² then sum r x, in the frame of `origin`), dropping
