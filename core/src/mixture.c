@@ -482,61 +482,96 @@ int vmf__random_rows(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng,
     return VMF_OK;
 }
 
+/* dist[i] = min(dist[i], 1 - x_i^T mu) over all rows, blocked; returns the new sum. */
+static double kpp_update(const float *x, size_t n, size_t d, const float *mu, double *dist,
+                         float *dots, size_t block)
+{
+    double total = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += block) {
+        size_t rows = n - i0 < block ? n - i0 : block;
+        vmf__sgemm(0, 1, rows, 1, d, 1.0f, x + i0 * d, d, mu, d, 0.0f, dots, 1);
+        for (size_t i = 0; i < rows; i++) {
+            double dd = 1.0 - (double)dots[i];
+            if (dd < 0.0) /* rounding of a row against itself */
+                dd = 0.0;
+            if (dd < dist[i0 + i])
+                dist[i0 + i] = dd;
+            total += dist[i0 + i];
+        }
+    }
+    return total;
+}
+
+/* A row drawn with probability dist[i] / total (uniform when total is 0). */
+static size_t kpp_draw(const double *dist, size_t n, double total, vmf_rng *rng)
+{
+    if (!(total > 0.0))
+        return (size_t)vmf_rng_below(rng, n);
+    double u = vmf_rng_uniform(rng) * total, acc = 0.0;
+    size_t last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dist[i] > 0.0)
+            last = i;
+        acc += dist[i];
+        if (u < acc && dist[i] > 0.0)
+            return i;
+    }
+    return last; /* u rounded past the cumulative sum */
+}
+
 int vmf__kmeanspp(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng, float *means)
 {
     if (k == 0 || n < k)
         return vmf__error(VMF_EINVAL, "k-means++: need n >= k >= 1 (n=%zu, k=%zu)", n, k);
+    /* Greedy variant: the best of 2 + floor(ln k) candidates per step. */
+    size_t trials = 2 + (size_t)log((double)k);
+    size_t block = VMF__BLOCK_ROWS;
     double *dist = vmf__malloc_array(n, sizeof *dist);
-    float *dots = vmf__malloc_array(n < VMF__BLOCK_ROWS ? n : VMF__BLOCK_ROWS, sizeof *dots);
-    if (!dist || !dots) {
-        vmf__free(dist);
-        vmf__free(dots);
-        return vmf__error(VMF_ENOMEM, "k-means++: out of memory for %zu rows", n);
+    float *dots = vmf__malloc_array(block * trials, sizeof *dots);
+    float *cand = vmf__malloc_array(trials * d, sizeof *cand);
+    double *pot = vmf__malloc_array(trials, sizeof *pot);
+    size_t *ci = vmf__malloc_array(trials, sizeof *ci);
+    int rc = VMF_OK;
+    if (!dist || !dots || !cand || !pot || !ci) {
+        rc = vmf__error(VMF_ENOMEM, "k-means++: out of memory for %zu rows", n);
+        goto done;
     }
     size_t first = (size_t)vmf_rng_below(rng, n);
     memcpy(means, x + first * d, d * sizeof *means);
     for (size_t i = 0; i < n; i++)
         dist[i] = INFINITY;
-    for (size_t c = 1; c <= k; c++) {
-        /* Update the distances with mean c-1; accumulate their total. */
-        const float *mu = means + (c - 1) * d;
-        double total = 0.0;
-        for (size_t i0 = 0; i0 < n; i0 += VMF__BLOCK_ROWS) {
-            size_t rows = n - i0 < VMF__BLOCK_ROWS ? n - i0 : VMF__BLOCK_ROWS;
-            vmf__sgemm(0, 1, rows, 1, d, 1.0f, x + i0 * d, d, mu, d, 0.0f, dots, 1);
-            for (size_t i = 0; i < rows; i++) {
-                double dd = 1.0 - (double)dots[i];
-                if (dd < 0.0) /* rounding of a row against itself */
-                    dd = 0.0;
-                if (dd < dist[i0 + i])
-                    dist[i0 + i] = dd;
-                total += dist[i0 + i];
-            }
+    double total = kpp_update(x, n, d, means, dist, dots, block);
+    for (size_t c = 1; c < k; c++) {
+        for (size_t t = 0; t < trials; t++) {
+            ci[t] = kpp_draw(dist, n, total, rng);
+            memcpy(cand + t * d, x + ci[t] * d, d * sizeof *cand);
+            pot[t] = 0.0;
         }
-        if (c == k)
-            break;
-        size_t pick;
-        if (total > 0.0) {
-            double u = vmf_rng_uniform(rng) * total, acc = 0.0;
-            size_t last = 0;
-            for (pick = 0; pick < n; pick++) {
-                if (dist[pick] > 0.0)
-                    last = pick;
-                acc += dist[pick];
-                if (u < acc && dist[pick] > 0.0)
-                    break;
-            }
-            if (pick == n)
-                pick = last;
-        } else {
-            /* Every row coincides with a chosen mean: fall back to a uniform row. */
-            pick = (size_t)vmf_rng_below(rng, n);
+        /* Potential sum_i min(dist_i, 1 - x_i^T cand_t) of each candidate. */
+        for (size_t i0 = 0; i0 < n; i0 += block) {
+            size_t rows = n - i0 < block ? n - i0 : block;
+            vmf__sgemm(0, 1, rows, trials, d, 1.0f, x + i0 * d, d, cand, d, 0.0f, dots, trials);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t t = 0; t < trials; t++) {
+                    double dd = 1.0 - (double)dots[i * trials + t];
+                    dd = dd < 0.0 ? 0.0 : dd;
+                    pot[t] += dd < dist[i0 + i] ? dd : dist[i0 + i];
+                }
         }
-        memcpy(means + c * d, x + pick * d, d * sizeof *means);
+        size_t best = 0;
+        for (size_t t = 1; t < trials; t++)
+            if (pot[t] < pot[best])
+                best = t;
+        memcpy(means + c * d, cand + best * d, d * sizeof *means);
+        total = kpp_update(x, n, d, means + c * d, dist, dots, block);
     }
+done:
     vmf__free(dist);
     vmf__free(dots);
-    return VMF_OK;
+    vmf__free(cand);
+    vmf__free(pot);
+    vmf__free(ci);
+    return rc;
 }
 
 /* ---- scoring ---- */
@@ -553,8 +588,11 @@ static int check_scoring(const char *fn, const vmf_mixture *m, const float *x, s
     if (n > 0 && (!x || !out))
         return vmf__error(VMF_EINVAL, "%s: x and the output must not be NULL", fn);
     int rc = vmf_rows_check(x, n, d);
-    if (rc != VMF_OK)
-        return vmf__error(rc, "%s: %s", fn, vmf_last_error());
+    if (rc != VMF_OK) {
+        char msg[256]; /* vmf__error must not read the buffer it writes */
+        snprintf(msg, sizeof msg, "%s", vmf_last_error());
+        return vmf__error(rc, "%s: %s", fn, msg);
+    }
     return VMF_OK;
 }
 
@@ -690,8 +728,11 @@ int vmf_mixture_sample(const vmf_mixture *m, size_t n, vmf_rng *rng, float *x, i
         if (c == m->k)
             c = last;
         int rc = vmf_sample_vmf(m->means + c * m->d, m->d, m->kappas[c], 1, rng, x + i * m->d);
-        if (rc != VMF_OK)
-            return vmf__error(rc, "vmf_mixture_sample: component %zu: %s", c, vmf_last_error());
+        if (rc != VMF_OK) {
+            char msg[256]; /* vmf__error must not read the buffer it writes */
+            snprintf(msg, sizeof msg, "%s", vmf_last_error());
+            return vmf__error(rc, "vmf_mixture_sample: component %zu: %s", c, msg);
+        }
         if (comp)
             comp[i] = (int32_t)c;
     }
