@@ -444,3 +444,18 @@ size_t vmf_knn_classifier_n_rows(const vmf_knn_classifier *m)
 {
     return m ? m->n : 0;
 }
+
+size_t vmf_knn_classifier_dim(const vmf_knn_classifier *m)
+{
+    return m ? m->d : 0;
+}
+
+const float *vmf_knn_classifier_rows(const vmf_knn_classifier *m)
+{
+    return m ? m->rows : NULL;
+}
+
+const int32_t *vmf_knn_classifier_row_classes(const vmf_knn_classifier *m)
+{
+    return m ? m->cls : NULL;
+}

@@ -76,6 +76,13 @@ VMF_API int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const f
                                             size_t d, size_t k, int32_t *classes, double *proba);
 VMF_API const vmf_label_table *vmf_knn_classifier_labels(const vmf_knn_classifier *m);
 VMF_API size_t vmf_knn_classifier_n_rows(const vmf_knn_classifier *m);
+VMF_API size_t vmf_knn_classifier_dim(const vmf_knn_classifier *m);
+/*
+ * The stored rows [n_rows][d] and their class indices [n_rows] (borrowed, valid
+ * until the next add or free). With reservoirs, slots are overwritten in place.
+ */
+VMF_API const float *vmf_knn_classifier_rows(const vmf_knn_classifier *m);
+VMF_API const int32_t *vmf_knn_classifier_row_classes(const vmf_knn_classifier *m);
 
 #ifdef __cplusplus
 }
