@@ -560,17 +560,17 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     if (__builtin_mul_overflow((uint64_t)count, (uint64_t)h.esize, &bytes))
         return fail(VMF_EFORMAT, what, "shape %s of %s has more bytes than can be addressed", sh,
                     h.descr);
-    if (bytes > VMF_IO_MAX_BYTES)
-        return fail(VMF_EFORMAT, what,
-                    "shape %s of %s needs %llu bytes, above the %llu-byte limit "
-                    "(VMF_IO_MAX_BYTES)",
-                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)VMF_IO_MAX_BYTES);
     uint64_t avail = total - prefix - hlen;
     if (bytes > avail)
         return fail(VMF_EFORMAT, what,
                     "shape %s of %s needs %llu data bytes but only %llu follow the header "
                     "(truncated)",
                     sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail);
+    if (bytes > VMF_IO_MAX_BYTES)
+        return fail(VMF_EFORMAT, what,
+                    "shape %s of %s needs %llu bytes, above the %llu-byte limit "
+                    "(VMF_IO_MAX_BYTES)",
+                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)VMF_IO_MAX_BYTES);
     if (bytes < avail)
         return fail(VMF_EFORMAT, what,
                     "shape %s of %s needs %llu data bytes but %llu follow the header (%llu "
