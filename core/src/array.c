@@ -128,7 +128,7 @@ static int convert(const vmf_array *a, float *dst, const char *what)
             float f = (float)s[i];
             if (isinf(f))
                 return vmf__error(VMF_ERANGE,
-                                  "%s: row %zu, column %zu holds %.17g, outside the float32 "
+                                  "%s: row %zu, column %zu holds %.9g, outside the float32 "
                                   "range",
                                   what, i / d, i % d, s[i]);
             dst[i] = f;

@@ -61,7 +61,8 @@ static size_t battery_run(const char *api, battery_fn fn)
                         vmf_strerror(rc), msg, field[2], field[3]);
             failed++;
         } else {
-            print_message("  %-28s %s\n", field[0], msg + strlen(path));
+            const char *at = strstr(msg, path);
+            print_message("  %-28s %.*s%s\n", field[0], (int)(at - msg), msg, at + strlen(path));
         }
         ran++;
     }

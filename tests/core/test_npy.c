@@ -392,7 +392,7 @@ static void test_size_limit(void **state)
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/big.npy", dir);
     size_t hl = make_npy(
-        img, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (68719476737,), }", 1, NULL, 0);
+        img, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (68719476737,), }", 1, "", 0);
     FILE *fp = fopen(path, "wb");
     assert_non_null(fp);
     assert_int_equal(fwrite(img, 1, hl, fp), hl);
