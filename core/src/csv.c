@@ -285,7 +285,8 @@ static int csv_parse(lines *r, vmf_array *out)
     if (n == 0) {
         rc = header_line
                  ? fail(VMF_EFORMAT, what, "has a header (line %zu) but no data rows", header_line)
-                 : fail(VMF_EFORMAT, what, "has no data rows (empty file)");
+                 : fail(VMF_EFORMAT, what, "has no data rows%s",
+                        lineno == 0 ? " (empty file)" : ", only comments and blank lines");
         goto fail;
     }
     if (n < cap) {
