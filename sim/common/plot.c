@@ -238,7 +238,9 @@ typedef struct style {
 static style make_style(double w, double h)
 {
     double s = fmin(w / 900.0, h / 560.0);
-    s = s < 0.72 ? 0.72 : s > 1.4 ? 1.4 : s;
+    /* Panels of a page are smaller than a chart but are read at the same distance:
+       keep their text close to full size. */
+    s = s < 0.9 ? 0.9 : s > 1.4 ? 1.4 : s;
     style st = {s, 17 * s, 12.5 * s, 13.5 * s, 12 * s, 12 * s, 11 * s};
     return st;
 }
@@ -1287,7 +1289,8 @@ static int draw_text_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
         }
     }
     double avail_w = r.w - 24 * st->s, avail_h = r.h - top - 12 * st->s;
-    double size = fmin(st->legend * 1.05, avail_h / ((double)lines * 1.4));
+    /* As large as the box allows (up to 1.6 times the legend size), monospace. */
+    double size = fmin(st->legend * 1.6, avail_h / ((double)lines * 1.4));
     set_font(cr, size, 0, 1);
     double cw = text_width(cr, "M");
     if (cw * (double)longest > avail_w)
