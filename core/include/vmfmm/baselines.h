@@ -4,14 +4,23 @@
  *
  * vmf_gmm_classifier: one diagonal-covariance Gaussian mixture per class (batch
  * EM, k-means++ init, variance floor `reg_covar` added to every variance, up
- * to k_max components per class, fewer when a class has few rows) plus class
- * priors: the production model that vMF replaces. It is refit on all rows it is
- * given.
+ * to k_max components per class, fewer when a class has few rows: class c of
+ * n_c rows gets min(k_max, max(1, n_c / 10)) components) plus class priors
+ * from counts: the production model that vMF replaces. It is refit on all rows
+ * it is given.
  *
  * vmf_knn_classifier: cosine k-NN over stored rows, similarities by GEMM blocks,
- * votes weighted by similarity; top-k classes with normalized vote shares. Rows
- * are added incrementally; with reservoir_per_class > 0 each class keeps a
- * uniform reservoir sample of that size (seeded, deterministic).
+ * each of the k neighbours voting with weight exp((sim - 1) / 0.02); top-k
+ * classes with their share of the vote, then the classes without a vote
+ * (probability 0) ranked by their nearest stored row. Rows are added
+ * incrementally; with reservoir_per_class > 0 each class keeps a uniform
+ * reservoir sample of that size (seeded, deterministic).
+ *
+ * Both: rows must be unit vectors (vmf_rows_check); bad input is VMF_EINVAL
+ * with a message and changes nothing. predict_topk writes classes [n][k]
+ * (indices into the model's label table) and proba [n][k] (may be NULL), best
+ * first; slots beyond the known classes get -1 and 0; n = 0 is a no-op.
+ * Predict functions only read the model and may run concurrently.
  */
 #ifndef VMFMM_BASELINES_H
 #define VMFMM_BASELINES_H
