@@ -64,8 +64,8 @@ VMF_API const double *vmf_gmm_classifier_class_weights(const vmf_gmm_classifier 
 VMF_API const double *vmf_gmm_classifier_class_means(const vmf_gmm_classifier *g, size_t i);
 VMF_API const double *vmf_gmm_classifier_class_variances(const vmf_gmm_classifier *g, size_t i);
 /* EM iterations run, whether tol was reached, final mean log-likelihood per row. */
-VMF_API int vmf_gmm_classifier_class_fit_info(const vmf_gmm_classifier *g, size_t i,
-                                              size_t *n_iter, int *converged, double *loglik);
+VMF_API int vmf_gmm_classifier_class_fit_info(const vmf_gmm_classifier *g, size_t i, size_t *n_iter,
+                                              int *converged, double *loglik);
 
 typedef struct vmf_knn_classifier vmf_knn_classifier;
 
