@@ -296,3 +296,27 @@ with open(os.path.join(here, "cases.tsv"), "w") as fp:
     for c in cases:
         fp.write("\t".join(c) + "\n")
 print("%d cases" % len(cases))
+
+# README.md: the same table for people.
+with open(os.path.join(here, "README.md"), "w") as fp:
+    fp.write("""# Malformed inputs
+
+Hostile and broken files for the array readers and the model loader, made by
+`gen_malformed.py` (deterministic; re-run it after editing, never edit the
+files by hand). `cases.tsv` is the machine-readable table that `test_npy`,
+`test_npz` and `test_csv` iterate over (via `tests/core/io_battery.h`): each
+case must return the status below with a one-line message that names the file
+and contains the keyword, without crashing or leaking under ASan.
+
+The `api` column says what is fed the file: `npy` = `vmf_npy_read`, `npz` =
+`vmf_npz_read(path, "X")` (and `vmf_npz_read_mem`), `csv` = `vmf_csv_read`,
+`matrix` = `vmf_load_matrix`, `model` = the model JSON loader (`vmfmm predict
+--model FILE`, `vmf_mixture_from_json`), for the CLI tests; the keyword of a
+`model` case is the field the message should name.
+
+| file | api | status | message contains | what is wrong |
+|---|---|---|---|---|
+""")
+    for c in cases:
+        cells = [x.replace("|", "\\|") for x in c]
+        fp.write("| `%s` | %s | %s | `%s` | %s |\n" % tuple(cells))
