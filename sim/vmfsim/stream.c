@@ -42,6 +42,7 @@ void vmfsim_gen_truth_free(vmfsim_gen_truth *t)
     free(t->first_day);
     free(t->n_modes);
     free(t->mode_means);
+    free(t->mode_weights);
     free(t->stream_mode);
     memset(t, 0, sizeof *t);
 }
@@ -63,7 +64,7 @@ void vmfsim_gen_opts_init(vmfsim_gen_opts *o)
     o->zipf = 1.0;
     o->min_class_rows = 40;
     o->max_modes = 3;
-    o->kappa = 40.0;
+    o->kappa = 34.0;
     o->group_size = 4;
     o->class_spread = 1.0;
     o->mode_spread = 0.6;
@@ -360,6 +361,7 @@ int vmfsim_stream_generate(const vmfsim_gen_opts *o, vmfsim_stream *out, vmfsim_
         truth->first_day = first, first = NULL;
         truth->n_modes = nmodes, nmodes = NULL;
         truth->mode_means = mu, mu = NULL;
+        truth->mode_weights = mw, mw = NULL;
         truth->stream_mode = tmp_m, tmp_m = NULL;
     }
     rc = VMF_OK;

@@ -79,6 +79,7 @@ typedef struct vmfsim_gen_truth {
     size_t *n_modes;    /* [n_classes] */
     size_t max_modes;
     float *mode_means;    /* [n_classes][max_modes][d] at day 0 */
+    double *mode_weights; /* [n_classes][max_modes] */
     int32_t *stream_mode; /* [n_stream] mode of each stream row */
 } vmfsim_gen_truth;
 
