@@ -1,0 +1,607 @@
+/*
+ * vmfd_api.c - the HTTP API of vmfd: routing, authentication and the
+ * endpoint handlers (the contract is in docs/vmfd.md).
+ *
+ * Every error answer is JSON {"error": "<code>", "detail": "<text>"}. Work
+ * that can take more than about a millisecond (decoding large bodies,
+ * predicting many rows, the model JSON) runs on the threadpool against a
+ * referenced snapshot; everything else answers on the loop thread.
+ */
+#include "vmfd_daemon.h"
+#include "vmfd_log.h"
+#include "vmfd_store.h"
+#include "vmfmm/classifier.h"
+
+#include <jansson.h>
+#include <llhttp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INLINE_PREDICT_BYTES 16384 /* smaller predict bodies are answered on the loop */
+#define DEFAULT_TOP_K        4
+
+char *vmfd_api_error_json(const char *error, const char *detail, size_t *len)
+{
+    json_t *o = json_pack("{s:s, s:s}", "error", error, "detail", detail ? detail : "");
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    *len = s ? strlen(s) : 0;
+    return s;
+}
+
+static void answer(vmfd_daemon *d, vmfd_http_req *req, int status, const char *ctype,
+                   const char *extra, char *body, size_t len)
+{
+    if (status >= 100 && status < 600)
+        d->metrics.responses[status / 100]++;
+    vmfd_http_respond(req, status, ctype, extra, body, len);
+}
+
+static void answer_json(vmfd_daemon *d, vmfd_http_req *req, int status, json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        answer(d, req, 500, "application/json", NULL, NULL, 0);
+        return;
+    }
+    answer(d, req, status, "application/json", NULL, s, strlen(s));
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 6, 7)))
+#endif
+static void
+answer_error(vmfd_daemon *d, vmfd_http_req *req, int status, const char *extra, const char *error,
+             const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    size_t len;
+    char *body = vmfd_api_error_json(error, detail, &len);
+    answer(d, req, status, "application/json", extra, body, len);
+}
+
+void vmfd_api_refusal(void *ud, int status)
+{
+    vmfd_daemon *d = ud;
+    d->metrics.refusals++;
+    if (status >= 100 && status < 600)
+        d->metrics.responses[status / 100]++;
+}
+
+/* Compares in time independent of where the strings differ. */
+static int token_ok(const vmfd_daemon *d, const char *auth)
+{
+    static const char prefix[] = "Bearer ";
+    if (strncmp(auth, prefix, sizeof prefix - 1) != 0)
+        return 0;
+    const char *got = auth + sizeof prefix - 1;
+    size_t glen = strlen(got);
+    unsigned diff = (unsigned)(glen ^ d->token_len);
+    for (size_t i = 0; i < d->token_len; i++)
+        diff |= (unsigned char)d->token[i] ^ (unsigned char)(i < glen ? got[i] : 0);
+    return diff == 0;
+}
+
+static int valid_key(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 128 || k[0] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- ingest ---- */
+
+static void ingest_done(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
+{
+    vmfd_http_req *req = ud;
+    if (r->status == 202 || r->status == 200) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:I, s:I}", "key", req->path + strlen("/v1/batches/"), "status",
+                      r->batch_status, "rows", (json_int_t)r->rows, "seq", (json_int_t)r->seq);
+        answer_json(d, req, r->status, o);
+        return;
+    }
+    answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
+}
+
+static void put_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
+{
+    if (!valid_key(key)) {
+        answer_error(d, req, 400, NULL, "bad_key",
+                     "keys are 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.'");
+        return;
+    }
+    if (d->stopping) {
+        answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
+                     "vmfd is stopping; retry after its restart");
+        return;
+    }
+    if (d->queue_depth >= d->cfg.queue_length) {
+        d->metrics.batches[VMFD_BATCH_BUSY]++;
+        answer_error(d, req, 503, "Retry-After: 5\r\n", "queue_full",
+                     "%llu batches are waiting (queue_length)", (unsigned long long)d->queue_depth);
+        return;
+    }
+    if (req->body_len == 0) {
+        answer_error(d, req, 400, NULL, "empty_body", "the request has no body");
+        return;
+    }
+    d->queue_depth++;
+    char *body = req->body;
+    req->body = NULL; /* taken over by the ingest task */
+    vmfd_ingest_submit(d, key, "http", req->content_type, body, req->body_len, NULL, ingest_done,
+                       req);
+}
+
+static void get_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
+{
+    char *json = NULL, err[256];
+    if (!valid_key(key)) {
+        answer_error(d, req, 404, NULL, "not_found", "no such batch");
+        return;
+    }
+    int rc = vmfd_store_batch_json(d->rdb, key, &json, err, sizeof err);
+    if (rc == 1)
+        answer_error(d, req, 404, NULL, "not_found", "no batch with key '%s'", key);
+    else if (rc != 0)
+        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+    else
+        answer(d, req, 200, "application/json", NULL, json, strlen(json));
+}
+
+/* ---- predict ---- */
+
+typedef struct pjob {
+    uv_work_t w;
+    vmfd_daemon *d;
+    vmfd_http_req *req;
+    vmfd_snapshot *snap;
+    long top_k;
+    int kind; /* 0 predict, 1 model JSON */
+    /* results */
+    int status;
+    char *out;
+    size_t out_len;
+    char error[48];
+    char detail[256];
+    size_t rows;
+} pjob;
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->cap + n + 1) * 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* Parses rows and predicts; fills status/out or error fields. Any thread. */
+static void predict_work(pjob *j)
+{
+    vmfd_http_req *req = j->req;
+    vmfd_payload_error pe;
+    float *x = NULL;
+    size_t n = 0, dim = 0;
+    const vmf_classifier *m = j->snap->model;
+    size_t nc = vmf_classifier_n_classes(m);
+    int32_t *cls = NULL;
+    double *proba = NULL;
+    if (vmfd_payload_parse_predict(req->content_type, req->body, req->body_len, &x, &n, &dim,
+                                   &j->top_k, &pe) != 0) {
+        j->status = pe.status;
+        snprintf(j->error, sizeof j->error, "%s", pe.error);
+        snprintf(j->detail, sizeof j->detail, "%s", pe.detail);
+        return;
+    }
+    if (n > j->d->cfg.predict_max_rows) {
+        j->status = 413;
+        snprintf(j->error, sizeof j->error, "too_many_rows");
+        snprintf(j->detail, sizeof j->detail, "%zu rows; predict_max_rows is %llu", n,
+                 (unsigned long long)j->d->cfg.predict_max_rows);
+        goto out;
+    }
+    if (dim != vmf_classifier_dim(m)) {
+        j->status = 422;
+        snprintf(j->error, sizeof j->error, "bad_dimension");
+        snprintf(j->detail, sizeof j->detail, "rows have %zu values, the model has %zu", dim,
+                 vmf_classifier_dim(m));
+        goto out;
+    }
+    size_t k = (size_t)j->top_k < nc ? (size_t)j->top_k : nc;
+    cls = malloc(n * k * sizeof *cls);
+    proba = malloc(n * k * sizeof *proba);
+    if (!cls || !proba) {
+        j->status = 500;
+        snprintf(j->error, sizeof j->error, "out_of_memory");
+        goto out;
+    }
+    if (vmf_classifier_predict_topk(m, x, n, dim, k, cls, proba) != VMF_OK) {
+        j->status = 500;
+        snprintf(j->error, sizeof j->error, "predict_failed");
+        snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
+        goto out;
+    }
+    sbuf b = {NULL, 0, 0, 0};
+    char num[64];
+    int w = snprintf(num, sizeof num, "{\"model_version\":%llu,\"top_k\":%zu,\"predictions\":[",
+                     (unsigned long long)j->snap->version, k);
+    sb_put(&b, num, (size_t)w);
+    for (size_t i = 0; i < n; i++) {
+        sb_str(&b, i ? ",{\"labels\":[" : "{\"labels\":[");
+        for (size_t r = 0; r < k; r++) {
+            if (r)
+                sb_put(&b, ",", 1);
+            int32_t c = cls[i * k + r];
+            sb_str(&b, c >= 0 && (size_t)c < j->snap->n_labels ? j->snap->label_json[c] : "null");
+        }
+        sb_str(&b, "],\"probabilities\":[");
+        for (size_t r = 0; r < k; r++) {
+            w = snprintf(num, sizeof num, r ? ",%.17g" : "%.17g", proba[i * k + r]);
+            sb_put(&b, num, (size_t)w);
+        }
+        sb_str(&b, "]}");
+    }
+    sb_str(&b, "]}");
+    if (b.oom) {
+        free(b.p);
+        j->status = 500;
+        snprintf(j->error, sizeof j->error, "out_of_memory");
+        goto out;
+    }
+    j->status = 200;
+    j->out = b.p;
+    j->out_len = b.len;
+    j->rows = n;
+out:
+    free(x);
+    free(cls);
+    free(proba);
+}
+
+static void model_work(pjob *j)
+{
+    char *json = NULL;
+    if (vmf_classifier_to_json(j->snap->model, &json) != VMF_OK) {
+        j->status = 500;
+        snprintf(j->error, sizeof j->error, "model_json_failed");
+        snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
+        return;
+    }
+    j->status = 200;
+    j->out = json;
+    j->out_len = strlen(json);
+}
+
+static void pjob_work(uv_work_t *w)
+{
+    pjob *j = (pjob *)w;
+    if (j->kind == 0)
+        predict_work(j);
+    else
+        model_work(j);
+}
+
+static void pjob_finish(pjob *j)
+{
+    vmfd_daemon *d = j->d;
+    vmfd_snapshot_release(j->snap);
+    if (j->status == 200) {
+        if (j->kind == 0) {
+            d->metrics.predict_rows += j->rows;
+            vmfd_hist_observe(&d->metrics.predict_seconds,
+                              (double)(uv_hrtime() - j->req->start_ns) * 1e-9);
+        }
+        answer(d, j->req, 200, "application/json", NULL, j->out, j->out_len);
+    } else {
+        answer_error(d, j->req, j->status, NULL, j->error, "%s", j->detail);
+    }
+    free(j);
+}
+
+static void pjob_after(uv_work_t *w, int status)
+{
+    (void)status;
+    pjob_finish((pjob *)w);
+}
+
+static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
+{
+    vmfd_snapshot *s = d->ready ? vmfd_snapshot_acquire(d) : NULL;
+    if (!s) {
+        answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                     "the model is still being recovered");
+        return;
+    }
+    if (kind == 0 && vmf_classifier_n_classes(s->model) == 0) {
+        vmfd_snapshot_release(s);
+        answer_error(d, req, 409, NULL, "no_model", "no batch has been applied yet");
+        return;
+    }
+    pjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        vmfd_snapshot_release(s);
+        answer_error(d, req, 500, NULL, "out_of_memory", "predict");
+        return;
+    }
+    j->d = d;
+    j->req = req;
+    j->snap = s;
+    j->kind = kind;
+    j->top_k = top_k;
+    if (kind == 0 && req->body_len <= INLINE_PREDICT_BYTES) {
+        pjob_work(&j->w);
+        pjob_finish(j);
+        return;
+    }
+    if (uv_queue_work(d->loop, &j->w, pjob_work, pjob_after) != 0) {
+        vmfd_snapshot_release(s);
+        free(j);
+        answer_error(d, req, 500, NULL, "internal", "cannot queue work");
+    }
+}
+
+static int query_top_k(const char *query, long *top_k, char *err, size_t errsize)
+{
+    const char *p = query;
+    while (p && *p) {
+        if (strncmp(p, "top_k=", 6) == 0) {
+            char *end;
+            long v = strtol(p + 6, &end, 10);
+            if (end == p + 6 || (*end && *end != '&') || v < 1 || v > 1000000) {
+                snprintf(err, errsize, "top_k must be a positive integer");
+                return -1;
+            }
+            *top_k = v;
+        }
+        p = strchr(p, '&');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+/* ---- status, checkpoints ---- */
+
+static void get_status(vmfd_daemon *d, vmfd_http_req *req)
+{
+    vmfd_store_counts c;
+    char err[256];
+    if (vmfd_store_counts_get(d->rdb, &c, err, sizeof err) != 0) {
+        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        return;
+    }
+    vmfd_snapshot *s = d->snap;
+    json_t *o = json_pack(
+        "{s:s, s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:s,"
+        " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
+        "version", vmf_version(), "ready", d->ready, "stopping", d->stopping, "mode",
+        d->cfg.mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering", "dim",
+        (json_int_t)(s ? vmf_classifier_dim(s->model) : 0), "n_classes",
+        (json_int_t)(s ? vmf_classifier_n_classes(s->model) : 0), "components",
+        (json_int_t)(s ? s->components : 0), "rows_seen",
+        (json_int_t)(s ? vmf_classifier_rows_seen(s->model) : 0), "batches_applied",
+        (json_int_t)(s ? s->batches : 0), "last_seq", (json_int_t)(s ? s->last_seq : 0),
+        "model_version", (json_int_t)(s ? s->version : 0), "queue_depth",
+        (json_int_t)d->queue_depth, "uptime_s", (double)(uv_hrtime() - d->start_ns) * 1e-9,
+        "state_dir", d->cfg.state_dir, "batches", "queued", (json_int_t)c.queued, "applied",
+        (json_int_t)c.applied, "rejected", (json_int_t)c.rejected, "superseded",
+        (json_int_t)c.superseded, "checkpoints", "count", (json_int_t)c.checkpoints, "latest",
+        (json_int_t)c.latest_checkpoint);
+    answer_json(d, req, 200, o);
+}
+
+static void get_checkpoints(vmfd_daemon *d, vmfd_http_req *req)
+{
+    char *json = NULL, err[256];
+    if (vmfd_store_checkpoints_json(d->rdb, &json, err, sizeof err) != 0)
+        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+    else
+        answer(d, req, 200, "application/json", NULL, json, strlen(json));
+}
+
+static void checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r)
+{
+    vmfd_http_req *req = ud;
+    if (r->status == 200)
+        answer_json(d, req, 201, json_pack("{s:I}", "checkpoint_id", (json_int_t)r->checkpoint_id));
+    else
+        answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
+}
+
+typedef struct restore_ctx {
+    vmfd_http_req *req;
+    int64_t id;
+} restore_ctx;
+
+static void restore_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r)
+{
+    restore_ctx *rc = ud;
+    if (r->status == 200)
+        answer_json(d, rc->req, 200,
+                    json_pack("{s:I, s:I, s:s}", "restored", (json_int_t)rc->id, "checkpoint_id",
+                              (json_int_t)r->checkpoint_id, "later_batches", "superseded"));
+    else
+        answer_error(d, rc->req, r->status, NULL, r->error, "%s", r->detail);
+    free(rc);
+}
+
+static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
+{
+    char *end;
+    long long id = strtoll(idtext, &end, 10);
+    if (end == idtext || strcmp(end, "/restore") != 0 || id <= 0) {
+        answer_error(d, req, 404, NULL, "not_found", "use POST /v1/checkpoints/{id}/restore");
+        return;
+    }
+    if (!d->ready || d->stopping) {
+        answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready", "vmfd is not serving");
+        return;
+    }
+    restore_ctx *rc = malloc(sizeof *rc);
+    if (!rc) {
+        answer_error(d, req, 500, NULL, "out_of_memory", "restore");
+        return;
+    }
+    rc->req = req;
+    rc->id = id;
+    vmfd_worker_restore(d, id, restore_done, rc);
+}
+
+static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *allow)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
+                 llhttp_method_name((llhttp_method_t)req->method), req->path, allow);
+}
+
+void vmfd_api_handle(void *ud, vmfd_http_req *req)
+{
+    vmfd_daemon *d = ud;
+    const char *p = req->path;
+    int m = req->method;
+    if (strcmp(p, "/healthz") == 0) {
+        if (m != HTTP_GET)
+            method_not_allowed(d, req, "GET");
+        else
+            answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
+        return;
+    }
+    if (strcmp(p, "/readyz") == 0) {
+        if (m != HTTP_GET)
+            method_not_allowed(d, req, "GET");
+        else if (d->ready && !d->stopping)
+            answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
+        else
+            answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                         d->stopping ? "stopping" : "recovering");
+        return;
+    }
+    if (d->token_len) {
+        if (!req->authorization[0]) {
+            answer_error(d, req, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+                         "send Authorization: Bearer <token>");
+            return;
+        }
+        if (!token_ok(d, req->authorization)) {
+            answer_error(d, req, 403, NULL, "forbidden", "the bearer token is not valid");
+            return;
+        }
+    }
+    if (strcmp(p, "/metrics") == 0) {
+        if (m != HTTP_GET) {
+            method_not_allowed(d, req, "GET");
+            return;
+        }
+        vmfd_gauges g;
+        memset(&g, 0, sizeof g);
+        g.uptime_seconds = (double)(uv_hrtime() - d->start_ns) * 1e-9;
+        g.queue_depth = d->queue_depth;
+        g.connections = vmfd_http_connections(d->http);
+        g.ready = d->ready;
+        if (d->snap) {
+            g.model_bytes = d->snap->model_bytes;
+            g.model_classes = vmf_classifier_n_classes(d->snap->model);
+            g.model_components = d->snap->components;
+            g.model_rows = vmf_classifier_rows_seen(d->snap->model);
+        }
+        size_t len = 0;
+        char *text = vmfd_metrics_render(&d->metrics, &g, &len);
+        if (!text)
+            answer_error(d, req, 500, NULL, "out_of_memory", "metrics");
+        else
+            answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
+        return;
+    }
+    if (strncmp(p, "/v1/batches/", 12) == 0) {
+        const char *key = p + 12;
+        if (m == HTTP_PUT)
+            put_batch(d, req, key);
+        else if (m == HTTP_GET)
+            get_batch(d, req, key);
+        else
+            method_not_allowed(d, req, "GET, PUT");
+        return;
+    }
+    if (strcmp(p, "/v1/predict") == 0) {
+        long top_k = DEFAULT_TOP_K;
+        char err[128];
+        if (m != HTTP_POST)
+            method_not_allowed(d, req, "POST");
+        else if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
+            answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
+        else
+            run_pjob(d, req, 0, top_k);
+        return;
+    }
+    if (strcmp(p, "/v1/status") == 0) {
+        if (m != HTTP_GET)
+            method_not_allowed(d, req, "GET");
+        else
+            get_status(d, req);
+        return;
+    }
+    if (strcmp(p, "/v1/model") == 0) {
+        if (m != HTTP_GET)
+            method_not_allowed(d, req, "GET");
+        else
+            run_pjob(d, req, 1, 0);
+        return;
+    }
+    if (strcmp(p, "/v1/checkpoints") == 0) {
+        if (m == HTTP_GET)
+            get_checkpoints(d, req);
+        else if (m == HTTP_POST) {
+            if (!d->ready || d->stopping)
+                answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready", "vmfd is not serving");
+            else
+                vmfd_worker_checkpoint(d, "manual", checkpoint_done, req);
+        } else
+            method_not_allowed(d, req, "GET, POST");
+        return;
+    }
+    if (strncmp(p, "/v1/checkpoints/", 16) == 0) {
+        if (m != HTTP_POST)
+            method_not_allowed(d, req, "POST");
+        else
+            post_restore(d, req, p + 16);
+        return;
+    }
+    answer_error(d, req, 404, NULL, "not_found", "no endpoint %s", p);
+}

@@ -1,0 +1,260 @@
+/*
+ * vmfd_inbox.c - the inbox directory: <state>/inbox/NAME.npz files (renamed
+ * in, so they are complete) are ingested like PUT /v1/batches/NAME, then
+ * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json.
+ *
+ * Design notes. A periodic scan finds files present at startup and any that
+ * an fs event missed; a uv_fs_event on the directory makes new files start
+ * at once. Files being ingested are remembered so a scan never submits one
+ * twice. Files the store could not take (a 5xx) stay where they are and are
+ * retried by the next scan. Dot files and names without .npz are ignored,
+ * so writers can use a ".NAME.tmp" then rename.
+ */
+#include "vmfd_daemon.h"
+#include "vmfd_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct inflight {
+    struct inflight *next;
+    char name[256];
+} inflight;
+
+struct vmfd_inbox {
+    vmfd_daemon *d;
+    uv_timer_t timer;
+    uv_fs_event_t ev;
+    int ev_started;
+    int closing;
+    int open_handles;
+    char dir[VMFD_CONFIG_PATH_MAX + 16];
+    inflight *busy;
+};
+
+typedef struct item {
+    vmfd_inbox *ib;
+    char name[256];
+} item;
+
+static int is_busy(vmfd_inbox *ib, const char *name)
+{
+    for (inflight *f = ib->busy; f; f = f->next) {
+        if (strcmp(f->name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void unbusy(vmfd_inbox *ib, const char *name)
+{
+    for (inflight **p = &ib->busy; *p; p = &(*p)->next) {
+        if (strcmp((*p)->name, name) == 0) {
+            inflight *f = *p;
+            *p = f->next;
+            free(f);
+            return;
+        }
+    }
+}
+
+static void maybe_free(vmfd_inbox *ib)
+{
+    if (ib->closing && ib->open_handles == 0 && !ib->busy)
+        free(ib);
+}
+
+static void write_error_json(const char *path, const vmfd_ingest_reply *r)
+{
+    json_t *o =
+        json_pack("{s:s, s:s, s:i}", "error", r->error, "detail", r->detail, "status", r->status);
+    if (o) {
+        if (json_dump_file(o, path, JSON_INDENT(2)) != 0)
+            vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s", path);
+        json_decref(o);
+    }
+}
+
+static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
+{
+    item *it = ud;
+    vmfd_inbox *ib = it->ib;
+    char from[VMFD_CONFIG_PATH_MAX + 300], to[VMFD_CONFIG_PATH_MAX + 320];
+    (void)d;
+    snprintf(from, sizeof from, "%s/%s", ib->dir, it->name);
+    if (r->status >= 500) {
+        vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=%s", it->name, r->error);
+    } else if (r->status == 200 || r->status == 202) {
+        snprintf(to, sizeof to, "%s/done/%s", ib->dir, it->name);
+        if (rename(from, to) != 0)
+            vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", it->name,
+                     strerror(errno));
+        else
+            vmfd_log(VMFD_LOG_INFO, "inbox done file=%s status=%s", it->name, r->batch_status);
+    } else {
+        snprintf(to, sizeof to, "%s/rejected/%s", ib->dir, it->name);
+        if (rename(from, to) != 0)
+            vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", it->name,
+                     strerror(errno));
+        snprintf(to, sizeof to, "%s/rejected/%s.error.json", ib->dir, it->name);
+        write_error_json(to, r);
+        vmfd_log(VMFD_LOG_WARNING, "inbox rejected file=%s status=%d error=%s", it->name, r->status,
+                 r->error);
+    }
+    unbusy(ib, it->name);
+    free(it);
+    maybe_free(ib);
+}
+
+static void reject_now(vmfd_inbox *ib, const char *name, int status, const char *error,
+                       const char *detail)
+{
+    vmfd_ingest_reply r;
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    snprintf(r.error, sizeof r.error, "%s", error);
+    snprintf(r.detail, sizeof r.detail, "%s", detail);
+    item *it = calloc(1, sizeof *it);
+    inflight *f = calloc(1, sizeof *f);
+    if (!it || !f) {
+        free(it);
+        free(f);
+        return;
+    }
+    it->ib = ib;
+    snprintf(it->name, sizeof it->name, "%s", name);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    f->next = ib->busy;
+    ib->busy = f;
+    ingested(ib->d, it, &r);
+}
+
+static void scan(vmfd_inbox *ib)
+{
+    vmfd_daemon *d = ib->d;
+    if (ib->closing || d->stopping)
+        return;
+    DIR *dir = opendir(ib->dir);
+    if (!dir)
+        return;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        const char *name = e->d_name;
+        size_t n = strlen(name);
+        if (name[0] == '.' || n < 5 || n >= 256 || strcmp(name + n - 4, ".npz") != 0)
+            continue;
+        if (is_busy(ib, name))
+            continue;
+        char path[VMFD_CONFIG_PATH_MAX + 300];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", ib->dir, name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(n - 4), name);
+        int ok = n - 4 <= 128;
+        for (size_t i = 0; ok && key[i]; i++) {
+            char c = key[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        }
+        if (!ok) {
+            reject_now(ib, name, 400, "bad_key",
+                       "file stems must be 1-128 characters of A-Z a-z 0-9 . _ -");
+            continue;
+        }
+        if (d->queue_depth >= d->cfg.queue_length)
+            break; /* the next scan continues */
+        item *it = calloc(1, sizeof *it);
+        inflight *f = calloc(1, sizeof *f);
+        if (!it || !f) {
+            free(it);
+            free(f);
+            break;
+        }
+        it->ib = ib;
+        snprintf(it->name, sizeof it->name, "%s", name);
+        snprintf(f->name, sizeof f->name, "%s", name);
+        f->next = ib->busy;
+        ib->busy = f;
+        d->queue_depth++;
+        vmfd_ingest_submit(d, key, "inbox", "application/x-npz", NULL, 0, path, ingested, it);
+    }
+    closedir(dir);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    scan(t->data);
+}
+
+static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    (void)filename;
+    (void)events;
+    if (status == 0)
+        scan(h->data);
+}
+
+static int mkdir_p(const char *path)
+{
+    return mkdir(path, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+int vmfd_inbox_start(vmfd_daemon *d, char *err, size_t errsize)
+{
+    vmfd_inbox *ib = calloc(1, sizeof *ib);
+    if (!ib) {
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    ib->d = d;
+    snprintf(ib->dir, sizeof ib->dir, "%s/inbox", d->cfg.state_dir);
+    char sub[sizeof ib->dir + 16];
+    int bad = mkdir_p(ib->dir);
+    snprintf(sub, sizeof sub, "%s/done", ib->dir);
+    bad |= mkdir_p(sub);
+    snprintf(sub, sizeof sub, "%s/rejected", ib->dir);
+    bad |= mkdir_p(sub);
+    if (bad) {
+        snprintf(err, errsize, "cannot create %s: %s", ib->dir, strerror(errno));
+        free(ib);
+        return -1;
+    }
+    uv_timer_init(d->loop, &ib->timer);
+    ib->timer.data = ib;
+    ib->open_handles = 1;
+    uv_timer_start(&ib->timer, on_timer, 0, d->cfg.inbox_scan_ms);
+    if (uv_fs_event_init(d->loop, &ib->ev) == 0) {
+        ib->ev.data = ib;
+        ib->open_handles++;
+        if (uv_fs_event_start(&ib->ev, on_event, ib->dir, 0) == 0)
+            ib->ev_started = 1;
+    }
+    d->inbox = ib;
+    return 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    vmfd_inbox *ib = h->data;
+    ib->open_handles--;
+    maybe_free(ib);
+}
+
+void vmfd_inbox_stop(vmfd_daemon *d)
+{
+    vmfd_inbox *ib = d->inbox;
+    if (!ib)
+        return;
+    d->inbox = NULL;
+    ib->closing = 1;
+    uv_close((uv_handle_t *)&ib->timer, on_closed);
+    if (ib->open_handles > 1)
+        uv_close((uv_handle_t *)&ib->ev, on_closed);
+}

@@ -1,0 +1,456 @@
+/*
+ * vmfd_main.c - vmfd's entry point: command line, configuration, startup
+ * (store, recovery, listeners, inbox, systemd notification), signals and
+ * the graceful shutdown.
+ *
+ *   vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
+ *        [--socket PATH] [--check-config]
+ *
+ * Exit codes (sysexits): 0 clean stop, 64 usage, 70 internal error,
+ * 73 cannot create the state directory, 75 the state is locked by another
+ * vmfd, 78 configuration error.
+ */
+#include "vmfd_daemon.h"
+#include "vmfd_log.h"
+#include "vmfd_notify.h"
+#include "vmfd_store.h"
+#include "vmfmm/classifier.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EX_USAGE_    64
+#define EX_SOFTWARE  70
+#define EX_CANTCREAT 73
+#define EX_TEMPFAIL  75
+#define EX_CONFIG    78
+
+/* OpenBLAS's own control; declared here to avoid depending on cblas.h's variant. */
+void openblas_set_num_threads(int num_threads);
+
+static const char usage[] =
+    "usage: vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--socket PATH]\n"
+    "            [--check-config]\n"
+    "\n"
+    "The continual-learning vMF daemon: learns labelled embedding batches\n"
+    "(PUT /v1/batches/KEY or .npz files in STATE/inbox) and answers predictions\n"
+    "(POST /v1/predict) over HTTP/1.1. See docs/vmfd.md.\n"
+    "\n"
+    "  --config FILE      INI configuration (see the shipped vmfd.conf)\n"
+    "  --state-dir DIR    directory of the database and the inbox (store.state_dir)\n"
+    "  --listen HOST:PORT TCP address, port 0 picks a free one (server.listen);\n"
+    "                     an empty value disables TCP\n"
+    "  --socket PATH      also listen on a Unix socket (server.socket)\n"
+    "  --check-config     validate the configuration, print it, and exit\n"
+    "  --help             this text\n"
+    "  --version          print the version\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop gracefully (checkpoint, exit 0); SIGHUP reloads\n"
+    "log.level, server.token_file and the server limits.\n";
+
+static int read_token(const char *path, char *out, size_t size, size_t *len, char *err,
+                      size_t errsize)
+{
+    *len = 0;
+    if (!path[0])
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errsize, "token_file: cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024];
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        snprintf(err, errsize, "token_file: %s is empty", path);
+        return -1;
+    }
+    fclose(f);
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= size) {
+        snprintf(err, errsize, "token_file: the token in %s is empty or longer than %zu bytes",
+                 path, size - 1);
+        return -1;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+/* Defaults, then the file, then the command line; 0, or an exit code with err. */
+static int build_config(vmfd_daemon *d, vmfd_config *c, char *err, size_t errsize)
+{
+    vmfd_config_defaults(c);
+    if (d->config_path[0] && vmfd_config_load(c, d->config_path, err, errsize) != 0)
+        return EX_CONFIG;
+    const char *opts[3][2] = {
+        {"state_dir", d->opt_state_dir}, {"listen", d->opt_listen}, {"socket", d->opt_socket}};
+    const char *sect[3] = {"store", "server", "server"};
+    for (int i = 0; i < 3; i++) {
+        char e[512];
+        if (opts[i][1] && vmfd_config_set(c, sect[i], opts[i][0], opts[i][1], e, sizeof e) != 0) {
+            snprintf(err, errsize, "--%s: %s", i == 0 ? "state-dir" : opts[i][0], e);
+            return EX_USAGE_;
+        }
+    }
+    if (vmfd_config_validate(c, err, errsize) != 0)
+        return EX_CONFIG;
+    return 0;
+}
+
+static vmfd_http_limits limits_of(const vmfd_config *c)
+{
+    vmfd_http_limits l = {c->max_header_bytes, c->max_body_bytes, c->max_connections,
+                          c->idle_timeout_ms};
+    return l;
+}
+
+static void print_config(const vmfd_config *c, const char *path)
+{
+    static const char *const levels[] = {"emerg",   "alert",  "crit", "err",
+                                         "warning", "notice", "info", "debug"};
+    printf("# vmfd configuration (%s), valid\n", path[0] ? path : "defaults");
+    printf("[server]\nlisten = %s\nsocket = %s\ntoken_file = %s\nmax_body_bytes = %llu\n"
+           "max_header_bytes = %llu\nmax_connections = %llu\nidle_timeout_ms = %llu\n"
+           "predict_max_rows = %llu\n",
+           c->listen, c->socket_path, c->token_file, (unsigned long long)c->max_body_bytes,
+           (unsigned long long)c->max_header_bytes, (unsigned long long)c->max_connections,
+           (unsigned long long)c->idle_timeout_ms, (unsigned long long)c->predict_max_rows);
+    printf("[store]\nstate_dir = %s\nqueue_length = %llu\ncheckpoint_every = %llu\n"
+           "keep_checkpoints = %llu\npayload_retention_days = %lld\n",
+           c->state_dir, (unsigned long long)c->queue_length,
+           (unsigned long long)c->checkpoint_every, (unsigned long long)c->keep_checkpoints,
+           (long long)c->payload_retention_days);
+    printf("[model]\nmode = %s\ndim = %llu\nk_max = %llu\nalpha = %g\nt0 = %g\neta_floor = %g\n"
+           "minibatch = %llu\nseed = %llu\n",
+           c->mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering",
+           (unsigned long long)c->dim, (unsigned long long)c->k_max, c->alpha, c->t0, c->eta_floor,
+           (unsigned long long)c->minibatch, (unsigned long long)c->seed);
+    printf("[inbox]\nenabled = %s\nscan_interval_ms = %llu\n[log]\nlevel = %s\n",
+           c->inbox_enabled ? "true" : "false", (unsigned long long)c->inbox_scan_ms,
+           levels[c->log_level & 7]);
+}
+
+/* ---- lifecycle ---- */
+
+static uv_timer_t drain_timer;
+
+static void on_closed_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void final_checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r)
+{
+    (void)ud;
+    if (r->status != 200) {
+        vmfd_log(VMFD_LOG_ERR, "shutdown checkpoint failed error=\"%s\"", r->detail);
+        d->exit_code = EX_SOFTWARE;
+    }
+    vmfd_log(VMFD_LOG_NOTICE, "stopped checkpoint=%lld exit=%d", (long long)r->checkpoint_id,
+             d->exit_code);
+    uv_close((uv_handle_t *)&d->sig_term, on_closed_noop);
+    uv_close((uv_handle_t *)&d->sig_int, on_closed_noop);
+    uv_close((uv_handle_t *)&d->sig_hup, on_closed_noop);
+    if (d->watchdog_usec)
+        uv_close((uv_handle_t *)&d->watchdog, on_closed_noop);
+}
+
+/* Waits until no ingest runs and only the model's current task remains. */
+static void on_drain(uv_timer_t *t)
+{
+    vmfd_daemon *d = t->data;
+    if (!vmfd_serial_idle(&d->ingest_chain) || !vmfd_serial_idle(&d->model_chain))
+        return;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, on_closed_noop);
+    if (d->wk && d->snap)
+        vmfd_worker_checkpoint(d, "shutdown", final_checkpoint_done, NULL);
+    else {
+        vmfd_worker_reply r = {200, "", "", 0};
+        final_checkpoint_done(d, NULL, &r);
+    }
+}
+
+void vmfd_shutdown(vmfd_daemon *d)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    vmfd_log(VMFD_LOG_NOTICE, "stopping queued_in_memory=%llu", (unsigned long long)d->queue_depth);
+    vmfd_notify("STOPPING=1\nSTATUS=stopping: finishing the batch in progress");
+    vmfd_inbox_stop(d);
+    if (d->http) {
+        vmfd_http_free(d->http);
+        d->http = NULL;
+    }
+    vmfd_ingest_cancel_waiting(d);
+    vmfd_worker_cancel_waiting(d);
+    uv_timer_init(d->loop, &drain_timer);
+    drain_timer.data = d;
+    uv_timer_start(&drain_timer, on_drain, 0, 5);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    vmfd_daemon *d = s->data;
+    if (signum == SIGHUP) {
+        vmfd_config c;
+        char err[768], token[sizeof d->token];
+        size_t tlen;
+        int rc = build_config(d, &c, err, sizeof err);
+        if (rc == 0 && read_token(c.token_file, token, sizeof token, &tlen, err, sizeof err) != 0)
+            rc = EX_CONFIG;
+        if (rc != 0) {
+            vmfd_log(VMFD_LOG_ERR, "reload failed, keeping the running config error=\"%s\"", err);
+            return;
+        }
+        d->cfg.log_level = c.log_level;
+        d->cfg.max_body_bytes = c.max_body_bytes;
+        d->cfg.max_header_bytes = c.max_header_bytes;
+        d->cfg.max_connections = c.max_connections;
+        d->cfg.idle_timeout_ms = c.idle_timeout_ms;
+        d->cfg.predict_max_rows = c.predict_max_rows;
+        memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
+        memcpy(d->token, token, sizeof token);
+        d->token_len = tlen;
+        vmfd_log_set_level(c.log_level);
+        if (d->http) {
+            vmfd_http_limits l = limits_of(&d->cfg);
+            vmfd_http_set_limits(d->http, &l);
+        }
+        vmfd_log(VMFD_LOG_NOTICE, "reloaded level=%d auth=%s", c.log_level,
+                 tlen ? "token" : "none");
+        return;
+    }
+    vmfd_log(VMFD_LOG_NOTICE, "signal received signal=%s", signum == SIGTERM ? "TERM" : "INT");
+    vmfd_shutdown(d);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    (void)t;
+    vmfd_notify("WATCHDOG=1");
+}
+
+static void on_ready(vmfd_daemon *d, int ok)
+{
+    if (!ok) {
+        if (!d->stopping) {
+            vmfd_log(VMFD_LOG_ERR, "cannot recover the model; stopping");
+            d->exit_code = EX_SOFTWARE;
+            vmfd_shutdown(d);
+        }
+        return;
+    }
+    d->ready = 1;
+    char msg[256];
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=serving, %lld batches applied",
+             (long long)(d->snap ? d->snap->batches : 0));
+    vmfd_notify(msg);
+    vmfd_log(VMFD_LOG_NOTICE, "ready batches=%lld classes=%zu",
+             (long long)(d->snap ? d->snap->batches : 0),
+             d->snap ? vmf_classifier_n_classes(d->snap->model) : (size_t)0);
+}
+
+static int write_port_file(const vmfd_daemon *d, int port)
+{
+    char path[VMFD_CONFIG_PATH_MAX + 32], tmp[VMFD_CONFIG_PATH_MAX + 40];
+    snprintf(path, sizeof path, "%s/vmfd.port", d->cfg.state_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        return -1;
+    return 0;
+}
+
+static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
+{
+    int nfds = vmfd_listen_fds();
+    if (nfds > 0) {
+        for (int i = 0; i < nfds; i++) {
+            if (vmfd_http_listen_fd(d->http, 3 + i, err, errsize) != 0)
+                return -1;
+        }
+        vmfd_log(VMFD_LOG_INFO, "listening socket_activation=%d", nfds);
+        return 0;
+    }
+    if (d->cfg.listen[0]) {
+        char host[256];
+        int port, bound = 0;
+        if (vmfd_config_split_listen(d->cfg.listen, host, sizeof host, &port) != 0) {
+            snprintf(err, errsize, "listen: bad address %s", d->cfg.listen);
+            return -1;
+        }
+        if (vmfd_http_listen_tcp(d->http, host, port, &bound, err, errsize) != 0)
+            return -1;
+        if (write_port_file(d, bound) != 0)
+            vmfd_log(VMFD_LOG_WARNING, "cannot write vmfd.port in the state directory");
+        vmfd_log(VMFD_LOG_INFO, "listening addr=%s port=%d", host, bound);
+    }
+    if (d->cfg.socket_path[0]) {
+        if (vmfd_http_listen_unix(d->http, d->cfg.socket_path, err, errsize) != 0)
+            return -1;
+        vmfd_log(VMFD_LOG_INFO, "listening socket=%s", d->cfg.socket_path);
+    }
+    return 0;
+}
+
+static int lock_state(const vmfd_daemon *d, char *err, size_t errsize)
+{
+    char path[VMFD_CONFIG_PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/vmfd.lock", d->cfg.state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsize, "cannot open %.900s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errsize, "%.900s is in use by another vmfd", d->cfg.state_dir);
+        close(fd);
+        return -1;
+    }
+    return fd; /* held until exit */
+}
+
+int main(int argc, char **argv)
+{
+    static vmfd_daemon daemon_state;
+    vmfd_daemon *d = &daemon_state;
+    int check = 0;
+    char err[1024];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("vmfd %s\n", vmf_version());
+            return 0;
+        }
+        if (strcmp(a, "--check-config") == 0) {
+            check = 1;
+            continue;
+        }
+        const char *cfg_path = NULL;
+        if (strcmp(a, "--config") == 0)
+            slot = &cfg_path;
+        else if (strcmp(a, "--state-dir") == 0)
+            slot = &d->opt_state_dir;
+        else if (strcmp(a, "--listen") == 0)
+            slot = &d->opt_listen;
+        else if (strcmp(a, "--socket") == 0)
+            slot = &d->opt_socket;
+        else {
+            fprintf(stderr, "vmfd: unknown argument '%s'\n%s", a, usage);
+            return EX_USAGE_;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "vmfd: %s needs a value\n", a);
+            return EX_USAGE_;
+        }
+        *slot = argv[++i];
+        if (cfg_path) {
+            if (strlen(cfg_path) >= sizeof d->config_path) {
+                fprintf(stderr, "vmfd: --config path too long\n");
+                return EX_USAGE_;
+            }
+            snprintf(d->config_path, sizeof d->config_path, "%s", cfg_path);
+        }
+    }
+    int rc = build_config(d, &d->cfg, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "vmfd: %s\n", err);
+        return rc;
+    }
+    size_t tlen = 0;
+    if (read_token(d->cfg.token_file, d->token, sizeof d->token, &tlen, err, sizeof err) != 0) {
+        fprintf(stderr, "vmfd: %s\n", err);
+        return EX_CONFIG;
+    }
+    d->token_len = tlen;
+    if (d->cfg.mode == VMFD_MODE_CLUSTERING) {
+        fprintf(stderr, "vmfd: model.mode = clustering is not supported by this version of "
+                        "vmfd; use classifier\n");
+        return EX_CONFIG;
+    }
+    if (check) {
+        print_config(&d->cfg, d->config_path);
+        return 0;
+    }
+
+    vmfd_log_set_level(d->cfg.log_level);
+    openblas_set_num_threads(1);
+    signal(SIGPIPE, SIG_IGN);
+    if (mkdir(d->cfg.state_dir, 0700) != 0 && errno != EEXIST) {
+        vmfd_log(VMFD_LOG_ERR, "cannot create state_dir=%s error=\"%s\"", d->cfg.state_dir,
+                 strerror(errno));
+        return EX_CANTCREAT;
+    }
+    if (lock_state(d, err, sizeof err) < 0) {
+        vmfd_log(VMFD_LOG_ERR, "startup failed error=\"%s\"", err);
+        return EX_TEMPFAIL;
+    }
+    snprintf(d->db_path, sizeof d->db_path, "%.1000s/vmfd.db", d->cfg.state_dir);
+    d->loop = uv_default_loop();
+    d->start_ns = uv_hrtime();
+    if (vmfd_ingest_init(d, err, sizeof err) != 0 || vmfd_worker_init(d, err, sizeof err) != 0 ||
+        vmfd_store_open(d->db_path, 0, 0, &d->rdb, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "store failed error=\"%s\"", err);
+        return EX_SOFTWARE;
+    }
+    vmfd_http_limits lim = limits_of(&d->cfg);
+    if (vmfd_http_new(d->loop, &lim, vmfd_api_handle, vmfd_api_refusal, d, &d->http) != 0 ||
+        start_listeners(d, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "listen failed error=\"%s\"", err);
+        return EX_SOFTWARE;
+    }
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    d->watchdog_usec = vmfd_notify_watchdog_usec();
+    if (d->watchdog_usec) {
+        uint64_t ms = d->watchdog_usec / 2000;
+        uv_timer_init(d->loop, &d->watchdog);
+        uv_timer_start(&d->watchdog, on_watchdog, 0, ms ? ms : 1);
+    }
+    if (d->cfg.inbox_enabled && vmfd_inbox_start(d, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "inbox failed error=\"%s\"", err);
+        return EX_CANTCREAT;
+    }
+    vmfd_notify("STATUS=recovering");
+    vmfd_log(VMFD_LOG_NOTICE, "starting version=%s state_dir=%s pid=%ld", vmf_version(),
+             d->cfg.state_dir, (long)getpid());
+    vmfd_worker_recover(d, on_ready);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    vmfd_snapshot_release(d->snap);
+    d->snap = NULL;
+    vmfd_store_close(d->rdb);
+    vmfd_worker_free(d);
+    vmfd_ingest_free(d);
+    uv_loop_close(d->loop);
+    return d->exit_code;
+}
