@@ -168,7 +168,7 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
                 }
             if (o == NULL) {
                 char shown[128];
-                snprintf(shown, sizeof shown, "%.*s", (int)(len < 100 ? len : 100), a);
+                snprintf(shown, sizeof shown, "--%.*s", (int)(len < 100 ? len : 100), name);
                 return usage_error(cli, p, "unknown option '%s'", shown);
             }
             if (eq) {
