@@ -25,13 +25,13 @@
  *
  * Per class: components K_c = min(k_max, max(1, floor(n_c / GMM_MIN_ROWS_PER_COMPONENT))),
  * and at most the number of distinct rows. k-means++ (D² seeding, one draw per
- * centre) picks the centres, up to GMM_LLOYD_ITERS Lloyd iterations refine
- * them, and the hard assignment gives the initial weights, means and
- * variances, as scikit-learn's init_params="kmeans". EM then iterates E and M
- * steps until the mean log-likelihood per row changes by less than tol
- * (absolute), or max_iter iterations. A component whose responsibility mass
- * falls below GMM_MIN_MASS rows is removed (its weight is negligible and its
- * statistics undefined); scikit-learn instead adds 10·eps to every mass.
+ * centre, distances in double) picks the centres, up to GMM_LLOYD_ITERS Lloyd
+ * iterations (assignments by the same blocked GEMM) refine them, and the hard assignment gives the
+ * initial weights, means and variances, as scikit-learn's init_params="kmeans". EM then iterates E
+ * and M steps until the mean log-likelihood per row changes by less than tol (absolute), or
+ * max_iter iterations. A component whose responsibility mass falls below GMM_MIN_MASS rows is
+ * removed (its weight is negligible and its statistics undefined); scikit-learn instead adds 10·eps
+ * to every mass.
  *
  * Determinism: each class draws from its own generator split, in class order,
  * from the seed; all sums run in a fixed order.
@@ -63,7 +63,8 @@ struct vmf_gmm_classifier {
     double *weight;          /* [K] within-class weights */
     double *mean;            /* [K][d] original frame */
     double *var;             /* [K][d] */
-    double *center;          /* [d] the frame origin of w and c0 */
+    double *center;          /* [d] the frame origin of w and c0 (float values) */
+    float *center_f;         /* [d] the same origin as float, for gmm_fill_z */
     float *w;                /* [K][2d] GEMM weights [-0.5/var | (mean - center)/var] */
     double *c0;              /* [K] log weight + Gaussian constant */
 };
@@ -92,6 +93,7 @@ void vmf_gmm_classifier_free(vmf_gmm_classifier *g)
     vmf__free(g->mean);
     vmf__free(g->var);
     vmf__free(g->center);
+    vmf__free(g->center_f);
     vmf__free(g->w);
     vmf__free(g->c0);
     vmf__free(g);
@@ -119,23 +121,41 @@ static void gmm_pack(size_t K, size_t d, const double *weight, const double *mea
     }
 }
 
-/* Z [rows][2d] = [(x - origin)² | x - origin] of the rows idx[0..rows) (or 0..rows when idx is
- * NULL). */
+/*
+ * Z [rows][2d] = [(x - origin)² | x - origin] of the rows idx[first..first+rows)
+ * (rows first.. when idx is NULL). The origin is float, so the loop stays in
+ * float and vectorizes; the frames' double origins are these float values.
+ */
 static void gmm_fill_z(const float *x, size_t d, const size_t *idx, size_t first, size_t rows,
-                       const double *origin, float *z)
+                       const float *origin, float *z)
 {
     for (size_t i = 0; i < rows; i++) {
         const float *xi = x + (idx ? idx[first + i] : first + i) * d;
         float *zi = z + i * 2 * d;
         for (size_t j = 0; j < d; j++) {
-            double v = (double)xi[j] - origin[j];
-            zi[j] = (float)(v * v);
-            zi[d + j] = (float)v;
+            float v = xi[j] - origin[j];
+            zi[j] = v * v;
+            zi[d + j] = v;
         }
     }
 }
 
-/* ---- k-means++ and Lloyd on one class (double precision, direct distances) ---- */
+/* ---- k-means++ and Lloyd on one class ---- */
+
+/* Scratch shared by all classes of one fit, sized for the largest class and K. */
+typedef struct fit_scratch {
+    double *dist;     /* [n_max] */
+    uint32_t *assign; /* [n_max] */
+    size_t *counts;   /* [K] */
+    double *sums;     /* [K][2d] */
+    double *mass;     /* [K] */
+    float *z;         /* [GMM_BLOCK][2d] */
+    float *g;         /* [GMM_BLOCK][K] log densities, then responsibilities */
+    float *w;         /* [K][2d] */
+    float *stat;      /* [K][2d] per-block Rᵀ Z */
+    double *c0;       /* [K] */
+    double *lp;       /* [K] */
+} fit_scratch;
 
 static double sqdist_row(const float *x, const double *c, size_t d)
 {
@@ -197,46 +217,62 @@ static size_t kmeanspp(const float *x, size_t d, const size_t *idx, size_t n, si
 }
 
 /*
- * Lloyd iterations from the given centres until no assignment changes or
- * GMM_LLOYD_ITERS; assign [n] receives the final assignment. A centre that
- * loses all its rows stays where it was. sums [K][d] and counts [K] are scratch.
+ * Lloyd iterations from the given centres [K][d] until no assignment changes
+ * or GMM_LLOYD_ITERS; assign [n] receives the final assignment. The
+ * assignment step is a GEMM: argmin_k |x - c_k|² = argmin_k (|c_k|² - 2 x·c_k)
+ * in the shifted frame (ties to the lower k). A centre that loses all its rows
+ * stays where it was. Scratch: s->w (centres, float), s->c0 (|c|²),
+ * s->sums, s->counts, s->z, s->g.
  */
-static void lloyd(const float *x, size_t d, const size_t *idx, size_t n, size_t K, double *centres,
-                  uint32_t *assign, double *sums, size_t *counts)
+static void lloyd(const float *x, size_t d, const size_t *idx, size_t n, size_t K,
+                  const float *origin_f, const double *origin, double *centres, uint32_t *assign,
+                  fit_scratch *s)
 {
     for (size_t i = 0; i < n; i++)
         assign[i] = UINT32_MAX;
     for (int it = 0; it < GMM_LLOYD_ITERS; it++) {
-        size_t changed = 0;
-        for (size_t i = 0; i < n; i++) {
-            const float *xi = x + idx[i] * d;
-            uint32_t best = 0;
-            double bd = sqdist_row(xi, centres, d);
-            for (size_t k = 1; k < K; k++) {
-                double t = sqdist_row(xi, centres + k * d, d);
-                if (t < bd) {
-                    bd = t;
-                    best = (uint32_t)k;
-                }
+        for (size_t k = 0; k < K; k++) {
+            double nrm = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                float c = (float)(centres[k * d + j] - origin[j]);
+                s->w[k * d + j] = c;
+                nrm += (double)c * c;
             }
-            changed += (assign[i] != best);
-            assign[i] = best;
+            s->c0[k] = nrm;
+        }
+        size_t changed = 0;
+        memset(s->sums, 0, K * d * sizeof *s->sums);
+        memset(s->counts, 0, K * sizeof *s->counts);
+        for (size_t b = 0; b < n; b += GMM_BLOCK) {
+            size_t rows = n - b < GMM_BLOCK ? n - b : GMM_BLOCK;
+            gmm_fill_z(x, d, idx, b, rows, origin_f, s->z);
+            vmf__sgemm(0, 1, rows, K, d, 1.0f, s->z + d, 2 * d, s->w, d, 0.0f, s->g, K);
+            for (size_t i = 0; i < rows; i++) {
+                const float *gi = s->g + i * K;
+                uint32_t best = 0;
+                double bd = s->c0[0] - 2.0 * (double)gi[0];
+                for (size_t k = 1; k < K; k++) {
+                    double t = s->c0[k] - 2.0 * (double)gi[k];
+                    if (t < bd) {
+                        bd = t;
+                        best = (uint32_t)k;
+                    }
+                }
+                changed += (assign[b + i] != best);
+                assign[b + i] = best;
+                const float *zi = s->z + i * 2 * d + d;
+                double *sk = s->sums + (size_t)best * d;
+                for (size_t j = 0; j < d; j++)
+                    sk[j] += (double)zi[j];
+                s->counts[best]++;
+            }
         }
         if (changed == 0)
             break;
-        memset(sums, 0, K * d * sizeof *sums);
-        memset(counts, 0, K * sizeof *counts);
-        for (size_t i = 0; i < n; i++) {
-            const float *xi = x + idx[i] * d;
-            double *s = sums + (size_t)assign[i] * d;
-            for (size_t j = 0; j < d; j++)
-                s[j] += (double)xi[j];
-            counts[assign[i]]++;
-        }
         for (size_t k = 0; k < K; k++)
-            if (counts[k] > 0)
+            if (s->counts[k] > 0)
                 for (size_t j = 0; j < d; j++)
-                    centres[k * d + j] = sums[k * d + j] / (double)counts[k];
+                    centres[k * d + j] = origin[j] + s->sums[k * d + j] / (double)s->counts[k];
     }
 }
 
@@ -251,21 +287,6 @@ typedef struct class_fit {
     int converged;
     double loglik;
 } class_fit;
-
-/* Scratch shared by all classes of one fit, sized for the largest class and K. */
-typedef struct fit_scratch {
-    double *dist;     /* [n_max] */
-    uint32_t *assign; /* [n_max] */
-    size_t *counts;   /* [K] */
-    double *sums;     /* [K][2d] */
-    double *mass;     /* [K] */
-    float *z;         /* [GMM_BLOCK][2d] */
-    float *g;         /* [GMM_BLOCK][K] log densities, then responsibilities */
-    float *w;         /* [K][2d] */
-    float *stat;      /* [K][2d] per-block Rᵀ Z */
-    double *c0;       /* [K] */
-    double *lp;       /* [K] */
-} fit_scratch;
 
 /*
  * Sets weights, means and variances from per-component masses [K] and sums
@@ -297,11 +318,12 @@ static void m_step(class_fit *f, size_t d, size_t n, const double *mass, const d
  * components allowed and must be >= 1.
  */
 static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const size_t *idx, size_t n,
-                      vmf_rng *rng, const double *origin, class_fit *f, fit_scratch *s)
+                      vmf_rng *rng, const float *origin_f, const double *origin, class_fit *f,
+                      fit_scratch *s)
 {
     /* Initialization: k-means++ then Lloyd, then one hard M-step. */
     f->K = kmeanspp(x, d, idx, n, f->K, rng, f->mean, s->dist);
-    lloyd(x, d, idx, n, f->K, f->mean, s->assign, s->sums, s->counts);
+    lloyd(x, d, idx, n, f->K, origin_f, origin, f->mean, s->assign, s);
     memset(s->mass, 0, f->K * sizeof *s->mass);
     memset(s->sums, 0, f->K * 2 * d * sizeof *s->sums);
     for (size_t i = 0; i < n; i++) {
@@ -329,16 +351,24 @@ static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const siz
         double ll = 0.0;
         for (size_t b = 0; b < n; b += GMM_BLOCK) {
             size_t rows = n - b < GMM_BLOCK ? n - b : GMM_BLOCK;
-            gmm_fill_z(x, d, idx, b, rows, origin, s->z);
+            gmm_fill_z(x, d, idx, b, rows, origin_f, s->z);
             vmf__sgemm(0, 1, rows, K, 2 * d, 1.0f, s->z, 2 * d, s->w, 2 * d, 0.0f, s->g, K);
             for (size_t i = 0; i < rows; i++) {
+                /* log-sum-exp and responsibilities with one exp per component. */
                 float *gi = s->g + i * K;
-                for (size_t k = 0; k < K; k++)
-                    s->lp[k] = s->c0[k] + (double)gi[k];
-                double norm = vmf__logsumexp(s->lp, K);
-                ll += norm;
+                double mx = -INFINITY, sum = 0.0;
                 for (size_t k = 0; k < K; k++) {
-                    double r = exp(s->lp[k] - norm);
+                    s->lp[k] = s->c0[k] + (double)gi[k];
+                    if (s->lp[k] > mx)
+                        mx = s->lp[k];
+                }
+                for (size_t k = 0; k < K; k++) {
+                    s->lp[k] = exp(s->lp[k] - mx);
+                    sum += s->lp[k];
+                }
+                ll += mx + log(sum);
+                for (size_t k = 0; k < K; k++) {
+                    double r = s->lp[k] / sum;
                     s->mass[k] += r;
                     gi[k] = (float)r;
                 }
@@ -424,6 +454,7 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     fit_scratch s;
     memset(&s, 0, sizeof s);
     double *cmean = NULL;
+    float *cmean_f = NULL;
     class_fit *fits = NULL;
     size_t n_fits = 0, C = 0, K = o->k_max, total = 0, n_max = 0;
     vmf_rng rng;
@@ -452,8 +483,10 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     g->center = vmf__calloc(d, sizeof *g->center);
     fits = vmf__calloc(C, sizeof *fits);
     cmean = vmf__malloc_array(d, sizeof *cmean);
+    cmean_f = vmf__malloc_array(d, sizeof *cmean_f);
+    g->center_f = vmf__malloc_array(d, sizeof *g->center_f);
     if (!order || !start || !g->log_prior || !g->prior || !g->comp_start || !g->n_iter ||
-        !g->converged || !g->loglik || !g->center || !fits || !cmean)
+        !g->converged || !g->loglik || !g->center || !fits || !cmean || !cmean_f || !g->center_f)
         goto nomem;
     n_fits = C;
     for (size_t i = 0; i < n; i++)
@@ -479,8 +512,10 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
             g->center[j] += (double)x[i * d + j];
-    for (size_t j = 0; j < d; j++)
-        g->center[j] /= (double)n;
+    for (size_t j = 0; j < d; j++) {
+        g->center_f[j] = (float)(g->center[j] / (double)n);
+        g->center[j] = (double)g->center_f[j];
+    }
 
     s.dist = vmf__malloc_array(n_max, sizeof *s.dist);
     s.assign = vmf__malloc_array(n_max, sizeof *s.assign);
@@ -515,11 +550,13 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
         for (size_t i = 0; i < nc; i++)
             for (size_t j = 0; j < d; j++)
                 cmean[j] += (double)x[idx[i] * d + j];
-        for (size_t j = 0; j < d; j++)
-            cmean[j] /= (double)nc;
+        for (size_t j = 0; j < d; j++) {
+            cmean_f[j] = (float)(cmean[j] / (double)nc);
+            cmean[j] = (double)cmean_f[j];
+        }
         vmf_rng crng;
         vmf_rng_split(&rng, &crng);
-        fit_class(o, x, d, idx, nc, &crng, cmean, f, &s);
+        fit_class(o, x, d, idx, nc, &crng, cmean_f, cmean, f, &s);
         g->n_iter[c] = f->n_iter;
         g->converged[c] = f->converged;
         g->loglik[c] = f->loglik;
@@ -564,6 +601,7 @@ done:
     vmf__free(order);
     vmf__free(start);
     vmf__free(cmean);
+    vmf__free(cmean_f);
     scratch_free(&s);
     *out = g;
     return rc;
@@ -662,7 +700,7 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
     }
     for (size_t b = 0; b < n; b += B) {
         size_t rows = n - b < B ? n - b : B;
-        gmm_fill_z(x, d, NULL, b, rows, g->center, z);
+        gmm_fill_z(x, d, NULL, b, rows, g->center_f, z);
         vmf__sgemm(0, 1, rows, K, 2 * d, 1.0f, z, 2 * d, g->w, 2 * d, 0.0f, gb, K);
         for (size_t i = 0; i < rows; i++) {
             const float *gi = gb + i * K;
