@@ -23,15 +23,16 @@
  * E[x²] - E[x]² + reg_covar (clamped at reg_covar against rounding).
  * Memory is O(block·(K + d)) beyond the model; rows are never copied.
  *
- * Per class: components K_c = min(k_max, max(1, floor(n_c / GMM_MIN_ROWS_PER_COMPONENT))),
+ * Per class: components K_c = min(k_max, max(1, n_c / GMM_MIN_ROWS_PER_COMPONENT)),
  * and at most the number of distinct rows. k-means++ (D² seeding, one draw per
- * centre, distances in double) picks the centres, up to GMM_LLOYD_ITERS Lloyd
- * iterations (assignments by the same blocked GEMM) refine them, and the hard assignment gives the
- * initial weights, means and variances, as scikit-learn's init_params="kmeans". EM then iterates E
- * and M steps until the mean log-likelihood per row changes by less than tol (absolute), or
- * max_iter iterations. A component whose responsibility mass falls below GMM_MIN_MASS rows is
- * removed (its weight is negligible and its statistics undefined); scikit-learn instead adds 10·eps
- * to every mass.
+ * centre, distances in double) picks the centres; up to GMM_LLOYD_ITERS Lloyd
+ * iterations (assignments by the same blocked GEMM) refine them; the hard
+ * assignment gives the initial weights, means and variances, as
+ * scikit-learn's init_params="kmeans". EM then iterates E and M steps until
+ * the mean log-likelihood per row changes by less than tol (absolute), or
+ * max_iter iterations. A component whose responsibility mass falls below
+ * GMM_MIN_MASS rows is removed (its weight is negligible and its statistics
+ * undefined); scikit-learn instead adds 10·eps to every mass.
  *
  * Determinism: each class draws from its own generator split, in class order,
  * from the seed; all sums run in a fixed order.
