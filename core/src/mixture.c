@@ -523,16 +523,22 @@ int vmf__kmeanspp(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng, fl
 {
     if (k == 0 || n < k)
         return vmf__error(VMF_EINVAL, "k-means++: need n >= k >= 1 (n=%zu, k=%zu)", n, k);
-    /* Greedy variant: the best of 2 + floor(ln k) candidates per step. */
+    /*
+     * Greedy variant (as scikit-learn's): the best of 2 + floor(ln k)
+     * candidates per step. Their dot products with every row are kept
+     * (float [n][trials], O(n log k)), so that adopting the winner needs no
+     * second pass over the data: one pass per chosen mean.
+     */
     size_t trials = 2 + (size_t)log((double)k);
-    size_t block = VMF__BLOCK_ROWS;
+    size_t block = VMF__BLOCK_ROWS, nt;
+    if (vmf__mul_overflow(n, trials, &nt) != 0)
+        return vmf__error(VMF_ENOMEM, "k-means++: %zu rows x %zu candidates overflow", n, trials);
     double *dist = vmf__malloc_array(n, sizeof *dist);
-    float *dots = vmf__malloc_array(block * trials, sizeof *dots);
+    float *dots = vmf__malloc_array(nt, sizeof *dots);
     float *cand = vmf__malloc_array(trials * d, sizeof *cand);
     double *pot = vmf__malloc_array(trials, sizeof *pot);
-    size_t *ci = vmf__malloc_array(trials, sizeof *ci);
     int rc = VMF_OK;
-    if (!dist || !dots || !cand || !pot || !ci) {
+    if (!dist || !dots || !cand || !pot) {
         rc = vmf__error(VMF_ENOMEM, "k-means++: out of memory for %zu rows", n);
         goto done;
     }
@@ -543,17 +549,18 @@ int vmf__kmeanspp(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng, fl
     double total = kpp_update(x, n, d, means, dist, dots, block);
     for (size_t c = 1; c < k; c++) {
         for (size_t t = 0; t < trials; t++) {
-            ci[t] = kpp_draw(dist, n, total, rng);
-            memcpy(cand + t * d, x + ci[t] * d, d * sizeof *cand);
+            size_t row = kpp_draw(dist, n, total, rng);
+            memcpy(cand + t * d, x + row * d, d * sizeof *cand);
             pot[t] = 0.0;
         }
         /* Potential sum_i min(dist_i, 1 - x_i^T cand_t) of each candidate. */
         for (size_t i0 = 0; i0 < n; i0 += block) {
             size_t rows = n - i0 < block ? n - i0 : block;
-            vmf__sgemm(0, 1, rows, trials, d, 1.0f, x + i0 * d, d, cand, d, 0.0f, dots, trials);
+            float *db = dots + i0 * trials;
+            vmf__sgemm(0, 1, rows, trials, d, 1.0f, x + i0 * d, d, cand, d, 0.0f, db, trials);
             for (size_t i = 0; i < rows; i++)
                 for (size_t t = 0; t < trials; t++) {
-                    double dd = 1.0 - (double)dots[i * trials + t];
+                    double dd = 1.0 - (double)db[i * trials + t];
                     dd = dd < 0.0 ? 0.0 : dd;
                     pot[t] += dd < dist[i0 + i] ? dd : dist[i0 + i];
                 }
@@ -563,14 +570,20 @@ int vmf__kmeanspp(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng, fl
             if (pot[t] < pot[best])
                 best = t;
         memcpy(means + c * d, cand + best * d, d * sizeof *means);
-        total = kpp_update(x, n, d, means + c * d, dist, dots, block);
+        total = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double dd = 1.0 - (double)dots[i * trials + best];
+            dd = dd < 0.0 ? 0.0 : dd;
+            if (dd < dist[i])
+                dist[i] = dd;
+            total += dist[i];
+        }
     }
 done:
     vmf__free(dist);
     vmf__free(dots);
     vmf__free(cand);
     vmf__free(pot);
-    vmf__free(ci);
     return rc;
 }
 

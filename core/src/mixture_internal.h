@@ -94,9 +94,11 @@ int vmf__mixture_mstep(vmf_mixture *m, const double *s0, const double *s1,
 /*
  * k-means++ seeding on the sphere (Arthur & Vassilvitskii 2007) with the
  * distance 1 - x^T mu (= half the squared chord): the first mean is a uniform
- * row, each next one a row drawn with probability proportional to its
- * distance to the nearest chosen mean (uniform when all distances are 0).
- * x [n][d], n >= k >= 1; writes means [k][d]. Uses O(n) doubles.
+ * row, each next one the best (lowest total distance after adding it) of
+ * 2 + floor(ln k) candidates, each drawn with probability proportional to
+ * its distance to the nearest chosen mean (uniform when all distances are
+ * 0); the greedy variant of scikit-learn. x [n][d], n >= k >= 1; writes
+ * means [k][d]. One pass over x per mean; scratch O(n (3 + log k)) floats.
  */
 int vmf__kmeanspp(const float *x, size_t n, size_t d, size_t k, vmf_rng *rng, float *means);
 

@@ -19,6 +19,12 @@
  * lowest index), with the median kappa of the other components and weight
  * 1/n; kappa is estimated with the shrinkage of vmfmm/kappa.h and clamped to
  * kappa_max, so a component on a single point cannot reach kappa = infinity.
+ * Precisely: starved components are handled in index order, each taking the
+ * worst row not taken in the same step, "worst" under the parameters of the
+ * pass that produced the statistics; "the others" are the components not
+ * re-seeded in that step (median of an even count: mean of the two middle
+ * values; kappa unchanged if none); the weights are renormalized afterwards.
+ * The rule also runs after the initial M-step (see em.c).
  *
  * Thread safety: a mixture is not changed by the scoring functions, which may
  * run concurrently on one mixture; fitting creates a new object.
