@@ -88,7 +88,9 @@ static int next_line(lines *r, char **line, size_t *len)
 {
     size_t scanned = 0;
     for (;;) {
-        char *nl = memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned);
+        char *nl = r->end > r->start + scanned
+                       ? memchr(r->buf + r->start + scanned, '\n', r->end - r->start - scanned)
+                       : NULL;
         if (nl) {
             *line = r->buf + r->start;
             *len = (size_t)(nl - *line);
