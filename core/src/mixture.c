@@ -247,6 +247,22 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
  */
 #define VMF_VECTORIZE __attribute__((optimize("no-trapping-math")))
 
+/*
+ * On x86-64 the row kernel is also compiled for AVX2 and AVX-512 and the
+ * widest one the CPU supports is chosen at load time (GCC function
+ * multi-versioning through an ifunc). Every clone computes the same bits:
+ * the operations are element-wise IEEE ones, C11 mode does not contract them
+ * into FMAs, and the reductions are spelled out in a fixed lane order.
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define VMF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#endif
+#endif
+#ifndef VMF_CLONES
+#define VMF_CLONES
+#endif
+
 static inline VMF_VECTORIZE float exp_nonpos(float x)
 {
     const float magic = 12582912.0f; /* 1.5 * 2^23 */
@@ -274,9 +290,10 @@ static inline VMF_VECTORIZE float exp_nonpos(float x)
 /* Lanes of the manual reductions: wide enough for AVX-512 doubles, cheap for SSE2. */
 #define LANES 8
 
-VMF_VECTORIZE double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment mode,
-                                             vmf_rng *rng, float *dots, double *lsc,
-                                             double *row_loglik)
+VMF_CLONES VMF_VECTORIZE double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows,
+                                                        vmf_assignment mode, vmf_rng *rng,
+                                                        float *dots, double *lsc,
+                                                        double *row_loglik)
 {
     size_t k = m->k;
     const double *coef = m->log_coef;
