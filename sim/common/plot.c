@@ -15,6 +15,7 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 #include <float.h>
+#include <fontconfig/fontconfig.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,9 +39,40 @@ void vmf_plot_palette(int i, double rgb[3])
         rgb[0] = rgb[1] = rgb[2] = 0.35;
         return;
     }
-    const unsigned char *c = PALETTE[i % VMF_PLOT_PALETTE_SIZE];
-    for (int j = 0; j < 3; j++)
-        rgb[j] = c[j] / 255.0;
+    if (i < VMF_PLOT_PALETTE_SIZE) {
+        const unsigned char *c = PALETTE[i];
+        for (int j = 0; j < 3; j++)
+            rgb[j] = c[j] / 255.0;
+        return;
+    }
+    /* Beyond the table: hues spread by the golden angle, so neighbours differ. */
+    double h = fmod((double)i * 0.6180339887498949, 1.0) * 6.0;
+    double s = (i / VMF_PLOT_PALETTE_SIZE) % 2 ? 0.45 : 0.7, v = 0.82;
+    int sector = (int)h;
+    double f = h - sector, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    double r = v, g = t, b = p;
+    switch (sector % 6) {
+    case 1:
+        r = q, g = v, b = p;
+        break;
+    case 2:
+        r = p, g = v, b = t;
+        break;
+    case 3:
+        r = p, g = q, b = v;
+        break;
+    case 4:
+        r = t, g = p, b = v;
+        break;
+    case 5:
+        r = v, g = p, b = q;
+        break;
+    default:
+        break;
+    }
+    rgb[0] = r;
+    rgb[1] = g;
+    rgb[2] = b;
 }
 
 void vmf_plot_opts_init(vmf_plot_opts *o)
@@ -1526,4 +1558,10 @@ int vmf_plot_page(const vmf_plot_panel *panels, size_t n_panels, size_t columns,
                   const vmf_plot_opts *page, const char *path, char *err, size_t err_size)
 {
     return render(panels, n_panels, columns, page, 0, path, err, err_size);
+}
+
+void vmf_plot_release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
 }

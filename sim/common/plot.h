@@ -53,10 +53,14 @@ typedef enum {
     VMF_PLOT_LEGEND_OUTSIDE_RIGHT /* a column right of the plot area */
 } vmf_plot_legend;
 
-/* Number of distinct palette colours; index i uses colour i % VMF_PLOT_PALETTE_SIZE. */
+/* Size of the fixed palette table; larger indices get generated hues. */
 #define VMF_PLOT_PALETTE_SIZE 20
 
-/* RGB in [0,1] of palette entry i (any i >= 0; wraps). Negative i gives grey. */
+/*
+ * RGB in [0,1] of palette entry i: the 20 table colours (Tableau 10 and its
+ * light companions), then hues spread by the golden angle for i >= 20.
+ * Negative i gives grey.
+ */
 void vmf_plot_palette(int i, double rgb[3]);
 
 /* One line series (also one bar group, see vmf_plot_bars). */
@@ -201,6 +205,14 @@ int vmf_plot_heatmap(const vmf_plot_grid *grid, const vmf_plot_opts *o, const ch
  */
 int vmf_plot_page(const vmf_plot_panel *panels, size_t n_panels, size_t columns,
                   const vmf_plot_opts *page, const char *path, char *err, size_t err_size);
+
+/*
+ * Releases the font caches that cairo and fontconfig keep for the life of the
+ * process, so that leak checkers (ASan's LeakSanitizer) see a clean exit.
+ * Call once, at the end of main(), after the last plot; never while another
+ * thread draws. Plotting again afterwards is allowed (the caches refill).
+ */
+void vmf_plot_release(void);
 
 #ifdef __cplusplus
 }
