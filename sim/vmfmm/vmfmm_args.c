@@ -1,0 +1,167 @@
+/*
+ * vmfmm_args.c - the options that `vmfmm fit` and `vmfmm select` share: the
+ * input (or the synthetic sample), the EM settings, the split and outputs.
+ */
+#include "vmfmm_tool.h"
+
+#include <errno.h>
+#include <string.h>
+
+const vmf_cli_opt vmfmm_common_opts[] = {{"input", 'i', VMF_CLI_REQ_ARG, OPT_INPUT},
+                                         {"labels", 'l', VMF_CLI_REQ_ARG, OPT_LABELS},
+                                         {"n-components", 'k', VMF_CLI_REQ_ARG, OPT_K},
+                                         {"max-iter", 0, VMF_CLI_REQ_ARG, OPT_MAX_ITER},
+                                         {"tol", 0, VMF_CLI_REQ_ARG, OPT_TOL},
+                                         {"seed", 's', VMF_CLI_REQ_ARG, OPT_SEED},
+                                         {"n-init", 0, VMF_CLI_REQ_ARG, OPT_N_INIT},
+                                         {"init", 0, VMF_CLI_REQ_ARG, OPT_INIT},
+                                         {"assignment", 0, VMF_CLI_REQ_ARG, OPT_ASSIGNMENT},
+                                         {"hard", 0, VMF_CLI_NO_ARG, OPT_HARD},
+                                         {"kappa-estimator", 0, VMF_CLI_REQ_ARG, OPT_KAPPA_EST},
+                                         {"tied-kappa", 0, VMF_CLI_NO_ARG, OPT_TIED},
+                                         {"test-split", 0, VMF_CLI_REQ_ARG, OPT_TEST_SPLIT},
+                                         {"threads", 't', VMF_CLI_REQ_ARG, OPT_THREADS},
+                                         {"output-dir", 'o', VMF_CLI_REQ_ARG, OPT_OUTPUT_DIR},
+                                         {"n-samples", 0, VMF_CLI_REQ_ARG, OPT_N_SAMPLES},
+                                         {"dim", 0, VMF_CLI_REQ_ARG, OPT_DIM},
+                                         {"synthetic-k", 0, VMF_CLI_REQ_ARG, OPT_SYNTH_K},
+                                         {"json", 0, VMF_CLI_NO_ARG, OPT_JSON},
+                                         {"quiet", 'q', VMF_CLI_NO_ARG, OPT_QUIET},
+                                         {"no-plots", 0, VMF_CLI_NO_ARG, OPT_NO_PLOTS},
+                                         {"help", 'h', VMF_CLI_NO_ARG, OPT_HELP},
+                                         {NULL, 0, 0, 0}};
+
+void vmfmm_args_init(vmfmm_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->output_dir = "results";
+    a->n_samples = 1000;
+    a->dim = 512;
+    vmf_em_opts_init(&a->em);
+    a->test_split = 0.2;
+}
+
+int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
+{
+    switch (id) {
+    case OPT_INPUT:
+        a->input = arg;
+        return VMF_EX_OK;
+    case OPT_LABELS:
+        a->labels = arg;
+        return VMF_EX_OK;
+    case OPT_K:
+        return vmf_cli_parse_size(cli, "-k/--n-components", arg, 1, 100000, &a->em.n_components);
+    case OPT_MAX_ITER:
+        return vmf_cli_parse_size(cli, "--max-iter", arg, 1, 1000000, &a->em.max_iter);
+    case OPT_TOL:
+        return vmf_cli_parse_double(cli, "--tol", arg, 0, 1e300, &a->em.tol);
+    case OPT_SEED:
+        return vmf_cli_parse_u64(cli, "--seed", arg, &a->em.seed);
+    case OPT_N_INIT:
+        return vmf_cli_parse_size(cli, "--n-init", arg, 1, 10000, &a->em.n_init);
+    case OPT_INIT:
+        if (strcmp(arg, "kmeans++") == 0)
+            a->em.init = VMF_INIT_KMEANSPP;
+        else if (strcmp(arg, "random") == 0)
+            a->em.init = VMF_INIT_RANDOM;
+        else
+            return vmf_cli_fail(cli, VMF_EX_USAGE, "--init must be kmeans++ or random, got '%.40s'",
+                                arg);
+        return VMF_EX_OK;
+    case OPT_ASSIGNMENT:
+        if (strcmp(arg, "soft") == 0)
+            a->em.assignment = VMF_ASSIGN_SOFT;
+        else if (strcmp(arg, "hard") == 0)
+            a->em.assignment = VMF_ASSIGN_HARD;
+        else if (strcmp(arg, "stochastic") == 0)
+            a->em.assignment = VMF_ASSIGN_STOCHASTIC;
+        else
+            return vmf_cli_fail(cli, VMF_EX_USAGE,
+                                "--assignment must be soft, hard or stochastic, got '%.40s'", arg);
+        return VMF_EX_OK;
+    case OPT_HARD:
+        a->em.assignment = VMF_ASSIGN_HARD;
+        return VMF_EX_OK;
+    case OPT_KAPPA_EST:
+        return vmfmm_parse_estimator(cli, arg, &a->em.kappa.estimator);
+    case OPT_TIED:
+        a->em.tied_kappa = 1;
+        return VMF_EX_OK;
+    case OPT_TEST_SPLIT:
+        return vmf_cli_parse_double(cli, "--test-split", arg, 0, 0.95, &a->test_split);
+    case OPT_THREADS:
+        return vmf_cli_parse_size(cli, "--threads", arg, 0, 1024, &a->threads);
+    case OPT_OUTPUT_DIR:
+        if (arg[0] == '\0')
+            return vmf_cli_fail(cli, VMF_EX_USAGE, "--output-dir must not be empty");
+        a->output_dir = arg;
+        return VMF_EX_OK;
+    case OPT_N_SAMPLES:
+        return vmf_cli_parse_size(cli, "--n-samples", arg, 1, 100000000, &a->n_samples);
+    case OPT_DIM:
+        return vmf_cli_parse_size(cli, "--dim", arg, 2, 65536, &a->dim);
+    case OPT_SYNTH_K:
+        return vmf_cli_parse_size(cli, "--synthetic-k", arg, 1, 100000, &a->synth_k);
+    case OPT_JSON:
+        a->json = 1;
+        return VMF_EX_OK;
+    case OPT_QUIET:
+        a->quiet = 1;
+        cli->progress = 0;
+        return VMF_EX_OK;
+    case OPT_NO_PLOTS:
+        a->no_plots = 1;
+        return VMF_EX_OK;
+    default:
+        return -1;
+    }
+}
+
+int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data)
+{
+    if (a->input == NULL) {
+        if (a->labels)
+            return vmf_cli_fail(cli, VMF_EX_USAGE,
+                                "--labels needs --input (the synthetic sample has its own)");
+        size_t k = a->synth_k ? a->synth_k : a->em.n_components;
+        vmf_cli_progress(cli, "drawing %zu synthetic rows (d=%zu, k=%zu)", a->n_samples, a->dim, k);
+        return vmfmm_data_synthetic(cli, a->n_samples, a->dim, k, a->em.seed, data);
+    }
+    vmf_cli_progress(cli, "loading %s", a->input);
+    return vmfmm_data_load(cli, a->input, a->labels, data);
+}
+
+int vmfmm_make_dir(vmf_cli *cli, const char *dir)
+{
+    if (vmf_cli_mkdirs(dir) != 0)
+        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot create directory '%s': %s", dir,
+                            strerror(errno));
+    return VMF_EX_OK;
+}
+
+const char *vmfmm_assignment_name(vmf_assignment a)
+{
+    switch (a) {
+    case VMF_ASSIGN_SOFT:
+        return "soft";
+    case VMF_ASSIGN_HARD:
+        return "hard";
+    case VMF_ASSIGN_STOCHASTIC:
+        return "stochastic";
+    }
+    return "?";
+}
+
+const char *vmfmm_init_name(vmf_init i)
+{
+    switch (i) {
+    case VMF_INIT_KMEANSPP:
+        return "kmeans++";
+    case VMF_INIT_RANDOM:
+        return "random";
+    case VMF_INIT_GIVEN:
+        return "given";
+    }
+    return "?";
+}

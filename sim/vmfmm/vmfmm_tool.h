@@ -1,0 +1,207 @@
+/*
+ * vmfmm_tool.h - internal declarations of the vmfmm command-line tool.
+ *
+ * The tool is split by concern: vmfmm_main.c (dispatch, help), vmfmm_data.c
+ * (loading and checking inputs, the built-in synthetic sample, the train/test
+ * split), vmfmm_fit.c (fit and its output files), vmfmm_report.c (the plots of
+ * a fit), vmfmm_select.c (choosing K), vmfmm_predict.c (predict, sample,
+ * inspect) and vmfmm_json.c (small JSON helpers over jansson).
+ *
+ * Every subcommand function returns a process exit code (sysexits) and has
+ * printed its one-line error when that code is not 0.
+ */
+#ifndef VMFMM_TOOL_H
+#define VMFMM_TOOL_H
+
+#include "cli.h"
+#include "vmfmm.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMFMM_PATH_MAX 4096
+
+/* Subcommands. */
+int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv);
+
+/* ---- data ---------------------------------------------------------------- */
+
+/* A loaded data set: unit rows, and optionally labels as dense class indices. */
+typedef struct vmfmm_data {
+    float *x; /* [n][d], unit rows, malloc'ed */
+    size_t n, d;
+    int32_t *y;                       /* [n] class index, or NULL when unlabelled */
+    vmf_label_table *labels;          /* class index -> label, or NULL */
+    char source[VMFMM_PATH_MAX + 64]; /* "path" or "synthetic (n=1000, d=512, k=5, seed=42)" */
+    int synthetic;
+} vmfmm_data;
+
+void vmfmm_data_free(vmfmm_data *data);
+
+/*
+ * Loads path (.npy, .npz with X and optional y, .csv) and, when labels_path
+ * is not NULL, labels from it (.npy, .npz member "y", or .csv of integers).
+ * Rows are normalized to unit norm; a zero or NaN/Inf row is an error naming
+ * the row. Returns an exit code.
+ */
+int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmfmm_data *out);
+
+/*
+ * The built-in synthetic sample: n rows in dimension d drawn from a mixture of
+ * k vMF components with random unit means, kappas uniform in [d/2, 3d/2] + 20
+ * and weights from a Dirichlet(5) draw, all from `seed`. Labels are the true
+ * components. Returns an exit code.
+ */
+int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t seed,
+                         vmfmm_data *out);
+
+/*
+ * Deterministic split: is_test[n] gets exactly round(n * fraction) ones at
+ * positions drawn without replacement with a generator seeded by seed ^ a
+ * constant (so the split does not correlate with the EM initialisation).
+ */
+void vmfmm_split(size_t n, double fraction, uint64_t seed, uint8_t *is_test);
+
+/* Copies the rows with is_test[i] == want into a new matrix (and labels when y != NULL). */
+int vmfmm_gather(const vmfmm_data *data, const uint8_t *is_test, uint8_t want, float **x,
+                 int32_t **y, size_t *n);
+
+/* Opens-and-closes path to tell "cannot read" (exit 66) apart from bad content. */
+int vmfmm_check_readable(vmf_cli *cli, const char *what, const char *path);
+
+/* ---- models -------------------------------------------------------------- */
+
+typedef enum vmfmm_model_kind { VMFMM_MODEL_MIXTURE, VMFMM_MODEL_CLASSIFIER } vmfmm_model_kind;
+
+typedef struct vmfmm_model {
+    vmfmm_model_kind kind;
+    vmf_mixture *mixture;
+    vmf_classifier *classifier;
+} vmfmm_model;
+
+/* Reads a model JSON file (either kind, told by "kind"). Returns an exit code. */
+int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out);
+void vmfmm_model_free(vmfmm_model *m);
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* json_real, or null for NaN/Inf (JSON has no such numbers). */
+json_t *vmfmm_jreal(double v);
+json_t *vmfmm_jreal_array(const double *v, size_t n);
+
+/* Writes obj (pretty, 2 spaces) atomically to path; prints the error. Returns an exit code. */
+int vmfmm_json_write(vmf_cli *cli, const char *path, json_t *obj);
+
+/* Prints obj on stdout as one line followed by a newline. */
+int vmfmm_json_print(vmf_cli *cli, json_t *obj);
+
+/* ---- fit reports --------------------------------------------------------- */
+
+/* Everything the plots of a fit need (all borrowed). */
+typedef struct vmfmm_fit_view {
+    const vmf_mixture *mixture;
+    const vmf_em_report *report;
+    const vmfmm_data *data; /* all rows */
+    const int32_t *assign;  /* [data->n] hard assignment of every row */
+    const double *entropy;  /* [data->n] posterior entropy of every row, in bits */
+    const char *summary;    /* text block for the overview page */
+    const char *subtitle;   /* data set line under titles */
+    uint64_t seed;          /* for the sample of points in the 2-D projection */
+} vmfmm_fit_view;
+
+/* Writes the plots of a fit into dir (PNG and SVG each). Returns an exit code. */
+int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir);
+
+/*
+ * The top-2 principal directions of the rows of a [n][d] (centred by their
+ * mean) into dirs [2][d] and the mean into mean [d]; power iteration with a
+ * fixed start. n >= 1.
+ */
+void vmfmm_pca2(const float *a, size_t n, size_t d, double *mean, double *dirs);
+
+/* ---- option helpers -------------------------------------------------------- */
+
+/* Options shared by fit and select. */
+typedef struct vmfmm_args {
+    const char *input;      /* NULL = built-in synthetic sample */
+    const char *labels;     /* --labels */
+    const char *output_dir; /* default "results" */
+    size_t n_samples;       /* synthetic rows, default 1000 */
+    size_t dim;             /* synthetic dimension, default 512 */
+    size_t synth_k;         /* synthetic components; 0 = same as -k (or 5) */
+    vmf_em_opts em;         /* EM options (-k, --max-iter, ...) */
+    double test_split;      /* fraction of rows held out, default 0.2 */
+    size_t threads;         /* OpenBLAS threads; 0 = unchanged */
+    int json;               /* --json */
+    int quiet;              /* --quiet: no progress */
+    int no_plots;           /* --no-plots */
+} vmfmm_args;
+
+/* Option ids shared by fit and select (their tables list these plus their own). */
+enum {
+    OPT_INPUT = 1,
+    OPT_LABELS,
+    OPT_K,
+    OPT_MAX_ITER,
+    OPT_TOL,
+    OPT_SEED,
+    OPT_N_INIT,
+    OPT_INIT,
+    OPT_ASSIGNMENT,
+    OPT_HARD,
+    OPT_KAPPA_EST,
+    OPT_TIED,
+    OPT_TEST_SPLIT,
+    OPT_THREADS,
+    OPT_OUTPUT_DIR,
+    OPT_N_SAMPLES,
+    OPT_DIM,
+    OPT_SYNTH_K,
+    OPT_JSON,
+    OPT_QUIET,
+    OPT_NO_PLOTS,
+    OPT_HELP,
+    OPT_CRITERION,
+    OPT_MODEL,
+    OPT_TOP_K,
+    OPT_PROBA,
+    OPT_OUTPUT,
+    OPT_N
+};
+
+/* The option table entries of vmfmm_args (terminated by an entry with id 0). */
+extern const vmf_cli_opt vmfmm_common_opts[];
+
+void vmfmm_args_init(vmfmm_args *a);
+
+/*
+ * Applies one parsed option to a; returns an exit code, or -1 when id is not
+ * a common option. For select, -k is handled by the caller (a range).
+ */
+int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg);
+
+/*
+ * Loads the input (or draws the synthetic sample with synth_k components),
+ * returns an exit code.
+ */
+int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
+
+/* Creates dir (mkdir -p), printing the error; returns an exit code. */
+int vmfmm_make_dir(vmf_cli *cli, const char *dir);
+
+/* Short names of the enums for reports. */
+const char *vmfmm_assignment_name(vmf_assignment a);
+const char *vmfmm_init_name(vmf_init i);
+
+/* Parses "banerjee|sra|song|exact" (exit 64 on error). */
+int vmfmm_parse_estimator(vmf_cli *cli, const char *arg, vmf_kappa_estimator *out);
+
+/* Applies --threads to OpenBLAS (0 = leave as is). */
+void vmfmm_set_threads(size_t threads);
+
+#endif

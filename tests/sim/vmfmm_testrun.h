@@ -1,0 +1,53 @@
+/*
+ * vmfmm_testrun.h - helpers of the vmfmm tool tests (tests/sim/test_vmfmm_*.c):
+ * run build/bin/vmfmm with captured stdout and stderr, read its outputs.
+ */
+#ifndef VMFMM_TESTRUN_H
+#define VMFMM_TESTRUN_H
+
+#include "vmfmm.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VMFMM_BIN VMF_BIN_DIR "/vmfmm"
+
+/* What one run printed and returned. Free with vmfmm_result_free. */
+typedef struct vmfmm_result {
+    int code;  /* exit status, or 128 + signal */
+    char *out; /* stdout, NUL-terminated */
+    char *err; /* stderr, NUL-terminated */
+} vmfmm_result;
+
+/*
+ * Runs vmfmm with the NULL-terminated argument list (after the program name),
+ * OPENBLAS_NUM_THREADS=1, stdin from /dev/null; scratch files go to dir.
+ */
+vmfmm_result vmfmm_run(const char *dir, ...);
+vmfmm_result vmfmm_runv(const char *dir, char *const *args);
+void vmfmm_result_free(vmfmm_result *r);
+
+/* Number of '\n'-terminated lines (a last line without '\n' counts too). */
+size_t vmfmm_count_lines(const char *s);
+
+/* Fails the test unless r exited with `code` and printed exactly one stderr line. */
+void vmfmm_expect_error(const vmfmm_result *r, int code, const char *what);
+
+/* Loads a JSON file (fails the test when it cannot). */
+json_t *vmfmm_load_json(const char *path);
+
+/* Writes x [n][d] as float32 .npy / labels as int32 .npy (fails the test on error). */
+void vmfmm_write_f32(const char *path, const float *x, size_t n, size_t d);
+void vmfmm_write_i32(const char *path, const int32_t *v, size_t n);
+
+/* Reads an int32 .npy into a new buffer (fails the test on error or another dtype). */
+int32_t *vmfmm_read_i32(const char *path, size_t *n);
+
+/* dir + "/" + name into buf. */
+const char *vmfmm_path(char *buf, size_t size, const char *dir, const char *name);
+
+/* 1 when path exists as a regular file of at least min_bytes bytes. */
+int vmfmm_file_ok(const char *path, size_t min_bytes);
+
+#endif
