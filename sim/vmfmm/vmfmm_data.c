@@ -159,12 +159,6 @@ int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmf
         if (ex)
             return ex;
     }
-    char ext[16];
-    vmf_cli_extension(path, ext, sizeof ext);
-    if (strcmp(ext, "npy") != 0 && strcmp(ext, "npz") != 0 && strcmp(ext, "csv") != 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "input '%s': unknown file type '.%s' (expected .npy, .npz or .csv)",
-                            path, ext);
     vmf_array y = {0};
     int rc = vmf_load_matrix(path, &out->x, &out->n, &out->d, labels_path ? NULL : &y);
     if (rc != VMF_OK) {
