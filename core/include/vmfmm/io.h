@@ -61,9 +61,13 @@ VMF_API int vmf_npy_read(const char *path, vmf_array *out);
 VMF_API int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out);
 
 /*
- * Writes `a` as a version 1.0 .npy file (version 2.0 when the header needs it).
- * Strings are written as <U with the width of the longest one. The file is
- * written to a temporary name and renamed into place.
+ * Writes `a` as a version 1.0 .npy file (version 2.0 when the header needs it),
+ * byte for byte as numpy.save (1.24) writes the same array. Strings must be
+ * valid UTF-8 and are written as <U with the width of the longest one (at
+ * least 1). The file is written to a temporary name beside `path`, fsynced and
+ * renamed into place: readers see the old file or the new one, and a failure
+ * leaves nothing behind. VMF_EINVAL for an inconsistent array, VMF_EIO when
+ * the system refuses.
  */
 VMF_API int vmf_npy_write(const char *path, const vmf_array *a);
 
@@ -74,15 +78,23 @@ VMF_API int vmf_npy_write(const char *path, const vmf_array *a);
 VMF_API int vmf_npy_write_mem(const vmf_array *a, void **buf, size_t *len);
 
 /*
- * Reads member `name` ("X" reads "X.npy") of an .npz archive. VMF_ENOTFOUND
- * when the archive has no such member.
+ * Reads member `name` ("X" reads "X.npy", or "X" when there is no "X.npy") of
+ * an .npz archive whose members are stored or deflated. VMF_ENOTFOUND when the
+ * archive has no such member (the message lists the members). A member's
+ * declared size must be within VMF_IO_MAX_BYTES and possible for its
+ * compressed size, and must equal what it decompresses to (zip bombs and
+ * corrupt archives are VMF_EFORMAT). The _mem form reads an archive held in
+ * memory (borrowed for the call).
  */
 VMF_API int vmf_npz_read(const char *path, const char *name, vmf_array *out);
 VMF_API int vmf_npz_read_mem(const void *buf, size_t len, const char *name, vmf_array *out);
 
 /*
- * Writes an .npz archive (deflated) with members names[i] + ".npy" holding
- * arrays[i], i < count; written to a temporary name and renamed into place.
+ * Writes an .npz archive (deflated) with members names[i] + ".npy" (a name
+ * already ending in ".npy" is used as is) holding arrays[i], i < count. Names
+ * must be distinct and non-empty. Timestamps are fixed (1980-01-01), so equal
+ * arrays give equal bytes. The file form is atomic like vmf_npy_write; the
+ * _mem form returns a new buffer *buf of *len bytes (caller frees with free()).
  */
 VMF_API int vmf_npz_write(const char *path, const char *const *names,
                           const vmf_array *const *arrays, size_t count);
@@ -102,20 +114,28 @@ VMF_API int vmf_csv_read(const char *path, vmf_array *out);
 /* The same from an in-memory CSV text of len bytes. */
 VMF_API int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out);
 
-/* Writes a 1-D or 2-D numeric array as CSV ("%.9g" for f32, "%.17g" for f64). */
+/*
+ * Writes a 1-D (one value per line) or 2-D numeric array as CSV without a
+ * header ("%.9g" for f32, "%.17g" for f64: both parse back to the same bits);
+ * NaN/Inf are VMF_EINVAL. Atomic like vmf_npy_write.
+ */
 VMF_API int vmf_csv_write(const char *path, const vmf_array *a);
 
 /*
  * Converts a 2-D numeric array to a newly allocated float32 matrix x [n][d]
- * (caller frees with free()). Values that do not fit float32 are VMF_ERANGE.
- * NaN or Inf are VMF_EINVAL naming the first offending row.
+ * (caller frees with free()), rounding to nearest. Values that do not fit
+ * float32 are VMF_ERANGE; NaN or Inf are VMF_EINVAL naming the first offending
+ * row and column; strings or another rank are VMF_EINVAL.
  */
 VMF_API int vmf_array_to_f32(const vmf_array *a, float **x, size_t *n, size_t *d);
 
 /*
  * Loads a data matrix from .npy, .npz (member "X") or .csv, chosen by the file
- * name's extension, as float32 [n][d]; when `labels` is non-NULL and the file is
- * an .npz with a member "y", *labels receives it (else is zeroed).
+ * name's extension (case-insensitive), as float32 [n][d] (caller frees *x with
+ * free()); the checks of vmf_array_to_f32 apply. A float32 file's buffer is
+ * handed over without a copy. When `labels` is non-NULL and the file is an .npz
+ * with a member "y", *labels receives it (release with vmf_array_free; it must
+ * be 1-D with n entries, else VMF_EFORMAT); otherwise *labels is zeroed.
  */
 VMF_API int vmf_load_matrix(const char *path, float **x, size_t *n, size_t *d, vmf_array *labels);
 
