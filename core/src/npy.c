@@ -211,7 +211,9 @@ static int parse_string(parser *p, char *buf, size_t cap)
         if (p->s[p->pos] == '\\')
             return perr(p, "escape sequences in strings are not supported");
         if (p->s[p->pos] == '\n')
-            break;
+            break; /* the header's final newline: reported as unterminated */
+        if ((unsigned char)p->s[p->pos] < 0x20)
+            return perr(p, "control character 0x%02x in a string", (unsigned char)p->s[p->pos]);
         p->pos++;
     }
     if (p->pos >= p->len || p->s[p->pos] != (char)q) {

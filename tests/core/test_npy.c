@@ -312,6 +312,18 @@ static void test_header_spellings(void **state)
             vmf_array_free(&a);
         }
     }
+    /* A NUL or another control character inside a key or dtype string is refused
+     * (it would otherwise end the C string early: 'descr\0x' read as 'descr'). */
+    static const char nul_key[] = "{'descr\0x': '<f4', 'fortran_order': False, 'shape': (6,), }";
+    memcpy(img, "\x93NUMPY\x01\x00\x3e\x00", 10);
+    memcpy(img + 10, nul_key, sizeof nul_key - 1);
+    memset(img + 10 + sizeof nul_key - 1, ' ', 62 - (sizeof nul_key - 1));
+    img[10 + 61] = '\n';
+    memcpy(img + 72, v, sizeof v);
+    vmf_array bad;
+    assert_int_equal(vmf_npy_read_mem(img, 72 + sizeof v, &bad), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "control character 0x00"));
+
     /* A single-byte dtype has no byte order: '>u1' and '<u1' mean '|u1'. */
     size_t len =
         make_npy(img, 1, "{'descr': '>u1', 'fortran_order': False, 'shape': (4,)}", 1, "abcd", 4);
