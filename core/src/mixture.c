@@ -245,7 +245,11 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
  * if-convert the clamps and vectorize; the code never inspects FP exception
  * flags, so nothing observable changes.
  */
+#if defined(__GNUC__) && !defined(__clang__)
 #define VMF_VECTORIZE __attribute__((optimize("no-trapping-math")))
+#else
+#define VMF_VECTORIZE
+#endif
 
 /*
  * On x86-64 the row kernel is also compiled for AVX2 and AVX-512 and the
@@ -917,7 +921,20 @@ int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture *
                                 : "means");
     if (!json_is_array(jm) || json_array_size(jm) != k)
         return vmf__error(VMF_EFORMAT, "%s: \"means\" must be an array of %zu rows", where, k);
-    /* Sizes are bounded above, and the arrays must actually hold k·d numbers. */
+    /*
+     * Check every array's length before allocating, so that the allocation is
+     * bounded by what the document really holds, not by "dim" alone.
+     */
+    if (!json_is_array(jw) || json_array_size(jw) != k)
+        return vmf__error(VMF_EFORMAT, "%s: \"weights\" must be an array of %zu numbers", where, k);
+    if (!json_is_array(jk) || json_array_size(jk) != k)
+        return vmf__error(VMF_EFORMAT, "%s: \"kappas\" must be an array of %zu numbers", where, k);
+    for (size_t c = 0; c < k; c++) {
+        const json_t *row = json_array_get(jm, c);
+        if (!json_is_array(row) || json_array_size(row) != d)
+            return vmf__error(VMF_EFORMAT, "%s: means[%zu] must be an array of %zu numbers", where,
+                              c, d);
+    }
     double *w = vmf__malloc_array(k, sizeof *w);
     double *kap = vmf__malloc_array(k, sizeof *kap);
     float *means = NULL;

@@ -495,6 +495,11 @@ static void test_json_validation(void **state)
          "\"n_components\":4096,\"tied_kappa\":false,\"weights\":[1],\"kappas\":[1],"
          "\"means\":[]}",
          "means"},
+        /* A huge "dim" with a tiny document fails before allocating for it. */
+        {"{\"format\":\"vmfmm-model\",\"version\":1,\"kind\":\"mixture\",\"dim\":16777216,"
+         "\"n_components\":1,\"tied_kappa\":false,\"weights\":[1],\"kappas\":[1],"
+         "\"means\":[[1,0]]}",
+         "means[0]"},
         {"{\"format\":", "line"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
