@@ -32,6 +32,7 @@
 
 #define EXACT_MAX_ITER 200
 #define EXACT_REL_TOL  1e-15
+#define EXACT_H_NOISE  (8.0 * DBL_EPSILON)
 
 static double banerjee(double dd, double rbar, double crbar)
 {
@@ -86,9 +87,10 @@ static double song(size_t d, double rbar, double crbar)
 static double exact_h(size_t d, double kappa, double rbar, double crbar)
 {
     double ca, a = vmf__bessel_ratio_pair(d, kappa, &ca);
+    /* log of the quotient, not a difference of logs: near the root its error is a few ulps of 1. */
     if (rbar > 0.5)
-        return log(crbar) - log(ca);
-    return log(a) - log(rbar);
+        return log(crbar / ca);
+    return log(a / rbar);
 }
 
 /* Inverse of x / (a + sqrt(x^2 + b^2)) = r: r (a + sqrt(r^2 a^2 + (1 - r^2) b^2)) / (1 - r^2). */
@@ -98,8 +100,9 @@ static double bound_inverse(double r, double cr, double a, double b)
     return r * (a + sqrt(r * r * a * a + omr2 * b * b)) / omr2;
 }
 
-static double exact(size_t d, double rbar, double crbar)
+double vmf__kappa_exact(size_t d, double rbar, double crbar, int *evaluations)
 {
+    int evals = 2;
     double nu = 0.5 * (double)d - 1.0;
     double lo = 0.5 * bound_inverse(rbar, crbar, nu + 0.5, nu + 1.5);
     double hi = 2.0 * bound_inverse(rbar, crbar, nu + 1.0, nu + 1.0);
@@ -110,29 +113,47 @@ static double exact(size_t d, double rbar, double crbar)
         hi = lo, hhi = hlo;
         lo *= 0.25;
         hlo = exact_h(d, lo, rbar, crbar);
+        evals++;
     }
     for (int i = 0; i < 64 && hhi < 0.0; i++) {
         lo = hi, hlo = hhi;
         hi *= 4.0;
         hhi = exact_h(d, hi, rbar, crbar);
+        evals++;
     }
-    if (hlo == 0.0)
-        return lo;
-    if (hhi == 0.0)
-        return hi;
     double ulo = log(lo), uhi = log(hi);
+    if (hlo == 0.0)
+        uhi = ulo, hhi = 0.0;
+    else if (hhi == 0.0)
+        ulo = uhi, hlo = 0.0;
     int side = 0;
     for (int it = 0; it < EXACT_MAX_ITER; it++) {
         /* Converged at 1e-15 relative in kappa, or at the resolution of u = log kappa itself. */
-        if (uhi - ulo <= EXACT_REL_TOL + 4.0 * DBL_EPSILON * fmax(fabs(ulo), fabs(uhi)))
+        double tol = EXACT_REL_TOL + 4.0 * DBL_EPSILON * fmax(fabs(ulo), fabs(uhi));
+        if (uhi - ulo <= 2.0 * tol)
             break;
-        double u = (ulo * hhi - uhi * hlo) / (hhi - hlo);
-        /* Fall back to bisection when the secant lands on or outside the ends. */
+        double u = ulo - hlo * ((uhi - ulo) / (hhi - hlo));
         if (!(u > ulo && u < uhi))
-            u = 0.5 * (ulo + uhi);
+            u = 0.5 * (ulo + uhi); /* secant outside the bracket (or NaN): bisect */
+        /*
+         * Step at least tol inside the bracket (Dekker's rule): when the secant
+         * lands next to an end that is already the root, the next evaluation
+         * then falls on the other side of it and the bracket collapses,
+         * instead of Illinois creeping towards that end.
+         */
+        u = fmin(fmax(u, ulo + tol), uhi - tol);
         double h = exact_h(d, exp(u), rbar, crbar);
-        if (h == 0.0)
-            return exp(u);
+        evals++;
+        /*
+         * h is known to a few ulps only (1 - A_d to ~1e-14 at worst), so a
+         * residual at that level is the root as well as it can be told apart;
+         * chasing the bracket further would only follow rounding noise.
+         */
+        if (fabs(h) <= EXACT_H_NOISE) {
+            ulo = uhi = u;
+            hlo = hhi = 0.0;
+            break;
+        }
         if (h < 0.0) {
             ulo = u, hlo = h;
             if (side == -1)
@@ -145,6 +166,8 @@ static double exact(size_t d, double rbar, double crbar)
             side = 1;
         }
     }
+    if (evaluations)
+        *evaluations = evals;
     /* The end with the smaller residual. */
     return exp(fabs(hlo) < fabs(hhi) ? ulo : uhi);
 }
@@ -160,7 +183,7 @@ static double kappa_solve(vmf_kappa_estimator est, size_t d, double rbar, double
     case VMF_KAPPA_SONG:
         return song(d, rbar, crbar);
     case VMF_KAPPA_EXACT:
-        return exact(d, rbar, crbar);
+        return vmf__kappa_exact(d, rbar, crbar, NULL);
     }
     return NAN;
 }

@@ -16,4 +16,12 @@
  */
 double vmf__bessel_ratio_pair(size_t d, double kappa, double *one_minus);
 
+/*
+ * The exact kappa inversion of kappa.c: solves A_d(kappa) = rbar for rbar in
+ * (0, 1), given crbar = 1 - rbar computed exactly by the caller. When
+ * `evaluations` is not NULL it receives the number of A_d evaluations used
+ * (the tests bound it).
+ */
+double vmf__kappa_exact(size_t d, double rbar, double crbar, int *evaluations);
+
 #endif

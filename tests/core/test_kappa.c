@@ -93,6 +93,42 @@ static void test_exact_rbar_range(void **state)
     print_message("  rbar in [1e-12, 1 - 1e-12]: max residual %.3e\n", worst);
 }
 
+/*
+ * The solver's cost: the Amos bracket holds (no expansion steps) and the
+ * safeguarded secant needs few evaluations of A_d everywhere. (It once ran to
+ * its 200-iteration cap for kappa > e^8, where a fixed absolute width on
+ * log kappa is below the ulps of log kappa.)
+ */
+static void test_exact_cost(void **state)
+{
+    (void)state;
+    int max_evals = 0;
+    double sum = 0.0;
+    size_t count = 0;
+    for (size_t i = 0; i < N_DIMS; i++) {
+        for (double e = -12.0; e <= 12.0; e += 0.1) {
+            double rbar, crbar;
+            if (e < 0.0) {
+                rbar = 0.5 * pow(10.0, e + 0.0);
+                crbar = 1.0 - rbar;
+            } else {
+                crbar = 0.5 * pow(10.0, -e);
+                rbar = 1.0 - crbar;
+                crbar = 1.0 - rbar; /* exactly the double's complement */
+            }
+            int evals = 0;
+            double k = vmf__kappa_exact(DIMS[i], rbar, crbar, &evals);
+            assert_true(isfinite(k) && k > 0.0);
+            max_evals = evals > max_evals ? evals : max_evals;
+            sum += evals;
+            count++;
+        }
+    }
+    print_message("  exact inversion: %.1f evaluations of A_d on average, %d at most\n",
+                  sum / (double)count, max_evals);
+    assert_true(max_evals <= 24);
+}
+
 /* Sra (one Newton step) and Song (two Halley steps) improve on Banerjee. */
 static void test_approximations_ordering(void **state)
 {
@@ -298,10 +334,15 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_round_trip),        cmocka_unit_test(test_exact_rbar_range),
-        cmocka_unit_test(test_approximations_ordering), cmocka_unit_test(test_from_rbar_edges),
-        cmocka_unit_test(test_estimate_shrinkage),      cmocka_unit_test(test_estimate_clamping),
-        cmocka_unit_test(test_estimate_bad_arguments),  cmocka_unit_test(test_names),
+        cmocka_unit_test(test_exact_round_trip),
+        cmocka_unit_test(test_exact_rbar_range),
+        cmocka_unit_test(test_exact_cost),
+        cmocka_unit_test(test_approximations_ordering),
+        cmocka_unit_test(test_from_rbar_edges),
+        cmocka_unit_test(test_estimate_shrinkage),
+        cmocka_unit_test(test_estimate_clamping),
+        cmocka_unit_test(test_estimate_bad_arguments),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
