@@ -110,12 +110,12 @@ static int convert(const vmf_array *a, float *dst, const char *what)
     switch (a->dtype) {
     case VMF_DTYPE_F32: {
         const float *s = a->data;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++)
             if (!isfinite(s[i]))
                 return vmf__error(VMF_EINVAL, "%s: row %zu, column %zu is %s", what, i / d, i % d,
                                   isnan(s[i]) ? "NaN" : "infinite");
-            dst[i] = s[i];
-        }
+        if (dst != s && n > 0) /* in place (vmf_load_matrix) there is nothing to move */
+            memcpy(dst, s, n * sizeof *dst);
         break;
     }
     case VMF_DTYPE_F64: {
