@@ -8,7 +8,8 @@
  *   VMF_KAPPA_BANERJEE  kappa = rbar (d - rbar^2) / (1 - rbar^2)   (Banerjee et al. 2005)
  *   VMF_KAPPA_SRA       Banerjee followed by one Newton step      (Sra 2012)
  *   VMF_KAPPA_SONG      Banerjee followed by two Halley steps     (Song et al. 2012)
- *   VMF_KAPPA_EXACT     A_d(kappa) = rbar solved to 1e-12 relative
+ *   VMF_KAPPA_EXACT     A_d(kappa) = rbar solved to 1e-12 relative (in practice
+ *                       ~1e-15; near rbar = 1 it matches 1 - A_d to 1 - rbar)
  *
  * Small-sample shrinkage: a component seen through few points has rbar near 1
  * (one point gives rbar = 1 exactly, hence kappa = infinity). The estimate uses
@@ -53,9 +54,14 @@ VMF_API double vmf_kappa_from_rbar(vmf_kappa_estimator est, size_t d, double rba
 
 /*
  * The estimate with shrinkage and clamping, from mass n >= 0 and resultant norm
- * 0 <= R <= n (R slightly above n from rounding is tolerated). Writes *kappa.
- * Returns VMF_OK, or VMF_EINVAL for d < 2, negative or non-finite inputs, or
- * n + n0 == 0 (no data and no prior).
+ * 0 <= R <= n (R up to n (1 + VMF_ROWS_NORM_TOL) is taken as rounding and
+ * treated as n). 1 - rbar* is formed from n - R, so a tight component keeps
+ * its digits. Writes *kappa, always finite. Returns VMF_OK, or VMF_EINVAL
+ * (with a message) for NULL pointers, an unknown estimator, d < 2, negative
+ * or non-finite n or R, R above that tolerance, prior_count < 0, prior_rbar
+ * outside [0, 1), kappa_min < 0, kappa_max infinite or below kappa_min, or
+ * n + n0 == 0 (no data and no prior). VMF_ERANGE is reserved for a solver
+ * that yields no number, which no valid input is known to cause. Thread-safe.
  */
 VMF_API int vmf_kappa_estimate(const vmf_kappa_opts *o, size_t d, double n, double resultant_norm,
                                double *kappa);
