@@ -218,6 +218,44 @@ static void test_monotone_and_finite(void **state)
     assert_true(vmf_log_bessel_i(5.0, INFINITY) == INFINITY);
 }
 
+/*
+ * Every dimension, not just the sampled ones: the three-term recurrence
+ * I_nu - I_{nu+2} = (2 (nu + 1) / kappa) I_{nu+1} ties d to d + 2 as
+ *     1 / A_d - A_{d+2} = d / kappa,  i.e.  (c_d + c_{d+2} - c_d c_{d+2}) / A_d = d / kappa
+ * with c = 1 - A (cancellation-free), and
+ *     log C_{d+2} - log C_d = log(kappa / (2 pi A_d)).
+ * Neighbouring dimensions often take different evaluation methods (power
+ * series, Debye, Debye plus recurrence), so this checks every region
+ * boundary in d and kappa for all d in [2, 4096].
+ */
+static void test_recurrence_all_dims(void **state)
+{
+    (void)state;
+    const double two_pi = 6.283185307179586477;
+    double worst_a = 0.0, worst_c = 0.0;
+    for (size_t d = 2; d <= 4096; d++) {
+        for (double k = 1e-3; k < 2e6; k *= 2.9) {
+            double c0, a0 = vmf__bessel_ratio_pair(d, k, &c0);
+            double c2, a2 = vmf__bessel_ratio_pair(d + 2, k, &c2);
+            (void)a2;
+            double lhs = (c0 + c2 - c0 * c2) / a0;
+            double ea = fabs(lhs - (double)d / k) / ((double)d / k);
+            double l0 = vmf_log_norm_const(d, k), l2 = vmf_log_norm_const(d + 2, k);
+            double step = log(k / (two_pi * a0));
+            double ec = fabs((l2 - l0) - step) / fmax(fmax(fabs(l0), fabs(l2)), 1.0);
+            if (!(ea < 1e-13 && ec < 1e-14)) {
+                print_error("recurrence off at d = %zu, kappa = %.17g: A %.3g, log C %.3g\n", d, k,
+                            ea, ec);
+                fail();
+            }
+            worst_a = fmax(worst_a, ea);
+            worst_c = fmax(worst_c, ec);
+        }
+    }
+    print_message("  recurrence d -> d + 2 over all d: max error A %.3e, log C %.3e\n", worst_a,
+                  worst_c);
+}
+
 /* For kappa >> d, 1 - A_d(kappa) = (d - 1) / (2 kappa) + O(kappa^-2): the complement keeps digits.
  */
 static void test_complement_far_tail(void **state)
@@ -292,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_sphere_area_and_zero_kappa),
         cmocka_unit_test(test_closed_form_d3),
         cmocka_unit_test(test_monotone_and_finite),
+        cmocka_unit_test(test_recurrence_all_dims),
         cmocka_unit_test(test_complement_far_tail),
         cmocka_unit_test(test_log_bessel_i_general_order),
         cmocka_unit_test(test_bad_arguments),
