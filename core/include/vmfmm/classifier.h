@@ -36,6 +36,18 @@ typedef struct vmf_classifier_opts {
     size_t minibatch;     /* stepwise minibatch rows, default 256 */
     vmf_kappa_opts kappa; /* estimator, shrinkage prior, clamps */
     uint64_t seed;        /* default 42 */
+    /*
+     * Growth: a class of n rows has min(k_max, max(1, n / rows_per_component))
+     * components (default 30). Until it reaches k_max it keeps a bounded
+     * sample of rows_per_component * k_max of its rows to refit from.
+     */
+    size_t rows_per_component;
+    /*
+     * Non-zero (default): predict with one concentration shared by every
+     * component of every class, estimated from the pooled statistics of all
+     * classes (see docs/classifier.md); 0: each component's own kappa.
+     */
+    int pooled_kappa;
 } vmf_classifier_opts;
 
 VMF_API void vmf_classifier_opts_init(vmf_classifier_opts *o);
@@ -75,12 +87,19 @@ VMF_API size_t vmf_classifier_n_classes(const vmf_classifier *c);
 VMF_API const vmf_label_table *vmf_classifier_labels(const vmf_classifier *c); /* borrowed */
 VMF_API uint64_t vmf_classifier_rows_seen(const vmf_classifier *c);
 
-/* Per class i: prior, rows seen, the current mixture and its statistics (borrowed). */
+/*
+ * Per class i: prior, rows seen, the current mixture and its statistics
+ * (borrowed). The class mixture carries each component's own fitted kappa;
+ * with pooled_kappa, prediction uses vmf_classifier_kappa() instead.
+ */
 VMF_API double vmf_classifier_class_prior(const vmf_classifier *c, size_t i);
 VMF_API uint64_t vmf_classifier_class_rows(const vmf_classifier *c, size_t i);
 VMF_API const vmf_mixture *vmf_classifier_class_mixture(const vmf_classifier *c, size_t i);
 VMF_API const double *vmf_classifier_class_s0(const vmf_classifier *c, size_t i);
 VMF_API const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i);
+
+/* The pooled kappa used by prediction (0 when pooled_kappa is off or before any data). */
+VMF_API double vmf_classifier_kappa(const vmf_classifier *c);
 
 /* Compact, versioned binary of the whole state; loading gives bit-identical futures. */
 VMF_API int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len);

@@ -1,0 +1,60 @@
+/*
+ * classifier_internal.h - the representation of vmf_classifier, shared by
+ * classifier.c (learning, prediction) and classifier_io.c (binary state and
+ * model JSON). Never installed; include after internal.h,
+ * mixture_internal.h and stepwise_internal.h.
+ */
+#ifndef VMFMM_CLASSIFIER_INTERNAL_H
+#define VMFMM_CLASSIFIER_INTERNAL_H
+
+#include "vmfmm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One class: its stepwise state and, while it can still grow, a row sample. */
+typedef struct vmf__class {
+    vmf_stepwise *sw; /* row clock; its mixture has K <= k_max components */
+    uint64_t rows;    /* rows of this class seen */
+    float *buf;       /* [cap][d] growth sample, NULL once K == k_max */
+    size_t buf_n;     /* rows held in buf */
+} vmf__class;
+
+struct vmf_classifier {
+    vmf_classifier_opts o;
+    size_t d; /* 0 until the first batch */
+    vmf_label_table *labels;
+    size_t n_classes;
+    vmf__class **cls; /* [n_classes] */
+    uint64_t rows;
+    vmf_rng rng; /* growth-sample draws */
+    /* Prediction cache, rebuilt after every change (vmf__classifier_refresh). */
+    double kappa_pool; /* 0 unless pooled_kappa */
+    size_t n_comp;     /* components over all classes */
+    size_t *off;       /* [n_classes + 1] first component of each class */
+    float *pmeans;     /* [n_comp][d] */
+    double *pcoef;     /* [n_comp] log prior + log w + log C_d(kappa) */
+    double *pkappa;    /* [n_comp] */
+};
+
+/* Capacity of a class's growth sample in rows. */
+size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o);
+
+/* Validates options; `fn` prefixes messages (VMF_EINVAL). */
+int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn);
+
+/* Stepwise options of a class with K components. */
+void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwise_opts *so);
+
+void vmf__class_free(vmf__class *cl);
+
+/* An empty classifier shell with options (copied) and dimension, no classes. */
+int vmf__classifier_alloc(const vmf_classifier_opts *o, size_t d, vmf_classifier **out);
+
+/*
+ * Rebuilds the prediction cache of c into fresh arrays and installs them
+ * (all-or-nothing: VMF_ENOMEM leaves the old cache).
+ */
+int vmf__classifier_refresh(vmf_classifier *c);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * classifier_io.c - the classifier's binary state (vmf_classifier_save /
+ * load) and its model JSON (vmf_classifier_to_json / from_json).
+ *
+ * Binary layout (all little-endian), framed by vmf__blob_frame with magic
+ * "VMFCLSF\0", version 1, a payload length and an FNV-1a 64 checksum:
+ *   options: u64 k_max, f64 alpha, f64 t0, f64 eta_floor, u64 minibatch,
+ *            u32 estimator, f64 prior_count, f64 prior_rbar, f64 kappa_min,
+ *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa
+ *   u64 d, u64 rows, rng (4 x u64, f64 spare, u32 has_spare)
+ *   u32 label kind (0 integers, 1 strings), u64 n_classes
+ *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
+ *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
+ *              the stepwise payload of stepwise.c
+ * Every count is checked against the bytes that remain before anything is
+ * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
+ *
+ * The JSON holds the same state (options, generator, per-class stepwise
+ * state and growth sample) next to the model parameters, so a classifier
+ * restored from it continues bit for bit; a JSON that has only "label",
+ * "rows" and "mixture" per class (e.g. written by another tool) is accepted
+ * too, the statistics then being rebuilt from the parameters.
+ */
+#include "classifier_internal.h"
+#include "internal.h"
+#include "mixture_internal.h"
+#include "stepwise_internal.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
+#define CLASSIFIER_VERSION 1u
+#define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
+
+/* ---- binary ---- */
+
+int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
+{
+    if (!buf || !len)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_save: buf or len is NULL");
+    *buf = NULL;
+    *len = 0;
+    if (!c)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_save: classifier is NULL");
+    const vmf_classifier_opts *o = &c->o;
+    vmf__wbuf b = {0};
+    vmf__wbuf_u64(&b, o->k_max);
+    vmf__wbuf_f64(&b, o->alpha);
+    vmf__wbuf_f64(&b, o->t0);
+    vmf__wbuf_f64(&b, o->eta_floor);
+    vmf__wbuf_u64(&b, o->minibatch);
+    vmf__wbuf_u32(&b, (uint32_t)o->kappa.estimator);
+    vmf__wbuf_f64(&b, o->kappa.prior_count);
+    vmf__wbuf_f64(&b, o->kappa.prior_rbar);
+    vmf__wbuf_f64(&b, o->kappa.kappa_min);
+    vmf__wbuf_f64(&b, o->kappa.kappa_max);
+    vmf__wbuf_u64(&b, o->seed);
+    vmf__wbuf_u64(&b, o->rows_per_component);
+    vmf__wbuf_u32(&b, o->pooled_kappa ? 1u : 0u);
+    vmf__wbuf_u64(&b, c->d);
+    vmf__wbuf_u64(&b, c->rows);
+    for (int i = 0; i < 4; i++)
+        vmf__wbuf_u64(&b, c->rng.s[i]);
+    vmf__wbuf_f64(&b, c->rng.spare_normal);
+    vmf__wbuf_u32(&b, c->rng.has_spare ? 1u : 0u);
+    int is_str = vmf_label_table_is_str(c->labels);
+    vmf__wbuf_u32(&b, is_str ? 1u : 0u);
+    vmf__wbuf_u64(&b, c->n_classes);
+    for (size_t i = 0; i < c->n_classes; i++) {
+        const vmf__class *cl = c->cls[i];
+        if (is_str) {
+            const char *s = vmf_label_table_str(c->labels, i);
+            size_t sl = strlen(s);
+            vmf__wbuf_u64(&b, sl);
+            vmf__wbuf_bytes(&b, s, sl);
+        } else {
+            vmf__wbuf_u64(&b, (uint64_t)vmf_label_table_int(c->labels, i));
+        }
+        vmf__wbuf_u64(&b, cl->rows);
+        vmf__wbuf_u32(&b, cl->buf ? 1u : 0u);
+        vmf__wbuf_u64(&b, cl->buf_n);
+        vmf__wbuf_f32s(&b, cl->buf, cl->buf ? cl->buf_n * c->d : 0);
+        vmf__stepwise_write(&b, cl->sw);
+    }
+    int rc = vmf__blob_frame(CLASSIFIER_MAGIC, CLASSIFIER_VERSION, &b, buf, len);
+    vmf__free(b.p);
+    return rc;
+}
+
+/* Interns one label (integer or string) as the next class; it must be new. */
+static int intern_one(vmf_label_table *t, int is_str, int64_t iv, const char *sv, const char *where)
+{
+    vmf_labels y = {1, NULL, NULL};
+    if (is_str)
+        y.strs = &sv;
+    else
+        y.ints = &iv;
+    size_t before = vmf_label_table_size(t);
+    int rc = vmf_label_table_intern(t, &y, NULL);
+    if (rc != VMF_OK)
+        return rc == VMF_ENOMEM ? rc : vmf__error(VMF_EFORMAT, "%s: bad label", where);
+    if (vmf_label_table_size(t) != before + 1)
+        return vmf__error(VMF_EFORMAT, "%s: duplicate class label", where);
+    return VMF_OK;
+}
+
+/*
+ * Checks a restored class against the classifier: dimension, row clock,
+ * component count within k_max, sample size within its capacity.
+ */
+static int check_class(const vmf_classifier *c, const vmf__class *cl, const char *where)
+{
+    const vmf_stepwise *sw = cl->sw;
+    if (sw->d != c->d || sw->clock != VMF__CLOCK_ROWS || !sw->m || sw->m->k > c->o.k_max)
+        return vmf__error(VMF_EFORMAT, "%s: class state does not fit the classifier", where);
+    if (cl->rows == 0)
+        return vmf__error(VMF_EFORMAT, "%s: class with no rows", where);
+    return VMF_OK;
+}
+
+static int read_opts(vmf__rbuf *r, vmf_classifier_opts *o)
+{
+    vmf_classifier_opts_init(o);
+    uint64_t kmax = vmf__rbuf_u64(r);
+    o->alpha = vmf__rbuf_f64(r);
+    o->t0 = vmf__rbuf_f64(r);
+    o->eta_floor = vmf__rbuf_f64(r);
+    uint64_t mb = vmf__rbuf_u64(r);
+    uint32_t est = vmf__rbuf_u32(r);
+    o->kappa.prior_count = vmf__rbuf_f64(r);
+    o->kappa.prior_rbar = vmf__rbuf_f64(r);
+    o->kappa.kappa_min = vmf__rbuf_f64(r);
+    o->kappa.kappa_max = vmf__rbuf_f64(r);
+    o->seed = vmf__rbuf_u64(r);
+    uint64_t rpc = vmf__rbuf_u64(r);
+    uint32_t pooled = vmf__rbuf_u32(r);
+    if (r->bad)
+        return vmf__error(VMF_EFORMAT, "vmf_classifier_load: truncated options");
+    if (kmax > 1024 || mb > ((uint64_t)1 << 40) || est > (uint32_t)VMF_KAPPA_EXACT ||
+        rpc > ((uint64_t)1 << 20) || pooled > 1)
+        return vmf__error(VMF_EFORMAT, "vmf_classifier_load: invalid options");
+    o->k_max = (size_t)kmax;
+    o->minibatch = (size_t)mb;
+    o->kappa.estimator = (vmf_kappa_estimator)est;
+    o->rows_per_component = (size_t)rpc;
+    o->pooled_kappa = (int)pooled;
+    int rc = vmf__classifier_check_opts(o, "vmf_classifier_load");
+    return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s", vmf_last_error()) : rc;
+}
+
+int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
+{
+    const char *fn = "vmf_classifier_load";
+    if (!out)
+        return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    vmf__rbuf r;
+    int rc = vmf__blob_open(CLASSIFIER_MAGIC, CLASSIFIER_VERSION, buf, len, fn, &r);
+    if (rc != VMF_OK)
+        return rc;
+    vmf_classifier_opts o;
+    rc = read_opts(&r, &o);
+    if (rc != VMF_OK)
+        return rc;
+    uint64_t d = vmf__rbuf_u64(&r), rows = vmf__rbuf_u64(&r);
+    vmf_rng rng;
+    for (int i = 0; i < 4; i++)
+        rng.s[i] = vmf__rbuf_u64(&r);
+    rng.spare_normal = vmf__rbuf_f64(&r);
+    uint32_t spare = vmf__rbuf_u32(&r), is_str = vmf__rbuf_u32(&r);
+    uint64_t nc = vmf__rbuf_u64(&r);
+    if (r.bad)
+        return vmf__error(VMF_EFORMAT, "%s: truncated header", fn);
+    if (d == 1 || d > ((uint64_t)1 << 24) || spare > 1 || is_str > 1 ||
+        !isfinite(rng.spare_normal) || (nc > 0 && d == 0))
+        return vmf__error(VMF_EFORMAT, "%s: invalid header fields", fn);
+    /* Each class takes more than 64 bytes, so nc is bounded by the blob size. */
+    if (!vmf__rbuf_has(&r, nc, 64))
+        return vmf__error(VMF_EFORMAT, "%s: %" PRIu64 " classes cannot fit in %zu bytes", fn, nc,
+                          r.len);
+    rng.has_spare = (int)spare;
+    vmf_classifier *c;
+    rc = vmf__classifier_alloc(&o, (size_t)d, &c);
+    if (rc != VMF_OK)
+        return rc;
+    c->rows = rows;
+    c->rng = rng;
+    char *label = NULL;
+    if (nc > 0) {
+        c->cls = vmf__calloc((size_t)nc, sizeof *c->cls);
+        if (!c->cls) {
+            rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+            goto fail;
+        }
+    }
+    size_t cap = vmf__classifier_buf_cap(&o);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < nc; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "%s: class %" PRIu64, fn, i);
+        int64_t iv = 0;
+        if (is_str) {
+            uint64_t sl = vmf__rbuf_u64(&r);
+            if (r.bad || sl > MAX_LABEL_BYTES || !vmf__rbuf_has(&r, (size_t)sl, 1)) {
+                rc = vmf__error(VMF_EFORMAT, "%s: bad label length", where);
+                goto fail;
+            }
+            label = vmf__malloc((size_t)sl + 1);
+            if (!label) {
+                rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+                goto fail;
+            }
+            vmf__rbuf_bytes(&r, label, (size_t)sl);
+            label[sl] = '\0';
+            if (strlen(label) != sl) {
+                rc = vmf__error(VMF_EFORMAT, "%s: label holds a NUL byte", where);
+                goto fail;
+            }
+        } else {
+            iv = (int64_t)vmf__rbuf_u64(&r);
+        }
+        rc = intern_one(c->labels, (int)is_str, iv, label, where);
+        vmf__free(label);
+        label = NULL;
+        if (rc != VMF_OK)
+            goto fail;
+        vmf__class *cl = vmf__calloc(1, sizeof *cl);
+        if (!cl) {
+            rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+            goto fail;
+        }
+        c->cls[i] = cl;
+        c->n_classes = (size_t)i + 1;
+        cl->rows = vmf__rbuf_u64(&r);
+        uint32_t has_buf = vmf__rbuf_u32(&r);
+        uint64_t bn = vmf__rbuf_u64(&r);
+        if (r.bad || has_buf > 1 || bn > cap || (!has_buf && bn != 0) ||
+            !vmf__rbuf_has(&r, (size_t)bn * (size_t)d, 4)) {
+            rc = vmf__error(VMF_EFORMAT, "%s: bad growth sample", where);
+            goto fail;
+        }
+        if (has_buf) {
+            cl->buf = vmf__malloc_array(cap * (size_t)d, sizeof *cl->buf);
+            if (!cl->buf) {
+                rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+                goto fail;
+            }
+            cl->buf_n = (size_t)bn;
+            vmf__rbuf_f32s(&r, cl->buf, (size_t)bn * (size_t)d);
+            for (size_t j = 0; j < cl->buf_n * (size_t)d; j++)
+                if (!isfinite(cl->buf[j])) {
+                    rc = vmf__error(VMF_EFORMAT, "%s: growth sample holds a NaN", where);
+                    goto fail;
+                }
+        }
+        rc = vmf__stepwise_read(&r, where, &cl->sw);
+        if (rc == VMF_OK)
+            rc = check_class(c, cl, where);
+        if (rc != VMF_OK)
+            goto fail;
+        total += cl->rows;
+    }
+    if (r.pos != r.len || total != rows) {
+        rc = vmf__error(VMF_EFORMAT, "%s: %s", fn,
+                        r.pos != r.len ? "trailing bytes" : "class rows do not add up");
+        goto fail;
+    }
+    rc = vmf__classifier_refresh(c);
+    if (rc != VMF_OK)
+        goto fail;
+    *out = c;
+    return VMF_OK;
+fail:
+    vmf__free(label);
+    vmf_classifier_free(c);
+    return rc;
+}
+
+/* ---- JSON ---- */
+
+static json_t *floats_rows(const float *x, size_t n, size_t d)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n && a; i++) {
+        json_t *row = json_array();
+        int bad = !row || json_array_append_new(a, row) != 0;
+        for (size_t j = 0; j < d && !bad; j++)
+            bad = json_array_append_new(row, json_real((double)x[i * d + j])) != 0;
+        if (bad) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+int vmf_classifier_to_json(const vmf_classifier *c, char **json)
+{
+    if (!json)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: json is NULL");
+    *json = NULL;
+    if (!c)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: classifier is NULL");
+    const vmf_classifier_opts *o = &c->o;
+    json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
+           *st = json_array(), *classes = json_array();
+    int bad = !root || !opts || !kap || !rng || !st || !classes;
+    bad |= json_object_set_new(root, "format", json_string("vmfmm-model"));
+    bad |= json_object_set_new(root, "version", json_integer(1));
+    bad |= json_object_set_new(root, "kind", json_string("classifier"));
+    bad |= json_object_set_new(root, "dim", json_integer((json_int_t)c->d));
+    bad |= json_object_set_new(root, "n_classes", json_integer((json_int_t)c->n_classes));
+    bad |= json_object_set_new(root, "rows_seen", vmf__json_u64(c->rows));
+    bad |= json_object_set_new(root, "kappa_pooled", json_real(c->kappa_pool));
+    bad |= json_object_set_new(opts, "k_max", json_integer((json_int_t)o->k_max));
+    bad |= json_object_set_new(opts, "alpha", json_real(o->alpha));
+    bad |= json_object_set_new(opts, "t0", json_real(o->t0));
+    bad |= json_object_set_new(opts, "eta_floor", json_real(o->eta_floor));
+    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)o->minibatch));
+    bad |= json_object_set_new(opts, "seed", vmf__json_u64(o->seed));
+    bad |= json_object_set_new(opts, "rows_per_component",
+                               json_integer((json_int_t)o->rows_per_component));
+    bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
+    bad |= json_object_set_new(kap, "estimator",
+                               json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
+    bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
+    bad |= json_object_set_new(kap, "prior_rbar", json_real(o->kappa.prior_rbar));
+    bad |= json_object_set_new(kap, "kappa_min", json_real(o->kappa.kappa_min));
+    bad |= json_object_set_new(kap, "kappa_max", json_real(o->kappa.kappa_max));
+    bad |= json_object_set(opts, "kappa", kap);
+    bad |= json_object_set(root, "options", opts);
+    for (int i = 0; i < 4 && !bad; i++)
+        bad |= json_array_append_new(st, vmf__json_u64(c->rng.s[i]));
+    bad |= json_object_set(rng, "state", st);
+    bad |= json_object_set_new(rng, "spare_normal", json_real(c->rng.spare_normal));
+    bad |= json_object_set_new(rng, "has_spare", json_boolean(c->rng.has_spare));
+    bad |= json_object_set(root, "rng", rng);
+    int is_str = vmf_label_table_is_str(c->labels);
+    for (size_t i = 0; i < c->n_classes && !bad; i++) {
+        const vmf__class *cl = c->cls[i];
+        json_t *e = json_object();
+        bad |= !e || json_array_append_new(classes, e) != 0;
+        if (bad)
+            break;
+        bad |= json_object_set_new(e, "label",
+                                   is_str ? json_string(vmf_label_table_str(c->labels, i))
+                                          : json_integer(vmf_label_table_int(c->labels, i)));
+        bad |= json_object_set_new(e, "prior", json_real(vmf_classifier_class_prior(c, i)));
+        bad |= json_object_set_new(e, "rows", vmf__json_u64(cl->rows));
+        void *mj = NULL, *sj = NULL;
+        bad |= vmf__mixture_to_json_obj(cl->sw->m, &mj) != VMF_OK;
+        bad |= !mj || json_object_set_new(e, "mixture", mj) != 0;
+        bad |= vmf__stepwise_to_json_obj(cl->sw, &sj) != VMF_OK;
+        bad |= !sj || json_object_set_new(e, "state", sj) != 0;
+        json_t *sample = cl->buf ? floats_rows(cl->buf, cl->buf_n, c->d) : json_null();
+        bad |= !sample || json_object_set_new(e, "sample", sample) != 0;
+    }
+    bad |= json_object_set(root, "classes", classes);
+    json_decref(opts);
+    json_decref(kap);
+    json_decref(rng);
+    json_decref(st);
+    json_decref(classes);
+    int rc = bad ? vmf__error(VMF_ENOMEM, "vmf_classifier_to_json: out of memory")
+                 : vmf__json_dump(root, json, "vmf_classifier_to_json");
+    json_decref(root);
+    return rc;
+}
+
+static int jf(const json_t *o, const char *key, const char *where, double *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return VMF_OK; /* optional: keep the default */
+    if (!json_is_number(v) || !isfinite(json_number_value(v)))
+        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a finite number", where, key);
+    *out = json_number_value(v);
+    return VMF_OK;
+}
+
+static int jz(const json_t *o, const char *key, const char *where, size_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!v)
+        return VMF_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a non-negative integer", where, key);
+    *out = (size_t)json_integer_value(v);
+    return VMF_OK;
+}
+
+static int json_opts(const json_t *jo, vmf_classifier_opts *o)
+{
+    const char *w = "classifier JSON options";
+    vmf_classifier_opts_init(o);
+    if (!jo)
+        return VMF_OK;
+    if (!json_is_object(jo))
+        return vmf__error(VMF_EFORMAT, "%s: not an object", w);
+    int rc = jz(jo, "k_max", w, &o->k_max);
+    if (rc == VMF_OK)
+        rc = jf(jo, "alpha", w, &o->alpha);
+    if (rc == VMF_OK)
+        rc = jf(jo, "t0", w, &o->t0);
+    if (rc == VMF_OK)
+        rc = jf(jo, "eta_floor", w, &o->eta_floor);
+    if (rc == VMF_OK)
+        rc = jz(jo, "minibatch", w, &o->minibatch);
+    if (rc == VMF_OK)
+        rc = jz(jo, "rows_per_component", w, &o->rows_per_component);
+    if (rc != VMF_OK)
+        return rc;
+    const json_t *v = json_object_get(jo, "seed");
+    if (v && vmf__json_get_u64(v, &o->seed) != 0)
+        return vmf__error(VMF_EFORMAT, "%s: \"seed\" must be a 0x hex string", w);
+    v = json_object_get(jo, "pooled_kappa");
+    if (v) {
+        if (!json_is_boolean(v))
+            return vmf__error(VMF_EFORMAT, "%s: \"pooled_kappa\" must be a boolean", w);
+        o->pooled_kappa = json_is_true(v);
+    }
+    const json_t *k = json_object_get(jo, "kappa");
+    if (k) {
+        v = json_object_get(k, "estimator");
+        if (v && (!json_is_string(v) ||
+                  vmf_kappa_estimator_parse(json_string_value(v), &o->kappa.estimator) != VMF_OK))
+            return vmf__error(VMF_EFORMAT, "%s: unknown kappa estimator", w);
+        rc = jf(k, "prior_count", w, &o->kappa.prior_count);
+        if (rc == VMF_OK)
+            rc = jf(k, "prior_rbar", w, &o->kappa.prior_rbar);
+        if (rc == VMF_OK)
+            rc = jf(k, "kappa_min", w, &o->kappa.kappa_min);
+        if (rc == VMF_OK)
+            rc = jf(k, "kappa_max", w, &o->kappa.kappa_max);
+        if (rc != VMF_OK)
+            return rc;
+    }
+    rc = vmf__classifier_check_opts(o, w);
+    return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s", vmf_last_error()) : rc;
+}
+
+/* One class from its JSON object into cl (allocated by the caller, zeroed). */
+static int json_class(const vmf_classifier *c, const json_t *e, const char *where, vmf__class *cl)
+{
+    if (!json_is_object(e))
+        return vmf__error(VMF_EFORMAT, "%s: not an object", where);
+    const json_t *rows = json_object_get(e, "rows");
+    if (json_is_integer(rows) && json_integer_value(rows) > 0)
+        cl->rows = (uint64_t)json_integer_value(rows);
+    else if (vmf__json_get_u64(rows, &cl->rows) != 0)
+        return vmf__error(VMF_EFORMAT, "%s: \"rows\" must be a positive count", where);
+    const json_t *state = json_object_get(e, "state");
+    int rc;
+    if (state) {
+        rc = vmf__stepwise_from_json_obj(state, where, &cl->sw);
+    } else {
+        /* Parameters only: statistics from the parameters, as if from `rows` rows. */
+        vmf_mixture *m;
+        rc = vmf__mixture_from_json_obj(json_object_get(e, "mixture"), where, &m);
+        if (rc != VMF_OK)
+            return rc;
+        vmf_stepwise_opts so;
+        vmf__classifier_sw_opts(&c->o, m->k, &so);
+        rc = vmf__stepwise_new_clock(&so, m->d, VMF__CLOCK_ROWS, &cl->sw);
+        double *s0 = NULL, *s1 = NULL;
+        if (rc == VMF_OK) {
+            s0 = vmf__malloc_array(m->k, sizeof *s0);
+            s1 = vmf__malloc_array(m->k * m->d, sizeof *s1);
+            if (!s0 || !s1)
+                rc = vmf__error(VMF_ENOMEM, "%s: out of memory", where);
+        }
+        if (rc == VMF_OK) {
+            vmf__stepwise_expected_stats(m, s0, s1);
+            rc = vmf__stepwise_reset(cl->sw, m, s0, s1);
+        }
+        vmf__free(s0);
+        vmf__free(s1);
+        if (rc != VMF_OK) {
+            vmf_mixture_free(m);
+            return rc;
+        }
+        cl->sw->rows = cl->rows;
+        cl->sw->steps = (cl->rows + c->o.minibatch - 1) / c->o.minibatch;
+    }
+    if (rc == VMF_OK)
+        rc = cl->sw->d == c->d ? check_class(c, cl, where)
+                               : vmf__error(VMF_EFORMAT, "%s: class dimension differs", where);
+    if (rc != VMF_OK)
+        return rc;
+    const json_t *sample = json_object_get(e, "sample");
+    if (!sample || json_is_null(sample)) {
+        /* No sample: the class can grow no more, unless it has to (then start one). */
+        if (cl->sw->m->k < c->o.k_max) {
+            cl->buf = vmf__malloc_array(vmf__classifier_buf_cap(&c->o) * c->d, sizeof *cl->buf);
+            if (!cl->buf)
+                return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
+        }
+        return VMF_OK;
+    }
+    size_t cap = vmf__classifier_buf_cap(&c->o), d = c->d;
+    if (!json_is_array(sample) || json_array_size(sample) > cap)
+        return vmf__error(VMF_EFORMAT, "%s: \"sample\" must hold at most %zu rows", where, cap);
+    cl->buf = vmf__malloc_array(cap * d, sizeof *cl->buf);
+    if (!cl->buf)
+        return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
+    cl->buf_n = json_array_size(sample);
+    for (size_t i = 0; i < cl->buf_n; i++) {
+        const json_t *row = json_array_get(sample, i);
+        if (!json_is_array(row) || json_array_size(row) != d)
+            return vmf__error(VMF_EFORMAT, "%s: sample row %zu must hold %zu numbers", where, i, d);
+        for (size_t j = 0; j < d; j++) {
+            const json_t *v = json_array_get(row, j);
+            if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+                fabs(json_number_value(v)) > 2.0)
+                return vmf__error(VMF_EFORMAT, "%s: sample[%zu][%zu] is not a valid number", where,
+                                  i, j);
+            cl->buf[i * d + j] = (float)json_number_value(v);
+        }
+    }
+    return VMF_OK;
+}
+
+int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
+{
+    const char *fn = "classifier JSON";
+    if (!out)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: out is NULL");
+    *out = NULL;
+    if (!json)
+        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: json is NULL");
+    json_error_t err;
+    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!root)
+        return vmf__error(VMF_EFORMAT, "%s: line %d column %d: %s", fn, err.line, err.column,
+                          err.text);
+    vmf_classifier *c = NULL;
+    int rc = VMF_OK;
+    const json_t *v = json_object_get(root, "format");
+    if (!json_is_object(root) || !json_is_string(v) ||
+        strcmp(json_string_value(v), "vmfmm-model") != 0) {
+        rc = vmf__error(VMF_EFORMAT, "%s: \"format\" must be \"vmfmm-model\"", fn);
+        goto done;
+    }
+    v = json_object_get(root, "version");
+    const json_t *kind = json_object_get(root, "kind");
+    if (!json_is_integer(v) || json_integer_value(v) != 1 || !json_is_string(kind) ||
+        strcmp(json_string_value(kind), "classifier") != 0) {
+        rc = vmf__error(VMF_EFORMAT, "%s: need \"version\": 1 and \"kind\": \"classifier\"", fn);
+        goto done;
+    }
+    vmf_classifier_opts o;
+    rc = json_opts(json_object_get(root, "options"), &o);
+    if (rc != VMF_OK)
+        goto done;
+    const json_t *jd = json_object_get(root, "dim"), *jc = json_object_get(root, "classes");
+    if (!json_is_integer(jd) || json_integer_value(jd) == 1 || json_integer_value(jd) < 0 ||
+        json_integer_value(jd) > ((json_int_t)1 << 24) || !json_is_array(jc)) {
+        rc = vmf__error(VMF_EFORMAT, "%s: need an integer \"dim\" and a \"classes\" array", fn);
+        goto done;
+    }
+    size_t d = (size_t)json_integer_value(jd), nc = json_array_size(jc);
+    if (nc > 0 && d == 0) {
+        rc = vmf__error(VMF_EFORMAT, "%s: classes need \"dim\" >= 2", fn);
+        goto done;
+    }
+    rc = vmf__classifier_alloc(&o, d, &c);
+    if (rc != VMF_OK)
+        goto done;
+    const json_t *rng = json_object_get(root, "rng");
+    if (rng) {
+        const json_t *st = json_object_get(rng, "state"),
+                     *sp = json_object_get(rng, "spare_normal"),
+                     *hs = json_object_get(rng, "has_spare");
+        int ok = json_is_array(st) && json_array_size(st) == 4 && json_is_number(sp) &&
+                 isfinite(json_number_value(sp)) && json_is_boolean(hs);
+        for (size_t i = 0; i < 4 && ok; i++)
+            ok = vmf__json_get_u64(json_array_get(st, i), &c->rng.s[i]) == 0;
+        if (!ok) {
+            rc = vmf__error(VMF_EFORMAT, "%s: malformed \"rng\"", fn);
+            goto done;
+        }
+        c->rng.spare_normal = json_number_value(sp);
+        c->rng.has_spare = json_is_true(hs);
+    }
+    if (nc > 0) {
+        c->cls = vmf__calloc(nc, sizeof *c->cls);
+        if (!c->cls) {
+            rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+            goto done;
+        }
+    }
+    uint64_t total = 0;
+    for (size_t i = 0; i < nc; i++) {
+        char where[64];
+        snprintf(where, sizeof where, "classes[%zu]", i);
+        const json_t *e = json_array_get(jc, i), *lab = json_object_get(e, "label");
+        if (json_is_string(lab))
+            rc = intern_one(c->labels, 1, 0, json_string_value(lab), where);
+        else if (json_is_integer(lab))
+            rc = intern_one(c->labels, 0, json_integer_value(lab), NULL, where);
+        else
+            rc = vmf__error(VMF_EFORMAT, "%s: \"label\" must be an integer or a string", where);
+        if (rc != VMF_OK)
+            goto done;
+        c->cls[i] = vmf__calloc(1, sizeof *c->cls[i]);
+        if (!c->cls[i]) {
+            rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+            goto done;
+        }
+        c->n_classes = i + 1;
+        rc = json_class(c, e, where, c->cls[i]);
+        if (rc != VMF_OK)
+            goto done;
+        total += c->cls[i]->rows;
+    }
+    c->rows = total;
+    rc = vmf__classifier_refresh(c);
+done:
+    json_decref(root);
+    if (rc != VMF_OK) {
+        vmf_classifier_free(c);
+        return rc;
+    }
+    *out = c;
+    return VMF_OK;
+}
