@@ -1263,7 +1263,9 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     if (o->xlabel && o->xlabel[0])
         draw_text(cr, o->xlabel, gx + gw / 2, gy + gh + bottom - st->label * 1.5, 0.5, 0);
     if (o->ylabel && o->ylabel[0])
-        draw_text_rotated(cr, o->ylabel, body.x + 2 * st->s, gy + gh / 2, -PLOT_PI / 2, 0.5, 0);
+        draw_text_rotated(cr, o->ylabel,
+                          fmax(body.x + 2 * st->s, gx - rl_w - 12 * st->s - st->label * 1.3),
+                          gy + gh / 2, -PLOT_PI / 2, 0.5, 0);
 
     /* Colour bar with five ticks. */
     double bx = gx + gw + 18 * st->s, bw = 16 * st->s;
@@ -1294,8 +1296,10 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     }
     if (g->colorbar_label) {
         set_font(cr, st->label * 0.9, 0, 0);
-        draw_text_rotated(cr, g->colorbar_label, bx + bw + 12 * st->s + cbw, gy + gh / 2,
-                          PLOT_PI / 2, 0.5, 0);
+        /* Rotated a quarter turn clockwise, anchored at its baseline: the text runs
+           down the page and extends to the right of the tick labels. */
+        draw_text_rotated(cr, g->colorbar_label, bx + bw + 10 * st->s + cbw, gy + gh / 2,
+                          PLOT_PI / 2, 0.5, 1);
     }
     return VMF_OK;
 }

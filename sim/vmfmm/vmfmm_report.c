@@ -169,6 +169,14 @@ static void report_free(report *r)
     free(r->class_ptrs);
 }
 
+/* Label order: integers by value, strings by strcmp. */
+static int label_less(const vmf_label_table *t, size_t a, size_t b)
+{
+    if (vmf_label_table_is_str(t))
+        return strcmp(vmf_label_table_str(t, a), vmf_label_table_str(t, b)) < 0;
+    return vmf_label_table_int(t, a) < vmf_label_table_int(t, b);
+}
+
 /* Fills every array of r from the fit. Returns VMF_OK or VMF_ENOMEM. */
 static int report_build(report *r, const vmfmm_fit_view *v)
 {
@@ -307,8 +315,21 @@ static int report_build(report *r, const vmfmm_fit_view *v)
             if (!r->contingency || !r->class_names || !r->class_ptrs)
                 return VMF_ENOMEM;
             double *tot = calloc(c, sizeof *tot);
-            if (tot == NULL)
+            size_t *order = malloc(c * sizeof *order);
+            if (tot == NULL || order == NULL) {
+                free(tot);
+                free(order);
                 return VMF_ENOMEM;
+            }
+            /* Rows in label order (the table is in order of first appearance). */
+            for (size_t y = 0; y < c; y++)
+                order[y] = y;
+            for (size_t y = 1; y < c; y++)
+                for (size_t t = y; t > 0 && label_less(data->labels, order[t], order[t - 1]); t--) {
+                    size_t tmp = order[t];
+                    order[t] = order[t - 1];
+                    order[t - 1] = tmp;
+                }
             for (size_t i = 0; i < n; i++) {
                 int32_t y = data->y[i], a = v->assign[i];
                 if (y >= 0 && (size_t)y < c && a >= 0 && (size_t)a < k) {
@@ -316,14 +337,23 @@ static int report_build(report *r, const vmfmm_fit_view *v)
                     tot[y] += 1;
                 }
             }
-            for (size_t y = 0; y < c; y++) {
-                for (size_t a = 0; a < k; a++)
-                    r->contingency[y * k + a] =
-                        tot[y] > 0 ? r->contingency[y * k + a] / tot[y] : NAN;
-                vmf_label_table_format(data->labels, y, r->class_names[y],
-                                       sizeof r->class_names[y]);
-                r->class_ptrs[y] = r->class_names[y];
+            double *sorted = malloc(c * k * sizeof *sorted);
+            if (sorted == NULL) {
+                free(tot);
+                free(order);
+                return VMF_ENOMEM;
             }
+            for (size_t row = 0; row < c; row++) {
+                size_t y = order[row];
+                for (size_t a = 0; a < k; a++)
+                    sorted[row * k + a] = tot[y] > 0 ? r->contingency[y * k + a] / tot[y] : NAN;
+                vmf_label_table_format(data->labels, y, r->class_names[row],
+                                       sizeof r->class_names[row]);
+                r->class_ptrs[row] = r->class_names[row];
+            }
+            free(r->contingency);
+            r->contingency = sorted;
+            free(order);
             free(tot);
         }
     }
