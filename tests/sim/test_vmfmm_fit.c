@@ -221,18 +221,20 @@ static void test_fit_fmnist(void **state)
     assert_int_equal((int)jnum(m, "n_classes"), 10);
     double nmi = jnum(m, "nmi"), purity = jnum(m, "purity"), ari = jnum(m, "ari");
     print_message("fmnist K=10: NMI %.3f ARI %.3f purity %.3f\n", nmi, ari, purity);
-    /* Normalized-softmax embeddings of 10 classes cluster well, but not perfectly. */
-    assert_true(nmi > 0.5 && nmi <= 1.0);
-    assert_true(purity > 0.5 && purity <= 1.0);
-    assert_true(ari > 0.3 && ari <= 1.0);
+    /* Normalized-softmax embeddings of 10 classes cluster well, but not perfectly
+       (seed 42: NMI 0.798, ARI 0.818, purity 0.867; classes 3 and 6 are split). */
+    assert_true(nmi > 0.7 && nmi < 0.95);
+    assert_true(purity > 0.8 && purity < 0.97);
+    assert_true(ari > 0.7 && ari < 0.95);
     json_t *train = json_object_get(m, "train"), *test = json_object_get(m, "test");
     assert_true(jnum(train, "nmi") > 0.5 && jnum(test, "purity") > 0.5);
     json_t *clf = json_object_get(m, "classifier");
     assert_non_null(clf);
     double top1 = jnum(clf, "top1_macro_recall"), top4 = jnum(clf, "top4_macro_recall");
     print_message("fmnist classifier: top-1 %.3f top-4 %.3f\n", top1, top4);
-    assert_true(top1 > 0.6 && top1 <= 1.0);
-    assert_true(top4 >= top1 && top4 <= 1.0);
+    /* Seed 42: top-1 0.897, top-4 0.997. */
+    assert_true(top1 > 0.85 && top1 <= 1.0);
+    assert_true(top4 > 0.97 && top4 >= top1 && top4 <= 1.0);
     json_decref(m);
     assert_true(vmfmm_file_ok(vmfmm_path(path, sizeof path, out, "classifier.json"), 100));
     expect_plots(out, 1);
