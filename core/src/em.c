@@ -27,7 +27,10 @@
  * kappa becomes the median kappa of the components that were not re-seeded
  * (the mean of the two middle values for an even count; unchanged when all
  * were re-seeded); its weight becomes 1/n, after which the weights are
- * renormalized. Collapse onto few points is handled by the kappa estimator:
+ * renormalized. The default threshold, half a row, lets a component that
+ * was re-seeded onto an outlier keep it: it then holds about one row's mass
+ * (1 - epsilon), which a threshold of 1 would re-seed again and again.
+ * Collapse onto few points is handled by the kappa estimator:
  * vmf_kappa_estimate shrinks rbar towards the prior and clamps to kappa_max,
  * so one point never yields kappa = infinity.
  */
@@ -51,7 +54,7 @@ void vmf_em_opts_init(vmf_em_opts *o)
     o->init_means = NULL;
     o->tied_kappa = 0;
     vmf_kappa_opts_init(&o->kappa);
-    o->min_mass = 1.0;
+    o->min_mass = 0.5;
     o->seed = 42;
     o->block_rows = VMF__BLOCK_ROWS;
 }
@@ -134,8 +137,9 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /*
- * The re-seeding rule of the file comment. `scratch` holds k doubles and
- * `used` k row indices. Returns the number of components re-seeded.
+ * The re-seeding rule of the file comment, in O(n) for a few starved
+ * components. `scratch` holds k doubles and `used` k row indices. Returns
+ * the number of components re-seeded.
  */
 static size_t reseed(vmf_mixture *m, const float *x, size_t n, const double *s0,
                      const double *row_ll, double min_mass, double *scratch, size_t *used)
@@ -154,25 +158,35 @@ static size_t reseed(vmf_mixture *m, const float *x, size_t n, const double *s0,
         qsort(scratch, n_ok, sizeof *scratch, cmp_double);
         med = n_ok % 2 ? scratch[n_ok / 2] : 0.5 * (scratch[n_ok / 2 - 1] + scratch[n_ok / 2]);
     }
+    /*
+     * The n_low worst rows in one pass: a list sorted by (log-likelihood,
+     * row index), kept to n_low entries; scanning rows in order and
+     * inserting after equal values puts the lower index first on ties.
+     * `scratch` now holds the values (the median is taken), `used` the rows.
+     */
     size_t n_used = 0;
-    for (size_t c = 0; c < k; c++) {
+    for (size_t i = 0; i < n; i++) {
+        double v = row_ll[i];
+        if (n_used == n_low && !(v < scratch[n_used - 1]))
+            continue;
+        size_t pos = n_used < n_low ? n_used : n_low - 1;
+        while (pos > 0 && v < scratch[pos - 1]) {
+            scratch[pos] = scratch[pos - 1];
+            used[pos] = used[pos - 1];
+            pos--;
+        }
+        scratch[pos] = v;
+        used[pos] = i;
+        if (n_used < n_low)
+            n_used++;
+    }
+    /* n >= K rows (checked), so every starved component gets its own row. */
+    size_t q = 0;
+    for (size_t c = 0; c < k && q < n_used; c++) {
         if (!(s0[c] < min_mass))
             continue;
-        /* Worst-explained row not taken yet; strict < keeps the lowest index on ties. */
-        size_t worst = SIZE_MAX;
-        for (size_t i = 0; i < n; i++) {
-            if (worst != SIZE_MAX && !(row_ll[i] < row_ll[worst]))
-                continue;
-            int taken = 0;
-            for (size_t q = 0; q < n_used && !taken; q++)
-                taken = used[q] == i;
-            if (!taken)
-                worst = i;
-        }
-        if (worst == SIZE_MAX) /* n < k cannot happen (checked), but stay safe */
-            break;
-        used[n_used++] = worst;
-        memcpy(m->means + c * d, x + worst * d, d * sizeof *m->means);
+        memcpy(m->means + c * d, x + used[q] * d, d * sizeof *m->means);
+        q++;
         if (n_ok > 0)
             m->kappas[c] = med;
         m->weights[c] = 1.0 / (double)n;
@@ -183,7 +197,7 @@ static size_t reseed(vmf_mixture *m, const float *x, size_t n, const double *s0,
     for (size_t c = 0; c < k; c++)
         m->weights[c] /= wsum;
     vmf__mixture_refresh(m);
-    return n_used;
+    return q;
 }
 
 /* Buffers of one restart, sized once per fit. */

@@ -407,34 +407,90 @@ static void test_degenerate(void **state)
 }
 
 /* Re-seeding moves an empty component onto the worst-explained row. */
+static double cosine_to_row(const vmf_mixture *m, size_t c, const float *row)
+{
+    size_t d = vmf_mixture_dim(m);
+    double dot = 0.0;
+    for (size_t j = 0; j < d; j++)
+        dot += (double)vmf_mixture_means(m)[c * d + j] * row[j];
+    return dot;
+}
+
+/*
+ * Re-seeding: starved components move, in index order, onto the worst-
+ * explained rows (worst first), take the median kappa of the others and
+ * weight 1/n before renormalization.
+ */
 static void test_reseed_rule(void **state)
 {
     (void)state;
     truth t;
     truth_make(&t, 501, 1000, 8, 2, 200.0, 200.0);
-    /* An outlier far from both clusters: antipodal to the first mean. */
-    for (size_t j = 0; j < t.d; j++)
+    /* Outliers: row 999 antipodal to mean 0 (the worst), row 998 between -mu0 and mu1. */
+    double nn = 0.0;
+    for (size_t j = 0; j < t.d; j++) {
         t.x[999 * t.d + j] = -t.mu[j];
-    /* Init: both true means plus a duplicate of mean 0, which will starve. */
-    float init[3 * 8];
+        double v = -(double)t.mu[j] + 0.5 * t.mu[8 + j];
+        t.x[998 * t.d + j] = (float)v;
+        nn += v * v;
+    }
+    for (size_t j = 0; j < t.d; j++)
+        t.x[998 * t.d + j] = (float)(t.x[998 * t.d + j] / sqrt(nn));
+    /* Init: both true means plus two duplicates of mean 0, which starve. */
+    float init[4 * 8];
     memcpy(init, t.mu, 8 * sizeof *init);
     memcpy(init + 8, t.mu + 8, 8 * sizeof *init);
     memcpy(init + 16, t.mu, 8 * sizeof *init);
+    memcpy(init + 24, t.mu, 8 * sizeof *init);
     vmf_em_opts o;
     vmf_em_opts_init(&o);
-    o.n_components = 3;
+    o.n_components = 4;
     o.init = VMF_INIT_GIVEN;
     o.init_means = init;
     o.max_iter = 1;
     vmf_mixture *m;
     vmf_em_report rep;
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &m, &rep));
-    /* The duplicate got no row in the nearest-mean pass (ties go to component 0). */
-    assert_true(rep.n_reseeded >= 1);
-    double dot = 0.0;
-    for (size_t j = 0; j < t.d; j++)
-        dot += (double)vmf_mixture_means(m)[16 + j] * t.x[999 * t.d + j];
-    vmf_assert_close(dot, 1.0, 0, 1e-6);
+    /* The duplicates got no row in the nearest-mean pass (ties go to component 0). */
+    assert_int_equal(rep.n_reseeded, 2);
+    vmf_assert_close(cosine_to_row(m, 2, t.x + 999 * t.d), 1.0, 0, 1e-6);
+    vmf_assert_close(cosine_to_row(m, 3, t.x + 998 * t.d), 1.0, 0, 1e-6);
+    /* Each owns its single row: weight ~1/n after the M-step. */
+    vmf_assert_close(vmf_mixture_weights(m)[2], 1.0 / 1000.0, 0.01, 0);
+    vmf_assert_close(vmf_mixture_weights(m)[3], 1.0 / 1000.0, 0.01, 0);
+    vmf_em_report_free(&rep);
+    vmf_mixture_free(m);
+
+    /*
+     * A component re-seeded onto an outlier keeps it (its mass is just below
+     * one row, above the default threshold): no cycling over 30 iterations.
+     */
+    o.n_components = 3;
+    o.max_iter = 30;
+    o.tol = 0.0;
+    vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &m, &rep));
+    assert_int_equal(rep.n_reseeded, 1);
+    int32_t owner;
+    vmf_assert_ok(vmf_mixture_predict(m, t.x + 999 * t.d, 1, t.d, &owner));
+    assert_int_equal(owner, 2);
+    o.n_components = 4;
+    o.max_iter = 1;
+    vmf_em_report_free(&rep);
+    vmf_mixture_free(m);
+
+    /* max_iter = 0 shows the rule itself: kappa = median of the others, weight 1/n. */
+    o.max_iter = 0;
+    vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &m, &rep));
+    assert_int_equal(rep.n_reseeded, 2);
+    const double *kap = vmf_mixture_kappas(m), *w = vmf_mixture_weights(m);
+    vmf_assert_close(kap[2], 0.5 * (kap[0] + kap[1]), 1e-15, 0);
+    vmf_assert_close(kap[3], kap[2], 0, 0);
+    /* Before: w0 + w1 = 1 and the starved ones 0; after: 1/n each, then / (1 + 2/n). */
+    vmf_assert_close(w[2], (1.0 / 1000.0) / (1.0 + 2.0 / 1000.0), 1e-12, 0);
+    vmf_assert_close(w[3], w[2], 0, 0);
+    vmf_assert_close(w[0] + w[1] + w[2] + w[3], 1.0, 1e-15, 0);
+    assert_memory_equal(vmf_mixture_means(m) + 16, t.x + 999 * t.d, 8 * sizeof(float));
+    assert_memory_equal(vmf_mixture_means(m) + 24, t.x + 998 * t.d, 8 * sizeof(float));
     vmf_em_report_free(&rep);
     vmf_mixture_free(m);
     truth_free(&t);

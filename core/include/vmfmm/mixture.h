@@ -14,7 +14,7 @@
  * log-likelihood falls below `tol` (tol = 0 runs exactly max_iter iterations).
  *
  * Empty and collapsing components: after each M-step a component whose mass is
- * below `min_mass` (vmf_em_opts, default 1.0) is re-seeded
+ * below `min_mass` (vmf_em_opts, default 0.5) is re-seeded
  * at the worst-explained row of the data (lowest log-likelihood, ties to the
  * lowest index), with the median kappa of the other components and weight
  * 1/n; kappa is estimated with the shrinkage of vmfmm/kappa.h and clamped to
@@ -24,7 +24,10 @@
  * pass that produced the statistics; "the others" are the components not
  * re-seeded in that step (median of an even count: mean of the two middle
  * values; kappa unchanged if none); the weights are renormalized afterwards.
- * The rule also runs after the initial M-step (see em.c).
+ * The rule also runs after the initial M-step (see em.c). The default stays
+ * below 1 on purpose: a component re-seeded onto an outlier row keeps about
+ * that one row's mass, slightly less than 1, so a threshold of 1 would move
+ * it again at the next M-step and EM could cycle.
  *
  * Thread safety: a mixture is not changed by the scoring functions, which may
  * run concurrently on one mixture; fitting creates a new object.
@@ -64,7 +67,7 @@ typedef struct vmf_em_opts {
     const float *init_means;   /* [K][d], borrowed, for VMF_INIT_GIVEN */
     int tied_kappa;            /* non-zero: one kappa shared by all components */
     vmf_kappa_opts kappa;      /* estimator, shrinkage prior, clamps */
-    double min_mass;           /* re-seed a component below this mass; default 1.0 */
+    double min_mass;           /* re-seed a component below this mass; default 0.5 */
     uint64_t seed;             /* default 42 */
     size_t block_rows;         /* rows per GEMM block; default 4096 */
 } vmf_em_opts;
