@@ -134,20 +134,55 @@ static void reject_now(vmfd_inbox *ib, const char *name, int status, const char 
     ingested(ib->d, it, &r);
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Candidate file names in the inbox, sorted so that day-001 goes before day-002. */
+static char **list_names(const char *dir, size_t *count)
+{
+    DIR *dp = opendir(dir);
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    *count = 0;
+    if (!dp)
+        return NULL;
+    struct dirent *e;
+    while ((e = readdir(dp)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' || len < 5 || len >= 256 ||
+            strcmp(e->d_name + len - 4, ".npz") != 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            char **p = realloc(names, nc * sizeof *p);
+            if (!p)
+                break;
+            names = p;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    closedir(dp);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_names);
+    *count = n;
+    return names;
+}
+
 static void scan(vmfd_inbox *ib)
 {
     vmfd_daemon *d = ib->d;
     if (ib->closing || d->stopping)
         return;
-    DIR *dir = opendir(ib->dir);
-    if (!dir)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        const char *name = e->d_name;
+    size_t count = 0;
+    char **names = list_names(ib->dir, &count);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = names[i];
         size_t n = strlen(name);
-        if (name[0] == '.' || n < 5 || n >= 256 || strcmp(name + n - 4, ".npz") != 0)
-            continue;
         if (is_busy(ib, name))
             continue;
         char path[VMFD_CONFIG_PATH_MAX + 300];
@@ -158,8 +193,8 @@ static void scan(vmfd_inbox *ib)
         char key[256];
         snprintf(key, sizeof key, "%.*s", (int)(n - 4), name);
         int ok = n - 4 <= 128;
-        for (size_t i = 0; ok && key[i]; i++) {
-            char c = key[i];
+        for (size_t j = 0; ok && key[j]; j++) {
+            char c = key[j];
             ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                  c == '.' || c == '_' || c == '-';
         }
@@ -185,7 +220,9 @@ static void scan(vmfd_inbox *ib)
         d->queue_depth++;
         vmfd_ingest_submit(d, key, "inbox", "application/x-npz", NULL, 0, path, ingested, it);
     }
-    closedir(dir);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
 }
 
 static void on_timer(uv_timer_t *t)

@@ -1,0 +1,6 @@
+# Per-test options for tests/e2e (see tests/CMakeLists.txt). The e2e tests
+# start real vmfd processes from build/bin; they share vmfd_e2e_util.c.
+set(VMFD_E2E_UTIL ${CMAKE_CURRENT_LIST_DIR}/vmfd_e2e_util.c)
+set(VMF_TEST_OPTS_vmfd_ingest TIMEOUT 300 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
+set(VMF_TEST_OPTS_vmfd_systemd TIMEOUT 180 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
+set(VMF_TEST_OPTS_vmfd_badinput TIMEOUT 180 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
