@@ -276,6 +276,7 @@ static void work_free(step_work *w)
     vmf__free(w->b1);
     vmf__free(w->e0);
     vmf__free(w->e1);
+    memset(w, 0, sizeof *w);
 }
 
 static int work_alloc(size_t k, size_t d, step_work *w)
