@@ -17,14 +17,13 @@
 #include <stddef.h>
 
 struct vmf_mixture {
-    size_t k;          /* components, >= 1 */
-    size_t d;          /* dimension, >= 2 */
-    int tied;          /* non-zero: all kappas are equal and count as one parameter */
-    double *weights;   /* [k], non-negative, sum 1 */
-    float *means;      /* [k][d], unit rows */
-    double *kappas;    /* [k], finite, >= 0 */
-    double *log_coef;  /* [k] cache: log w_k + log C_d(kappa_k); see vmf__mixture_refresh */
-    float *kappas_f32; /* [k] cache: kappas narrowed, for the float kernels */
+    size_t k;         /* components, >= 1 */
+    size_t d;         /* dimension, >= 2 */
+    int tied;         /* non-zero: all kappas are equal and count as one parameter */
+    double *weights;  /* [k], non-negative, sum 1 */
+    float *means;     /* [k][d], unit rows */
+    double *kappas;   /* [k], finite, >= 0 */
+    double *log_coef; /* [k] cache: log w_k + log C_d(kappa_k); see vmf__mixture_refresh */
 };
 
 /* Default rows per block when a caller passes block_rows = 0. */
@@ -37,7 +36,7 @@ struct vmf_mixture {
  */
 int vmf__mixture_alloc(size_t k, size_t d, vmf_mixture **out);
 
-/* Recomputes the cached log_coef and kappas_f32 after parameters changed in place. */
+/* Recomputes the cached log_coef after parameters changed in place. */
 void vmf__mixture_refresh(vmf_mixture *m);
 
 /*
@@ -56,7 +55,7 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
  * row_loglik [rows] (may be NULL) holds log p(x_i). `lsc` is double scratch
  * [k]. Returns the sum of log p(x_i) over the block (double, row order).
  * The exponentials are evaluated in float (vectorized, relative error
- * < 2^-22) after subtracting the row maximum in double, and the normalizer is
+ * < 2^-23) after subtracting the row maximum in double, and the normalizer is
  * accumulated in double: log p is exact to ~1e-7 absolute, below the
  * float32 error of the dot products themselves (about kappa·2^-24·sqrt(d)).
  */
