@@ -32,7 +32,8 @@
 /* The small synthetic stream of these tests (20 days, 6 classes, d = 16). */
 #define SMALL_GEN                                                                                  \
     "--classes", "6", "--dim", "16", "--gen-days", "20", "--rows-per-day", "30", "--late-from",    \
-        "5", "--late-to", "12", "--test-per-class", "15", "--min-class-rows", "10"
+        "5", "--late-to", "12", "--test-per-class", "15", "--min-class-rows", "10", "--kappa",     \
+        "14"
 
 /* Starts argv with stdout/stderr to files (NULL: /dev/null); returns the pid. */
 static pid_t spawn(char *const argv[], const char *out, const char *errf)
@@ -274,7 +275,7 @@ static void test_golden_metrics(void **state)
         json_t *g = json_pack("{s:s, s:O}", "command",
                               "vmfsim run --days 20 --seed 7 --refit-every 5 --classes 6 --dim "
                               "16 --gen-days 20 --rows-per-day 30 --late-from 5 --late-to 12 "
-                              "--test-per-class 15 --min-class-rows 10",
+                              "--test-per-class 15 --min-class-rows 10 --kappa 14",
                               "models", json_object_get(got, "models"));
         assert_int_equal(json_dump_file(g, golden, JSON_INDENT(2) | JSON_REAL_PRECISION(10)), 0);
         json_decref(g);
