@@ -642,6 +642,7 @@ static void grouping_free(grouping *g)
     vmf__free(g->order);
     vmf__free(g->start);
     vmf__free(g->xs);
+    memset(g, 0, sizeof *g);
 }
 
 static int group_rows(const float *x, size_t n, size_t d, const int32_t *idx, size_t nc,

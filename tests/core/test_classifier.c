@@ -1,0 +1,482 @@
+/*
+ * test_classifier.c - the class-conditional vMF classifier: learning and
+ * prediction on separated classes (integer and string labels), the growth
+ * rule, a long-tail class of 3 rows, rejected batches and injected
+ * allocation failures leaving the state bit-identical, save / load / JSON
+ * continuing bit for bit, corrupt blobs, and accuracy on the real
+ * fmnist-cce64 embeddings.
+ */
+#include "vmf_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *blob(const vmf_classifier *c, size_t *len)
+{
+    void *b = NULL;
+    vmf_assert_ok(vmf_classifier_save(c, &b, len));
+    return b;
+}
+
+static void assert_same(const vmf_classifier *a, const vmf_classifier *b)
+{
+    size_t la, lb;
+    void *ba = blob(a, &la), *bb = blob(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(ba, bb, la);
+    free(ba);
+    free(bb);
+}
+
+/*
+ * n rows of `nc` classes around random centres (kappa 200, d dims); class
+ * sizes from `sizes` (rows of class c: sizes[c]); rows shuffled by class
+ * interleaving. x [total][d], y [total].
+ */
+static size_t make_classes(uint64_t seed, size_t d, size_t nc, const size_t *sizes, float *centres,
+                           float *x, int64_t *y)
+{
+    vmf_rng rng;
+    vmf_rng_seed(&rng, seed);
+    vmf_assert_ok(vmf_sample_uniform(d, nc, &rng, centres));
+    size_t at = 0, left = 0;
+    for (size_t c = 0; c < nc; c++)
+        left += sizes[c];
+    size_t *rem = malloc(nc * sizeof *rem);
+    memcpy(rem, sizes, nc * sizeof *rem);
+    while (left > 0) {
+        size_t c = (size_t)vmf_rng_below(&rng, nc);
+        if (rem[c] == 0)
+            continue;
+        rem[c]--;
+        left--;
+        vmf_assert_ok(vmf_sample_vmf(centres + c * d, d, 200.0, 1, &rng, x + at * d));
+        y[at++] = (int64_t)c * 10 + 3; /* labels are not indices */
+    }
+    free(rem);
+    return at;
+}
+
+static void test_separated_classes(void **state)
+{
+    (void)state;
+    const size_t d = 12, nc = 4, sizes[4] = {400, 300, 200, 100}, n = 1000;
+    float *x = malloc(n * d * sizeof *x), cen[4 * 12];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(1, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    assert_int_equal(o.k_max, 5);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
+    assert_int_equal(vmf_classifier_dim(c), 0);
+    for (size_t i0 = 0; i0 < n; i0 += 100) {
+        vmf_labels y1 = {100, y + i0, NULL};
+        vmf_assert_ok(vmf_classifier_partial_fit(c, x + i0 * d, 100, d, &y1));
+    }
+    assert_int_equal(vmf_classifier_dim(c), d);
+    assert_int_equal(vmf_classifier_n_classes(c), nc);
+    assert_int_equal(vmf_classifier_rows_seen(c), n);
+    const vmf_label_table *t = vmf_classifier_labels(c);
+    double psum = 0.0;
+    for (size_t i = 0; i < nc; i++) {
+        size_t cls = (size_t)(vmf_label_table_int(t, i) - 3) / 10;
+        assert_int_equal(vmf_classifier_class_rows(c, i), sizes[cls]);
+        vmf_assert_close(vmf_classifier_class_prior(c, i), (double)sizes[cls] / n, 1e-15, 0);
+        psum += vmf_classifier_class_prior(c, i);
+        /* Growth rule: K = min(5, n_c / 30). */
+        size_t want = sizes[cls] / 30 > 5 ? 5 : sizes[cls] / 30;
+        assert_int_equal(vmf_mixture_n_components(vmf_classifier_class_mixture(c, i)), want);
+    }
+    vmf_assert_close(psum, 1.0, 1e-12, 0);
+    assert_true(vmf_classifier_kappa(c) > 0.0);
+
+    /* The class centres are predicted as their class with probability ~1. */
+    int32_t top[4 * 6];
+    double pr[4 * 6];
+    vmf_assert_ok(vmf_classifier_predict_topk(c, cen, nc, d, 6, top, pr));
+    for (size_t q = 0; q < nc; q++) {
+        assert_int_equal((vmf_label_table_int(t, (size_t)top[q * 6]) - 3) / 10, (int64_t)q);
+        assert_true(pr[q * 6] > 0.999);
+        double s = 0.0;
+        for (size_t j = 0; j < 6; j++) {
+            if (j > 0)
+                assert_true(pr[q * 6 + j] <= pr[q * 6 + j - 1]);
+            s += pr[q * 6 + j];
+        }
+        vmf_assert_close(s, 1.0, 1e-12, 0);
+        assert_int_equal(top[q * 6 + 4], -1); /* beyond the 4 classes */
+        vmf_assert_close(pr[q * 6 + 5], 0.0, 0, 0);
+    }
+    /* log_proba agrees with top-k probabilities. */
+    double lp[4 * 4];
+    vmf_assert_ok(vmf_classifier_predict_log_proba(c, cen, nc, d, lp));
+    for (size_t q = 0; q < nc; q++)
+        vmf_assert_close(exp(lp[q * nc + (size_t)top[q * 6]]), pr[q * 6], 1e-12, 0);
+
+    /* Batch fit on the same rows agrees on the centres. */
+    vmf_classifier *f;
+    vmf_labels ya = {n, y, NULL};
+    vmf_assert_ok(vmf_classifier_fit(&o, x, n, d, &ya, &f));
+    int32_t top2[4];
+    vmf_assert_ok(vmf_classifier_predict_topk(f, cen, nc, d, 1, top2, NULL));
+    for (size_t q = 0; q < nc; q++)
+        assert_int_equal((vmf_label_table_int(vmf_classifier_labels(f), (size_t)top2[q]) - 3) / 10,
+                         (int64_t)q);
+    vmf_classifier_free(f);
+    vmf_classifier_free(c);
+    free(x);
+    free(y);
+}
+
+static void test_string_labels_and_copy(void **state)
+{
+    (void)state;
+    const size_t d = 6, nc = 3, sizes[3] = {60, 60, 60}, n = 180;
+    float *x = malloc(n * d * sizeof *x), cen[3 * 6];
+    int64_t *yi = malloc(n * sizeof *yi);
+    make_classes(2, d, nc, sizes, cen, x, yi);
+    const char *names[3] = {"cat", "dog", "émeu"};
+    const char **ys = malloc(n * sizeof *ys);
+    for (size_t i = 0; i < n; i++)
+        ys[i] = names[(yi[i] - 3) / 10];
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c, *cp;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    vmf_labels y = {n, NULL, ys};
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, n, d, &y));
+    assert_true(vmf_label_table_is_str(vmf_classifier_labels(c)));
+    vmf_assert_ok(vmf_classifier_copy(c, &cp));
+    assert_same(c, cp);
+    /* The copy is independent: learning on c leaves cp as it was. */
+    size_t l0;
+    void *b0 = blob(cp, &l0);
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, 30, d, &(vmf_labels){30, NULL, ys}));
+    size_t l1;
+    void *b1 = blob(cp, &l1);
+    assert_int_equal(l0, l1);
+    assert_memory_equal(b0, b1, l0);
+    int32_t top[3];
+    vmf_assert_ok(vmf_classifier_predict_topk(cp, cen, nc, d, 1, top, NULL));
+    for (size_t q = 0; q < nc; q++)
+        assert_string_equal(vmf_label_table_str(vmf_classifier_labels(cp), (size_t)top[q]),
+                            names[q]);
+    free(b0);
+    free(b1);
+    vmf_classifier_free(c);
+    vmf_classifier_free(cp);
+    free(x);
+    free(yi);
+    free(ys);
+}
+
+/*
+ * Long tail: a class with 3 training rows among 9 classes of 2,000 still
+ * ranks in the top 4 for most of its own test rows.
+ */
+static void test_long_tail(void **state)
+{
+    (void)state;
+    const size_t d = 32, nc = 10;
+    size_t sizes[10];
+    for (size_t c = 0; c < nc; c++)
+        sizes[c] = 2000;
+    sizes[7] = 3;
+    size_t n = 9 * 2000 + 3;
+    float *x = malloc(n * d * sizeof *x), cen[10 * 32];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(3, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    for (size_t i0 = 0; i0 < n; i0 += 1000) {
+        size_t nb = n - i0 < 1000 ? n - i0 : 1000;
+        vmf_labels yb = {nb, y + i0, NULL};
+        vmf_assert_ok(vmf_classifier_partial_fit(c, x + i0 * d, nb, d, &yb));
+    }
+    /* 200 test rows of the rare class. */
+    const size_t m = 200;
+    float *xt = calloc(m * d, sizeof *xt);
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 99);
+    vmf_assert_ok(vmf_sample_vmf(cen + 7 * d, d, 200.0, m, &rng, xt));
+    int32_t *top = malloc(m * 4 * sizeof *top);
+    vmf_assert_ok(vmf_classifier_predict_topk(c, xt, m, d, 4, top, NULL));
+    int64_t want = 7 * 10 + 3;
+    size_t hit = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < 4; j++)
+            if (top[i * 4 + j] >= 0 &&
+                vmf_label_table_int(vmf_classifier_labels(c), (size_t)top[i * 4 + j]) == want)
+                hit++;
+    printf("# rare class (3 rows) in the top 4 for %zu of %zu rows\n", hit, m);
+    assert_true(hit >= 0.9 * m);
+    free(top);
+    free(xt);
+    free(x);
+    free(y);
+    vmf_classifier_free(c);
+}
+
+static void expect_rejected(vmf_classifier *c, const void *b0, size_t l0, const float *x, size_t n,
+                            size_t d, const vmf_labels *y)
+{
+    assert_int_equal(vmf_classifier_partial_fit(c, x, n, d, y), VMF_EINVAL);
+    assert_true(strlen(vmf_last_error()) > 0);
+    size_t l1;
+    void *b1 = blob(c, &l1);
+    assert_int_equal(l0, l1);
+    assert_memory_equal(b0, b1, l0);
+    free(b1);
+}
+
+static void test_bad_input_unchanged(void **state)
+{
+    (void)state;
+    const size_t d = 8, nc = 3, sizes[3] = {100, 100, 100}, n = 300;
+    float *x = malloc(n * d * sizeof *x), cen[3 * 8];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(4, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
+    vmf_labels y0 = {200, y, NULL};
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, 200, d, &y0));
+    size_t l0;
+    void *b0 = blob(c, &l0);
+    float *bad = malloc(100 * d * sizeof *bad);
+    memcpy(bad, x + 200 * d, 100 * d * sizeof *bad);
+    int64_t *ynew = malloc(100 * sizeof *ynew);
+    for (size_t i = 0; i < 100; i++)
+        ynew[i] = 1000 + (int64_t)i; /* unseen labels: must not be added on failure */
+    vmf_labels yb = {100, ynew, NULL};
+    expect_rejected(c, b0, l0, bad, 100, d - 1, &yb);                       /* wrong dimension */
+    expect_rejected(c, b0, l0, bad, 0, d, &(vmf_labels){0, ynew, NULL});    /* empty */
+    expect_rejected(c, b0, l0, bad, 100, d, &(vmf_labels){99, ynew, NULL}); /* count */
+    const char *strs[100];
+    for (size_t i = 0; i < 100; i++)
+        strs[i] = "a";
+    expect_rejected(c, b0, l0, bad, 100, d, &(vmf_labels){100, NULL, strs}); /* mixed kinds */
+    expect_rejected(c, b0, l0, bad, 100, d, &(vmf_labels){100, ynew, strs}); /* both */
+    bad[50 * d + 2] = NAN;
+    expect_rejected(c, b0, l0, bad, 100, d, &yb);
+    bad[50 * d + 2] = -INFINITY;
+    expect_rejected(c, b0, l0, bad, 100, d, &yb);
+    memset(bad + 50 * d, 0, d * sizeof *bad);
+    expect_rejected(c, b0, l0, bad, 100, d, &yb); /* zero row */
+    bad[50 * d] = 3.0f;
+    expect_rejected(c, b0, l0, bad, 100, d, &yb); /* not unit */
+    assert_int_equal(vmf_classifier_n_classes(c), 3);
+
+    /* Allocation failure anywhere inside partial_fit: all or nothing. */
+    vmf_labels y1 = {100, y + 200, NULL};
+    int ok = 0;
+    for (long fail_at = 0; fail_at < 5000 && !ok; fail_at++) {
+        vmf_debug_fail_alloc_after(fail_at);
+        int rc = vmf_classifier_partial_fit(c, x + 200 * d, 100, d, &y1);
+        vmf_debug_fail_alloc_after(-1);
+        if (rc == VMF_OK) {
+            ok = 1;
+            break;
+        }
+        assert_int_equal(rc, VMF_ENOMEM);
+        size_t l1;
+        void *b1 = blob(c, &l1);
+        assert_int_equal(l0, l1);
+        assert_memory_equal(b0, b1, l0);
+        free(b1);
+    }
+    assert_true(ok);
+    assert_int_equal(vmf_classifier_rows_seen(c), 300);
+    free(b0);
+    free(bad);
+    free(ynew);
+    free(x);
+    free(y);
+    vmf_classifier_free(c);
+}
+
+static void test_save_load_json_continue(void **state)
+{
+    (void)state;
+    const size_t d = 10, nc = 5, sizes[5] = {600, 400, 300, 100, 40}, n = 1440;
+    float *x = malloc(n * d * sizeof *x), cen[5 * 10];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(5, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *a, *b;
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &a));
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &b));
+    for (size_t day = 0; day < 12; day++) {
+        vmf_labels yb = {120, y + day * 120, NULL};
+        vmf_assert_ok(vmf_classifier_partial_fit(a, x + day * 120 * d, 120, d, &yb));
+        vmf_assert_ok(vmf_classifier_partial_fit(b, x + day * 120 * d, 120, d, &yb));
+        if (day % 2 == 0) {
+            size_t len;
+            void *bb = blob(b, &len);
+            vmf_classifier_free(b);
+            vmf_assert_ok(vmf_classifier_load(bb, len, &b));
+            free(bb);
+        } else {
+            char *js;
+            vmf_assert_ok(vmf_classifier_to_json(b, &js));
+            assert_non_null(strstr(js, "\"kind\":\"classifier\""));
+            assert_non_null(strstr(js, "\"classes\":[{\"label\":"));
+            vmf_classifier_free(b);
+            vmf_assert_ok(vmf_classifier_from_json(js, strlen(js), &b));
+            free(js);
+        }
+        assert_same(a, b);
+    }
+    /* Corrupt blobs: every byte flip and truncation is VMF_EFORMAT. */
+    size_t len;
+    unsigned char *bb = blob(a, &len);
+    vmf_classifier *t = NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        bb[i] ^= 0x10;
+        assert_int_equal(vmf_classifier_load(bb, len, &t), VMF_EFORMAT);
+        assert_null(t);
+        bb[i] ^= 0x10;
+    }
+    for (size_t l = 0; l < len; l += 97)
+        assert_int_equal(vmf_classifier_load(bb, l, &t), VMF_EFORMAT);
+    free(bb);
+    free(x);
+    free(y);
+    vmf_classifier_free(a);
+    vmf_classifier_free(b);
+}
+
+/* ---- fmnist-cce64 ---- */
+
+typedef struct fmnist {
+    vmf_array x, y, split, day;
+} fmnist;
+
+static void fmnist_load(fmnist *f)
+{
+    char p[512];
+    vmf_assert_ok(vmf_npy_read(vmf_test_data_path("fmnist-cce64.X.npy", p, sizeof p), &f->x));
+    vmf_assert_ok(vmf_npy_read(vmf_test_data_path("fmnist-cce64.y.npy", p, sizeof p), &f->y));
+    vmf_assert_ok(
+        vmf_npy_read(vmf_test_data_path("fmnist-cce64.split.npy", p, sizeof p), &f->split));
+    vmf_assert_ok(vmf_npy_read(vmf_test_data_path("fmnist-cce64.day.npy", p, sizeof p), &f->day));
+}
+
+/* Top-1 and top-4 macro recall of c on the test split (computed here). */
+static void fmnist_score(const vmf_classifier *c, const fmnist *f, double *r1, double *r4)
+{
+    size_t n = f->x.shape[0], d = f->x.shape[1];
+    const float *x = f->x.data;
+    const int32_t *y = f->y.data;
+    const uint8_t *sp = f->split.data;
+    size_t nt = 0;
+    for (size_t i = 0; i < n; i++)
+        nt += sp[i] == 1;
+    float *xt = calloc(nt * d, sizeof *xt);
+    int32_t *yt = malloc(nt * sizeof *yt), *top = malloc(nt * 4 * sizeof *top);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sp[i] == 1) {
+            memcpy(xt + m * d, x + i * d, d * sizeof *xt);
+            yt[m++] = y[i];
+        }
+    vmf_assert_ok(vmf_classifier_predict_topk(c, xt, nt, d, 4, top, NULL));
+    double hit1[10] = {0}, hit4[10] = {0}, cnt[10] = {0};
+    const vmf_label_table *t = vmf_classifier_labels(c);
+    for (size_t i = 0; i < nt; i++) {
+        cnt[yt[i]] += 1;
+        for (size_t j = 0; j < 4; j++) {
+            if (top[i * 4 + j] < 0 || vmf_label_table_int(t, (size_t)top[i * 4 + j]) != yt[i])
+                continue;
+            hit4[yt[i]] += 1;
+            if (j == 0)
+                hit1[yt[i]] += 1;
+        }
+    }
+    *r1 = *r4 = 0.0;
+    for (size_t q = 0; q < 10; q++) {
+        assert_true(cnt[q] > 0);
+        *r1 += hit1[q] / cnt[q] / 10.0;
+        *r4 += hit4[q] / cnt[q] / 10.0;
+    }
+    free(xt);
+    free(yt);
+    free(top);
+}
+
+static void test_fmnist(void **state)
+{
+    (void)state;
+    fmnist f;
+    memset(&f, 0, sizeof f);
+    fmnist_load(&f);
+    size_t n = f.x.shape[0], d = f.x.shape[1];
+    const uint8_t *sp = f.split.data;
+    const int16_t *day = f.day.data;
+    const int32_t *y = f.y.data;
+    float *xs = malloc(n * d * sizeof *xs);
+    int64_t *ys = malloc(n * sizeof *ys);
+    size_t ns = 0;
+    for (size_t i = 0; i < n; i++)
+        if (sp[i] == 0) {
+            memcpy(xs + ns * d, (const float *)f.x.data + i * d, d * sizeof *xs);
+            ys[ns++] = y[i];
+        }
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    /* Online: partial_fit day by day (stream rows are sorted by day). */
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
+    size_t days = 0;
+    for (size_t i0 = 0; i0 < ns;) {
+        size_t i1 = i0;
+        while (i1 < ns && day[i1] == day[i0])
+            i1++;
+        vmf_labels yb = {i1 - i0, ys + i0, NULL};
+        vmf_assert_ok(vmf_classifier_partial_fit(c, xs + i0 * d, i1 - i0, d, &yb));
+        i0 = i1;
+        days++;
+    }
+    assert_int_equal(days, 200);
+    double r1, r4;
+    fmnist_score(c, &f, &r1, &r4);
+    printf("# fmnist-cce64 partial_fit: top-1 %.4f top-4 %.4f\n", r1, r4);
+    assert_true(r1 >= 0.88);
+    assert_true(r4 >= 0.99);
+    /* Batch. */
+    vmf_classifier *b;
+    vmf_labels ya = {ns, ys, NULL};
+    vmf_assert_ok(vmf_classifier_fit(&o, xs, ns, d, &ya, &b));
+    fmnist_score(b, &f, &r1, &r4);
+    printf("# fmnist-cce64 fit: top-1 %.4f top-4 %.4f\n", r1, r4);
+    assert_true(r1 >= 0.88);
+    assert_true(r4 >= 0.99);
+    vmf_classifier_free(b);
+    vmf_classifier_free(c);
+    free(xs);
+    free(ys);
+    vmf_array_free(&f.x);
+    vmf_array_free(&f.y);
+    vmf_array_free(&f.split);
+    vmf_array_free(&f.day);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_separated_classes),
+        cmocka_unit_test(test_string_labels_and_copy),
+        cmocka_unit_test(test_long_tail),
+        cmocka_unit_test(test_bad_input_unchanged),
+        cmocka_unit_test(test_save_load_json_continue),
+        cmocka_unit_test(test_fmnist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
