@@ -250,6 +250,37 @@ static void test_gen_run_and_reproducibility(void **state)
     vmf_test_rmtree(dir);
 }
 
+static void test_ablate(void **state)
+{
+    (void)state;
+    char dir[512], out[600], err[600], odir[600], path[700];
+    vmf_test_tmpdir(dir, sizeof dir);
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
+    snprintf(odir, sizeof odir, "%s/o", dir);
+    assert_int_equal(RUN(out, err, "ablate", "--components", "1,3", "--days", "20", "--output-dir",
+                         odir, SMALL_GEN),
+                     0);
+    char *table = slurp(out);
+    assert_non_null(strstr(table, "K_max"));
+    free(table);
+    snprintf(path, sizeof path, "%s/ablate.csv", odir);
+    char *csv = slurp(path);
+    assert_non_null(csv);
+    assert_true(strncmp(csv, "components,final_top1,final_top4,peak_top1,peak_day,", 52) == 0);
+    const char *l1 = strchr(csv, '\n') + 1, *l2 = strchr(l1, '\n') + 1;
+    assert_true(strncmp(l1, "1,", 2) == 0);
+    assert_true(strncmp(l2, "3,", 2) == 0);
+    double f1, f4, p1;
+    assert_int_equal(sscanf(l2, "3,%lf,%lf,%lf", &f1, &f4, &p1), 3);
+    assert_true(f1 > 0.3 && f1 <= p1 && f4 >= f1 && f4 <= 1.0);
+    free(csv);
+    snprintf(path, sizeof path, "%s/plots/ablate.png", odir);
+    assert_true(exists(path));
+    assert_int_equal(RUN(out, err, "ablate", "--via", "http://127.0.0.1:1"), 64);
+    vmf_test_rmtree(dir);
+}
+
 /* ----------------------------------------------------------------- golden */
 
 static void test_golden_metrics(void **state)
@@ -402,6 +433,7 @@ int main(void)
         cmocka_unit_test(test_help_and_usage_errors),
         cmocka_unit_test(test_bad_streams_are_refused_before_work),
         cmocka_unit_test(test_gen_run_and_reproducibility),
+        cmocka_unit_test(test_ablate),
         cmocka_unit_test(test_golden_metrics),
         cmocka_unit_test(test_via_matches_in_process),
     };
