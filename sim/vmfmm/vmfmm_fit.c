@@ -490,8 +490,9 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
     ADD("model      K=%zu, %s EM, %s kappa%s\n", a->em.n_components,
         vmfmm_assignment_name(a->em.assignment), vmf_kappa_estimator_name(a->em.kappa.estimator),
         a->em.tied_kappa ? " (tied)" : "");
-    ADD("fit        %zu iterations, %s, %.2f s\n", r->report.n_iter,
-        r->report.converged ? "converged" : "not converged", r->report.seconds);
+    ADD("fit        %zu iteration%s, %s, %.2f s\n", r->report.n_iter,
+        r->report.n_iter == 1 ? "" : "s", r->report.converged ? "converged" : "not converged",
+        r->report.seconds);
     ADD("loglik     train %.4f / row", r->train_ll);
     if (r->n_test > 0)
         ADD(", test %.4f", r->test_ll);
