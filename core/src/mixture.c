@@ -291,10 +291,14 @@ static inline VMF_VECTORIZE float exp_nonpos(float x)
 /* Lanes of the manual reductions: wide enough for AVX-512 doubles, cheap for SSE2. */
 #define LANES 8
 
-VMF_CLONES VMF_VECTORIZE double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows,
-                                                        vmf_assignment mode, vmf_rng *rng,
-                                                        float *dots, double *lsc,
-                                                        double *row_loglik)
+/*
+ * The kernel is static so that its clones and their ifunc resolver stay
+ * local to the library (a global target_clones function exports its
+ * resolver whatever its visibility); the wrapper below is the entry point.
+ */
+static VMF_CLONES VMF_VECTORIZE double resp_block(const vmf_mixture *m, size_t rows,
+                                                  vmf_assignment mode, vmf_rng *rng, float *dots,
+                                                  double *lsc, double *row_loglik)
 {
     size_t k = m->k;
     const double *coef = m->log_coef;
@@ -363,6 +367,12 @@ VMF_CLONES VMF_VECTORIZE double vmf__mixture_resp_block(const vmf_mixture *m, si
         r[pick] = 1.0f;
     }
     return total;
+}
+
+double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment mode, vmf_rng *rng,
+                               float *dots, double *lsc, double *row_loglik)
+{
+    return resp_block(m, rows, mode, rng, dots, lsc, row_loglik);
 }
 
 int vmf__mixture_estep_stats(const vmf_mixture *m, const float *x, size_t n, size_t d,
