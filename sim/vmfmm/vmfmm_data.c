@@ -229,7 +229,13 @@ int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t se
     for (size_t j = 0; j < k; j++) {
         weights[j] = vmf_rng_gamma(&rng, 5.0);
         wsum += weights[j];
-        kappas[j] = 20.0 + (double)d * (0.5 + vmf_rng_uniform(&rng));
+        /* A mean resultant length r (the expected cosine of a row to its mean) uniform
+           in [0.7, 0.9] whatever the dimension, through Banerjee's approximation
+           kappa = r (d - r^2) / (1 - r^2): components are tight enough that rows of one
+           component resemble each other more than rows of two (pairwise cosine about
+           r^2 against about 0), as embeddings of one class do. */
+        double r = 0.7 + 0.2 * vmf_rng_uniform(&rng);
+        kappas[j] = r * ((double)d - r * r) / (1.0 - r * r);
     }
     for (size_t j = 0; j < k; j++)
         weights[j] /= wsum;

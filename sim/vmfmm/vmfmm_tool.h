@@ -53,9 +53,10 @@ int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmf
 
 /*
  * The built-in synthetic sample: n rows in dimension d drawn from a mixture of
- * k vMF components with random unit means, kappas uniform in [d/2, 3d/2] + 20
- * and weights from a Dirichlet(5) draw, all from `seed`. Labels are the true
- * components. Returns an exit code.
+ * k vMF components with random unit means, kappas giving a mean resultant
+ * length (expected cosine to the mean) uniform in [0.7, 0.9], and weights from
+ * a Dirichlet(5) draw, all from `seed`. Labels are the true components.
+ * Returns an exit code.
  */
 int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t seed,
                          vmfmm_data *out);

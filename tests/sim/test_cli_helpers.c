@@ -1,5 +1,5 @@
 /*
- * test_cli.c - sim/common/cli.h: the option parser (long, short, attached
+ * test_cli_helpers.c - sim/common/cli.h: the option parser (long, short, attached
  * and separate values, "--", positional arguments, unknown options, missing
  * values), number parsing with ranges, the VMF_E* to sysexits mapping, one-line
  * error messages, mkdir -p, atomic writes and reads.
