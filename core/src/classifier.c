@@ -917,34 +917,84 @@ static int check_predict(const vmf_classifier *c, const float *x, size_t n, size
 }
 
 /*
+ * Terms of a log-sum-exp more than SKIP_LOG below its maximum are not
+ * exponentiated: each is below e^-60 < 1e-26 of the sum, so even 10^9 of
+ * them change nothing at double precision.
+ */
+#define SKIP_LOG 60.0
+
+/* log sum_j exp(l_j) over class q's components, given their maximum cm. */
+static double class_lse(const vmf_classifier *c, const float *dr, size_t q, double cm)
+{
+    double s = 0.0;
+    for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
+        double t = c->pcoef[j] + c->pkappa[j] * (double)dr[j] - cm;
+        if (t > -SKIP_LOG)
+            s += exp(t);
+    }
+    return cm + log(s);
+}
+
+/*
  * log P(class | x) for a block: dots [rows][n_comp] scratch, out [rows][nc].
+ * With k = 0 every class is evaluated. With 0 < k < nc only what the top k
+ * and the normalizer need is: o_q lies in [m_q, m_q + log K_q] with m_q the
+ * class's largest component term, so a class whose upper bound is below the
+ * k-th largest lower bound cannot be in the top k, and one more than
+ * SKIP_LOG below the best lower bound does not move the normalizer; those
+ * get -inf. The values of the classes that are evaluated are exactly those
+ * of the full computation. `kbuf` holds k doubles.
  */
 static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows, float *dots,
-                            double *out)
+                            double *out, size_t k, double *kbuf)
 {
-    size_t T = c->n_comp, nc = c->n_classes;
+    size_t T = c->n_comp, nc = c->n_classes, kmax = 1;
+    for (size_t q = 0; q < nc; q++)
+        kmax = c->off[q + 1] - c->off[q] > kmax ? c->off[q + 1] - c->off[q] : kmax;
+    double logk = log((double)kmax);
+    int prune = k > 0 && k < nc;
     vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
     for (size_t i = 0; i < rows; i++) {
         const float *dr = dots + i * T;
         double *o = out + i * nc;
-        double mx = -INFINITY;
+        double best = -INFINITY;
+        size_t have = 0;
         for (size_t q = 0; q < nc; q++) {
-            size_t a = c->off[q], b = c->off[q + 1];
             double cm = -INFINITY;
-            for (size_t j = a; j < b; j++) {
+            for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
                 double l = c->pcoef[j] + c->pkappa[j] * (double)dr[j];
                 cm = l > cm ? l : cm;
             }
-            double s = 0.0;
-            if (cm > -INFINITY)
-                for (size_t j = a; j < b; j++)
-                    s += exp(c->pcoef[j] + c->pkappa[j] * (double)dr[j] - cm);
-            o[q] = cm > -INFINITY ? cm + log(s) : -INFINITY;
+            o[q] = cm;
+            best = cm > best ? cm : best;
+            if (!prune || (have == k && !(cm > kbuf[k - 1])))
+                continue;
+            /* The k largest lower bounds, in decreasing order. */
+            size_t at = have < k ? have++ : k - 1;
+            while (at > 0 && cm > kbuf[at - 1]) {
+                kbuf[at] = kbuf[at - 1];
+                at--;
+            }
+            kbuf[at] = cm;
+        }
+        double kth = prune ? kbuf[k - 1] : -INFINITY, mx = -INFINITY;
+        for (size_t q = 0; q < nc; q++) {
+            if (o[q] == -INFINITY)
+                continue;
+            double ub = o[q] + logk;
+            if (prune && ub < kth && ub < best - SKIP_LOG) {
+                o[q] = -INFINITY;
+                continue;
+            }
+            o[q] = class_lse(c, dr, q, o[q]);
             mx = o[q] > mx ? o[q] : mx;
         }
         double s = 0.0;
-        for (size_t q = 0; q < nc; q++)
-            s += exp(o[q] - mx);
+        for (size_t q = 0; q < nc; q++) {
+            double t = o[q] - mx;
+            if (t > -SKIP_LOG)
+                s += exp(t);
+        }
         double lse = mx + log(s);
         for (size_t q = 0; q < nc; q++)
             o[q] -= lse;
@@ -957,15 +1007,17 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
     size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
     float *dots = vmf__malloc_array(b * T, sizeof *dots);
     double *lp = log_proba ? NULL : vmf__malloc_array(b * nc, sizeof *lp);
-    if (!dots || (!log_proba && !lp)) {
+    double *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
+    if (!dots || (!log_proba && !lp) || !kbuf) {
         vmf__free(dots);
         vmf__free(lp);
+        vmf__free(kbuf);
         return vmf__error(VMF_ENOMEM, "classifier predict: out of memory for %zu x %zu", b, T);
     }
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
         double *o = log_proba ? log_proba + i0 * nc : lp;
-        block_log_proba(c, x + i0 * c->d, rows, dots, o);
+        block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf);
         if (!classes)
             continue;
         for (size_t i = 0; i < rows; i++) {
@@ -997,6 +1049,7 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
     }
     vmf__free(dots);
     vmf__free(lp);
+    vmf__free(kbuf);
     return VMF_OK;
 }
 

@@ -215,6 +215,31 @@ static void test_long_tail(void **state)
                 hit++;
     printf("# rare class (3 rows) in the top 4 for %zu of %zu rows\n", hit, m);
     assert_true(hit >= 0.9 * m);
+    /* The pruned top-k path agrees with the full log posterior (10 classes, k = 4). */
+    double *lp = malloc(m * nc * sizeof *lp), *pr = malloc(m * 4 * sizeof *pr);
+    vmf_assert_ok(vmf_classifier_predict_topk(c, xt, m, d, 4, top, pr));
+    vmf_assert_ok(vmf_classifier_predict_log_proba(c, xt, m, d, lp));
+    for (size_t i = 0; i < m; i++) {
+        double s = 0.0;
+        for (size_t q = 0; q < nc; q++)
+            s += exp(lp[i * nc + q]);
+        vmf_assert_close(s, 1.0, 1e-12, 0);
+        for (size_t j = 0; j < 4; j++) {
+            size_t q = (size_t)top[i * 4 + j];
+            vmf_assert_close(pr[i * 4 + j], exp(lp[i * nc + q]), 1e-12, 1e-300);
+            /* No class outside the top 4 beats its last entry. */
+            int in = 0;
+            for (size_t r = 0; r < nc; r++) {
+                for (size_t jj = 0; jj < 4; jj++)
+                    in |= (size_t)top[i * 4 + jj] == r;
+                if (!in)
+                    assert_true(lp[i * nc + r] <= lp[i * nc + (size_t)top[i * 4 + 3]]);
+                in = 0;
+            }
+        }
+    }
+    free(lp);
+    free(pr);
     free(top);
     free(xt);
     free(x);
