@@ -329,6 +329,27 @@ int vmfmm_gather(const vmfmm_data *data, const uint8_t *is_test, uint8_t want, f
     return VMF_OK;
 }
 
+int vmfmm_label_less(const vmf_label_table *t, size_t a, size_t b)
+{
+    if (vmf_label_table_is_str(t))
+        return strcmp(vmf_label_table_str(t, a), vmf_label_table_str(t, b)) < 0;
+    return vmf_label_table_int(t, a) < vmf_label_table_int(t, b);
+}
+
+void vmfmm_label_order(const vmf_label_table *t, size_t *order)
+{
+    size_t c = vmf_label_table_size(t);
+    for (size_t i = 0; i < c; i++)
+        order[i] = i;
+    /* Insertion sort: label tables are small and this keeps equal labels stable. */
+    for (size_t i = 1; i < c; i++)
+        for (size_t j = i; j > 0 && vmfmm_label_less(t, order[j], order[j - 1]); j--) {
+            size_t tmp = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = tmp;
+        }
+}
+
 /* ---- models -------------------------------------------------------------- */
 
 void vmfmm_model_free(vmfmm_model *m)

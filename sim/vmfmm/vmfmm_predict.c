@@ -728,6 +728,13 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         const vmf_classifier *c = model.classifier;
         const vmf_label_table *t = vmf_classifier_labels(c);
         size_t nc = vmf_classifier_n_classes(c);
+        size_t *order = malloc((nc ? nc : 1) * sizeof *order);
+        if (order == NULL) {
+            vmfmm_model_free(&model);
+            return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        }
+        /* Classes by label, not in the order the training data introduced them. */
+        vmfmm_label_order(t, order);
         if (json) {
             json_t *o = json_object();
             json_object_set_new(o, "kind", json_string("classifier"));
@@ -736,7 +743,8 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
             json_object_set_new(o, "rows_seen",
                                 json_integer((json_int_t)vmf_classifier_rows_seen(c)));
             json_t *classes = json_array();
-            for (size_t i = 0; i < nc; i++) {
+            for (size_t ii = 0; ii < nc; ii++) {
+                size_t i = order[ii];
                 char lab[256];
                 vmf_label_table_format(t, i, lab, sizeof lab);
                 json_t *e = mixture_summary(vmf_classifier_class_mixture(c, i));
@@ -752,7 +760,8 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         } else {
             printf("%s: vMF classifier, dim %zu, %zu classes, %llu rows seen\n", model_path,
                    vmf_classifier_dim(c), nc, (unsigned long long)vmf_classifier_rows_seen(c));
-            for (size_t i = 0; i < nc; i++) {
+            for (size_t ii = 0; ii < nc; ii++) {
+                size_t i = order[ii];
                 char lab[256];
                 vmf_label_table_format(t, i, lab, sizeof lab);
                 const vmf_mixture *m = vmf_classifier_class_mixture(c, i);
@@ -763,6 +772,7 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
                 print_mixture(m, "  ");
             }
         }
+        free(order);
     }
     vmfmm_model_free(&model);
     return ex;

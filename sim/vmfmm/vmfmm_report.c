@@ -169,14 +169,6 @@ static void report_free(report *r)
     free(r->class_ptrs);
 }
 
-/* Label order: integers by value, strings by strcmp. */
-static int label_less(const vmf_label_table *t, size_t a, size_t b)
-{
-    if (vmf_label_table_is_str(t))
-        return strcmp(vmf_label_table_str(t, a), vmf_label_table_str(t, b)) < 0;
-    return vmf_label_table_int(t, a) < vmf_label_table_int(t, b);
-}
-
 /* Fills every array of r from the fit. Returns VMF_OK or VMF_ENOMEM. */
 static int report_build(report *r, const vmfmm_fit_view *v)
 {
@@ -322,14 +314,7 @@ static int report_build(report *r, const vmfmm_fit_view *v)
                 return VMF_ENOMEM;
             }
             /* Rows in label order (the table is in order of first appearance). */
-            for (size_t y = 0; y < c; y++)
-                order[y] = y;
-            for (size_t y = 1; y < c; y++)
-                for (size_t t = y; t > 0 && label_less(data->labels, order[t], order[t - 1]); t--) {
-                    size_t tmp = order[t];
-                    order[t] = order[t - 1];
-                    order[t - 1] = tmp;
-                }
+            vmfmm_label_order(data->labels, order);
             for (size_t i = 0; i < n; i++) {
                 int32_t y = data->y[i], a = v->assign[i];
                 if (y >= 0 && (size_t)y < c && a >= 0 && (size_t)a < k) {

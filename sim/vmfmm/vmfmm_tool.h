@@ -75,6 +75,12 @@ int vmfmm_gather(const vmfmm_data *data, const uint8_t *is_test, uint8_t want, f
 /* Opens-and-closes path to tell "cannot read" (exit 66) apart from bad content. */
 int vmfmm_check_readable(vmf_cli *cli, const char *what, const char *path);
 
+/* Label order: integers by value, strings by strcmp. */
+int vmfmm_label_less(const vmf_label_table *t, size_t a, size_t b);
+
+/* order [size of t] <- class indices sorted by label. */
+void vmfmm_label_order(const vmf_label_table *t, size_t *order);
+
 /* ---- models -------------------------------------------------------------- */
 
 typedef enum vmfmm_model_kind { VMFMM_MODEL_MIXTURE, VMFMM_MODEL_CLASSIFIER } vmfmm_model_kind;

@@ -486,6 +486,11 @@ static void test_inspect_and_classifier(void **state)
     r = vmfmm_run(dir, "inspect", clf, NULL);
     expect_ok(&r, "inspect classifier");
     assert_non_null(strstr(r.out, "classifier"));
+    /* Every class, listed by label. */
+    const char *c0 = strstr(r.out, "class 0:"), *c1 = strstr(r.out, "class 1:");
+    const char *c2 = strstr(r.out, "class 2:"), *c3 = strstr(r.out, "class 3:");
+    assert_true(c0 && c1 && c2 && c3);
+    assert_true(c0 < c1 && c1 < c2 && c2 < c3);
     vmfmm_result_free(&r);
 
     /* The classifier predicts the synthetic labels (the true components) of fresh rows. */
