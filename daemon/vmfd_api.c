@@ -520,7 +520,9 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
             return;
         }
         if (!token_ok(d, req->authorization)) {
-            answer_error(d, req, 403, NULL, "forbidden", "the bearer token is not valid");
+            /* RFC 6750 3.1: a token that is not valid is 401, like a missing one. */
+            answer_error(d, req, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+                         "invalid_token", "the bearer token is not valid");
             return;
         }
     }
