@@ -419,6 +419,7 @@ static void draw_axes(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect
 
     /* Category labels may need rotating: measure them against the slot width. */
     int rotate = 0;
+    size_t cat_step = 1;
     double cat_h = 0;
     if (cats && cats->n > 0) {
         double slot = (r.w - left - right_reserve - 16 * st->s) / (double)cats->n;
@@ -432,9 +433,18 @@ static void draw_axes(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect
             maxw = fmax(maxw, text_width(cr, s));
         }
         if (maxw > slot * 0.92) {
-            rotate = 1;
-            cat_h = fmin(maxw * 0.72, r.h * 0.3);
-            bottom += cat_h - st->tick * 0.6;
+            if (maxw <= 4 * st->tick) {
+                /* Short labels (indices): show every cat_step-th one, upright. */
+                cat_step = (size_t)ceil((maxw + 4 * st->s) / slot);
+            } else {
+                /* Long names: rotate, and thin them when even the rotated ones touch. */
+                rotate = 1;
+                cat_h = fmin(maxw * 0.72, r.h * 0.3);
+                bottom += cat_h - st->tick * 0.6;
+                cat_step = (size_t)ceil(st->tick * 1.6 / slot);
+            }
+            if (cat_step < 1)
+                cat_step = 1;
         }
     }
     f->area.x = r.x + left;
@@ -473,7 +483,7 @@ static void draw_axes(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect
 
     /* X ticks: numeric or categorical. */
     if (cats && cats->n > 0) {
-        for (size_t i = 0; i < cats->n; i++) {
+        for (size_t i = 0; i < cats->n; i += cat_step) {
             double x = a.x + ((double)i + 0.5) / (double)cats->n * a.w;
             const char *s = cats->labels ? cats->labels[i] : NULL;
             if (s == NULL) {
@@ -1191,7 +1201,8 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     double left = rl_w + 10 * st->s + (o->ylabel && o->ylabel[0] ? st->label * 1.8 : 0);
     double avail_w = body.w - left - cbar_w - 10 * st->s;
     double cell_guess = avail_w / (double)(g->cols ? g->cols : 1);
-    int rotate = cl_w > cell_guess * 0.92;
+    /* Long column labels are rotated; short ones (indices) are thinned instead. */
+    int rotate = cl_w > cell_guess * 0.92 && cl_w > 4 * st->tick;
     double bottom = (rotate ? cl_w * 0.75 + st->tick : st->tick * 1.8) +
                     (o->xlabel && o->xlabel[0] ? st->label * 1.9 : 0) + 6 * st->s;
     double avail_h = body.h - bottom - 8 * st->s;
@@ -1239,7 +1250,8 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     set_font(cr, st->tick, 0, 0);
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     size_t rstep = (size_t)ceil(st->tick * 1.1 / fmax(ch, 1e-9));
-    size_t cstep = rotate ? (size_t)ceil(st->tick * 1.1 / fmax(cw, 1e-9)) : 1;
+    size_t cstep = rotate ? (size_t)ceil(st->tick * 1.1 / fmax(cw, 1e-9))
+                          : (size_t)ceil((cl_w + 4 * st->s) / fmax(cw, 1e-9));
     if (rstep < 1)
         rstep = 1;
     if (cstep < 1)
