@@ -85,6 +85,8 @@ static int set_params(xgb_state *s, size_t d, char *err)
     SETP("nthread", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)(s->cfg.seed & 0x7fffffffu));
     SETP("seed", buf);
+    snprintf(buf, sizeof buf, "%.6g", s->cfg.tree_min_child_weight);
+    SETP("min_child_weight", buf);
     if (s->rf) {
         snprintf(buf, sizeof buf, "%zu", s->cfg.rf_trees);
         SETP("num_parallel_tree", buf);

@@ -26,6 +26,7 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->rf_trees = 20;
     c->rf_depth = 8;
     c->tree_max_rows = 20000;
+    c->tree_min_child_weight = 1.0;
     c->threads = 1;
     c->seed = 42;
 }

@@ -129,7 +129,8 @@ typedef struct vmfsim_model_cfg {
     size_t rf_trees;
     size_t rf_depth;
     size_t tree_max_rows; /* refit trees on at most this many rows (uniform subsample), 0 = all */
-    int threads;          /* xgboost nthread */
+    double tree_min_child_weight; /* xgboost min_child_weight (hessian sum per leaf) */
+    int threads;                  /* xgboost nthread */
     uint64_t seed;
     const char *via_url; /* vmfmm through a running vmfd instead of in-process */
 } vmfsim_model_cfg;

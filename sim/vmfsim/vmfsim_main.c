@@ -5,6 +5,7 @@
  * 66 unreadable input, 69 vmfd unavailable, 70 internal error, 73 cannot
  * create an output.
  */
+#include "plot.h"
 #include "vmfsim.h"
 
 #include <errno.h>
@@ -164,6 +165,7 @@ static const opt opts[] = {
     O("--rf-trees", T_SIZE, cfg.rf_trees),
     O("--rf-depth", T_SIZE, cfg.rf_depth),
     O("--tree-max-rows", T_SIZE, cfg.tree_max_rows),
+    O("--tree-min-child-weight", T_DBL, cfg.tree_min_child_weight),
     O("--threads", T_INT, cfg.threads),
     O("--classes", T_SIZE, gen.n_classes),
     O("--dim", T_SIZE, gen.dim),
@@ -588,7 +590,7 @@ int main(int argc, char **argv)
         return ex;
     if (is_gen)
         return cmd_gen(&c);
-    if (is_ablate)
-        return cmd_ablate(&c);
-    return cmd_run(&c);
+    ex = is_ablate ? cmd_ablate(&c) : cmd_run(&c);
+    vmf_plot_release(); /* cairo's and fontconfig's caches, for leak checkers */
+    return ex;
 }
