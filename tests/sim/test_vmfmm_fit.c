@@ -522,6 +522,92 @@ static void test_inspect_and_classifier(void **state)
     vmfmm_result_free(&r);
 }
 
+/* CSV in and out, no test split, tied kappa, the other E-steps and inits. */
+static void test_fit_options_and_forms(void **state)
+{
+    const char *dir = *state;
+    enum { N = 300, D = 6, K = 3 };
+    float x[N * D];
+    int32_t comp[N];
+    vmf_test_mixture_data(5, N, D, K, 60, 90, x, comp, NULL, NULL, NULL);
+    char xcsv[4096], ycsv[4096], out[4096], path[4096];
+    vmfmm_path(xcsv, sizeof xcsv, dir, "x.csv");
+    vmfmm_path(ycsv, sizeof ycsv, dir, "y.csv");
+    FILE *f = fopen(xcsv, "w");
+    assert_non_null(f);
+    fputs("a,b,c,d,e,f\n", f); /* a header line */
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = 0; j < D; j++)
+            fprintf(f, "%.9g%c", 3.0 * x[i * D + j], j + 1 < D ? ',' : '\n'); /* not unit */
+    fclose(f);
+    f = fopen(ycsv, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i < N; i++)
+        fprintf(f, "%d\n", 10 + comp[i]);
+    fclose(f);
+    vmfmm_path(out, sizeof out, dir, "csvfit");
+    vmfmm_result r = vmfmm_run(dir, "fit", "-i", xcsv, "-l", ycsv, "-k", "3", "--test-split", "0",
+                               "--tied-kappa", "--threads", "1", "--no-plots", "-o", out, NULL);
+    expect_ok(&r, "fit csv");
+    vmfmm_result_free(&r);
+    json_t *m = vmfmm_load_json(vmfmm_path(path, sizeof path, out, "metrics.json"));
+    assert_true(json_is_null(json_object_get(m, "test")));
+    assert_int_equal((int)jnum(json_object_get(m, "train"), "rows"), N);
+    assert_true(jnum(m, "nmi") > 0.9);
+    json_t *clf = json_object_get(m, "classifier");
+    assert_string_equal(json_string_value(json_object_get(clf, "evaluated_on")), "none");
+    assert_true(json_is_null(json_object_get(clf, "top1_macro_recall")));
+    /* p = (K - 1) + K (d - 1) + 1 with one tied kappa. */
+    assert_int_equal((int)jnum(m, "n_params"), 2 + 15 + 1);
+    json_decref(m);
+    json_t *model = vmfmm_load_json(vmfmm_path(path, sizeof path, out, "model.json"));
+    json_t *kappas = json_object_get(model, "kappas");
+    assert_int_equal(json_array_size(kappas), 3);
+    double k0 = json_number_value(json_array_get(kappas, 0));
+    for (size_t j = 1; j < 3; j++)
+        assert_true(json_number_value(json_array_get(kappas, j)) == k0);
+    json_decref(model);
+
+    /* Other E-steps and initialisations run and write a model. */
+    const char *variants[][2] = {{"--assignment", "stochastic"},
+                                 {"--assignment", "hard"},
+                                 {"--init", "random"},
+                                 {"--kappa-estimator", "banerjee"},
+                                 {"--kappa-estimator", "song"}};
+    for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+        r = vmfmm_run(dir, "fit", "-i", xcsv, "-k", "3", variants[v][0], variants[v][1],
+                      "--no-plots", "-o", out, NULL);
+        expect_ok(&r, variants[v][1]);
+        vmfmm_result_free(&r);
+    }
+
+    /* predict into .npz (labels and proba) and .csv. */
+    char model_path[4096], npz[4096], pcsv[4096];
+    vmfmm_path(model_path, sizeof model_path, out, "model.json");
+    vmfmm_path(npz, sizeof npz, dir, "p.npz");
+    vmfmm_path(pcsv, sizeof pcsv, dir, "p.csv");
+    r = vmfmm_run(dir, "predict", "-m", model_path, "-i", xcsv, "--top-k", "2", "-o", npz, NULL);
+    expect_ok(&r, "predict npz");
+    vmfmm_result_free(&r);
+    vmf_array la = {0}, pa = {0};
+    vmf_assert_ok(vmf_npz_read(npz, "labels", &la));
+    vmf_assert_ok(vmf_npz_read(npz, "proba", &pa));
+    assert_int_equal(la.dtype, VMF_DTYPE_I32);
+    assert_int_equal(la.shape[0], N);
+    assert_int_equal(la.shape[1], 2);
+    assert_int_equal(pa.dtype, VMF_DTYPE_F64);
+    assert_int_equal(pa.shape[1], 2);
+    vmf_array_free(&la);
+    vmf_array_free(&pa);
+    r = vmfmm_run(dir, "predict", "-m", model_path, "-i", xcsv, "--proba", "-o", pcsv, NULL);
+    expect_ok(&r, "predict csv");
+    vmfmm_result_free(&r);
+    char *text = slurp(pcsv);
+    assert_true(strncmp(text, "label1,proba1,proba2,proba3\n", 28) == 0);
+    assert_int_equal(vmfmm_count_lines(text), N + 1);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +618,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sample_refit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_select_bic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inspect_and_classifier, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fit_options_and_forms, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
