@@ -10,10 +10,13 @@
  * t counting minibatches since the start. The M-step then reads weights from
  * s0, mean directions from s1 / |s1| and kappa from rbar = |s1| / s0 with the
  * shrinkage of vmfmm/kappa.h, where the effective sample size of a component
- * is s0[k] times the number of rows seen (capped by 1/eta).
+ * is s0[k] times n_eff = min(rows seen, n_b / eta), n_b the rows of the
+ * minibatch just applied (it weighs eta, so it stands for about n_b / eta
+ * rows). The last minibatch of a batch may be shorter; it is still one step.
  *
  * The first batch, when the state starts empty, initializes the means with
- * k-means++ on its rows (and needs at least K rows). A state can also start from
+ * k-means++ on its rows (and needs at least K rows), then one hard pass gives
+ * the initial statistics; the batch is then applied in minibatches. A state can also start from
  * a fitted mixture. Same batches in the same order give the same state bit for
  * bit, including across vmf_stepwise_save / vmf_stepwise_load in between.
  *
@@ -59,7 +62,9 @@ VMF_API void vmf_stepwise_free(vmf_stepwise *s);
 
 /*
  * Applies one batch x [n][d] (unit rows, checked), in minibatches in row order.
- * On error the state is unchanged (bit-identical).
+ * VMF_EINVAL for a wrong d, n == 0, NaN/Inf, zero or non-unit rows, or a first
+ * batch with fewer than K rows; VMF_ENOMEM on allocation failure. On error the
+ * state is unchanged (bit-identical).
  */
 VMF_API int vmf_stepwise_update(vmf_stepwise *s, const float *x, size_t n, size_t d);
 
