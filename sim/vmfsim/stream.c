@@ -67,7 +67,7 @@ void vmfsim_gen_opts_init(vmfsim_gen_opts *o)
     o->kappa = 35.0;
     o->group_size = 4;
     o->class_spread = 1.0;
-    o->mode_spread = 0.6;
+    o->mode_spread = 1.2;
     o->late_fraction = 0.2;
     o->late_from = 30;
     o->late_to = 120;

@@ -76,7 +76,7 @@ static const char usage_text[] =
     "  --kappa K             concentration of every mode (default 35)\n"
     "  --group-size N        classes per confusable family (default 4)\n"
     "  --class-spread S      spread of class means around their family (default 1.0)\n"
-    "  --mode-spread S       spread of mode means around their class (default 0.6)\n"
+    "  --mode-spread S       spread of mode means around their class (default 1.2)\n"
     "  --late-fraction F     fraction of classes first appearing late (default 0.2)\n"
     "  --late-from D, --late-to D   their first day, uniform (default 30..120)\n"
     "  --drift R             rotation of every mode mean, radians per day (default 0)\n"
