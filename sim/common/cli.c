@@ -77,7 +77,9 @@ int vmf_cli_fail_vmf(vmf_cli *cli, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx, sizeof ctx, fmt, ap);
     va_end(ap);
-    const char *detail = vmf_last_error();
+    /* Out of memory may come from the tool's own allocations, which leave no
+       message: say it plainly rather than repeat an older, unrelated one. */
+    const char *detail = rc == VMF_ENOMEM ? "out of memory" : vmf_last_error();
     if (detail == NULL || detail[0] == '\0')
         detail = vmf_strerror(rc);
     char msg[1536];

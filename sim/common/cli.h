@@ -65,7 +65,9 @@ int vmf_cli_fail(vmf_cli *cli, int code, const char *fmt, ...)
 
 /*
  * Like vmf_cli_fail with the exit code from vmf_cli_exit_code(rc) and the
- * message "<context>: <vmf_last_error() or vmf_strerror(rc)>".
+ * message "<context>: <vmf_last_error() or vmf_strerror(rc)>" ("<context>:
+ * out of memory" for VMF_ENOMEM). Call it right after the failing libvmfmm
+ * call, so that vmf_last_error() is that call's message.
  */
 int vmf_cli_fail_vmf(vmf_cli *cli, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -199,7 +199,10 @@ done:
     return rc;
 }
 
-/* Trains the class-conditional classifier on the train rows and scores the test rows. */
+/*
+ * Trains the class-conditional classifier on the train rows and scores the
+ * test rows. Returns an exit code (the error printed).
+ */
 static int run_classifier(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fit_result *r)
 {
     float *xtr = NULL, *xte = NULL;
@@ -250,8 +253,6 @@ static int run_classifier(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *d
     if (rc == VMF_OK)
         rc = vmf_topk_accuracy(yte, nte, top, width, 1, &r->top1_acc);
 done:
-    if (rc != VMF_OK)
-        vmf_cli_fail_vmf(cli, rc, "classifier");
     free(xtr);
     free(xte);
     free(ytr);
@@ -260,7 +261,7 @@ done:
     free(map);
     free(ints);
     free(strs);
-    return rc;
+    return rc == VMF_OK ? VMF_EX_OK : vmf_cli_fail_vmf(cli, rc, "classifier");
 }
 
 /* The fit itself and every number the outputs need. Returns an exit code. */
@@ -350,10 +351,9 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
             ex = vmf_cli_fail_vmf(cli, rc, "clustering metrics");
             goto done;
         }
-        if (run_classifier(cli, a, data, r) != VMF_OK) {
-            ex = VMF_EX_DATAERR;
+        ex = run_classifier(cli, a, data, r);
+        if (ex)
             goto done;
-        }
     }
 done:
     free(xtr);
