@@ -232,6 +232,11 @@ int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out)
 
 int vmf__classifier_refresh(vmf_classifier *c)
 {
+    return vmf__classifier_refresh_kappa(c, -1.0);
+}
+
+int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
+{
     size_t nc = c->n_classes, d = c->d, total = 0;
     double mass = 0.0, res = 0.0;
     for (size_t i = 0; i < nc; i++) {
@@ -250,7 +255,9 @@ int vmf__classifier_refresh(vmf_classifier *c)
         res += (double)c->cls[i]->rows * r;
     }
     double kpool = 0.0;
-    if (c->o.pooled_kappa && nc > 0) {
+    if (c->o.pooled_kappa && nc > 0 && kappa >= 0.0) {
+        kpool = kappa;
+    } else if (c->o.pooled_kappa && nc > 0) {
         int rc = vmf_kappa_estimate(&c->o.kappa, d, mass, res, &kpool);
         if (rc != VMF_OK)
             return rc;

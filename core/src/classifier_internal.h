@@ -57,4 +57,11 @@ int vmf__classifier_alloc(const vmf_classifier_opts *o, size_t d, vmf_classifier
  */
 int vmf__classifier_refresh(vmf_classifier *c);
 
+/*
+ * The same with a given pooled kappa (>= 0) instead of the estimate from the
+ * statistics: model JSON without statistics carries the kappa it predicted
+ * with ("kappa_pooled"), so that the rebuilt classifier predicts identically.
+ */
+int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa);
+
 #endif

@@ -618,7 +618,21 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         total += c->cls[i]->rows;
     }
     c->rows = total;
-    rc = vmf__classifier_refresh(c);
+    /* Classes rebuilt from parameters alone: predict with the recorded pooled kappa. */
+    double kp = -1.0;
+    const json_t *jk = json_object_get(root, "kappa_pooled");
+    int rebuilt = 0;
+    for (size_t i = 0; i < nc; i++)
+        rebuilt |= json_object_get(json_array_get(jc, i), "state") == NULL;
+    if (rebuilt && o.pooled_kappa && jk) {
+        if (!json_is_number(jk) || !(json_number_value(jk) >= 0.0) ||
+            !isfinite(json_number_value(jk))) {
+            rc = vmf__error(VMF_EFORMAT, "%s: \"kappa_pooled\" must be a finite number >= 0", fn);
+            goto done;
+        }
+        kp = json_number_value(jk);
+    }
+    rc = vmf__classifier_refresh_kappa(c, kp);
 done:
     json_decref(root);
     if (rc != VMF_OK) {

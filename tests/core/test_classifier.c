@@ -8,6 +8,7 @@
  */
 #include "vmf_test.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,6 +379,79 @@ static void test_save_load_json_continue(void **state)
     vmf_classifier_free(b);
 }
 
+/*
+ * Model JSON with parameters only (no "state", no "sample"), as another
+ * tool would write it, predicts identically; an empty classifier round-trips.
+ */
+static void test_json_parameters_only(void **state)
+{
+    (void)state;
+    const size_t d = 9, nc = 3, sizes[3] = {200, 90, 20}, n = 310;
+    float *x = malloc(n * d * sizeof *x), cen[3 * 9];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(6, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c, *r;
+    vmf_labels ya = {n, y, NULL};
+    vmf_assert_ok(vmf_classifier_fit(&o, x, n, d, &ya, &c));
+    char *js;
+    vmf_assert_ok(vmf_classifier_to_json(c, &js));
+    json_t *root = json_loads(js, 0, NULL);
+    assert_non_null(root);
+    json_t *classes = json_object_get(root, "classes");
+    for (size_t i = 0; i < json_array_size(classes); i++) {
+        json_object_del(json_array_get(classes, i), "state");
+        json_object_del(json_array_get(classes, i), "sample");
+    }
+    char *lean = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    vmf_assert_ok(vmf_classifier_from_json(lean, strlen(lean), &r));
+    assert_int_equal(vmf_classifier_n_classes(r), nc);
+    assert_int_equal(vmf_classifier_rows_seen(r), n);
+    vmf_assert_close(vmf_classifier_kappa(r), vmf_classifier_kappa(c), 0, 0);
+    double *la = malloc(n * nc * sizeof *la), *lb = malloc(n * nc * sizeof *lb);
+    vmf_assert_ok(vmf_classifier_predict_log_proba(c, x, n, d, la));
+    vmf_assert_ok(vmf_classifier_predict_log_proba(r, x, n, d, lb));
+    assert_memory_equal(la, lb, n * nc * sizeof *la);
+    /* And it keeps learning. */
+    vmf_assert_ok(vmf_classifier_partial_fit(r, x, 50, d, &(vmf_labels){50, y, NULL}));
+    assert_int_equal(vmf_classifier_rows_seen(r), n + 50);
+    /* Corrupt JSON is VMF_EFORMAT, never a crash. */
+    vmf_classifier *t = NULL;
+    char *p = strstr(lean, "\"kappas\":[");
+    assert_non_null(p);
+    p[10] = '-';
+    assert_int_equal(vmf_classifier_from_json(lean, strlen(lean), &t), VMF_EFORMAT);
+    assert_null(t);
+    assert_int_equal(vmf_classifier_from_json(lean, strlen(lean) / 2, &t), VMF_EFORMAT);
+    free(lean);
+    free(js);
+    free(la);
+    free(lb);
+    vmf_classifier_free(r);
+    vmf_classifier_free(c);
+
+    /* Empty: no classes yet. */
+    vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
+    int32_t top[1];
+    assert_int_equal(vmf_classifier_predict_topk(c, cen, 1, d, 1, top, NULL), VMF_EINVAL);
+    size_t len;
+    void *b = blob(c, &len);
+    vmf_assert_ok(vmf_classifier_load(b, len, &r));
+    assert_int_equal(vmf_classifier_n_classes(r), 0);
+    vmf_classifier_free(r);
+    free(b);
+    vmf_assert_ok(vmf_classifier_to_json(c, &js));
+    vmf_assert_ok(vmf_classifier_from_json(js, strlen(js), &r));
+    assert_int_equal(vmf_classifier_dim(r), 0);
+    free(js);
+    vmf_classifier_free(r);
+    vmf_classifier_free(c);
+    free(x);
+    free(y);
+}
+
 /* ---- fmnist-cce64 ---- */
 
 typedef struct fmnist {
@@ -510,6 +584,7 @@ int main(void)
         cmocka_unit_test(test_long_tail),
         cmocka_unit_test(test_bad_input_unchanged),
         cmocka_unit_test(test_save_load_json_continue),
+        cmocka_unit_test(test_json_parameters_only),
         cmocka_unit_test(test_fmnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
