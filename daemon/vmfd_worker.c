@@ -61,6 +61,7 @@ typedef struct wtask {
     vmfd_worker_reply reply;
     int applied, rejected, skipped, recovered;
     int64_t rows;
+    int64_t ckpt_id, ckpt_batches; /* recovery: the checkpoint started from */
     double apply_s, ckpt_s;
     int wrote_ckpt;
     char key[256];
@@ -295,6 +296,8 @@ static int recover(vmfd_worker_state *ws, wtask *t, char *err, size_t errsize)
     ws->n_pending = 0;
     ws->pending_apply_ms = 0.0;
     ws->broken = 0;
+    t->ckpt_id = info.id;
+    t->ckpt_batches = info.batches;
     int64_t *seqs = NULL;
     size_t n = 0;
     if (vmfd_store_queued(ws->db, &seqs, &n, err, errsize) != 0)
@@ -442,9 +445,10 @@ static void done_task(vmfd_task *task)
     } else if (t->kind == W_RECOVER) {
         if (t->reply.status == 200)
             vmfd_log(VMFD_LOG_NOTICE,
-                     "recovered checkpoint=%lld batches=%lld reapplied=%d rows=%lld",
-                     (long long)d->wk->checkpoint_id, (long long)d->wk->batches, t->recovered,
-                     (long long)t->rows);
+                     "recovered checkpoint=%lld checkpoint_batches=%lld reapplied=%d "
+                     "rows=%lld batches=%lld",
+                     (long long)t->ckpt_id, (long long)t->ckpt_batches, t->recovered,
+                     (long long)t->rows, (long long)d->wk->batches);
         else
             vmfd_log(VMFD_LOG_ERR, "recovery failed error=\"%s\"", t->reply.detail);
         if (t->ready_cb)
