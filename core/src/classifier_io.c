@@ -251,11 +251,10 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             }
             cl->buf_n = (size_t)bn;
             vmf__rbuf_f32s(&r, cl->buf, (size_t)bn * (size_t)d);
-            for (size_t j = 0; j < cl->buf_n * (size_t)d; j++)
-                if (!isfinite(cl->buf[j])) {
-                    rc = vmf__error(VMF_EFORMAT, "%s: growth sample holds a NaN", where);
-                    goto fail;
-                }
+            if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, (size_t)d) != VMF_OK) {
+                rc = vmf__error(VMF_EFORMAT, "%s: growth sample: %s", where, vmf_last_error());
+                goto fail;
+            }
         }
         rc = vmf__stepwise_read(&r, where, &cl->sw);
         if (rc == VMF_OK)
@@ -270,6 +269,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
         goto fail;
     }
     rc = vmf__classifier_refresh(c);
+    if (rc == VMF_EINVAL || rc == VMF_ERANGE)
+        rc = vmf__error(VMF_EFORMAT, "%s: inconsistent statistics: %s", fn, vmf_last_error());
     if (rc != VMF_OK)
         goto fail;
     *out = c;
@@ -521,6 +522,8 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
             cl->buf[i * d + j] = (float)json_number_value(v);
         }
     }
+    if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, d) != VMF_OK)
+        return vmf__error(VMF_EFORMAT, "%s: sample: %s", where, vmf_last_error());
     return VMF_OK;
 }
 
@@ -633,6 +636,8 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         kp = json_number_value(jk);
     }
     rc = vmf__classifier_refresh_kappa(c, kp);
+    if (rc == VMF_EINVAL || rc == VMF_ERANGE)
+        rc = vmf__error(VMF_EFORMAT, "%s: inconsistent statistics: %s", fn, vmf_last_error());
 done:
     json_decref(root);
     if (rc != VMF_OK) {

@@ -697,11 +697,23 @@ static int check_restored(const vmf_stepwise *s, const char *where)
     }
     if (!(wsum > 0.0 && isfinite(wsum)))
         return vmf__error(VMF_EFORMAT, "%s: the weights do not have a positive sum", where);
-    for (size_t j = 0; j < k * d; j++) {
-        if (!isfinite(s->s1[j]))
-            return vmf__error(VMF_EFORMAT, "%s: s1 holds a NaN or infinity", where);
-        if (!isfinite(m->means[j]))
-            return vmf__error(VMF_EFORMAT, "%s: a mean holds a NaN or infinity", where);
+    if (fabs(wsum - 1.0) > 1e-6)
+        return vmf__error(VMF_EFORMAT, "%s: the weights sum to %.17g, not 1", where, wsum);
+    for (size_t c = 0; c < k; c++) {
+        double nm = 0.0, ns = 0.0;
+        for (size_t j = 0; j < d; j++) {
+            double v = s->s1[c * d + j], mu = (double)m->means[c * d + j];
+            if (!isfinite(v) || !isfinite(mu))
+                return vmf__error(VMF_EFORMAT, "%s: component %zu holds a NaN or infinity", where,
+                                  c);
+            ns += v * v;
+            nm += mu * mu;
+        }
+        /* Rows are unit vectors, so |s1_k| <= s0_k; means are unit vectors. */
+        if (sqrt(ns) > s->s0[c] * (1.0 + VMF_ROWS_NORM_TOL) + 1e-12)
+            return vmf__error(VMF_EFORMAT, "%s: |s1[%zu]| exceeds s0[%zu]", where, c, c);
+        if (fabs(sqrt(nm) - 1.0) > VMF_ROWS_NORM_TOL)
+            return vmf__error(VMF_EFORMAT, "%s: mean %zu is not a unit vector", where, c);
     }
     return VMF_OK;
 }

@@ -6,6 +6,8 @@
  * continuing bit for bit, corrupt blobs, and accuracy on the real
  * fmnist-cce64 embeddings.
  */
+#include "internal.h"
+#include "stepwise_internal.h"
 #include "vmf_test.h"
 
 #include <jansson.h>
@@ -452,6 +454,64 @@ static void test_json_parameters_only(void **state)
     free(y);
 }
 
+/*
+ * Hostile blobs: random byte mutations with the checksum recomputed, so that
+ * the parser itself is exercised. Every load either fails with VMF_EFORMAT
+ * or gives a classifier that predicts without error.
+ */
+static void test_hostile_blobs(void **state)
+{
+    (void)state;
+    const size_t d = 4, nc = 3, sizes[3] = {40, 20, 5}, n = 65;
+    float *x = malloc(n * d * sizeof *x), cen[3 * 4];
+    int64_t *y = malloc(n * sizeof *y);
+    make_classes(8, d, nc, sizes, cen, x, y);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, n, d, &(vmf_labels){n, y, NULL}));
+    size_t len;
+    unsigned char *b = blob(c, &len), *m = malloc(len);
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 1234);
+    size_t loaded = 0;
+    for (int trial = 0; trial < 3000; trial++) {
+        memcpy(m, b, len);
+        int edits = 1 + (int)vmf_rng_below(&rng, 4);
+        for (int e = 0; e < edits; e++) {
+            size_t at = 24 + (size_t)vmf_rng_below(&rng, len - 32);
+            m[at] = (unsigned char)vmf_rng_below(&rng, 256);
+        }
+        uint64_t sum = vmf__fnv1a64(m, len - 8);
+        for (int i = 0; i < 8; i++)
+            m[len - 8 + (size_t)i] = (unsigned char)(sum >> (8 * i));
+        vmf_classifier *t = NULL;
+        int rc = vmf_classifier_load(m, len, &t);
+        if (rc != VMF_OK) {
+            assert_int_equal(rc, VMF_EFORMAT);
+            assert_null(t);
+            continue;
+        }
+        loaded++;
+        int32_t top[3 * 2];
+        double pr[3 * 2];
+        vmf_assert_ok(vmf_classifier_predict_topk(t, cen, nc, d, 2, top, pr));
+        for (size_t j = 0; j < 6; j++)
+            assert_true(isfinite(pr[j]) && pr[j] >= 0.0 && pr[j] <= 1.0 + 1e-12);
+        /* A loaded state must also keep learning without trouble. */
+        rc = vmf_classifier_partial_fit(t, x, 20, d, &(vmf_labels){20, y, NULL});
+        assert_true(rc == VMF_OK || rc == VMF_EINVAL || rc == VMF_ERANGE);
+        vmf_classifier_free(t);
+    }
+    printf("# %zu of 3000 mutated blobs loaded (the rest: VMF_EFORMAT)\n", loaded);
+    free(b);
+    free(m);
+    free(x);
+    free(y);
+    vmf_classifier_free(c);
+}
+
 /* ---- fmnist-cce64 ---- */
 
 typedef struct fmnist {
@@ -585,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_bad_input_unchanged),
         cmocka_unit_test(test_save_load_json_continue),
         cmocka_unit_test(test_json_parameters_only),
+        cmocka_unit_test(test_hostile_blobs),
         cmocka_unit_test(test_fmnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
