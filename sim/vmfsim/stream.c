@@ -93,15 +93,10 @@ static void unit_gaussian(vmf_rng *r, float *v, size_t d)
         v[j] = (float)(v[j] / nrm);
 }
 
-/* out = normalize(base + spread * z / sqrt(d)), z standard normal. */
-static void perturb(vmf_rng *r, const float *base, double spread, float *out, size_t d)
+/* out = normalize(base + spread * z / sqrt(d)), z standard normal; tmp [d] is scratch. */
+static void perturb(vmf_rng *r, const float *base, double spread, float *out, double *tmp, size_t d)
 {
     double nrm = 0, sd = spread / sqrt((double)d);
-    double *tmp = malloc(d * sizeof *tmp);
-    if (!tmp) {
-        memcpy(out, base, d * sizeof *out);
-        return;
-    }
     for (size_t j = 0; j < d; j++) {
         tmp[j] = base[j] + sd * vmf_rng_normal(r);
         nrm += tmp[j] * tmp[j];
@@ -109,7 +104,6 @@ static void perturb(vmf_rng *r, const float *base, double spread, float *out, si
     nrm = sqrt(nrm);
     for (size_t j = 0; j < d; j++)
         out[j] = (float)(tmp[j] / nrm);
-    free(tmp);
 }
 
 /* A unit vector orthogonal to unit mu (Gram-Schmidt of a Gaussian draw). */
@@ -222,6 +216,7 @@ int vmfsim_stream_generate(const vmfsim_gen_opts *o, vmfsim_stream *out, vmfsim_
     size_t n_groups = (C + o->group_size - 1) / o->group_size;
     float *groups = malloc(n_groups * d * sizeof *groups), *center = malloc(d * sizeof *center);
     float *mean = malloc(d * sizeof *mean);
+    double *scratch = malloc(d * sizeof *scratch);
     int32_t *row_c = NULL, *row_m = NULL, *tmp_c = NULL, *tmp_m = NULL;
     int16_t *row_day = NULL, *tmp_day = NULL;
     rc = VMF_ENOMEM;
@@ -266,11 +261,12 @@ int vmfsim_stream_generate(const vmfsim_gen_opts *o, vmfsim_stream *out, vmfsim_
     for (size_t g = 0; g < n_groups; g++)
         unit_gaussian(&rng, groups + g * d, d);
     for (size_t c = 0; c < C; c++) {
-        perturb(&rng, groups + (c / o->group_size) * d, o->class_spread, center, d);
+        perturb(&rng, groups + (c / o->group_size) * d, o->class_spread, center, scratch, d);
         nmodes[c] = 1 + (size_t)vmf_rng_below(&rng, M);
         double s = 0;
         for (size_t m = 0; m < nmodes[c]; m++) {
-            perturb(&rng, center, nmodes[c] > 1 ? o->mode_spread : 0.0, mu + (c * M + m) * d, d);
+            perturb(&rng, center, nmodes[c] > 1 ? o->mode_spread : 0.0, mu + (c * M + m) * d,
+                    scratch, d);
             orthogonal_unit(&rng, mu + (c * M + m) * d, mv + (c * M + m) * d, d);
             mw[c * M + m] = vmf_rng_gamma(&rng, 4.0);
             s += mw[c * M + m];
@@ -369,7 +365,7 @@ fail:
     if (rc)
         vmfsim_stream_free(out);
     free(rank), free(late), free(crows), free(nmodes), free(first), free(mw), free(mu), free(mv);
-    free(groups), free(center), free(mean);
+    free(groups), free(center), free(mean), free(scratch);
     free(row_c), free(row_m), free(row_day), free(tmp_c), free(tmp_m), free(tmp_day);
     return rc;
 }
@@ -511,6 +507,7 @@ int vmfsim_stream_load(const char *prefix, vmfsim_stream *out, char *err)
         rc = rc == VMF_ENOMEM ? VMF_ENOMEM : VMF_EFORMAT;
         goto fail;
     }
+    vmf_array_free(&ax); /* x holds the rows now */
     rc = VMF_EFORMAT;
     if (vmf_rows_check(x, n, d) != VMF_OK) {
         ERR("%s.X.npy: %s (rows must be finite and L2-normalized)", prefix, vmf_last_error());
