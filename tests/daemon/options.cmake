@@ -1,0 +1,2 @@
+# Per-test options for tests/daemon (see tests/CMakeLists.txt).
+set(VMF_TEST_OPTS_vmfd_units LIBS vmfd_lib TIMEOUT 60)
