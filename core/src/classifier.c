@@ -630,7 +630,7 @@ static int check_rows(size_t want_d, const float *x, size_t n, size_t d, const c
         return vmf__error(VMF_EINVAL, "%s: %zu x %zu rows overflow", fn, n, d);
     int rc = vmf_rows_check(x, n, d);
     if (rc != VMF_OK)
-        return vmf__error(rc, "%s: %s", fn, vmf_last_error());
+        return vmf__error_wrap(rc, fn, NULL);
     return VMF_OK;
 }
 
@@ -711,7 +711,7 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
     rc = vmf_label_table_intern(tbl, y, idx);
     if (rc != VMF_OK) {
         if (rc == VMF_EINVAL)
-            rc = vmf__error(VMF_EINVAL, "%s: %s", fn, vmf_last_error());
+            rc = vmf__error_wrap(VMF_EINVAL, fn, NULL);
         goto fail;
     }
     nc = vmf_label_table_size(tbl);
@@ -919,7 +919,7 @@ static int check_predict(const vmf_classifier *c, const float *x, size_t n, size
         return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
     int rc = vmf_rows_check(x, n, d);
     if (rc != VMF_OK)
-        return vmf__error(rc, "%s: %s", fn, vmf_last_error());
+        return vmf__error_wrap(rc, fn, NULL);
     return VMF_OK;
 }
 

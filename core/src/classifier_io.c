@@ -149,7 +149,7 @@ static int read_opts(vmf__rbuf *r, vmf_classifier_opts *o)
     o->rows_per_component = (size_t)rpc;
     o->pooled_kappa = (int)pooled;
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_load");
-    return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s", vmf_last_error()) : rc;
+    return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, "invalid options", NULL) : rc;
 }
 
 int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
@@ -252,7 +252,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             cl->buf_n = (size_t)bn;
             vmf__rbuf_f32s(&r, cl->buf, (size_t)bn * (size_t)d);
             if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, (size_t)d) != VMF_OK) {
-                rc = vmf__error(VMF_EFORMAT, "%s: growth sample: %s", where, vmf_last_error());
+                rc = vmf__error_wrap(VMF_EFORMAT, where, "growth sample");
                 goto fail;
             }
         }
@@ -270,7 +270,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     }
     rc = vmf__classifier_refresh(c);
     if (rc == VMF_EINVAL || rc == VMF_ERANGE)
-        rc = vmf__error(VMF_EFORMAT, "%s: inconsistent statistics: %s", fn, vmf_last_error());
+        rc = vmf__error_wrap(VMF_EFORMAT, fn, "inconsistent statistics");
     if (rc != VMF_OK)
         goto fail;
     *out = c;
@@ -441,7 +441,7 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
             return rc;
     }
     rc = vmf__classifier_check_opts(o, w);
-    return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s", vmf_last_error()) : rc;
+    return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, "invalid options", NULL) : rc;
 }
 
 /* One class from its JSON object into cl (allocated by the caller, zeroed). */
@@ -523,7 +523,7 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
         }
     }
     if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, d) != VMF_OK)
-        return vmf__error(VMF_EFORMAT, "%s: sample: %s", where, vmf_last_error());
+        return vmf__error_wrap(VMF_EFORMAT, where, "sample");
     return VMF_OK;
 }
 
@@ -637,7 +637,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
     }
     rc = vmf__classifier_refresh_kappa(c, kp);
     if (rc == VMF_EINVAL || rc == VMF_ERANGE)
-        rc = vmf__error(VMF_EFORMAT, "%s: inconsistent statistics: %s", fn, vmf_last_error());
+        rc = vmf__error_wrap(VMF_EFORMAT, fn, "inconsistent statistics");
 done:
     json_decref(root);
     if (rc != VMF_OK) {

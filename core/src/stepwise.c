@@ -37,6 +37,17 @@
 static const char STEPWISE_MAGIC[8] = {'V', 'M', 'F', 'S', 'T', 'E', 'P', '\0'};
 #define STEPWISE_VERSION 1u
 
+/* ---- errors ---- */
+
+int vmf__error_wrap(int rc, const char *a, const char *b)
+{
+    char prev[512];
+    snprintf(prev, sizeof prev, "%s", vmf_last_error());
+    if (b)
+        return vmf__error(rc, "%s: %s: %s", a, b, prev);
+    return vmf__error(rc, "%s: %s", a, prev);
+}
+
 /* ---- options ---- */
 
 void vmf_stepwise_opts_init(vmf_stepwise_opts *o)
@@ -760,7 +771,7 @@ int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out)
     vmf_stepwise *s;
     int rc = vmf__stepwise_new_clock(&o, (size_t)d64, (int)clock, &s);
     if (rc != VMF_OK)
-        return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s: %s", where, vmf_last_error()) : rc;
+        return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, where, NULL) : rc;
     s->steps = steps;
     s->rows = rows;
     s->rng = rng;
@@ -1065,7 +1076,7 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
     vmf_stepwise *s;
     rc = vmf__stepwise_new_clock(&o, d, clock, &s);
     if (rc != VMF_OK)
-        return rc == VMF_EINVAL ? vmf__error(VMF_EFORMAT, "%s: %s", where, vmf_last_error()) : rc;
+        return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, where, NULL) : rc;
     s->steps = steps;
     s->rows = rows;
     s->rng = r;

@@ -283,7 +283,9 @@ static void test_bad_input_unchanged(void **state)
     for (size_t i = 0; i < 100; i++)
         ynew[i] = 1000 + (int64_t)i; /* unseen labels: must not be added on failure */
     vmf_labels yb = {100, ynew, NULL};
-    expect_rejected(c, b0, l0, bad, 100, d - 1, &yb);                       /* wrong dimension */
+    expect_rejected(c, b0, l0, bad, 100, d - 1, &yb); /* wrong dimension */
+    assert_string_equal(vmf_last_error(),
+                        "vmf_classifier_partial_fit: rows have dimension 7, the classifier has 8");
     expect_rejected(c, b0, l0, bad, 0, d, &(vmf_labels){0, ynew, NULL});    /* empty */
     expect_rejected(c, b0, l0, bad, 100, d, &(vmf_labels){99, ynew, NULL}); /* count */
     const char *strs[100];
@@ -293,6 +295,8 @@ static void test_bad_input_unchanged(void **state)
     expect_rejected(c, b0, l0, bad, 100, d, &(vmf_labels){100, ynew, strs}); /* both */
     bad[50 * d + 2] = NAN;
     expect_rejected(c, b0, l0, bad, 100, d, &yb);
+    assert_string_equal(vmf_last_error(),
+                        "vmf_classifier_partial_fit: row 50 has a NaN or infinite value");
     bad[50 * d + 2] = -INFINITY;
     expect_rejected(c, b0, l0, bad, 100, d, &yb);
     memset(bad + 50 * d, 0, d * sizeof *bad);
