@@ -516,6 +516,48 @@ static void test_hostile_blobs(void **state)
     vmf_classifier_free(c);
 }
 
+/*
+ * Degenerate data: a class whose rows are all the same vector has no spread
+ * to split along, so it keeps one component (finite kappa from the
+ * shrinkage prior) and still predicts.
+ */
+static void test_identical_rows(void **state)
+{
+    (void)state;
+    const size_t d = 5, n = 200;
+    float *x = calloc(n * d, sizeof *x);
+    int64_t *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = (int64_t)(i % 2);
+        x[i * d + (i % 2)] = 1.0f; /* class 0: e0 100 times, class 1: e1 */
+    }
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    for (size_t i0 = 0; i0 < n; i0 += 50)
+        vmf_assert_ok(
+            vmf_classifier_partial_fit(c, x + i0 * d, 50, d, &(vmf_labels){50, y + i0, NULL}));
+    for (size_t q = 0; q < 2; q++) {
+        const vmf_mixture *m = vmf_classifier_class_mixture(c, q);
+        assert_int_equal(vmf_mixture_n_components(m), 1);
+        assert_true(isfinite(vmf_mixture_kappas(m)[0]));
+    }
+    int32_t top[2 * 2];
+    double pr[2 * 2];
+    vmf_assert_ok(vmf_classifier_predict_topk(c, x, 2, d, 2, top, pr));
+    assert_int_equal(top[0], 0);
+    assert_int_equal(top[2], 1);
+    assert_true(pr[0] > 0.99 && pr[2] > 0.99);
+    vmf_classifier *f;
+    vmf_assert_ok(vmf_classifier_fit(&o, x, n, d, &(vmf_labels){n, y, NULL}, &f));
+    assert_int_equal(vmf_mixture_n_components(vmf_classifier_class_mixture(f, 0)), 1);
+    vmf_classifier_free(f);
+    vmf_classifier_free(c);
+    free(x);
+    free(y);
+}
+
 /* ---- fmnist-cce64 ---- */
 
 typedef struct fmnist {
@@ -650,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_save_load_json_continue),
         cmocka_unit_test(test_json_parameters_only),
         cmocka_unit_test(test_hostile_blobs),
+        cmocka_unit_test(test_identical_rows),
         cmocka_unit_test(test_fmnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
