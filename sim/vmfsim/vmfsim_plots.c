@@ -43,22 +43,24 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         size_t tt1 = vmfsim_time_to_peak(c[m].top1, days, 0.01);
         size_t tt4 = vmfsim_time_to_peak(c[m].top4, days, 0.01);
         memset(&s1[m], 0, sizeof s1[m]);
-        s1[m].label = name;
+        s1[m].label = vl1[m];
         s1[m].x = xs;
         s1[m].y = c[m].top1;
         s1[m].n = days;
         s1[m].color = c[m].family;
         s4[m] = s1[m];
         s4[m].y = c[m].top4;
-        snprintf(vl1[m], sizeof vl1[m], "%s %zu", name, tt1);
-        snprintf(vl4[m], sizeof vl4[m], "%s %zu", name, tt4);
-        v1[m] =
-            (vmf_plot_vline){.x = (double)tt1, .label = vl1[m], .color = c[m].family, .dashed = 1};
-        v4[m] =
-            (vmf_plot_vline){.x = (double)tt4, .label = vl4[m], .color = c[m].family, .dashed = 1};
+        s4[m].label = vl4[m];
+        /* Time-to-peak goes into the legend; the lines stay unlabelled so close days
+           do not overprint each other. */
+        snprintf(vl1[m], sizeof vl1[m], "%s (ttp %zu)", name, tt1);
+        snprintf(vl4[m], sizeof vl4[m], "%s (ttp %zu)", name, tt4);
+        v1[m] = (vmf_plot_vline){.x = (double)tt1, .color = c[m].family, .dashed = 1};
+        v4[m] = (vmf_plot_vline){.x = (double)tt4, .color = c[m].family, .dashed = 1};
         for (size_t t = 0; t < days; t++)
             rows[m * days + t] = (double)c[m].rows_seen[t];
         sr[m] = s1[m];
+        sr[m].label = name;
         sr[m].y = rows + m * days;
     }
     vmf_plot_panel p[2];
@@ -76,12 +78,12 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         p[i].n_series = n_models;
     }
     p[0].series = s1;
-    p[0].opts.title = "top-1 macro recall (dashed: time-to-peak, eps 0.01)";
+    p[0].opts.title = "top-1 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)";
     p[0].opts.ylabel = "top-1 macro recall";
     p[0].opts.vlines = v1;
     p[0].opts.n_vlines = n_models;
     p[1].series = s4;
-    p[1].opts.title = "top-4 macro recall (dashed: time-to-peak, eps 0.01)";
+    p[1].opts.title = "top-4 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)";
     p[1].opts.ylabel = "top-4 macro recall";
     p[1].opts.vlines = v4;
     p[1].opts.n_vlines = n_models;
