@@ -8,7 +8,11 @@
  * application/x-npz body holding X (float32) and y (int32) answers 202
  * (queued) or 200 (the same batch again); the batch is applied
  * asynchronously, so the client polls GET /v1/batches/day-NNN until its
- * status is "applied" ("rejected" is an error). POST /v1/predict?top_k=K
+ * status is "applied" ("rejected" is an error). A batch is marked applied in
+ * the store before the loop swaps in the model snapshot that predictions
+ * read, so the client then also waits until GET /v1/status reports the
+ * expected rows_seen; only then is the next prediction guaranteed to use
+ * the batch. POST /v1/predict?top_k=K
  * with an application/x-npy body of the rows answers JSON with the top-k
  * labels of each row.
  */
@@ -36,6 +40,7 @@ struct vmfsim_via {
     char host[256];
     char port[16];
     char base[512]; /* path prefix without trailing '/', may be "" */
+    uint64_t rows;  /* rows the daemon's model must have seen (GET /v1/status rows_seen) */
 };
 
 static int parse_url(const char *url, vmfsim_via *v, char *err)
@@ -269,6 +274,50 @@ int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char 
     return VMF_OK;
 }
 
+static void sleep_ms(long ms);
+
+/* rows_seen of the model snapshot that vmfd predicts with (GET /v1/status). */
+static int status_rows(vmfsim_via *v, uint64_t *rows, char *err)
+{
+    int status;
+    char *body;
+    size_t blen;
+    int rc = vmfsim_http(v, "GET", "/v1/status", NULL, NULL, 0, &status, &body, &blen, err);
+    if (rc)
+        return rc;
+    json_t *j = status == 200 ? json_loadb(body, blen, 0, NULL) : NULL;
+    free(body);
+    const json_t *r = j ? json_object_get(j, "rows_seen") : NULL;
+    if (!json_is_integer(r) || json_integer_value(r) < 0) {
+        json_decref(j);
+        return ERR("GET /v1/status answered %d without rows_seen", status), VMF_EFORMAT;
+    }
+    *rows = (uint64_t)json_integer_value(r);
+    json_decref(j);
+    return VMF_OK;
+}
+
+/* Waits until the snapshot vmfd predicts with has seen v->rows rows. */
+static int wait_for_snapshot(vmfsim_via *v, const char *key, char *err)
+{
+    long wait = 1;
+    for (int polls = 0;; polls++) {
+        uint64_t rows;
+        int rc = status_rows(v, &rows, err);
+        if (rc)
+            return rc;
+        if (rows >= v->rows)
+            return VMF_OK;
+        if (polls > 20000)
+            return ERR("vmfd applied %s but its model shows %llu of %llu rows", key,
+                       (unsigned long long)rows, (unsigned long long)v->rows),
+                   VMF_EIO;
+        sleep_ms(wait);
+        if (wait < 50)
+            wait *= 2;
+    }
+}
+
 int vmfsim_via_open(const char *url, vmfsim_via **out, char *err)
 {
     *out = NULL;
@@ -292,6 +341,10 @@ int vmfsim_via_open(const char *url, vmfsim_via **out, char *err)
     if (status != 200) {
         free(v);
         return ERR("vmfd at %s is not ready (GET /readyz answered %d)", url, status), VMF_EIO;
+    }
+    if ((rc = status_rows(v, &v->rows, err))) {
+        free(v);
+        return rc;
     }
     *out = v;
     return VMF_OK;
@@ -363,6 +416,7 @@ int vmfsim_via_put_batch(vmfsim_via *v, const char *key, const float *x, size_t 
     free(npz);
     if (rc)
         return rc;
+    int fresh = status == 202; /* 200: vmfd knew this batch already, nothing new to apply */
     if (status != 200 && status != 202) {
         error_text(body, blen, msg, sizeof msg);
         free(body);
@@ -381,7 +435,10 @@ int vmfsim_via_put_batch(vmfsim_via *v, const char *key, const float *x, size_t 
         if (st && strcmp(st, "applied") == 0) {
             json_decref(j);
             free(body);
-            return VMF_OK;
+            if (!fresh)
+                return VMF_OK;
+            v->rows += n;
+            return wait_for_snapshot(v, key, err);
         }
         if (st && strcmp(st, "rejected") == 0) {
             error_text(body, blen, msg, sizeof msg);

@@ -405,7 +405,7 @@ static void test_via_matches_in_process(void **state)
             nanosleep(&ts, NULL);
         }
     }
-    int rc = RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "6", "--via",
+    int rc = RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "20", "--via",
                  url, "--no-plots", "--no-timings", "--output-dir", b);
     char *e = slurp(err);
     kill(d, SIGTERM);
@@ -413,7 +413,7 @@ static void test_via_matches_in_process(void **state)
     if (rc != 0)
         fail_msg("vmfsim --via exited %d: %s", rc, e ? e : "");
     free(e);
-    assert_int_equal(RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "6",
+    assert_int_equal(RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "20",
                          "--no-plots", "--no-timings", "--output-dir", a),
                      0);
     snprintf(path, sizeof path, "%s/daily.csv", a);
