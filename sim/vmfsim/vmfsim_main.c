@@ -363,12 +363,20 @@ static int prepare_out(const char *dir, int plots)
     return 0;
 }
 
-static int replay_exit(int rc, const char *err)
+static int replay_exit(int rc, const char *err, const char *via_url)
 {
     fprintf(stderr, "vmfsim: %s\n", err);
-    if (strstr(err, "vmfd") || strstr(err, "connect"))
+    if (via_url && (rc == VMF_EIO || strstr(err, "vmfd")))
         return EX_UNAVAILABLE;
     return rc == VMF_ENOMEM ? EX_OSERR : EX_SOFTWARE;
+}
+
+static int has_vmfmm(const int *families, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (families[i] == VMFSIM_VMFMM)
+            return 1;
+    return 0;
 }
 
 static int cmd_run(cli *c)
@@ -384,10 +392,22 @@ static int cmd_run(cli *c)
     int ex = check_cfg(c);
     if (ex)
         return ex;
+    if (c->cfg.via_url && strncmp(c->cfg.via_url, "http://", 7) != 0)
+        return usage_error("--via needs an http://HOST:PORT URL (got '%s')", c->cfg.via_url);
     const char *dir = c->output_dir ? c->output_dir : "vmfsim-out";
     vmfsim_stream s;
     if ((ex = get_stream(c, &s)))
         return ex;
+    if (c->cfg.via_url && has_vmfmm(families, n_models)) {
+        /* Check the daemon before any work (the model opens its own client later). */
+        vmfsim_via *probe = NULL;
+        int rc = vmfsim_via_open(c->cfg.via_url, &probe, err);
+        vmfsim_via_close(probe);
+        if (rc) {
+            vmfsim_stream_free(&s);
+            return replay_exit(rc, err, c->cfg.via_url);
+        }
+    }
     if ((ex = prepare_out(dir, !c->no_plots))) {
         vmfsim_stream_free(&s);
         return ex;
@@ -402,7 +422,7 @@ static int cmd_run(cli *c)
     int rc = vmfsim_replay(&s, &ro, &cv, err);
     if (rc) {
         vmfsim_stream_free(&s);
-        return replay_exit(rc, err);
+        return replay_exit(rc, err, c->cfg.via_url);
     }
     double wall = now_s() - t0;
     vmfsim_run_info info = {.stream = c->stream ? c->stream : "synthetic",
@@ -506,7 +526,7 @@ static int cmd_ablate(cli *c)
         int rc = vmfsim_replay(&s, &ro, &cv, err);
         if (rc) {
             vmfsim_stream_free(&s);
-            return replay_exit(rc, err);
+            return replay_exit(rc, err, NULL);
         }
         vmfsim_ablate_row *r = &rows[i];
         r->k = ks[i];

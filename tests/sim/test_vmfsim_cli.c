@@ -115,6 +115,14 @@ static void test_help_and_usage_errors(void **state)
     assert_int_equal(RUN(out, err, "run", "--refit-every", "0"), 64);
     assert_int_equal(RUN(out, err, "run", "--kappa", "-3", "--output-dir", dir), 64);
     assert_int_equal(RUN(out, err, "gen"), 64); /* no --output */
+    assert_int_equal(RUN(out, err, "run", "--via", "ftp://127.0.0.1:1"), 64);
+    /* An unreachable vmfd: 69, before any output is written. */
+    char odir[600];
+    snprintf(odir, sizeof odir, "%s/o", dir);
+    assert_int_equal(RUN(out, err, "run", "--models", "vmfmm", "--days", "2", "--via",
+                         "http://127.0.0.1:1", "--output-dir", odir),
+                     69);
+    assert_false(exists(odir));
     assert_int_equal(RUN(out, err, "ablate", "--components", "1,x"), 64);
     vmf_test_rmtree(dir);
 }
