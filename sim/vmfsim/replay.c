@@ -88,6 +88,7 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
         }
         if ((rc = vmfsim_model_new(o->families[m], &o->cfg, d, s->n_classes, &models[m], err)))
             goto fail;
+        cv[m].refit = models[m]->ops->refit;
     }
     double t_start = now_s();
     for (size_t t = 1; t <= days; t++) {

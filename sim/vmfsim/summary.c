@@ -77,8 +77,7 @@ static double sum(const double *v, size_t n)
 static json_t *model_json(const vmfsim_curve *c, const vmfsim_run_info *info)
 {
     const size_t days = c->days;
-    int refit = c->family == VMFSIM_GMM || c->family == VMFSIM_SVM || c->family == VMFSIM_RF ||
-                c->family == VMFSIM_XGBOOST;
+    const int refit = c->refit;
     double p1, p4;
     size_t d1, d4;
     vmfsim_peak(c->top1, days, &p1, &d1);
@@ -158,8 +157,7 @@ void vmfsim_print_table(void *file, const vmfsim_curve *c, size_t n_models)
         size_t pd;
         vmfsim_peak(v->top1, v->days, &p, &pd);
         char upd[48];
-        int refit = v->family == VMFSIM_GMM || v->family == VMFSIM_SVM || v->family == VMFSIM_RF ||
-                    v->family == VMFSIM_XGBOOST;
+        int refit = v->refit;
         if (refit)
             snprintf(upd, sizeof upd, "refit x%zu", v->refits);
         else

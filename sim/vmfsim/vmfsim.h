@@ -193,6 +193,7 @@ void vmfsim_topk_from_scores(const double *scores, size_t n, size_t c, size_t k,
 /* One model's curve: arrays [days] indexed by day-1. */
 typedef struct vmfsim_curve {
     int family;
+    int refit; /* 1 for a refit family (ops->refit) */
     size_t days;
     double *top1, *top4;
     uint64_t *rows_seen;

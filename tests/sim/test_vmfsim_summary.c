@@ -222,8 +222,8 @@ static void test_outputs_follow_the_contract(void **state)
     double tr[D] = {0.5, 0.25, 0.25, 0.125}, pr[D] = {0.125, 0.125, 0, 0};
     unsigned char fa[D] = {0}, fb[D] = {1, 0, 1, 0};
     vmfsim_curve c[2] = {
-        {VMFSIM_VMFMM, D, t1a, t4a, ra, tr, pr, fa, 0},
-        {VMFSIM_XGBOOST, D, t1b, t4b, rb, tr, pr, fb, 2},
+        {VMFSIM_VMFMM, 0, D, t1a, t4a, ra, tr, pr, fa, 0},
+        {VMFSIM_XGBOOST, 1, D, t1b, t4b, rb, tr, pr, fb, 2},
     };
     vmfsim_stream s = {0};
     s.d = 8;
