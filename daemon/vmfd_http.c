@@ -436,6 +436,10 @@ static void settings_init(void)
 /* Parses data; returns 1 when a request is ready for the handler. */
 static int conn_feed(conn *c, const char *data, size_t len)
 {
+    /* Still paused at the previous request's end when no bytes followed it
+     * in the same read: a paused parser would return HPE_PAUSED at once. */
+    if (llhttp_get_errno(&c->parser) == HPE_PAUSED)
+        llhttp_resume(&c->parser);
     llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
     if (e == HPE_OK)
         return 0;

@@ -12,12 +12,17 @@
  */
 #include "vmfd_e2e_util.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
 #include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TOKEN   "battery-token-0123456789"
 #define AUTH    "Authorization: Bearer " TOKEN "\r\n"
@@ -884,6 +889,81 @@ static void test_pipelined(void **state)
     assert_non_null(strstr(rr[3].headers, "Connection: close"));
 }
 
+static int connect_local(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Sends one request on fd and reads exactly its response (by Content-Length). */
+static void exchange_on(int fd, const char *head, const void *body, size_t len, raw_resp *out)
+{
+    assert_int_equal(send(fd, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    if (len)
+        assert_int_equal(send(fd, body, len, MSG_NOSIGNAL), (ssize_t)len);
+    static char buf[1 << 16];
+    size_t got = 0, need = 0;
+    for (;;) {
+        assert_true(got < sizeof buf - 1);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        assert_int_equal(poll(&pfd, 1, 5000), 1);
+        ssize_t r = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+        assert_true(r > 0); /* the connection stays open */
+        got += (size_t)r;
+        buf[got] = '\0';
+        const char *hend = strstr(buf, "\r\n\r\n");
+        if (hend && !need) {
+            const char *cl = strstr(buf, "Content-Length: ");
+            assert_non_null(cl);
+            need = (size_t)(hend + 4 - buf) + strtoul(cl + 16, NULL, 10);
+        }
+        if (need && got >= need)
+            break;
+    }
+    assert_int_equal(got, need); /* nothing unasked for */
+    assert_int_equal(parse_raw(buf, out, 1), 1);
+}
+
+static void test_keepalive_sequential(void **state)
+{
+    (void)state;
+    /* Requests sent one after the other's answer on one connection: each
+     * begins a new read, with no bytes left over from the previous one. */
+    int fd = connect_local(proc.port);
+    float x[256 * D];
+    for (size_t i = 0; i < 256 * D; i++)
+        x[i] = (i % D) == 2 ? 1.0f : 0.01f;
+    size_t sx[2] = {256, D};
+    vmf_array xa = arr(VMF_DTYPE_F32, 2, sx, x);
+    void *npy;
+    size_t len;
+    vmf_assert_ok(vmf_npy_write_mem(&xa, &npy, &len));
+    char head[512];
+    snprintf(head, sizeof head,
+             "POST /v1/predict?top_k=1 HTTP/1.1\r\nHost: x\r\n" AUTH
+             "Content-Type: application/x-npy\r\nContent-Length: %zu\r\n\r\n",
+             len);
+    raw_resp rr;
+    for (int round = 0; round < 3; round++) {
+        exchange_on(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", NULL, 0, &rr);
+        assert_int_equal(rr.status, 200);
+        exchange_on(fd, head, npy, len, &rr);
+        assert_int_equal(rr.status, 200);
+        assert_non_null(strstr(rr.headers, "Connection: keep-alive"));
+        exchange_on(fd, "GET /v1/nothing HTTP/1.1\r\nHost: x\r\n" AUTH "\r\n", NULL, 0, &rr);
+        raw_error(&rr, 404, "not_found");
+    }
+    free(npy);
+    close(fd);
+}
+
 static void test_slow_client_idle_timeout(void **state)
 {
     (void)state;
@@ -1062,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_malformed_request_line),
         cmocka_unit_test(test_http10_answered),
         cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_keepalive_sequential),
         cmocka_unit_test(test_slow_client_idle_timeout),
         cmocka_unit_test(test_bad_top_k),
         cmocka_unit_test(test_predict_wrong_dimension),
