@@ -25,10 +25,14 @@
  * stepwise schedule (alpha, t0, minibatch) forgets faster.
  *
  * Prediction. P(c | x) ∝ pi_c sum_k w_ck C_d(kappa) exp(kappa mu_ck^T x)
- * with pi_c = n_c / n. With pooled_kappa (the default) every component uses
- * one kappa estimated from the statistics of all classes pooled (mass
- * sum_c n_c, resultant sum_c n_c sum_k |s1_ck|), so no class wins a region
- * merely by being broader: see docs/classifier.md for the measurements. The
+ * with equal priors pi_c = 1/C (the Bayes decision for a class-balanced
+ * evaluation such as macro recall; count_priors gives pi_c = n_c / n). With
+ * pooled_kappa (the default) every component uses one kappa estimated from
+ * the statistics of all classes pooled (mass sum_c n_c, resultant sum_c n_c
+ * sum_k |s1_ck|), so no class wins a region merely by being broader, times
+ * the temperature kappa_scale (default 0.03): the likelihood estimate of a
+ * five-component mixture is far sharper than the decision-optimal one. See
+ * docs/classifier.md for the measurements. The
  * work is one GEMM X · Mᵀ over all components, blocked over rows, then a
  * log-sum-exp per class and one over classes, in double.
  *
@@ -65,6 +69,8 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
     o->seed = 42;
     o->rows_per_component = 30;
     o->pooled_kappa = 1;
+    o->count_priors = 0;
+    o->kappa_scale = 0.03;
 }
 
 void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwise_opts *so)
@@ -89,6 +95,8 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
     if (o->rows_per_component < 1 || o->rows_per_component > ((size_t)1 << 20))
         return vmf__error(VMF_EINVAL, "%s: rows_per_component = %zu outside [1, 2^20]", fn,
                           o->rows_per_component);
+    if (!(o->kappa_scale > 0.0 && o->kappa_scale <= 1000.0))
+        return vmf__error(VMF_EINVAL, "%s: kappa_scale = %g outside (0, 1000]", fn, o->kappa_scale);
     vmf_stepwise_opts so;
     vmf__classifier_sw_opts(o, o->k_max, &so);
     return vmf__stepwise_check_opts(&so, fn);
@@ -273,15 +281,16 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
         vmf__free(pk);
         return vmf__error(VMF_ENOMEM, "classifier: out of memory for the prediction cache");
     }
-    double lognorm_pool = c->o.pooled_kappa ? vmf_log_norm_const(d, kpool) : 0.0;
+    double scale = c->o.kappa_scale;
+    double lognorm_pool = c->o.pooled_kappa ? vmf_log_norm_const(d, scale * kpool) : 0.0;
     size_t at = 0;
     for (size_t i = 0; i < nc; i++) {
         const vmf_mixture *m = c->cls[i]->sw->m;
-        double lp = log((double)c->cls[i]->rows / mass);
+        double lp = c->o.count_priors ? log((double)c->cls[i]->rows / mass) : -log((double)nc);
         off[i] = at;
         memcpy(pm + at * d, m->means, m->k * d * sizeof *pm);
         for (size_t j = 0; j < m->k; j++, at++) {
-            double kap = c->o.pooled_kappa ? kpool : m->kappas[j];
+            double kap = scale * (c->o.pooled_kappa ? kpool : m->kappas[j]);
             double ln = c->o.pooled_kappa ? lognorm_pool : vmf_log_norm_const(d, kap);
             pk[at] = kap;
             pc[at] = lp + log(m->weights[j]) + ln;
@@ -1116,6 +1125,8 @@ double vmf_classifier_class_prior(const vmf_classifier *c, size_t i)
 {
     if (!c || i >= c->n_classes || c->rows == 0)
         return 0.0;
+    if (!c->o.count_priors)
+        return 1.0 / (double)c->n_classes;
     return (double)c->cls[i]->rows / (double)c->rows;
 }
 
@@ -1141,5 +1152,5 @@ const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i)
 
 double vmf_classifier_kappa(const vmf_classifier *c)
 {
-    return c ? c->kappa_pool : 0.0;
+    return c ? c->o.kappa_scale * c->kappa_pool : 0.0;
 }

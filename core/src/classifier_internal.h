@@ -29,7 +29,7 @@ struct vmf_classifier {
     uint64_t rows;
     vmf_rng rng; /* growth-sample draws */
     /* Prediction cache, rebuilt after every change (vmf__classifier_refresh). */
-    double kappa_pool; /* 0 unless pooled_kappa */
+    double kappa_pool; /* pooled estimate before kappa_scale; 0 unless pooled_kappa */
     size_t n_comp;     /* components over all classes */
     size_t *off;       /* [n_classes + 1] first component of each class */
     float *pmeans;     /* [n_comp][d] */

@@ -3,10 +3,13 @@
  * load) and its model JSON (vmf_classifier_to_json / from_json).
  *
  * Binary layout (all little-endian), framed by vmf__blob_frame with magic
- * "VMFCLSF\0", version 1, a payload length and an FNV-1a 64 checksum:
+ * "VMFCLSF\0", version 2, a payload length and an FNV-1a 64 checksum:
  *   options: u64 k_max, f64 alpha, f64 t0, f64 eta_floor, u64 minibatch,
  *            u32 estimator, f64 prior_count, f64 prior_rbar, f64 kappa_min,
- *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa
+ *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa,
+ *            u32 count_priors, f64 kappa_scale (version 2 only; a version 1
+ *            blob lacks them and loads with count priors and scale 1, which
+ *            is how version 1 predicted)
  *   u64 d, u64 rows, rng (4 x u64, f64 spare, u32 has_spare)
  *   u32 label kind (0 integers, 1 strings), u64 n_classes
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
@@ -33,7 +36,7 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 1u
+#define CLASSIFIER_VERSION 2u
 #define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
 
 /* ---- binary ---- */
@@ -61,6 +64,8 @@ int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
     vmf__wbuf_u64(&b, o->seed);
     vmf__wbuf_u64(&b, o->rows_per_component);
     vmf__wbuf_u32(&b, o->pooled_kappa ? 1u : 0u);
+    vmf__wbuf_u32(&b, o->count_priors ? 1u : 0u);
+    vmf__wbuf_f64(&b, o->kappa_scale);
     vmf__wbuf_u64(&b, c->d);
     vmf__wbuf_u64(&b, c->rows);
     for (int i = 0; i < 4; i++)
@@ -122,7 +127,7 @@ static int check_class(const vmf_classifier *c, const vmf__class *cl, const char
     return VMF_OK;
 }
 
-static int read_opts(vmf__rbuf *r, vmf_classifier_opts *o)
+static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
 {
     vmf_classifier_opts_init(o);
     uint64_t kmax = vmf__rbuf_u64(r);
@@ -137,17 +142,23 @@ static int read_opts(vmf__rbuf *r, vmf_classifier_opts *o)
     o->kappa.kappa_max = vmf__rbuf_f64(r);
     o->seed = vmf__rbuf_u64(r);
     uint64_t rpc = vmf__rbuf_u64(r);
-    uint32_t pooled = vmf__rbuf_u32(r);
+    uint32_t pooled = vmf__rbuf_u32(r), counts = 1;
+    o->kappa_scale = 1.0;
+    if (version >= 2) {
+        counts = vmf__rbuf_u32(r);
+        o->kappa_scale = vmf__rbuf_f64(r);
+    }
     if (r->bad)
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: truncated options");
     if (kmax > 1024 || mb > ((uint64_t)1 << 40) || est > (uint32_t)VMF_KAPPA_EXACT ||
-        rpc > ((uint64_t)1 << 20) || pooled > 1)
+        rpc > ((uint64_t)1 << 20) || pooled > 1 || counts > 1)
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: invalid options");
     o->k_max = (size_t)kmax;
     o->minibatch = (size_t)mb;
     o->kappa.estimator = (vmf_kappa_estimator)est;
     o->rows_per_component = (size_t)rpc;
     o->pooled_kappa = (int)pooled;
+    o->count_priors = (int)counts;
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_load");
     return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, "invalid options", NULL) : rc;
 }
@@ -159,11 +170,17 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
     vmf__rbuf r;
-    int rc = vmf__blob_open(CLASSIFIER_MAGIC, CLASSIFIER_VERSION, buf, len, fn, &r);
+    /* Version 1 blobs (no prediction options) are still read. */
+    uint32_t version = CLASSIFIER_VERSION;
+    if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
+        ((const uint8_t *)buf)[8] == 1 && ((const uint8_t *)buf)[9] == 0 &&
+        ((const uint8_t *)buf)[10] == 0 && ((const uint8_t *)buf)[11] == 0)
+        version = 1;
+    int rc = vmf__blob_open(CLASSIFIER_MAGIC, version, buf, len, fn, &r);
     if (rc != VMF_OK)
         return rc;
     vmf_classifier_opts o;
-    rc = read_opts(&r, &o);
+    rc = read_opts(&r, version, &o);
     if (rc != VMF_OK)
         return rc;
     uint64_t d = vmf__rbuf_u64(&r), rows = vmf__rbuf_u64(&r);
@@ -326,6 +343,8 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(opts, "rows_per_component",
                                json_integer((json_int_t)o->rows_per_component));
     bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
+    bad |= json_object_set_new(opts, "count_priors", json_boolean(o->count_priors));
+    bad |= json_object_set_new(opts, "kappa_scale", json_real(o->kappa_scale));
     bad |= json_object_set_new(kap, "estimator",
                                json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
     bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
@@ -424,6 +443,15 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
             return vmf__error(VMF_EFORMAT, "%s: \"pooled_kappa\" must be a boolean", w);
         o->pooled_kappa = json_is_true(v);
     }
+    v = json_object_get(jo, "count_priors");
+    if (v) {
+        if (!json_is_boolean(v))
+            return vmf__error(VMF_EFORMAT, "%s: \"count_priors\" must be a boolean", w);
+        o->count_priors = json_is_true(v);
+    }
+    rc = jf(jo, "kappa_scale", w, &o->kappa_scale);
+    if (rc != VMF_OK)
+        return rc;
     const json_t *k = json_object_get(jo, "kappa");
     if (k) {
         v = json_object_get(k, "estimator");

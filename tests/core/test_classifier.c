@@ -62,6 +62,35 @@ static size_t make_classes(uint64_t seed, size_t d, size_t nc, const size_t *siz
     return at;
 }
 
+/*
+ * log P(class | x) of row x computed from the public parameters: priors,
+ * class mixtures and the prediction kappa (pooled), into out [nc].
+ */
+static void manual_log_proba(const vmf_classifier *c, const float *x, double *out)
+{
+    size_t nc = vmf_classifier_n_classes(c), d = vmf_classifier_dim(c);
+    double kap = vmf_classifier_kappa(c), ln = vmf_log_norm_const(d, kap), mx = -INFINITY;
+    for (size_t q = 0; q < nc; q++) {
+        const vmf_mixture *m = vmf_classifier_class_mixture(c, q);
+        const float *mu = vmf_mixture_means(m);
+        const double *w = vmf_mixture_weights(m);
+        double s = 0.0;
+        for (size_t j = 0; j < vmf_mixture_n_components(m); j++) {
+            double dot = 0.0;
+            for (size_t e = 0; e < d; e++)
+                dot += (double)mu[j * d + e] * (double)x[e];
+            s += w[j] * exp(ln + kap * dot);
+        }
+        out[q] = log(vmf_classifier_class_prior(c, q)) + log(s);
+        mx = out[q] > mx ? out[q] : mx;
+    }
+    double z = 0.0;
+    for (size_t q = 0; q < nc; q++)
+        z += exp(out[q] - mx);
+    for (size_t q = 0; q < nc; q++)
+        out[q] -= mx + log(z);
+}
+
 static void test_separated_classes(void **state)
 {
     (void)state;
@@ -72,64 +101,92 @@ static void test_separated_classes(void **state)
     vmf_classifier_opts o;
     vmf_classifier_opts_init(&o);
     assert_int_equal(o.k_max, 5);
-    vmf_classifier *c;
-    vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
-    assert_int_equal(vmf_classifier_dim(c), 0);
-    for (size_t i0 = 0; i0 < n; i0 += 100) {
-        vmf_labels y1 = {100, y + i0, NULL};
-        vmf_assert_ok(vmf_classifier_partial_fit(c, x + i0 * d, 100, d, &y1));
-    }
-    assert_int_equal(vmf_classifier_dim(c), d);
-    assert_int_equal(vmf_classifier_n_classes(c), nc);
-    assert_int_equal(vmf_classifier_rows_seen(c), n);
-    const vmf_label_table *t = vmf_classifier_labels(c);
-    double psum = 0.0;
-    for (size_t i = 0; i < nc; i++) {
-        size_t cls = (size_t)(vmf_label_table_int(t, i) - 3) / 10;
-        assert_int_equal(vmf_classifier_class_rows(c, i), sizes[cls]);
-        vmf_assert_close(vmf_classifier_class_prior(c, i), (double)sizes[cls] / n, 1e-15, 0);
-        psum += vmf_classifier_class_prior(c, i);
-        /* Growth rule: K = min(5, n_c / 30). */
-        size_t want = sizes[cls] / 30 > 5 ? 5 : sizes[cls] / 30;
-        assert_int_equal(vmf_mixture_n_components(vmf_classifier_class_mixture(c, i)), want);
-    }
-    vmf_assert_close(psum, 1.0, 1e-12, 0);
-    assert_true(vmf_classifier_kappa(c) > 0.0);
-
-    /* The class centres are predicted as their class with probability ~1. */
-    int32_t top[4 * 6];
-    double pr[4 * 6];
-    vmf_assert_ok(vmf_classifier_predict_topk(c, cen, nc, d, 6, top, pr));
-    for (size_t q = 0; q < nc; q++) {
-        assert_int_equal((vmf_label_table_int(t, (size_t)top[q * 6]) - 3) / 10, (int64_t)q);
-        assert_true(pr[q * 6] > 0.999);
-        double s = 0.0;
-        for (size_t j = 0; j < 6; j++) {
-            if (j > 0)
-                assert_true(pr[q * 6 + j] <= pr[q * 6 + j - 1]);
-            s += pr[q * 6 + j];
+    assert_int_equal(o.count_priors, 0);
+    vmf_assert_close(o.kappa_scale, 0.03, 0, 0);
+    double kappa0 = 0.0;
+    for (int variant = 0; variant < 2; variant++) {
+        if (variant == 1) {
+            /* Count priors, likelihood kappa: the version 1 behaviour. */
+            o.count_priors = 1;
+            o.kappa_scale = 1.0;
         }
-        vmf_assert_close(s, 1.0, 1e-12, 0);
-        assert_int_equal(top[q * 6 + 4], -1); /* beyond the 4 classes */
-        vmf_assert_close(pr[q * 6 + 5], 0.0, 0, 0);
-    }
-    /* log_proba agrees with top-k probabilities. */
-    double lp[4 * 4];
-    vmf_assert_ok(vmf_classifier_predict_log_proba(c, cen, nc, d, lp));
-    for (size_t q = 0; q < nc; q++)
-        vmf_assert_close(exp(lp[q * nc + (size_t)top[q * 6]]), pr[q * 6], 1e-12, 0);
+        vmf_classifier *c;
+        vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
+        assert_int_equal(vmf_classifier_dim(c), 0);
+        for (size_t i0 = 0; i0 < n; i0 += 100) {
+            vmf_labels y1 = {100, y + i0, NULL};
+            vmf_assert_ok(vmf_classifier_partial_fit(c, x + i0 * d, 100, d, &y1));
+        }
+        assert_int_equal(vmf_classifier_dim(c), d);
+        assert_int_equal(vmf_classifier_n_classes(c), nc);
+        assert_int_equal(vmf_classifier_rows_seen(c), n);
+        const vmf_label_table *t = vmf_classifier_labels(c);
+        double psum = 0.0;
+        for (size_t i = 0; i < nc; i++) {
+            size_t cls = (size_t)(vmf_label_table_int(t, i) - 3) / 10;
+            assert_int_equal(vmf_classifier_class_rows(c, i), sizes[cls]);
+            vmf_assert_close(vmf_classifier_class_prior(c, i),
+                             variant ? (double)sizes[cls] / n : 1.0 / (double)nc, 1e-15, 0);
+            psum += vmf_classifier_class_prior(c, i);
+            /* Growth rule: K = min(5, n_c / 30). */
+            size_t want = sizes[cls] / 30 > 5 ? 5 : sizes[cls] / 30;
+            assert_int_equal(vmf_mixture_n_components(vmf_classifier_class_mixture(c, i)), want);
+        }
+        vmf_assert_close(psum, 1.0, 1e-12, 0);
+        assert_true(vmf_classifier_kappa(c) > 0.0);
+        /* Learning does not depend on the prediction options: same pooled estimate. */
+        if (variant == 0)
+            kappa0 = vmf_classifier_kappa(c);
+        else
+            vmf_assert_close(kappa0, 0.03 * vmf_classifier_kappa(c), 1e-15, 0);
 
-    /* Batch fit on the same rows agrees on the centres. */
-    vmf_classifier *f;
-    vmf_labels ya = {n, y, NULL};
-    vmf_assert_ok(vmf_classifier_fit(&o, x, n, d, &ya, &f));
-    int32_t top2[4];
-    vmf_assert_ok(vmf_classifier_predict_topk(f, cen, nc, d, 1, top2, NULL));
-    for (size_t q = 0; q < nc; q++)
-        assert_int_equal((vmf_label_table_int(vmf_classifier_labels(f), (size_t)top2[q]) - 3) / 10,
-                         (int64_t)q);
-    vmf_classifier_free(f);
-    vmf_classifier_free(c);
+        /* The class centres are predicted as their class with probability ~1. */
+        int32_t top[4 * 6];
+        double pr[4 * 6];
+        vmf_assert_ok(vmf_classifier_predict_topk(c, cen, nc, d, 6, top, pr));
+        for (size_t q = 0; q < nc; q++) {
+            assert_int_equal((vmf_label_table_int(t, (size_t)top[q * 6]) - 3) / 10, (int64_t)q);
+            assert_true(pr[q * 6] > (variant ? 0.999 : 0.9));
+            double s = 0.0;
+            for (size_t j = 0; j < 6; j++) {
+                if (j > 0)
+                    assert_true(pr[q * 6 + j] <= pr[q * 6 + j - 1]);
+                s += pr[q * 6 + j];
+            }
+            vmf_assert_close(s, 1.0, 1e-12, 0);
+            assert_int_equal(top[q * 6 + 4], -1); /* beyond the 4 classes */
+            vmf_assert_close(pr[q * 6 + 5], 0.0, 0, 0);
+        }
+        /* log_proba agrees with top-k probabilities. */
+        double lp[4 * 4];
+        vmf_assert_ok(vmf_classifier_predict_log_proba(c, cen, nc, d, lp));
+        for (size_t q = 0; q < nc; q++)
+            vmf_assert_close(exp(lp[q * nc + (size_t)top[q * 6]]), pr[q * 6], 1e-12, 0);
+        /*
+         * ... and with the model written out by hand (priors, kappa_scale);
+         * the library's dot products are a float GEMM, hence the tolerance.
+         */
+        double tol = 2e-6 * (1.0 + vmf_classifier_kappa(c));
+        for (size_t q = 0; q < nc; q++) {
+            double want[4];
+            manual_log_proba(c, cen + q * d, want);
+            for (size_t k = 0; k < nc; k++)
+                vmf_assert_close(lp[q * nc + k], want[k], 0, tol);
+        }
+
+        /* Batch fit on the same rows agrees on the centres. */
+        vmf_classifier *f;
+        vmf_labels ya = {n, y, NULL};
+        vmf_assert_ok(vmf_classifier_fit(&o, x, n, d, &ya, &f));
+        int32_t top2[4];
+        vmf_assert_ok(vmf_classifier_predict_topk(f, cen, nc, d, 1, top2, NULL));
+        for (size_t q = 0; q < nc; q++)
+            assert_int_equal((vmf_label_table_int(vmf_classifier_labels(f), (size_t)top2[q]) - 3) /
+                                 10,
+                             (int64_t)q);
+        vmf_classifier_free(f);
+        vmf_classifier_free(c);
+    }
     free(x);
     free(y);
 }
@@ -618,12 +675,11 @@ static void fmnist_score(const vmf_classifier *c, const fmnist *f, double *r1, d
 
 /*
  * Train on split 0 (in day order for partial_fit, all at once for fit),
- * score split 1. Measured with the defaults: partial_fit 0.8819 / 0.9946,
- * fit 0.8848 / 0.9952 (top-1 / top-4 macro recall). The issue's target of
- * 0.887 top-1 (the scikit-learn diagonal GMM) is not reached; see
- * docs/classifier.md for what was measured. The floor asserted here sits
- * below the EM run-to-run spread (about +-0.003) so that it guards against
- * regressions rather than noise.
+ * score split 1. Measured with the defaults (equal priors, kappa_scale
+ * 0.03, both chosen on the training split only): partial_fit 0.8894 /
+ * 0.9947, fit 0.8885 / 0.9952 (top-1 / top-4 macro recall). The acceptance
+ * bar is the scikit-learn diagonal GMM (5 components per class): 0.887 /
+ * 0.994, asserted for both paths; see docs/classifier.md.
  */
 static void test_fmnist(void **state)
 {
@@ -662,16 +718,16 @@ static void test_fmnist(void **state)
     double r1, r4;
     fmnist_score(c, &f, &r1, &r4);
     printf("# fmnist-cce64 partial_fit: top-1 %.4f top-4 %.4f\n", r1, r4);
-    assert_true(r1 >= 0.875);
-    assert_true(r4 >= 0.99);
+    assert_true(r1 >= 0.887);
+    assert_true(r4 >= 0.994);
     /* Batch. */
     vmf_classifier *b;
     vmf_labels ya = {ns, ys, NULL};
     vmf_assert_ok(vmf_classifier_fit(&o, xs, ns, d, &ya, &b));
     fmnist_score(b, &f, &r1, &r4);
     printf("# fmnist-cce64 fit: top-1 %.4f top-4 %.4f\n", r1, r4);
-    assert_true(r1 >= 0.875);
-    assert_true(r4 >= 0.99);
+    assert_true(r1 >= 0.887);
+    assert_true(r4 >= 0.994);
     vmf_classifier_free(b);
     vmf_classifier_free(c);
     free(xs);
