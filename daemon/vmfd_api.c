@@ -154,7 +154,8 @@ static void get_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
         answer_error(d, req, 404, NULL, "not_found", "no such batch");
         return;
     }
-    int rc = vmfd_store_batch_json(d->rdb, key, &json, err, sizeof err);
+    int64_t visible = d->snap ? d->snap->last_seq : 0;
+    int rc = vmfd_store_batch_json(d->rdb, key, visible, &json, err, sizeof err);
     if (rc == 1)
         answer_error(d, req, 404, NULL, "not_found", "no batch with key '%s'", key);
     else if (rc != 0)

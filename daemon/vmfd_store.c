@@ -632,17 +632,22 @@ static json_t *row_json(sqlite3_stmt *st)
     return o;
 }
 
-int vmfd_store_batch_json(sqlite3 *db, const char *key, char **json, char *err, size_t errsize)
+int vmfd_store_batch_json(sqlite3 *db, const char *key, int64_t visible_seq, char **json, char *err,
+                          size_t errsize)
 {
     *json = NULL;
-    sqlite3_stmt *st =
-        prep(db,
-             "SELECT key, status, rows, dim, label_kind, sha256, source, seq, received_at,"
-             " applied_at, checkpoint_id, error FROM batches WHERE key = ?",
-             err, errsize);
+    /* "applied" is reported once predictions see the batch: the worker commits
+     * first and publishes its snapshot a moment later on the loop thread. */
+    sqlite3_stmt *st = prep(db,
+                            "SELECT key, CASE WHEN status = 'applied' AND seq > ?2 THEN 'queued'"
+                            " ELSE status END AS status, rows, dim, label_kind, sha256, source,"
+                            " seq, received_at, applied_at, checkpoint_id, error FROM batches"
+                            " WHERE key = ?1",
+                            err, errsize);
     if (!st)
         return -1;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, visible_seq);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_finalize(st);

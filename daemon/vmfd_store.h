@@ -97,8 +97,13 @@ typedef struct vmfd_commit {
 int vmfd_store_commit(sqlite3 *db, const vmfd_commit *c, int64_t *id, double *write_ms, char *err,
                       size_t errsize);
 
-/* JSON texts for the API (malloc'ed); batch: returns 1 when the key is unknown. */
-int vmfd_store_batch_json(sqlite3 *db, const char *key, char **json, char *err, size_t errsize);
+/*
+ * JSON texts for the API (malloc'ed); batch: returns 1 when the key is unknown.
+ * A batch applied in the store but newer than visible_seq (the snapshot's) is
+ * reported as queued.
+ */
+int vmfd_store_batch_json(sqlite3 *db, const char *key, int64_t visible_seq, char **json, char *err,
+                          size_t errsize);
 int vmfd_store_checkpoints_json(sqlite3 *db, char **json, char *err, size_t errsize);
 
 /* Dimension and label kind of the newest queued or applied batch (0 / NONE if none). */

@@ -245,11 +245,11 @@ static void test_store(void **state)
     assert_int_equal(kind, VMFD_LABELS_STR);
     assert_int_equal(vmfd_store_reject(db, 1, "test", 0, err, sizeof err), 0);
     char *text;
-    assert_int_equal(vmfd_store_batch_json(db, "k1", &text, err, sizeof err), 0);
+    assert_int_equal(vmfd_store_batch_json(db, "k1", 0, &text, err, sizeof err), 0);
     assert_non_null(strstr(text, "\"status\":\"rejected\""));
     assert_non_null(strstr(text, "\"error\":\"test\""));
     free(text);
-    assert_int_equal(vmfd_store_batch_json(db, "nope", &text, err, sizeof err), 1);
+    assert_int_equal(vmfd_store_batch_json(db, "nope", 0, &text, err, sizeof err), 1);
     vmfd_store_counts c;
     assert_int_equal(vmfd_store_counts_get(db, &c, err, sizeof err), 0);
     assert_int_equal(c.queued, 1);
