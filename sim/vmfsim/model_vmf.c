@@ -58,6 +58,10 @@ static int vmf_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, v
     vmf_classifier_opts_init(&o);
     o.k_max = cfg->components;
     o.seed = cfg->seed;
+    if (cfg->vmf_kappa_scale > 0)
+        o.kappa_scale = cfg->vmf_kappa_scale;
+    if (cfg->vmf_own_kappa)
+        o.pooled_kappa = 0;
     int rc = vmf_classifier_new(&o, d, &s->clf);
     if (rc) {
         snprintf(err, VMFSIM_ERR_SIZE, "vmfmm: %s", vmf_last_error());

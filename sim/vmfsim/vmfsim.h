@@ -117,10 +117,12 @@ typedef enum {
 
 /* Settings of every family; vmfsim_model_cfg_init sets the defaults. */
 typedef struct vmfsim_model_cfg {
-    size_t components;    /* vmfmm K_max and gmm k_max */
-    size_t refit_every;   /* refit families refit every this many days */
-    size_t knn_k;         /* neighbours */
-    size_t knn_reservoir; /* rows kept per class, 0 = all */
+    size_t components;      /* vmfmm K_max and gmm k_max */
+    double vmf_kappa_scale; /* vmfmm prediction temperature; 0 = libvmfmm's default */
+    int vmf_own_kappa;      /* nonzero: vmfmm predicts with each component's kappa (not pooled) */
+    size_t refit_every;     /* refit families refit every this many days */
+    size_t knn_k;           /* neighbours */
+    size_t knn_reservoir;   /* rows kept per class, 0 = all */
     size_t gmm_max_iter;
     double svm_c;
     size_t xgb_rounds;

@@ -1,10 +1,12 @@
 /*
  * vmfsim_main.c - the vmfsim command line: run (the 200-day replay), gen
  * (write the synthetic stream as files) and ablate (accuracy against
- * components per class). Exit codes follow sysexits: 64 usage, 65 bad data,
- * 66 unreadable input, 69 vmfd unavailable, 70 internal error, 73 cannot
- * create an output.
+ * components per class). Exit codes follow sysexits (sim/common/cli.h): 64
+ * usage, 65 bad data, 66 unreadable input, 69 vmfd unavailable, 70 internal
+ * error, 71 out of memory, 73 cannot create an output. Errors are one line on
+ * stderr, through vmf_cli_fail.
  */
+#include "cli.h"
 #include "plot.h"
 #include "vmfsim.h"
 
@@ -15,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +53,9 @@ static const char usage_text[] =
     "                        PUT /v1/batches/day-NNN, scoring is POST /v1/predict\n"
     "  --components K        vmfmm K_max and gmm components per class (default 5);\n"
     "                        ablate: a list (default 1,2,3,5,8,12)\n"
+    "  --vmf-kappa-scale S   vmfmm prediction temperature (kappa_scale of libvmfmm's\n"
+    "                        classifier; default: the library's, as in vmfd)\n"
+    "  --vmf-own-kappa       vmfmm predicts with each component's kappa, not the pooled one\n"
     "  --refit-every N       refit period of gmm, svm, rf, xgboost in days (default 20)\n"
     "  --knn-k N             neighbours (default 10)\n"
     "  --knn-reservoir N     rows kept per class by knn, 0 = all (default 200)\n"
@@ -64,7 +68,10 @@ static const char usage_text[] =
     "  --rf-depth N          depth of its trees (default 8)\n"
     "  --tree-max-rows N     rf/xgboost refit on a seeded subsample of at most N rows,\n"
     "                        0 = all (default 20000)\n"
-    "  --threads N           xgboost threads (default 1; results depend on it)\n"
+    "  --threads N           xgboost threads (default 1; results depend on it)\n";
+
+/* The second half of --help (one literal would exceed C99's 4095 characters). */
+static const char usage_text2[] =
     "synthetic stream (run, ablate without --stream, and gen):\n"
     "  --classes N           classes (default 40)\n"
     "  --dim N               dimension (default 64)\n"
@@ -73,7 +80,7 @@ static const char usage_text[] =
     "  --zipf S              class size of rank r proportional to r^-S (default 1.0)\n"
     "  --min-class-rows N    floor on a class's stream rows (default 40)\n"
     "  --modes N             vMF modes per class, uniform in 1..N (default 3)\n"
-    "  --kappa K             concentration of every mode (default 35)\n"
+    "  --kappa K             concentration of every mode (default 40)\n"
     "  --group-size N        classes per confusable family (default 4)\n"
     "  --class-spread S      spread of class means around their family (default 1.0)\n"
     "  --mode-spread S       spread of mode means around their class (default 1.2)\n"
@@ -86,7 +93,11 @@ static const char usage_text[] =
     "exit codes: 0 ok, 64 usage, 65 bad data, 66 unreadable input, 69 vmfd\n"
     "unavailable, 70 internal error, 73 cannot create output.\n";
 
+/* sysexits EX_UNAVAILABLE: the vmfd given with --via does not answer. */
+#define VMFSIM_EX_UNAVAILABLE 69
+
 typedef struct cli {
+    vmf_cli ui;
     const char *cmd;
     const char *stream, *output_dir, *output, *models, *components;
     size_t days;
@@ -97,10 +108,10 @@ typedef struct cli {
 
 static int usage_error(const char *fmt, const char *a)
 {
-    fprintf(stderr, "vmfsim: ");
-    fprintf(stderr, fmt, a);
-    fprintf(stderr, "\nTry 'vmfsim --help'.\n");
-    return EX_USAGE;
+    char msg[VMFSIM_ERR_SIZE + 64];
+    snprintf(msg, sizeof msg, fmt, a);
+    fprintf(stderr, "vmfsim: %s (see vmfsim --help)\n", msg);
+    return VMF_EX_USAGE;
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -155,6 +166,8 @@ static const opt opts[] = {
     O("--via", T_STR, cfg.via_url),
     O("--seed", T_U64, cfg.seed),
     O("--refit-every", T_SIZE, cfg.refit_every),
+    O("--vmf-kappa-scale", T_DBL, cfg.vmf_kappa_scale),
+    O("--vmf-own-kappa", T_FLAG, cfg.vmf_own_kappa),
     O("--knn-k", T_SIZE, cfg.knn_k),
     O("--knn-reservoir", T_SIZE, cfg.knn_reservoir),
     O("--gmm-max-iter", T_SIZE, cfg.gmm_max_iter),
@@ -193,6 +206,7 @@ static int parse_args(int argc, char **argv, int first, cli *c)
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
+            fputs(usage_text2, stdout);
             return -1;
         }
         const char *eq = strchr(a, '=');
@@ -248,30 +262,10 @@ static int parse_args(int argc, char **argv, int first, cli *c)
 static int input_exit(int rc)
 {
     if (rc == VMF_EIO)
-        return EX_NOINPUT;
+        return VMF_EX_NOINPUT;
     if (rc == VMF_ENOMEM)
-        return EX_OSERR;
-    return EX_DATAERR;
-}
-
-static int mkdir_p(const char *path)
-{
-    char buf[4096];
-    if (strlen(path) >= sizeof buf)
-        return -1;
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-        return -1;
-    struct stat st;
-    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+        return VMF_EX_OSERR;
+    return VMF_EX_DATAERR;
 }
 
 static double now_s(void)
@@ -298,30 +292,29 @@ static int check_cfg(const cli *c)
         return usage_error("xgboost needs rounds >= 1, depth 1..20, eta in (0, 1]%s", "");
     if (c->cfg.rf_trees < 1 || c->cfg.rf_depth < 1 || c->cfg.rf_depth > 20)
         return usage_error("rf needs trees >= 1 and depth 1..20%s", "");
+    if (!(c->cfg.vmf_kappa_scale >= 0 && c->cfg.vmf_kappa_scale <= 1000))
+        return usage_error("--vmf-kappa-scale must be in (0, 1000]%s", "");
     if (c->cfg.threads < 1)
         return usage_error("--threads must be >= 1%s", "");
     return 0;
 }
 
 /* Loads or generates the stream; returns 0 or an exit code (message printed). */
-static int get_stream(const cli *c, vmfsim_stream *s)
+static int get_stream(cli *c, vmfsim_stream *s)
 {
     char err[VMFSIM_ERR_SIZE] = "";
     int rc;
     if (c->stream) {
         rc = vmfsim_stream_load(c->stream, s, err);
-        if (rc) {
-            fprintf(stderr, "vmfsim: %s\n", err);
-            return input_exit(rc);
-        }
+        if (rc)
+            return vmf_cli_fail(&c->ui, input_exit(rc), "%s", err);
     } else {
         vmfsim_gen_opts g = c->gen;
         g.seed = c->cfg.seed;
         rc = vmfsim_stream_generate(&g, s, NULL, err);
-        if (rc) {
-            fprintf(stderr, "vmfsim: %s\n", err);
-            return rc == VMF_EINVAL ? EX_USAGE : EX_SOFTWARE;
-        }
+        if (rc)
+            return vmf_cli_fail(&c->ui, rc == VMF_EINVAL ? VMF_EX_USAGE : VMF_EX_SOFTWARE, "%s",
+                                err);
     }
     return 0;
 }
@@ -337,9 +330,8 @@ static int cmd_gen(cli *c)
     char err[VMFSIM_ERR_SIZE] = "";
     int rc = vmfsim_stream_save(&s, c->output, err);
     if (rc) {
-        fprintf(stderr, "vmfsim: %s\n", err);
         vmfsim_stream_free(&s);
-        return EX_CANTCREAT;
+        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
     }
     printf("wrote %s.{X,y,split,day}.npy: %zu stream rows, %zu test rows, %zu classes, d = %zu\n",
            c->output, s.n_stream, s.n_test, s.n_classes, s.d);
@@ -347,28 +339,24 @@ static int cmd_gen(cli *c)
     return 0;
 }
 
-static int prepare_out(const char *dir, int plots)
+static int prepare_out(cli *c, const char *dir, int plots)
 {
     char p[4096];
-    if (mkdir_p(dir) != 0) {
-        fprintf(stderr, "vmfsim: cannot create the output directory %s: %s\n", dir,
-                strerror(errno));
-        return EX_CANTCREAT;
-    }
+    if (vmf_cli_mkdirs(dir) != 0)
+        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create the output directory %s: %s",
+                            dir, strerror(errno));
     snprintf(p, sizeof p, "%s/plots", dir);
-    if (plots && mkdir_p(p) != 0) {
-        fprintf(stderr, "vmfsim: cannot create %s: %s\n", p, strerror(errno));
-        return EX_CANTCREAT;
-    }
+    if (plots && vmf_cli_mkdirs(p) != 0)
+        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create %s: %s", p, strerror(errno));
     return 0;
 }
 
-static int replay_exit(int rc, const char *err, const char *via_url)
+static int replay_exit(cli *c, int rc, const char *err, const char *via_url)
 {
-    fprintf(stderr, "vmfsim: %s\n", err);
+    int code = rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_SOFTWARE;
     if (via_url && (rc == VMF_EIO || strstr(err, "vmfd")))
-        return EX_UNAVAILABLE;
-    return rc == VMF_ENOMEM ? EX_OSERR : EX_SOFTWARE;
+        code = VMFSIM_EX_UNAVAILABLE;
+    return vmf_cli_fail(&c->ui, code, "%s", err);
 }
 
 static int has_vmfmm(const int *families, size_t n)
@@ -405,10 +393,10 @@ static int cmd_run(cli *c)
         vmfsim_via_close(probe);
         if (rc) {
             vmfsim_stream_free(&s);
-            return replay_exit(rc, err, c->cfg.via_url);
+            return replay_exit(c, rc, err, c->cfg.via_url);
         }
     }
-    if ((ex = prepare_out(dir, !c->no_plots))) {
+    if ((ex = prepare_out(c, dir, !c->no_plots))) {
         vmfsim_stream_free(&s);
         return ex;
     }
@@ -416,13 +404,13 @@ static int cmd_run(cli *c)
                              .families = families,
                              .n_models = n_models,
                              .cfg = c->cfg,
-                             .progress = !c->quiet && isatty(2)};
+                             .progress = c->ui.progress};
     vmfsim_curve *cv = NULL;
     double t0 = now_s();
     int rc = vmfsim_replay(&s, &ro, &cv, err);
     if (rc) {
         vmfsim_stream_free(&s);
-        return replay_exit(rc, err, c->cfg.via_url);
+        return replay_exit(c, rc, err, c->cfg.via_url);
     }
     double wall = now_s() - t0;
     vmfsim_run_info info = {.stream = c->stream ? c->stream : "synthetic",
@@ -435,25 +423,19 @@ static int cmd_run(cli *c)
     char path[4096];
     ex = 0;
     snprintf(path, sizeof path, "%s/daily.csv", dir);
-    if (vmfsim_write_daily_csv(path, cv, n_models, !c->no_timings, err)) {
-        fprintf(stderr, "vmfsim: %s\n", err);
-        ex = EX_CANTCREAT;
-    }
+    if (vmfsim_write_daily_csv(path, cv, n_models, !c->no_timings, err))
+        ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    if (!ex && vmfsim_write_summary_json(path, cv, n_models, &info, err)) {
-        fprintf(stderr, "vmfsim: %s\n", err);
-        ex = EX_CANTCREAT;
-    }
+    if (!ex && vmfsim_write_summary_json(path, cv, n_models, &info, err))
+        ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
     if (!ex && !c->no_plots) {
         char sub[512];
         snprintf(sub, sizeof sub, "stream %s, %zu classes, d = %zu, seed %llu%s", info.stream,
                  s.n_classes, s.d, (unsigned long long)c->cfg.seed,
                  c->cfg.via_url ? ", vmfmm via vmfd" : "");
         snprintf(path, sizeof path, "%s/plots", dir);
-        if (vmfsim_plot_run(path, cv, n_models, &s, c->days, sub, err)) {
-            fprintf(stderr, "vmfsim: plots: %s\n", err);
-            ex = EX_CANTCREAT;
-        }
+        if (vmfsim_plot_run(path, cv, n_models, &s, c->days, sub, err))
+            ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "plots: %s", err);
     }
     if (!ex) {
         if (c->json) {
@@ -509,14 +491,13 @@ static int cmd_ablate(cli *c)
     vmfsim_stream s;
     if ((ex = get_stream(c, &s)))
         return ex;
-    if ((ex = prepare_out(dir, !c->no_plots))) {
+    if ((ex = prepare_out(c, dir, !c->no_plots))) {
         vmfsim_stream_free(&s);
         return ex;
     }
     vmfsim_ablate_row rows[64];
     char err[VMFSIM_ERR_SIZE] = "";
     int fam = VMFSIM_VMFMM;
-    int progress = !c->quiet && isatty(2);
     for (size_t i = 0; i < nk; i++) {
         vmfsim_replay_opts ro = {
             .days = c->days, .families = &fam, .n_models = 1, .cfg = c->cfg, .progress = 0};
@@ -526,7 +507,7 @@ static int cmd_ablate(cli *c)
         int rc = vmfsim_replay(&s, &ro, &cv, err);
         if (rc) {
             vmfsim_stream_free(&s);
-            return replay_exit(rc, err, NULL);
+            return replay_exit(c, rc, err, NULL);
         }
         vmfsim_ablate_row *r = &rows[i];
         r->k = ks[i];
@@ -538,16 +519,17 @@ static int cmd_ablate(cli *c)
         r->ttp = vmfsim_time_to_peak(cv->top1, c->days, 0.01);
         r->seconds = c->no_timings ? 0.0 : now_s() - t0;
         vmfsim_curves_free(cv, 1);
-        if (progress)
-            fprintf(stderr, "vmfsim ablate: K_max %zu: final top-1 %.4f\n", ks[i], r->final_top1);
+        vmf_cli_progress(&c->ui, "vmfsim ablate: K_max %zu: final top-1 %.4f (%zu of %zu)", ks[i],
+                         r->final_top1, i + 1, nk);
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/ablate.csv", dir);
     FILE *f = fopen(path, "w");
+    vmf_cli_progress_done(&c->ui);
     if (!f) {
-        fprintf(stderr, "vmfsim: cannot create %s: %s\n", path, strerror(errno));
         vmfsim_stream_free(&s);
-        return EX_CANTCREAT;
+        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create %s: %s", path,
+                            strerror(errno));
     }
     fprintf(f, "components,final_top1,final_top4,peak_top1,peak_day,peak_top4,time_to_peak,"
                "seconds\n");
@@ -555,17 +537,15 @@ static int cmd_ablate(cli *c)
         fprintf(f, "%zu,%.8f,%.8f,%.8f,%zu,%.8f,%zu,%.3f\n", rows[i].k, rows[i].final_top1,
                 rows[i].final_top4, rows[i].peak_top1, rows[i].peak_day, rows[i].peak_top4,
                 rows[i].ttp, rows[i].seconds);
-    ex = fclose(f) ? EX_CANTCREAT : 0;
+    ex = fclose(f) ? VMF_EX_CANTCREAT : 0;
     const char *sname = c->stream ? c->stream : "synthetic";
     if (!ex && !c->no_plots) {
         char sub[512];
         snprintf(sub, sizeof sub, "stream %s, %zu classes, %zu days, seed %llu", sname, s.n_classes,
                  c->days, (unsigned long long)c->cfg.seed);
         snprintf(path, sizeof path, "%s/plots", dir);
-        if (vmfsim_plot_ablate(path, rows, nk, sub, err)) {
-            fprintf(stderr, "vmfsim: plots: %s\n", err);
-            ex = EX_CANTCREAT;
-        }
+        if (vmfsim_plot_ablate(path, rows, nk, sub, err))
+            ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "plots: %s", err);
     }
     printf("vmfsim ablate: vmfmm on the %s stream, %zu days, seed %llu\n", sname, c->days,
            (unsigned long long)c->cfg.seed);
@@ -587,6 +567,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_text, stdout);
+        fputs(usage_text2, stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
@@ -597,6 +578,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.cmd = argv[1];
     c.days = VMFSIM_MAX_DAY;
+    vmf_cli_init(&c.ui, "vmfsim");
     vmfsim_model_cfg_init(&c.cfg);
     vmfsim_gen_opts_init(&c.gen);
     int is_run = strcmp(c.cmd, "run") == 0, is_gen = strcmp(c.cmd, "gen") == 0,
@@ -608,6 +590,8 @@ int main(int argc, char **argv)
         return 0;
     if (ex)
         return ex;
+    if (c.quiet)
+        c.ui.progress = 0;
     if (is_gen)
         return cmd_gen(&c);
     ex = is_ablate ? cmd_ablate(&c) : cmd_run(&c);
