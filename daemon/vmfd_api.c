@@ -9,8 +9,9 @@
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
+#include "vmfd_model.h"
 #include "vmfd_store.h"
-#include "vmfmm/classifier.h"
+#include "vmfmm/common.h"
 
 #include <jansson.h>
 #include <llhttp.h>
@@ -219,8 +220,8 @@ static void predict_work(pjob *j)
     vmfd_payload_error pe;
     float *x = NULL;
     size_t n = 0, dim = 0;
-    const vmf_classifier *m = j->snap->model;
-    size_t nc = vmf_classifier_n_classes(m);
+    const vmfd_model *m = j->snap->model;
+    size_t nc = vmfd_model_n_labels(m);
     int32_t *cls = NULL;
     double *proba = NULL;
     if (vmfd_payload_parse_predict(req->content_type, req->body, req->body_len, &x, &n, &dim,
@@ -237,11 +238,11 @@ static void predict_work(pjob *j)
                  (unsigned long long)j->d->cfg.predict_max_rows);
         goto out;
     }
-    if (dim != vmf_classifier_dim(m)) {
+    if (dim != vmfd_model_dim(m)) {
         j->status = 422;
         snprintf(j->error, sizeof j->error, "bad_dimension");
         snprintf(j->detail, sizeof j->detail, "rows have %zu values, the model has %zu", dim,
-                 vmf_classifier_dim(m));
+                 vmfd_model_dim(m));
         goto out;
     }
     size_t k = (size_t)j->top_k < nc ? (size_t)j->top_k : nc;
@@ -252,7 +253,7 @@ static void predict_work(pjob *j)
         snprintf(j->error, sizeof j->error, "out_of_memory");
         goto out;
     }
-    if (vmf_classifier_predict_topk(m, x, n, dim, k, cls, proba) != VMF_OK) {
+    if (vmfd_model_predict_topk(m, x, n, dim, k, cls, proba) != VMF_OK) {
         j->status = 500;
         snprintf(j->error, sizeof j->error, "predict_failed");
         snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
@@ -298,7 +299,7 @@ out:
 static void model_work(pjob *j)
 {
     char *json = NULL;
-    if (vmf_classifier_to_json(j->snap->model, &json) != VMF_OK) {
+    if (vmfd_model_to_json(j->snap->model, &json) != VMF_OK) {
         j->status = 500;
         snprintf(j->error, sizeof j->error, "model_json_failed");
         snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
@@ -349,7 +350,7 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
                      "the model is still being recovered");
         return;
     }
-    if (kind == 0 && vmf_classifier_n_classes(s->model) == 0) {
+    if (kind == 0 && vmfd_model_n_labels(s->model) == 0) {
         vmfd_snapshot_release(s);
         answer_error(d, req, 409, NULL, "no_model", "no batch has been applied yet");
         return;
@@ -413,10 +414,10 @@ static void get_status(vmfd_daemon *d, vmfd_http_req *req)
         " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I}}",
         "version", vmf_version(), "ready", d->ready, "stopping", d->stopping, "mode",
         d->cfg.mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering", "dim",
-        (json_int_t)(s ? vmf_classifier_dim(s->model) : 0), "n_classes",
-        (json_int_t)(s ? vmf_classifier_n_classes(s->model) : 0), "components",
+        (json_int_t)(s ? vmfd_model_dim(s->model) : 0), "n_classes",
+        (json_int_t)(s ? vmfd_model_n_labels(s->model) : 0), "components",
         (json_int_t)(s ? s->components : 0), "rows_seen",
-        (json_int_t)(s ? vmf_classifier_rows_seen(s->model) : 0), "batches_applied",
+        (json_int_t)(s ? vmfd_model_rows_seen(s->model) : 0), "batches_applied",
         (json_int_t)(s ? s->batches : 0), "last_seq", (json_int_t)(s ? s->last_seq : 0),
         "model_version", (json_int_t)(s ? s->version : 0), "queue_depth",
         (json_int_t)d->queue_depth, "uptime_s", (double)(uv_hrtime() - d->start_ns) * 1e-9,
@@ -540,9 +541,9 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
         g.ready = d->ready;
         if (d->snap) {
             g.model_bytes = d->snap->model_bytes;
-            g.model_classes = vmf_classifier_n_classes(d->snap->model);
+            g.model_classes = vmfd_model_n_labels(d->snap->model);
             g.model_components = d->snap->components;
-            g.model_rows = vmf_classifier_rows_seen(d->snap->model);
+            g.model_rows = vmfd_model_rows_seen(d->snap->model);
         }
         size_t len = 0;
         char *text = vmfd_metrics_render(&d->metrics, &g, &len);

@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-typedef struct vmf_classifier vmf_classifier;
+typedef struct vmfd_model vmfd_model;
 
 /*
  * An immutable model published by the worker. Refcounted on the loop
@@ -31,7 +31,7 @@ typedef struct vmf_classifier vmf_classifier;
  */
 typedef struct vmfd_snapshot {
     int refs;
-    vmf_classifier *model;
+    vmfd_model *model;
     uint64_t version;      /* increases with every published model */
     int64_t last_seq;      /* newest batch accounted for */
     int64_t batches;       /* applied batches in this model */

@@ -12,9 +12,10 @@
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
+#include "vmfd_model.h"
 #include "vmfd_notify.h"
 #include "vmfd_store.h"
-#include "vmfmm/classifier.h"
+#include "vmfmm/common.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,7 +264,7 @@ static void on_ready(vmfd_daemon *d, int ok)
     vmfd_notify(msg);
     vmfd_log(VMFD_LOG_NOTICE, "ready batches=%lld classes=%zu",
              (long long)(d->snap ? d->snap->batches : 0),
-             d->snap ? vmf_classifier_n_classes(d->snap->model) : (size_t)0);
+             d->snap ? vmfd_model_n_labels(d->snap->model) : (size_t)0);
 }
 
 static int write_port_file(const vmfd_daemon *d, int port)
@@ -387,11 +388,6 @@ int main(int argc, char **argv)
         return EX_CONFIG;
     }
     d->token_len = tlen;
-    if (d->cfg.mode == VMFD_MODE_CLUSTERING) {
-        fprintf(stderr, "vmfd: model.mode = clustering is not supported by this version of "
-                        "vmfd; use classifier\n");
-        return EX_CONFIG;
-    }
     if (check) {
         print_config(&d->cfg, d->config_path);
         return 0;

@@ -12,7 +12,7 @@
  */
 #include "vmfd_store.h"
 
-#include "vmfmm/classifier.h"
+#include "vmfd_model.h"
 #include "vmfmm/mixture.h"
 
 #include <jansson.h>
@@ -451,13 +451,12 @@ int vmfd_store_get_checkpoint(sqlite3 *db, int64_t id, vmfd_ckpt_info *info, voi
 }
 
 /* Rewrites `classes` and adds this checkpoint's `components` rows. */
-static int write_components(sqlite3 *db, const vmf_classifier *m, int64_t ckpt, char *err,
+static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char *err,
                             size_t errsize)
 {
     if (exec(db, "DELETE FROM classes", err, errsize) != 0)
         return -1;
-    size_t nc = vmf_classifier_n_classes(m), d = vmf_classifier_dim(m);
-    const vmf_label_table *lt = vmf_classifier_labels(m);
+    size_t nc = vmfd_model_n_groups(m), d = vmfd_model_dim(m);
     sqlite3_stmt *cs = prep(db,
                             "INSERT INTO classes(idx, label, prior, rows, components,"
                             " checkpoint_id) VALUES(?, ?, ?, ?, ?, ?)",
@@ -470,13 +469,13 @@ static int write_components(sqlite3 *db, const vmf_classifier *m, int64_t ckpt, 
         goto fail;
     for (size_t i = 0; i < nc; i++) {
         char label[256];
-        const vmf_mixture *mx = vmf_classifier_class_mixture(m, i);
+        const vmf_mixture *mx = vmfd_model_group_mixture(m, i);
         size_t k = mx ? vmf_mixture_n_components(mx) : 0;
-        vmf_label_table_format(lt, i, label, sizeof label);
+        vmfd_model_group_label(m, i, label, sizeof label);
         sqlite3_bind_int64(cs, 1, (sqlite3_int64)i);
         sqlite3_bind_text(cs, 2, label, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_double(cs, 3, vmf_classifier_class_prior(m, i));
-        sqlite3_bind_int64(cs, 4, (sqlite3_int64)vmf_classifier_class_rows(m, i));
+        sqlite3_bind_double(cs, 3, vmfd_model_group_prior(m, i));
+        sqlite3_bind_int64(cs, 4, (sqlite3_int64)vmfd_model_group_rows(m, i));
         sqlite3_bind_int64(cs, 5, (sqlite3_int64)k);
         sqlite3_bind_int64(cs, 6, ckpt);
         if (sqlite3_step(cs) != SQLITE_DONE) {
@@ -488,7 +487,7 @@ static int write_components(sqlite3 *db, const vmf_classifier *m, int64_t ckpt, 
             continue;
         const double *w = vmf_mixture_weights(mx), *kap = vmf_mixture_kappas(mx);
         const float *mu = vmf_mixture_means(mx);
-        const double *s0 = vmf_classifier_class_s0(m, i), *s1 = vmf_classifier_class_s1(m, i);
+        const double *s0 = vmfd_model_group_s0(m, i), *s1 = vmfd_model_group_s1(m, i);
         for (size_t j = 0; j < k; j++) {
             sqlite3_bind_int64(ps, 1, ckpt);
             sqlite3_bind_int64(ps, 2, (sqlite3_int64)i);
@@ -544,9 +543,9 @@ int vmfd_store_commit(sqlite3 *db, const vmfd_commit *c, int64_t *id, double *wr
     sqlite3_bind_text(st, 1, c->reason, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->last_seq);
     sqlite3_bind_int64(st, 3, c->batches);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)vmf_classifier_rows_seen(c->model));
-    sqlite3_bind_int64(st, 5, (sqlite3_int64)vmf_classifier_n_classes(c->model));
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)vmf_classifier_dim(c->model));
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)vmfd_model_rows_seen(c->model));
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)vmfd_model_n_labels(c->model));
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)vmfd_model_dim(c->model));
     sqlite3_bind_double(st, 7, c->apply_ms);
     sqlite3_bind_int64(st, 8, (sqlite3_int64)c->blob_len);
     sqlite3_bind_blob64(st, 9, c->blob, c->blob_len, SQLITE_STATIC);

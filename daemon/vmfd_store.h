@@ -25,7 +25,7 @@
 #define VMFD_STORE_APP_ID  0x766d6664 /* "vmfd" */
 #define VMFD_STORE_VERSION 1
 
-typedef struct vmf_classifier vmf_classifier;
+typedef struct vmfd_model vmfd_model;
 
 /* Opens (creating the schema when `create`) the database at path. */
 int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **db, char *err,
@@ -73,8 +73,8 @@ int vmfd_store_get_checkpoint(sqlite3 *db, int64_t id, vmfd_ckpt_info *info, voi
                               size_t *len, char *err, size_t errsize);
 
 typedef struct vmfd_commit {
-    const vmf_classifier *model;
-    const void *blob; /* vmf_classifier_save bytes of model */
+    const vmfd_model *model;
+    const void *blob; /* vmfd_model_save bytes of model */
     size_t blob_len;
     const char *reason;     /* batch | manual | shutdown | restore */
     const int64_t *applied; /* batches to mark applied in this checkpoint */

@@ -20,22 +20,20 @@
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
+#include "vmfd_model.h"
 #include "vmfd_store.h"
-#include "vmfmm/classifier.h"
 #include "vmfmm/mixture.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct vmfd_worker_state {
     sqlite3 *db;
-    vmf_classifier_opts opts;
-    size_t dim;
+    vmfd_model_opts opts;
     uint64_t checkpoint_every, keep_checkpoints;
     int64_t retention_days;
-    vmf_classifier *model;
+    vmfd_model *model;
     int64_t last_seq, batches, checkpoint_id;
     int64_t *pending; /* applied in memory, not yet in a checkpoint */
     size_t n_pending, cap_pending;
@@ -88,20 +86,9 @@ void vmfd_snapshot_release(vmfd_snapshot *s)
         for (size_t i = 0; i < s->n_labels; i++)
             free(s->label_json[i]);
         free(s->label_json);
-        vmf_classifier_free(s->model);
+        vmfd_model_free(s->model);
         free(s);
     }
-}
-
-static uint64_t count_components(const vmf_classifier *m)
-{
-    uint64_t k = 0;
-    for (size_t i = 0; i < vmf_classifier_n_classes(m); i++) {
-        const vmf_mixture *mx = vmf_classifier_class_mixture(m, i);
-        if (mx)
-            k += vmf_mixture_n_components(mx);
-    }
-    return k;
 }
 
 /* A copy of the live model for predictions (threadpool). */
@@ -110,23 +97,19 @@ static vmfd_snapshot *make_snapshot(vmfd_worker_state *ws)
     vmfd_snapshot *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (vmf_classifier_copy(ws->model, &s->model) != VMF_OK) {
+    if (vmfd_model_copy(ws->model, &s->model) != VMF_OK) {
         free(s);
         return NULL;
     }
     s->refs = 1;
-    size_t nc = vmf_classifier_n_classes(s->model);
-    const vmf_label_table *lt = vmf_classifier_labels(s->model);
+    size_t nc = vmfd_model_n_labels(s->model);
     s->label_json = calloc(nc ? nc : 1, sizeof *s->label_json);
     if (!s->label_json) {
         vmfd_snapshot_release(s);
         return NULL;
     }
     for (size_t i = 0; i < nc; i++) {
-        json_t *j = vmf_label_table_is_str(lt) ? json_string(vmf_label_table_str(lt, i))
-                                               : json_integer(vmf_label_table_int(lt, i));
-        s->label_json[i] = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-        json_decref(j);
+        s->label_json[i] = vmfd_model_label_json(s->model, i);
         s->n_labels = i + 1;
         if (!s->label_json[i]) {
             vmfd_snapshot_release(s);
@@ -138,7 +121,7 @@ static vmfd_snapshot *make_snapshot(vmfd_worker_state *ws)
     s->batches = ws->batches;
     s->checkpoint_id = ws->checkpoint_id;
     s->model_bytes = ws->model_bytes;
-    s->components = count_components(ws->model);
+    s->components = vmfd_model_n_components(ws->model);
     return s;
 }
 
@@ -175,7 +158,7 @@ static int commit(vmfd_worker_state *ws, const char *reason, int64_t supersede_a
     void *blob = NULL;
     size_t len = 0;
     double t0 = vmfd_now_seconds();
-    if (vmf_classifier_save(ws->model, &blob, &len) != VMF_OK) {
+    if (vmfd_model_save(ws->model, &blob, &len) != VMF_OK) {
         snprintf(err, errsize, "saving the model: %s", vmf_last_error());
         return -1;
     }
@@ -230,7 +213,7 @@ static void apply_one(vmfd_worker_state *ws, wtask *t, int64_t seq)
     }
     vmf_labels y = {b.n, b.ints, (const char *const *)b.strs};
     double t0 = vmfd_now_seconds();
-    int rc = vmf_classifier_partial_fit(ws->model, b.x, b.n, b.d, &y);
+    int rc = vmfd_model_learn(ws->model, b.x, b.n, b.d, b.label_kind ? &y : NULL);
     double dt = vmfd_now_seconds() - t0;
     t->rows = (int64_t)b.n;
     vmfd_batch_free(&b);
@@ -278,16 +261,15 @@ static int recover(vmfd_worker_state *ws, wtask *t, char *err, size_t errsize)
     size_t len = 0;
     if (vmfd_store_latest_checkpoint(ws->db, &info, &blob, &len, err, errsize) != 0)
         return -1;
-    vmf_classifier *m = NULL;
-    int rc =
-        info.id ? vmf_classifier_load(blob, len, &m) : vmf_classifier_new(&ws->opts, ws->dim, &m);
+    vmfd_model *m = NULL;
+    int rc = info.id ? vmfd_model_load(&ws->opts, blob, len, &m) : vmfd_model_new(&ws->opts, &m);
     free(blob);
     if (rc != VMF_OK) {
         snprintf(err, errsize, "%s checkpoint %lld: %s", info.id ? "loading" : "creating",
                  (long long)info.id, vmf_last_error());
         return -1;
     }
-    vmf_classifier_free(ws->model);
+    vmfd_model_free(ws->model);
     ws->model = m;
     ws->last_seq = info.last_seq;
     ws->batches = info.batches;
@@ -381,8 +363,8 @@ static void run_task(vmfd_task *task)
                      "no checkpoint %lld (pruned or never written)", (long long)t->id);
             break;
         }
-        vmf_classifier *m = NULL;
-        if (rc != 0 || vmf_classifier_load(blob, len, &m) != VMF_OK) {
+        vmfd_model *m = NULL;
+        if (rc != 0 || vmfd_model_load(&ws->opts, blob, len, &m) != VMF_OK) {
             free(blob);
             t->reply.status = 500;
             snprintf(t->reply.error, sizeof t->reply.error, "restore_failed");
@@ -391,20 +373,20 @@ static void run_task(vmfd_task *task)
             break;
         }
         free(blob);
-        vmf_classifier *old = ws->model;
+        vmfd_model *old = ws->model;
         ws->model = m;
         double secs = 0.0;
         char reason[16] = "restore";
         if (commit(ws, reason, info.last_seq, t->id, info.batches, &secs, err, sizeof err) != 0) {
             ws->model = old;
-            vmf_classifier_free(m);
+            vmfd_model_free(m);
             ws->broken = 1;
             t->reply.status = 500;
             snprintf(t->reply.error, sizeof t->reply.error, "restore_failed");
             snprintf(t->reply.detail, sizeof t->reply.detail, "%s", err);
             break;
         }
-        vmf_classifier_free(old);
+        vmfd_model_free(old);
         ws->batches = info.batches;
         t->ckpt_s = secs;
         t->wrote_ckpt = 1;
@@ -488,14 +470,7 @@ int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize)
         free(ws);
         return -1;
     }
-    vmf_classifier_opts_init(&ws->opts);
-    ws->opts.k_max = (size_t)d->cfg.k_max;
-    ws->opts.alpha = d->cfg.alpha;
-    ws->opts.t0 = d->cfg.t0;
-    ws->opts.eta_floor = d->cfg.eta_floor;
-    ws->opts.minibatch = (size_t)d->cfg.minibatch;
-    ws->opts.seed = d->cfg.seed;
-    ws->dim = (size_t)d->cfg.dim;
+    vmfd_model_opts_from_config(&ws->opts, &d->cfg);
     ws->checkpoint_every = d->cfg.checkpoint_every;
     ws->keep_checkpoints = d->cfg.keep_checkpoints;
     ws->retention_days = d->cfg.payload_retention_days;
@@ -510,7 +485,7 @@ void vmfd_worker_free(vmfd_daemon *d)
     if (!ws)
         return;
     vmfd_store_close(ws->db);
-    vmf_classifier_free(ws->model);
+    vmfd_model_free(ws->model);
     free(ws->pending);
     free(ws);
     d->wk = NULL;
