@@ -71,6 +71,7 @@ typedef struct vmfd_daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     uint64_t watchdog_usec;
+    uv_timer_t drain; /* shutdown: polls until the chains are idle */
     vmfd_inbox *inbox;
 } vmfd_daemon;
 

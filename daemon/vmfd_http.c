@@ -71,6 +71,7 @@ struct conn {
     int hvalue_trunc;
     int expect_continue;
     size_t body_cap;
+    size_t body_expected; /* Content-Length, 0 when chunked */
     char *pending;
     size_t pending_len;
     char readbuf[READ_CHUNK];
@@ -275,6 +276,7 @@ static int on_message_begin(llhttp_t *p)
     free(c->req.body);
     memset(&c->req, 0, sizeof c->req);
     c->body_cap = 0;
+    c->body_expected = 0;
     return 0;
 }
 
@@ -353,12 +355,16 @@ static int on_headers_complete(llhttp_t *p)
         return -1;
     }
     if (p->flags & F_CONTENT_LENGTH && p->content_length > 0) {
-        c->req.body = malloc((size_t)p->content_length);
+        /* Reserve at most 1 MiB up front: a client announcing a large body
+         * and sending nothing must not pin that much memory. */
+        size_t cap = p->content_length < (1u << 20) ? (size_t)p->content_length : (1u << 20);
+        c->req.body = malloc(cap);
         if (!c->req.body) {
             c->err_status = 413;
             return -1;
         }
-        c->body_cap = (size_t)p->content_length;
+        c->body_cap = cap;
+        c->body_expected = (size_t)p->content_length;
     }
     if (c->expect_continue) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -379,6 +385,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         size_t cap = c->body_cap ? c->body_cap * 2 : 65536;
         while (cap < c->req.body_len + len)
             cap *= 2;
+        if (c->body_expected && cap > c->body_expected)
+            cap = c->body_expected; /* Content-Length known: grow to it, not beyond */
         if (cap > c->srv->limits.max_body_bytes)
             cap = (size_t)c->srv->limits.max_body_bytes;
         char *b = realloc(c->req.body, cap);

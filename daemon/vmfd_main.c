@@ -147,8 +147,6 @@ static void print_config(const vmfd_config *c, const char *path)
 
 /* ---- lifecycle ---- */
 
-static uv_timer_t drain_timer;
-
 static void on_closed_noop(uv_handle_t *h)
 {
     (void)h;
@@ -200,9 +198,9 @@ void vmfd_shutdown(vmfd_daemon *d)
     }
     vmfd_ingest_cancel_waiting(d);
     vmfd_worker_cancel_waiting(d);
-    uv_timer_init(d->loop, &drain_timer);
-    drain_timer.data = d;
-    uv_timer_start(&drain_timer, on_drain, 0, 5);
+    uv_timer_init(d->loop, &d->drain);
+    d->drain.data = d;
+    uv_timer_start(&d->drain, on_drain, 0, 5);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -257,6 +255,8 @@ static void on_ready(vmfd_daemon *d, int ok)
         }
         return;
     }
+    if (d->stopping)
+        return; /* SIGTERM arrived during recovery: never announce readiness */
     d->ready = 1;
     char msg[256];
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=serving, %lld batches applied",
