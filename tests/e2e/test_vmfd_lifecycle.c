@@ -7,6 +7,7 @@
 #include "vmfd_e2e_util.h"
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -425,9 +426,26 @@ static void test_pruning_and_metrics(void **state)
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     char st[32];
+    /* An operator's sqlite3 session holding a read transaction open does not stall vmfd. */
+    char dbpath[800];
+    sqlite3 *op = NULL;
+    sqlite3_stmt *q = NULL;
+    snprintf(dbpath, sizeof dbpath, "%s/vmfd.db", p.state);
+    assert_int_equal(sqlite3_open_v2(dbpath, &op, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(op, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(op, "SELECT count(*) FROM batches", -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     for (int day = 1; day <= 6; day++)
         assert_int_equal(put_day(&p, day), 202);
     assert_string_equal(e2e_wait_batch(p.port, "day-006", st, sizeof st, 30000), "applied");
+    /* The reader still sees its snapshot: no batch. */
+    sqlite3_reset(q);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 0);
+    sqlite3_finalize(q);
+    sqlite3_exec(op, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(op);
     e2e_resp r;
     assert_int_equal(e2e_http(p.port, "POST", "/v1/checkpoints", NULL, NULL, 0, NULL, &r), 0);
     assert_int_equal(r.status, 201);
