@@ -1,8 +1,9 @@
 /*
  * test_vmfd_badinput.c - the bad-input battery: hostile and malformed
  * requests against one real vmfd (1 MiB body limit, 4 KiB header limit, a
- * bearer token, a 600 ms idle timeout, at most 1000 predict rows), learned
- * on one seed batch (3 classes, d = 8, integer labels).
+ * bearer token, a 600 ms idle timeout, at most 1000 predict rows, a queue
+ * of one batch), learned on one seed batch (3 classes, d = 8, integer
+ * labels).
  *
  * Every case asserts the status vmfd documents (docs/vmfd.md) and, where
  * the answer has a body, the JSON error {"error": CODE, "detail": TEXT}.
@@ -345,7 +346,8 @@ static int setup(void **state)
     assert_non_null(f);
     fprintf(f,
             "[server]\ntoken_file = %s\nmax_body_bytes = 1048576\nmax_header_bytes = 4096\n"
-            "idle_timeout_ms = %d\npredict_max_rows = 1000\n[inbox]\nenabled = false\n",
+            "idle_timeout_ms = %d\npredict_max_rows = 1000\n[store]\nqueue_length = 1\n"
+            "[inbox]\nenabled = false\n",
             tok, IDLE_MS);
     fclose(f);
     const char *extra[] = {"--config", conf, NULL};
@@ -1086,7 +1088,10 @@ static void test_daemon_unchanged(void **state)
     assert_int_equal(
         e2e_sql_int(proc.state, "SELECT count(*) FROM batches WHERE status != 'applied'"), 0);
 
-    /* And it still learns: a good batch after the battery is applied. */
+    /* And it still learns: a good batch after the battery is applied. A
+     * second PUT pipelined behind it is parsed as soon as the first is
+     * acknowledged, while the first still holds the only queue slot
+     * (queue_length = 1): 503 with Retry-After, and nothing stored. */
     float x[3 * PER * D];
     int64_t y[3 * PER];
     seed_rows(x, y);
@@ -1095,12 +1100,31 @@ static void test_daemon_unchanged(void **state)
     void *npz;
     size_t len;
     npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
-    req("PUT", "/v1/batches/after", "application/x-npz", npz, len, &r);
-    assert_int_equal(r.status, 202);
-    e2e_resp_free(&r);
+    char *burst = malloc(2 * len + 1024);
+    assert_non_null(burst);
+    size_t k = 0;
+    for (int i = 0; i < 2; i++) {
+        k += (size_t)sprintf(burst + k,
+                             "PUT /v1/batches/%s HTTP/1.1\r\nHost: x\r\n" AUTH
+                             "Content-Type: application/x-npz\r\nContent-Length: %zu\r\n%s\r\n",
+                             i ? "after-busy" : "after", len, i ? "Connection: close\r\n" : "");
+        memcpy(burst + k, npz, len);
+        k += len;
+    }
+    raw_resp rr[3];
+    int n = raw_exchange(burst, k, rr, 3, NULL);
+    free(burst);
     free(npz);
+    assert_int_equal(n, 2);
+    assert_int_equal(rr[0].status, 202);
+    raw_error(&rr[1], 503, "queue_full");
+    assert_non_null(strstr(rr[1].headers, "Retry-After: "));
     char st[32];
     assert_string_equal(wait_applied("after", st, sizeof st), "applied");
+    req("GET", "/v1/batches/after-busy", NULL, NULL, 0, &r);
+    assert_error(&r, 404, "not_found");
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_sql_int(proc.state, "SELECT count(*) FROM batches"), base.batches + 1);
     assert_int_equal(e2e_stop(&proc, 15), 0);
 }
 
