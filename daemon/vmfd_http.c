@@ -57,6 +57,9 @@ struct conn {
     int busy;        /* a request is with the handler */
     int in_dispatch; /* inside the handler call (respond must not recurse) */
     int in_message;  /* a request has begun but not completed */
+    int in_headers;  /* its request line and headers are incomplete: reads do not
+                        extend the idle timer, so a trickling client (slowloris)
+                        gets 408 idle_timeout_ms after its first header bytes */
     int keep_alive;
     int draining;   /* the last answer closes the connection: read nothing more */
     int err_status; /* a limit refusal found inside a parser callback */
@@ -268,6 +271,7 @@ static int on_message_begin(llhttp_t *p)
 {
     conn *c = p->data;
     c->in_message = 1;
+    c->in_headers = 1;
     c->header_bytes = 0;
     c->url_len = 0;
     c->hname_len = c->hvalue_len = 0;
@@ -350,6 +354,7 @@ static int on_header_value_complete(llhttp_t *p)
 static int on_headers_complete(llhttp_t *p)
 {
     conn *c = p->data;
+    c->in_headers = 0;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.max_body_bytes) {
         c->err_status = 413;
         return -1;
@@ -517,7 +522,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    uv_timer_again(&c->timer);
+    if (!c->in_headers)
+        uv_timer_again(&c->timer);
     if (conn_feed(c, c->readbuf, (size_t)nread)) {
         uv_read_stop(&c->h.stream);
         c->busy = 1;

@@ -977,6 +977,21 @@ static void test_slow_client_idle_timeout(void **state)
     assert_int_equal(n, 1);
     raw_error(&rr[0], 408, "request_timeout");
     assert_true(secs >= 0.8 * IDLE_MS / 1000.0 && secs < 4.0);
+    /* Headers trickled a byte every 150 ms (slowloris): every gap is within
+     * the idle timeout, yet the headers must be complete within it of their
+     * first byte; the whole trickle would take 10 s. */
+    static const char trickle[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                  "X-Trickle: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    char *tbuf = NULL;
+    double t1 = now_s();
+    long tgot = e2e_raw(proc.port, trickle, sizeof trickle - 1, 1, 150, 5000, &tbuf);
+    secs = now_s() - t1;
+    assert_true(tgot > 0);
+    n = parse_raw(tbuf, rr, 2);
+    free(tbuf);
+    assert_int_equal(n, 1);
+    raw_error(&rr[0], 408, "request_timeout");
+    assert_true(secs < 4.0);
     /* A connection that sends nothing is closed silently. */
     char *buf = NULL;
     double t0 = now_s();
