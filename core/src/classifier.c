@@ -54,6 +54,11 @@
 #define FINAL_EM_ITER 100
 #define POWER_ITER    50
 #define PREDICT_BLOCK 1024
+/* Rows of a partial_fit batch / of a batch fit's held-out fifth scored for the record. */
+#define PQ_BATCH_ROWS 256
+#define PQ_FIT_ROWS   4096
+/* exp() below e^-60 is skipped in the record's log-sum-exps, as in prediction. */
+#define SKIP_LOG_PQ 60.0
 
 /* ---- options ---- */
 
@@ -70,7 +75,12 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
     o->rows_per_component = 30;
     o->pooled_kappa = 1;
     o->count_priors = 0;
-    o->kappa_scale = 0.03;
+    o->kappa_scale = 0.0;
+}
+
+double vmf__classifier_grid_scale(size_t g)
+{
+    return exp2(-0.5 * (double)g);
 }
 
 void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwise_opts *so)
@@ -95,8 +105,8 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
     if (o->rows_per_component < 1 || o->rows_per_component > ((size_t)1 << 20))
         return vmf__error(VMF_EINVAL, "%s: rows_per_component = %zu outside [1, 2^20]", fn,
                           o->rows_per_component);
-    if (!(o->kappa_scale > 0.0 && o->kappa_scale <= 1000.0))
-        return vmf__error(VMF_EINVAL, "%s: kappa_scale = %g outside (0, 1000]", fn, o->kappa_scale);
+    if (!(o->kappa_scale >= 0.0 && o->kappa_scale <= 1000.0))
+        return vmf__error(VMF_EINVAL, "%s: kappa_scale = %g outside [0, 1000]", fn, o->kappa_scale);
     vmf_stepwise_opts so;
     vmf__classifier_sw_opts(o, o->k_max, &so);
     return vmf__stepwise_check_opts(&so, fn);
@@ -238,6 +248,33 @@ int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out)
 
 /* ---- prediction cache ---- */
 
+/*
+ * The kappa scale prediction uses: the option when it is set, otherwise the
+ * grid scale with the best prequential macro recall (the mean over classes
+ * with scored rows of their hit rate); ties keep the larger scale, and with
+ * no scored rows at all the scale is 1 (the likelihood estimate).
+ */
+static double choose_scale(const vmf_classifier *c)
+{
+    if (c->o.kappa_scale > 0.0)
+        return c->o.kappa_scale;
+    size_t best_g = 0;
+    double best = -1.0;
+    for (size_t g = 0; g < VMF__SCALE_GRID; g++) {
+        double v = 0.0;
+        for (size_t i = 0; i < c->n_classes; i++) {
+            const vmf__class *cl = c->cls[i];
+            if (cl->pq_rows > 0)
+                v += (double)cl->pq_hits[g] / (double)cl->pq_rows;
+        }
+        if (v > best) {
+            best = v;
+            best_g = g;
+        }
+    }
+    return vmf__classifier_grid_scale(best_g);
+}
+
 int vmf__classifier_refresh(vmf_classifier *c)
 {
     return vmf__classifier_refresh_kappa(c, -1.0);
@@ -281,7 +318,7 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
         vmf__free(pk);
         return vmf__error(VMF_ENOMEM, "classifier: out of memory for the prediction cache");
     }
-    double scale = c->o.kappa_scale;
+    double scale = choose_scale(c);
     double lognorm_pool = c->o.pooled_kappa ? vmf_log_norm_const(d, scale * kpool) : 0.0;
     size_t at = 0;
     for (size_t i = 0; i < nc; i++) {
@@ -304,6 +341,126 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
     c->pkappa = pk;
     c->n_comp = total;
     c->kappa_pool = kpool;
+    c->scale = scale;
+    return VMF_OK;
+}
+
+/* ---- prequential record ---- */
+
+/*
+ * Scores rows x [n][d] of known classes cls [n] (indices into model m) with
+ * m at every grid scale and adds, per row, one to dst[cls[i]]->pq_rows and
+ * one to pq_hits[g] for each scale g at which the row's class is the top-1
+ * prediction (ties go to the lower class index, as in predict_topk). Class
+ * priors are those of prediction; with pooled_kappa the normaliser C_d is
+ * the same for every component and cancels.
+ */
+static int pq_score(const vmf_classifier *m, const float *x, size_t n, const int32_t *cls,
+                    vmf__class **dst)
+{
+    size_t T = m->n_comp, nc = m->n_classes, d = m->d, G = VMF__SCALE_GRID;
+    int pooled = m->o.pooled_kappa;
+    float *dots = vmf__malloc_array(n * T, sizeof *dots);
+    double *base = vmf__malloc_array(T, sizeof *base);
+    double *kap = vmf__malloc_array(T, sizeof *kap);
+    double *lnc = pooled ? NULL : vmf__malloc_array(G * T, sizeof *lnc);
+    if (!dots || !base || !kap || (!pooled && !lnc)) {
+        vmf__free(dots);
+        vmf__free(base);
+        vmf__free(kap);
+        vmf__free(lnc);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory scoring %zu rows", n);
+    }
+    for (size_t q = 0; q < nc; q++) {
+        const vmf_mixture *mx = m->cls[q]->sw->m;
+        double lp = m->o.count_priors ? log((double)m->cls[q]->rows / (double)m->rows) : 0.0;
+        for (size_t j = 0; j < mx->k; j++) {
+            base[m->off[q] + j] = lp + log(mx->weights[j]);
+            kap[m->off[q] + j] = pooled ? m->kappa_pool : mx->kappas[j];
+        }
+    }
+    for (size_t g = 0; g < G && !pooled; g++)
+        for (size_t j = 0; j < T; j++)
+            lnc[g * T + j] = vmf_log_norm_const(d, vmf__classifier_grid_scale(g) * kap[j]);
+    vmf__sgemm(0, 1, n, T, d, 1.0f, x, d, m->pmeans, d, 0.0f, dots, T);
+    for (size_t i = 0; i < n; i++) {
+        const float *dr = dots + i * T;
+        vmf__class *cl = dst[cls[i]];
+        cl->pq_rows++;
+        for (size_t g = 0; g < G; g++) {
+            double sg = vmf__classifier_grid_scale(g), top = -INFINITY;
+            size_t arg = 0;
+            for (size_t q = 0; q < nc; q++) {
+                double mx = -INFINITY;
+                for (size_t j = m->off[q]; j < m->off[q + 1]; j++) {
+                    double l =
+                        base[j] + sg * kap[j] * (double)dr[j] + (pooled ? 0.0 : lnc[g * T + j]);
+                    mx = l > mx ? l : mx;
+                }
+                double s = 0.0;
+                for (size_t j = m->off[q]; j < m->off[q + 1]; j++) {
+                    double t = base[j] + sg * kap[j] * (double)dr[j] +
+                               (pooled ? 0.0 : lnc[g * T + j]) - mx;
+                    if (t > -SKIP_LOG_PQ)
+                        s += exp(t);
+                }
+                double v = mx + log(s);
+                if (v > top) {
+                    top = v;
+                    arg = q;
+                }
+            }
+            cl->pq_hits[g] += arg == (size_t)cls[i];
+        }
+    }
+    vmf__free(dots);
+    vmf__free(base);
+    vmf__free(kap);
+    vmf__free(lnc);
+    return VMF_OK;
+}
+
+/*
+ * Picks at most about `budget` rows of a grouped batch for the prequential
+ * record, spread evenly over the classes present (the first rows of each
+ * class, at least one per class), restricted to classes below `known`;
+ * copies them to *xo [*no][d] and their classes to *co. *xo is NULL when no
+ * row qualifies.
+ */
+static int pq_pick(const float *xs, const size_t *start, size_t nc, size_t known, size_t d,
+                   size_t budget, float **xo, int32_t **co, size_t *no)
+{
+    *xo = NULL;
+    *co = NULL;
+    *no = 0;
+    size_t present = 0;
+    for (size_t k = 0; k < nc && k < known; k++)
+        present += start[k + 1] > start[k];
+    if (present == 0)
+        return VMF_OK;
+    size_t per = budget / present > 0 ? budget / present : 1, total = 0;
+    for (size_t k = 0; k < nc && k < known; k++) {
+        size_t cnt = start[k + 1] - start[k];
+        total += cnt < per ? cnt : per;
+    }
+    float *x = vmf__malloc_array(total * d, sizeof *x);
+    int32_t *cl = vmf__malloc_array(total, sizeof *cl);
+    if (!x || !cl) {
+        vmf__free(x);
+        vmf__free(cl);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory picking %zu rows", total);
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < nc && k < known; k++) {
+        size_t cnt = start[k + 1] - start[k], take = cnt < per ? cnt : per;
+        memcpy(x + at * d, xs + start[k] * d, take * d * sizeof *x);
+        for (size_t i = 0; i < take; i++)
+            cl[at + i] = (int32_t)k;
+        at += take;
+    }
+    *xo = x;
+    *co = cl;
+    *no = total;
     return VMF_OK;
 }
 
@@ -734,15 +891,33 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
     }
     /* Private copies of the touched classes; untouched ones are shared until commit. */
     for (size_t k = 0; k < nc; k++) {
-        size_t cnt = g.start[k + 1] - g.start[k];
-        if (cnt == 0)
+        if (g.start[k + 1] == g.start[k])
             continue;
         if (k < old_nc)
             rc = class_copy(c->cls[k], d, vmf__classifier_buf_cap(&c->o), &ncls[k]);
         else
             rc = class_new(&c->o, d, &ncls[k]);
-        if (rc == VMF_OK)
-            rc = class_learn(&c->o, ncls[k], g.xs + g.start[k] * d, cnt, d, &rng);
+        if (rc != VMF_OK)
+            goto fail;
+    }
+    /* Test, then train: the current model scores rows of known classes first. */
+    if (c->o.kappa_scale == 0.0 && old_nc > 0) {
+        float *px;
+        int32_t *pc;
+        size_t pn;
+        rc = pq_pick(g.xs, g.start, nc, old_nc, d, PQ_BATCH_ROWS, &px, &pc, &pn);
+        if (rc == VMF_OK && pn > 0)
+            rc = pq_score(c, px, pn, pc, ncls);
+        vmf__free(px);
+        vmf__free(pc);
+        if (rc != VMF_OK)
+            goto fail;
+    }
+    for (size_t k = 0; k < nc; k++) {
+        size_t cnt = g.start[k + 1] - g.start[k];
+        if (cnt == 0)
+            continue;
+        rc = class_learn(&c->o, ncls[k], g.xs + g.start[k] * d, cnt, d, &rng);
         if (rc != VMF_OK)
             goto fail;
     }
@@ -854,6 +1029,66 @@ done:
     return VMF_OK;
 }
 
+/*
+ * The prequential record of a batch fit, which has no stream to test on
+ * before training: 5-fold cross-fitting. In fold f, the rows at positions
+ * f, f + 5, ... within each class of at least 5 rows are held out, a
+ * classifier with the same options (scale fixed) is fitted on the other
+ * rows, and it scores the held-out rows (at most about PQ_FIT_ROWS / 5 per
+ * fold, spread over the classes) into c's classes.
+ */
+static int fit_record(const vmf_classifier_opts *o, const grouping *g, size_t nc, size_t d,
+                      vmf_classifier *c)
+{
+    size_t n = g->start[nc];
+    float *xtr = vmf__malloc_array(n * d, sizeof *xtr);
+    float *xho = vmf__malloc_array(n * d, sizeof *xho);
+    int64_t *ytr = vmf__malloc_array(n, sizeof *ytr);
+    size_t *hstart = vmf__malloc_array(nc + 1, sizeof *hstart);
+    int rc = VMF_OK;
+    if (!xtr || !xho || !ytr || !hstart)
+        rc = vmf__error(VMF_ENOMEM, "vmf_classifier_fit: out of memory holding rows out");
+    vmf_classifier_opts o2 = *o;
+    o2.kappa_scale = 1.0;
+    for (size_t f = 0; f < 5 && rc == VMF_OK; f++) {
+        size_t a = 0, b = 0;
+        for (size_t k = 0; k < nc; k++) {
+            size_t cnt = g->start[k + 1] - g->start[k];
+            hstart[k] = b;
+            for (size_t i = 0; i < cnt; i++) {
+                const float *xi = g->xs + (g->start[k] + i) * d;
+                if (cnt >= 5 && i % 5 == f) {
+                    memcpy(xho + b++ * d, xi, d * sizeof *xho);
+                } else {
+                    memcpy(xtr + a * d, xi, d * sizeof *xtr);
+                    ytr[a++] = (int64_t)k; /* every class keeps rows: index k in m too */
+                }
+            }
+        }
+        hstart[nc] = b;
+        if (b == 0)
+            break;
+        vmf_classifier *m = NULL;
+        vmf_labels yl = {a, ytr, NULL};
+        rc = vmf_classifier_fit(&o2, xtr, a, d, &yl, &m);
+        float *px = NULL;
+        int32_t *pc = NULL;
+        size_t pn = 0;
+        if (rc == VMF_OK)
+            rc = pq_pick(xho, hstart, nc, nc, d, PQ_FIT_ROWS / 5, &px, &pc, &pn);
+        if (rc == VMF_OK && pn > 0)
+            rc = pq_score(m, px, pn, pc, c->cls);
+        vmf_classifier_free(m);
+        vmf__free(px);
+        vmf__free(pc);
+    }
+    vmf__free(xtr);
+    vmf__free(xho);
+    vmf__free(ytr);
+    vmf__free(hstart);
+    return rc;
+}
+
 int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d,
                        const vmf_labels *y, vmf_classifier **out)
 {
@@ -897,6 +1132,8 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
             c->n_classes = k + 1;
     }
     c->rows = n;
+    if (rc == VMF_OK && o->kappa_scale == 0.0)
+        rc = fit_record(o, &g, nc, d, c);
     if (rc == VMF_OK)
         rc = vmf__classifier_refresh(c);
 done:
@@ -1152,5 +1389,10 @@ const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i)
 
 double vmf_classifier_kappa(const vmf_classifier *c)
 {
-    return c ? c->o.kappa_scale * c->kappa_pool : 0.0;
+    return c ? c->scale * c->kappa_pool : 0.0;
+}
+
+double vmf_classifier_kappa_scale(const vmf_classifier *c)
+{
+    return c ? c->scale : 0.0;
 }

@@ -12,12 +12,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One class: its stepwise state and, while it can still grow, a row sample. */
+/*
+ * The temperature grid of the automatic kappa_scale: scale g is 2^(-g/2),
+ * g = 0 .. VMF__SCALE_GRID - 1 (1 down to 2^-7.5 = 0.0055).
+ */
+#define VMF__SCALE_GRID 16
+
+/* Scale g of the grid. */
+double vmf__classifier_grid_scale(size_t g);
+
+/*
+ * One class: its stepwise state, while it can still grow a row sample, and
+ * its prequential record: of the pq_rows rows of this class that were
+ * scored by the model before it learned them, pq_hits[g] were predicted
+ * top-1 correctly at grid scale g.
+ */
 typedef struct vmf__class {
     vmf_stepwise *sw; /* row clock; its mixture has K <= k_max components */
     uint64_t rows;    /* rows of this class seen */
     float *buf;       /* [cap][d] growth sample, NULL once K == k_max */
     size_t buf_n;     /* rows held in buf */
+    uint64_t pq_rows;
+    uint64_t pq_hits[VMF__SCALE_GRID];
 } vmf__class;
 
 struct vmf_classifier {
@@ -29,7 +45,8 @@ struct vmf_classifier {
     uint64_t rows;
     vmf_rng rng; /* growth-sample draws */
     /* Prediction cache, rebuilt after every change (vmf__classifier_refresh). */
-    double kappa_pool; /* pooled estimate before kappa_scale; 0 unless pooled_kappa */
+    double kappa_pool; /* pooled estimate before the scale; 0 unless pooled_kappa */
+    double scale;      /* kappa scale in use: kappa_scale, or the prequential choice */
     size_t n_comp;     /* components over all classes */
     size_t *off;       /* [n_classes + 1] first component of each class */
     float *pmeans;     /* [n_comp][d] */
@@ -63,5 +80,13 @@ int vmf__classifier_refresh(vmf_classifier *c);
  * with ("kappa_pooled"), so that the rebuilt classifier predicts identically.
  */
 int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa);
+
+/*
+ * vmf_classifier_save in format version `version` (1 or 2; version 1 drops
+ * count_priors, kappa_scale and the prequential record). Only the tests
+ * write version 1, to check that such blobs still load.
+ */
+int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void **buf,
+                                 size_t *len);
 
 #endif

@@ -14,6 +14,7 @@
  *   u32 label kind (0 integers, 1 strings), u64 n_classes
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
  *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
+ *              u64 prequential rows, u64 hits [16] (version 2 only),
  *              the stepwise payload of stepwise.c
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
@@ -43,6 +44,11 @@ static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'
 
 int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
 {
+    return vmf__classifier_save_version(c, CLASSIFIER_VERSION, buf, len);
+}
+
+int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void **buf, size_t *len)
+{
     if (!buf || !len)
         return vmf__error(VMF_EINVAL, "vmf_classifier_save: buf or len is NULL");
     *buf = NULL;
@@ -64,8 +70,10 @@ int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
     vmf__wbuf_u64(&b, o->seed);
     vmf__wbuf_u64(&b, o->rows_per_component);
     vmf__wbuf_u32(&b, o->pooled_kappa ? 1u : 0u);
-    vmf__wbuf_u32(&b, o->count_priors ? 1u : 0u);
-    vmf__wbuf_f64(&b, o->kappa_scale);
+    if (version >= 2) {
+        vmf__wbuf_u32(&b, o->count_priors ? 1u : 0u);
+        vmf__wbuf_f64(&b, o->kappa_scale);
+    }
     vmf__wbuf_u64(&b, c->d);
     vmf__wbuf_u64(&b, c->rows);
     for (int i = 0; i < 4; i++)
@@ -89,9 +97,14 @@ int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
         vmf__wbuf_u32(&b, cl->buf ? 1u : 0u);
         vmf__wbuf_u64(&b, cl->buf_n);
         vmf__wbuf_f32s(&b, cl->buf, cl->buf ? cl->buf_n * c->d : 0);
+        if (version >= 2) {
+            vmf__wbuf_u64(&b, cl->pq_rows);
+            for (size_t g = 0; g < VMF__SCALE_GRID; g++)
+                vmf__wbuf_u64(&b, cl->pq_hits[g]);
+        }
         vmf__stepwise_write(&b, cl->sw);
     }
-    int rc = vmf__blob_frame(CLASSIFIER_MAGIC, CLASSIFIER_VERSION, &b, buf, len);
+    int rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
     vmf__free(b.p);
     return rc;
 }
@@ -115,10 +128,16 @@ static int intern_one(vmf_label_table *t, int is_str, int64_t iv, const char *sv
 
 /*
  * Checks a restored class against the classifier: dimension, row clock,
- * component count within k_max, sample size within its capacity.
+ * component count within k_max, sample size within its capacity, a
+ * prequential record within the class's rows.
  */
 static int check_class(const vmf_classifier *c, const vmf__class *cl, const char *where)
 {
+    if (cl->pq_rows > cl->rows)
+        return vmf__error(VMF_EFORMAT, "%s: more prequential rows than rows", where);
+    for (size_t g = 0; g < VMF__SCALE_GRID; g++)
+        if (cl->pq_hits[g] > cl->pq_rows)
+            return vmf__error(VMF_EFORMAT, "%s: more prequential hits than rows", where);
     const vmf_stepwise *sw = cl->sw;
     if (sw->d != c->d || sw->clock != VMF__CLOCK_ROWS || !sw->m || sw->m->k > c->o.k_max)
         return vmf__error(VMF_EFORMAT, "%s: class state does not fit the classifier", where);
@@ -273,6 +292,11 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
                 goto fail;
             }
         }
+        if (version >= 2) {
+            cl->pq_rows = vmf__rbuf_u64(&r);
+            for (size_t g = 0; g < VMF__SCALE_GRID; g++)
+                cl->pq_hits[g] = vmf__rbuf_u64(&r);
+        }
         rc = vmf__stepwise_read(&r, where, &cl->sw);
         if (rc == VMF_OK)
             rc = check_class(c, cl, where);
@@ -378,6 +402,14 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
         bad |= !sj || json_object_set_new(e, "state", sj) != 0;
         json_t *sample = cl->buf ? floats_rows(cl->buf, cl->buf_n, c->d) : json_null();
         bad |= !sample || json_object_set_new(e, "sample", sample) != 0;
+        json_t *pq = json_object(), *hits = json_array();
+        bad |= !pq || !hits;
+        for (size_t g = 0; g < VMF__SCALE_GRID && !bad; g++)
+            bad |= json_array_append_new(hits, json_integer((json_int_t)cl->pq_hits[g])) != 0;
+        bad |= !pq || json_object_set_new(pq, "rows", json_integer((json_int_t)cl->pq_rows)) != 0;
+        bad |= !pq || json_object_set(pq, "hits", hits) != 0;
+        json_decref(hits);
+        bad |= !pq || json_object_set_new(e, "prequential", pq) != 0;
     }
     bad |= json_object_set(root, "classes", classes);
     json_decref(opts);
@@ -482,6 +514,22 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
         cl->rows = (uint64_t)json_integer_value(rows);
     else if (vmf__json_get_u64(rows, &cl->rows) != 0)
         return vmf__error(VMF_EFORMAT, "%s: \"rows\" must be a positive count", where);
+    const json_t *pq = json_object_get(e, "prequential");
+    if (pq) {
+        const json_t *pr = json_object_get(pq, "rows"), *ph = json_object_get(pq, "hits");
+        if (!json_is_integer(pr) || json_integer_value(pr) < 0 || !json_is_array(ph) ||
+            json_array_size(ph) != VMF__SCALE_GRID)
+            return vmf__error(VMF_EFORMAT,
+                              "%s: \"prequential\" needs \"rows\" and %d \"hits\" counts", where,
+                              VMF__SCALE_GRID);
+        cl->pq_rows = (uint64_t)json_integer_value(pr);
+        for (size_t g = 0; g < VMF__SCALE_GRID; g++) {
+            const json_t *h = json_array_get(ph, g);
+            if (!json_is_integer(h) || json_integer_value(h) < 0)
+                return vmf__error(VMF_EFORMAT, "%s: prequential hits must be counts", where);
+            cl->pq_hits[g] = (uint64_t)json_integer_value(h);
+        }
+    }
     const json_t *state = json_object_get(e, "state");
     int rc;
     if (state) {

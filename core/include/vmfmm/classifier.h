@@ -11,7 +11,8 @@
  * batch.
  *
  * Prediction uses equal class priors and a tempered concentration by default
- * (count_priors = 0, kappa_scale = 0.03): see vmf_classifier_opts.
+ * (count_priors = 0, kappa_scale = 0: chosen by the classifier from its
+ * prequential record): see vmf_classifier_opts.
  *
  * Thread safety: predict functions only read and may run concurrently with
  * each other; partial_fit needs exclusive access (the daemon predicts on an
@@ -58,11 +59,14 @@ typedef struct vmf_classifier_opts {
      */
     int count_priors;
     /*
-     * Prediction temperature in (0, 1000]: prediction uses kappa_scale times
+     * Prediction temperature in [0, 1000]: prediction uses a scale s times
      * the pooled kappa (or times each component's own kappa without
-     * pooled_kappa); learning is unaffected. Default 0.03, chosen by 5-fold
-     * cross-validation of macro recall on the training split of fmnist-cce64
-     * (docs/classifier.md); 1 predicts with the likelihood estimate.
+     * pooled_kappa); learning is unaffected. kappa_scale > 0 fixes s (1
+     * predicts with the likelihood estimate). 0 (default): automatic. Each
+     * partial_fit batch is first scored by the current model ("test, then
+     * train") at the grid s = 2^(-g/2), g = 0..15, and s is the grid value
+     * with the best macro recall on all rows scored so far (fit scores a
+     * held-out fifth of each class instead); see docs/classifier.md.
      */
     double kappa_scale;
 } vmf_classifier_opts;
@@ -117,10 +121,13 @@ VMF_API const double *vmf_classifier_class_s0(const vmf_classifier *c, size_t i)
 VMF_API const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i);
 
 /*
- * The kappa prediction uses: kappa_scale times the pooled estimate (0 when
- * pooled_kappa is off or before any data).
+ * The kappa prediction uses: the scale in use times the pooled estimate (0
+ * when pooled_kappa is off or before any data).
  */
 VMF_API double vmf_classifier_kappa(const vmf_classifier *c);
+
+/* The kappa scale prediction uses (the option, or the automatic choice). */
+VMF_API double vmf_classifier_kappa_scale(const vmf_classifier *c);
 
 /* Compact, versioned binary of the whole state; loading gives bit-identical futures. */
 VMF_API int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len);
