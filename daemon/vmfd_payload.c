@@ -443,6 +443,5 @@ int vmfd_batch_from_store(const void *rows, size_t n, size_t d, const char *labe
             return -1;
         }
     }
-    vmfd_batch_hash(out);
-    return 0;
+    return 0; /* the hash is in the store already; callers that want it call vmfd_batch_hash */
 }

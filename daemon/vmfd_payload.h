@@ -57,7 +57,8 @@ char *vmfd_batch_labels_json(const vmfd_batch *b);
 
 /*
  * Rebuilds a batch from the store: rows blob (float32 [n][d], already unit)
- * and labels JSON (may be NULL). Recomputes nothing but the label arrays.
+ * and labels JSON (may be NULL). Recomputes nothing but the label arrays;
+ * sha256 is left empty.
  */
 int vmfd_batch_from_store(const void *rows, size_t n, size_t d, const char *labels_json,
                           vmfd_batch *out, char *err, size_t errsize);

@@ -107,6 +107,7 @@ static void test_payload_decoding(void **state)
     vmfd_batch c;
     char err[128];
     assert_int_equal(vmfd_batch_from_store(b.x, b.n, b.d, lj, &c, err, sizeof err), 0);
+    vmfd_batch_hash(&c);
     assert_string_equal(c.sha256, b.sha256);
     free(lj);
     vmfd_batch_free(&c);
@@ -234,6 +235,7 @@ static void test_store(void **state)
     char key[64];
     assert_int_equal(vmfd_store_load_batch(db, 2, &back, key, sizeof key, err, sizeof err), 0);
     assert_string_equal(key, "k2");
+    vmfd_batch_hash(&back);
     assert_string_equal(back.sha256, b.sha256);
     assert_int_equal(back.label_kind, VMFD_LABELS_STR);
     assert_string_equal(back.strs[1], "b");
