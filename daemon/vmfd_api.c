@@ -20,7 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INLINE_PREDICT_BYTES 16384 /* smaller predict bodies are answered on the loop */
+/*
+ * A predict request is answered on the loop thread when it is cheap: a small
+ * body and little model work (rows x components x dim multiply-adds, the
+ * size of the E-step GEMM). Anything more goes to the threadpool, so the
+ * loop keeps parsing and the cores share the GEMMs.
+ */
+#define INLINE_PREDICT_BYTES 16384
+#define INLINE_PREDICT_MACS  (1u << 17)
 #define DEFAULT_TOP_K        4
 
 char *vmfd_api_error_json(const char *error, const char *detail, size_t *len)
@@ -366,7 +373,9 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
     j->snap = s;
     j->kind = kind;
     j->top_k = top_k;
-    if (kind == 0 && req->body_len <= INLINE_PREDICT_BYTES) {
+    uint64_t row_macs = (uint64_t)s->components * vmfd_model_dim(s->model);
+    if (kind == 0 && req->body_len <= INLINE_PREDICT_BYTES &&
+        row_macs * (req->body_len / 256 + 1) <= INLINE_PREDICT_MACS) {
         pjob_work(&j->w);
         pjob_finish(j);
         return;
