@@ -6,11 +6,14 @@
  */
 #include "vmfd_e2e_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -490,6 +493,50 @@ static void test_pruning_and_metrics(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* One vmfd per state directory; the connection limit answers 503 and closes. */
+static void test_lock_and_connection_limit(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700], cmd[2048];
+    e2e_init(&p);
+    snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
+    write_text(conf, "[server]\nmax_connections = 2\n");
+    const char *args[] = {"--config", conf, NULL};
+    e2e_start(&p, args, 1);
+    snprintf(cmd, sizeof cmd, "%s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(), p.state);
+    char *out = NULL;
+    assert_int_equal(run(cmd, &out), 75);
+    assert_non_null(strstr(out, "in use by another vmfd"));
+    free(out);
+    /* Two idle keep-alive connections fill the limit; a third is refused. */
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)p.port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0);
+    }
+    e2e_sleep_ms(50); /* let vmfd accept both */
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    char *resp = NULL;
+    assert_true(e2e_raw(p.port, req, sizeof req - 1, 0, 0, 2000, &resp) > 0);
+    assert_non_null(strstr(resp, "HTTP/1.1 503"));
+    assert_non_null(strstr(resp, "\"error\":\"too_many_connections\""));
+    free(resp);
+    close(fds[0]);
+    close(fds[1]);
+    e2e_sleep_ms(50);
+    assert_true(e2e_raw(p.port, req, sizeof req - 1, 0, 0, 2000, &resp) > 0);
+    assert_non_null(strstr(resp, "HTTP/1.1 200"));
+    free(resp);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -512,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_command_line),
         cmocka_unit_test(test_token_reload_socket_vmfctl),
         cmocka_unit_test(test_pruning_and_metrics),
+        cmocka_unit_test(test_lock_and_connection_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
