@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -537,6 +538,74 @@ static void test_lock_and_connection_limit(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+static uint64_t garbage_state = 0x5eedf00dULL;
+
+static uint32_t garbage_next(void)
+{
+    uint64_t z = (garbage_state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/*
+ * 300 seeded garbage requests (random bytes, or a valid request line, header
+ * or JSON prefix followed by random bytes), each followed by a half-close:
+ * vmfd answers or closes, stays healthy, and stores nothing.
+ */
+static void test_garbage_requests(void **state)
+{
+    (void)state;
+    static const char *const prefixes[] = {
+        "",
+        "PUT /v1/batches/g HTTP/1.1\r\n",
+        "PUT /v1/batches/g HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: "
+        "40\r\n\r\n",
+        "PUT /v1/batches/g HTTP/1.1\r\nContent-Type: application/x-npz\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n",
+        "POST /v1/predict HTTP/1.1\r\nContent-Type: application/x-npy\r\nContent-Length: "
+        "300\r\n\r\n"
+        "\x93NUMPY\x01\x00",
+        "GET /v1/batches/",
+    };
+    e2e_proc p;
+    e2e_init(&p);
+    e2e_start(&p, NULL, 1);
+    for (int i = 0; i < 300; i++) {
+        const char *pre = prefixes[garbage_next() % (sizeof prefixes / sizeof prefixes[0])];
+        size_t plen = strlen(pre), n = garbage_next() % 2000;
+        char *buf = malloc(plen + n + 1);
+        assert_non_null(buf);
+        memcpy(buf, pre, plen);
+        for (size_t j = 0; j < n; j++)
+            buf[plen + j] = (char)(garbage_next() & 0xff);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)p.port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        ssize_t w = send(fd, buf, plen + n, MSG_NOSIGNAL);
+        (void)w;
+        shutdown(fd, SHUT_WR);
+        char rb[4096];
+        struct timeval tv = {2, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        while (recv(fd, rb, sizeof rb, 0) > 0) {
+        }
+        close(fd);
+        free(buf);
+    }
+    e2e_resp r;
+    assert_int_equal(e2e_http(p.port, "GET", "/healthz", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -560,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_token_reload_socket_vmfctl),
         cmocka_unit_test(test_pruning_and_metrics),
         cmocka_unit_test(test_lock_and_connection_limit),
+        cmocka_unit_test(test_garbage_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
