@@ -83,7 +83,8 @@ static void test_sigterm_while_busy(void **state)
     e2e_init(&p);
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
     /* Four batches per checkpoint: the shutdown checkpoint must cover the rest. */
-    write_text(conf, "[store]\ncheckpoint_every = 4\n[inbox]\nenabled = false\n");
+    write_text(conf, "[store]\ncheckpoint_every = 4\npayload_retention_days = -1\n"
+                     "[inbox]\nenabled = false\n");
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     void *npz[BUSY_BATCHES];
@@ -158,6 +159,8 @@ static void test_sigterm_while_busy(void **state)
     e2e_assert_model_equal(p.state, ref);
     assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='applied'"),
                      BUSY_BATCHES);
+    /* payload_retention_days = -1 keeps every payload. */
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batch_data"), BUSY_BATCHES);
     vmf_classifier_free(ref);
     for (int i = 0; i < BUSY_BATCHES; i++) {
         free(npz[i]);
