@@ -54,7 +54,7 @@ static const char usage[] =
     "  --version          print the version\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (checkpoint, exit 0); SIGHUP reloads\n"
-    "log.level, server.token_file and the server limits.\n";
+    "log.level, server.token_file, the server limits and store.queue_length.\n";
 
 static int read_token(const char *path, char *out, size_t size, size_t *len, char *err,
                       size_t errsize)
@@ -223,6 +223,7 @@ static void on_signal(uv_signal_t *s, int signum)
         d->cfg.max_connections = c.max_connections;
         d->cfg.idle_timeout_ms = c.idle_timeout_ms;
         d->cfg.predict_max_rows = c.predict_max_rows;
+        d->cfg.queue_length = c.queue_length;
         memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
         memcpy(d->token, token, sizeof token);
         d->token_len = tlen;

@@ -311,8 +311,10 @@ static void test_token_reload_socket_vmfctl(void **state)
                      0);
     assert_int_equal(r.status, 200);
     e2e_resp_free(&r);
-    /* SIGHUP re-reads the token file. */
+    /* SIGHUP re-reads the token file, and the config: the log level drops to warning. */
     write_text(tok, "second-secret\n");
+    snprintf(text, sizeof text, "[server]\ntoken_file = %s\n[log]\nlevel = warning\n", tok);
+    write_text(conf, text);
     kill(p.pid, SIGHUP);
     int ok = 0;
     for (int i = 0; i < 200 && !ok; i++) {
@@ -366,6 +368,10 @@ static void test_token_reload_socket_vmfctl(void **state)
     assert_int_equal(run(cmd, &out), 0); /* same content again */
     assert_non_null(strstr(out, "already known"));
     free(out);
+    char *log = e2e_read_file(p.log, NULL);
+    assert_non_null(strstr(log, "<6>listening"));         /* info before the reload */
+    assert_null(strstr(log, "batch queued key=day-001")); /* not after it */
+    free(log);
     char st[32];
     assert_int_equal(e2e_http(p.port, "GET", "/v1/batches/day-001", NULL, NULL, 0,
                               "Authorization: Bearer second-secret\r\n", &r),
