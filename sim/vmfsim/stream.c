@@ -64,7 +64,7 @@ void vmfsim_gen_opts_init(vmfsim_gen_opts *o)
     o->zipf = 1.0;
     o->min_class_rows = 40;
     o->max_modes = 3;
-    o->kappa = 40.0;
+    o->kappa = 33.0;
     o->group_size = 4;
     o->class_spread = 1.0;
     o->mode_spread = 1.2;

@@ -80,7 +80,7 @@ static const char usage_text2[] =
     "  --zipf S              class size of rank r proportional to r^-S (default 1.0)\n"
     "  --min-class-rows N    floor on a class's stream rows (default 40)\n"
     "  --modes N             vMF modes per class, uniform in 1..N (default 3)\n"
-    "  --kappa K             concentration of every mode (default 40)\n"
+    "  --kappa K             concentration of every mode (default 33)\n"
     "  --group-size N        classes per confusable family (default 4)\n"
     "  --class-spread S      spread of class means around their family (default 1.0)\n"
     "  --mode-spread S       spread of mode means around their class (default 1.2)\n"
