@@ -10,7 +10,8 @@
  *    1 row from 64 keep-alive connections (one thread, non-blocking sockets
  *    and poll): rows/s and the p50/p99 request latency; in-process:
  *    vmf_classifier_predict_topk on the same rows, one request's rows per
- *    call, with the classifier learned from the same batch.
+ *    call, with the classifier learned from the same batch; for single rows
+ *    also 64 of them per call, the bound of coalescing concurrent requests.
  *
  *   vmf_bench_vmfd [--rows N] [--seconds S] [--connections C] [--vmfd PATH]
  *                  [--url http://HOST:PORT]
@@ -476,7 +477,8 @@ static load_result run_load(const daemon_proc *p, int conns, char *const *reqs,
 
 typedef struct shape_result {
     double http_rows_s, http_p50, http_p99, inproc_rows_s, inproc_p50, inproc_p99;
-    double one_p50, one_p99; /* HTTP with one connection */
+    double one_p50, one_p99;      /* HTTP with one connection */
+    double inproc_batched_rows_s; /* single rows: QUERY_SETS of them per call */
     size_t http_errors;
 } shape_result;
 
@@ -515,6 +517,22 @@ static shape_result bench_predict(const daemon_proc *p, const vmf_classifier *mo
     free(lat);
     free(cls);
     free(proba);
+    if (rows == 1) {
+        /* The bound of coalescing: all QUERY_SETS single rows in one call. */
+        cls = xmalloc(QUERY_SETS * TOP_K * sizeof *cls);
+        proba = xmalloc(QUERY_SETS * TOP_K * sizeof *proba);
+        calls = 0;
+        t0 = now_s();
+        do {
+            if (vmf_classifier_predict_topk(model, q, QUERY_SETS, DIM, TOP_K, cls, proba) != VMF_OK)
+                die(vmf_last_error());
+            calls++;
+            t = now_s();
+        } while (t - t0 < seconds / 2.0);
+        out.inproc_batched_rows_s = (double)(calls * QUERY_SETS) / (t - t0);
+        free(cls);
+        free(proba);
+    }
 
     /* HTTP: the same rows as .npy bodies. */
     char *reqs[QUERY_SETS];
@@ -738,6 +756,10 @@ int main(int argc, char **argv)
                1e3 * r.one_p99);
         printf("  in-process  %10.0f rows/s  p50 %7.3f ms  p99 %7.3f ms\n", r.inproc_rows_s,
                1e3 * r.inproc_p50, 1e3 * r.inproc_p99);
+        if (shapes[s] == 1)
+            printf("  in-process, %d rows per call %7.0f rows/s  (what coalescing "
+                   "concurrent requests could reach)\n",
+                   QUERY_SETS, r.inproc_batched_rows_s);
         printf("  ratio in-process / http throughput %.2f", r.inproc_rows_s / r.http_rows_s);
         if (shapes[s] == 256) {
             int met = r.inproc_rows_s / r.http_rows_s <= 2.0;
