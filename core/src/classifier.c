@@ -30,11 +30,14 @@
  * pooled_kappa (the default) every component uses one kappa estimated from
  * the statistics of all classes pooled (mass sum_c n_c, resultant sum_c n_c
  * sum_k |s1_ck|), so no class wins a region merely by being broader, times
- * the temperature kappa_scale (default 0.03): the likelihood estimate of a
- * five-component mixture is far sharper than the decision-optimal one. See
- * docs/classifier.md for the measurements. The
- * work is one GEMM X · Mᵀ over all components, blocked over rows, then a
- * log-sum-exp per class and one over classes, in double.
+ * a temperature s: the likelihood estimate of a five-component mixture is
+ * far sharper than the decision-optimal one. s is kappa_scale when set;
+ * by default it is chosen from the prequential record, the top-1 hits of
+ * rows scored before they were learned, at the grid 2^(-g/2), g = 0..15
+ * (partial_fit: "test, then train"; fit: cross-fitting), as the grid value
+ * with the best macro recall. See docs/classifier.md for the measurements.
+ * The work is one GEMM X · Mᵀ over all components, blocked over rows, then
+ * a log-sum-exp per class and one over classes, in double.
  *
  * All-or-nothing updates: partial_fit validates everything, then works on
  * private copies of the label table and of the classes it touches, and swaps
