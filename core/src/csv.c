@@ -16,24 +16,10 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CSV_BLOCK 65536
-
-static int fail(int rc, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(int rc, const char *what, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vmf__error(rc, "%s: %s", what, msg);
-}
 
 /* ---- line reader over a FILE or a memory buffer ---- */
 
@@ -58,11 +44,11 @@ static int fill(lines *r)
     if (r->cap - r->end < CSV_BLOCK / 2) {
         size_t cap = r->cap ? r->cap * 2 : CSV_BLOCK;
         if (cap > VMF_IO_MAX_BYTES || cap < r->cap)
-            return fail(VMF_EFORMAT, r->what, "a line is longer than the %llu-byte limit",
-                        (unsigned long long)VMF_IO_MAX_BYTES);
+            return vmf__fail(VMF_EFORMAT, r->what, "a line is longer than the %llu-byte limit",
+                             (unsigned long long)VMF_IO_MAX_BYTES);
         char *b = vmf__realloc(r->buf, cap);
         if (!b)
-            return fail(VMF_ENOMEM, r->what, "out of memory for a %zu-byte line buffer", cap);
+            return vmf__fail(VMF_ENOMEM, r->what, "out of memory for a %zu-byte line buffer", cap);
         r->buf = b;
         r->cap = cap;
     }
@@ -70,7 +56,7 @@ static int fill(lines *r)
     if (r->fp) {
         got = fread(r->buf + r->end, 1, room, r->fp);
         if (got < room && ferror(r->fp))
-            return fail(VMF_EIO, r->what, "read failed: %s", strerror(errno));
+            return vmf__fail(VMF_EIO, r->what, "read failed: %s", strerror(errno));
     } else {
         got = r->mem_left < room ? r->mem_left : room;
         memcpy(r->buf + r->end, r->mem, got);
@@ -152,7 +138,7 @@ static int parse_number(char *field, float *v, const char *what, size_t lineno, 
 {
     char *end, *s = trim(field, &end);
     if (s == end)
-        return fail(VMF_EFORMAT, what, "line %zu, field %zu is empty", lineno, col);
+        return vmf__fail(VMF_EFORMAT, what, "line %zu, field %zu is empty", lineno, col);
     char *stop;
     errno = 0;
     double x = strtod(s, &stop);
@@ -161,12 +147,12 @@ static int parse_number(char *field, float *v, const char *what, size_t lineno, 
     char shown[48];
     snprintf(shown, sizeof shown, "%.40s", s);
     if (!isfinite(x) && errno != ERANGE)
-        return fail(VMF_EFORMAT, what, "line %zu, field %zu: '%s' is not a finite number", lineno,
-                    col, shown);
+        return vmf__fail(VMF_EFORMAT, what, "line %zu, field %zu: '%s' is not a finite number",
+                         lineno, col, shown);
     float f = (float)x;
     if (isinf(f) || (errno == ERANGE && fabs(x) > 1.0))
-        return fail(VMF_ERANGE, what, "line %zu, field %zu: %s is outside the float32 range",
-                    lineno, col, shown);
+        return vmf__fail(VMF_ERANGE, what, "line %zu, field %zu: %s is outside the float32 range",
+                         lineno, col, shown);
     *v = f; /* an underflow rounds to zero or a subnormal, as intended */
     return 1;
 }
@@ -198,7 +184,8 @@ static int csv_parse(lines *r, vmf_array *out)
         if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
         if (memchr(line, '\0', len)) {
-            rc = fail(VMF_EFORMAT, what, "line %zu contains a NUL byte (not a text file)", lineno);
+            rc = vmf__fail(VMF_EFORMAT, what, "line %zu contains a NUL byte (not a text file)",
+                           lineno);
             goto fail;
         }
         char *p = line;
@@ -214,7 +201,7 @@ static int csv_parse(lines *r, vmf_array *out)
         if (nf > fcap) {
             char **f = vmf__realloc(fields, nf * sizeof *f);
             if (!f) {
-                rc = fail(VMF_ENOMEM, what, "out of memory for %zu fields", nf);
+                rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %zu fields", nf);
                 goto fail;
             }
             fields = f;
@@ -222,8 +209,9 @@ static int csv_parse(lines *r, vmf_array *out)
         }
         split(line, fields, fcap);
         if (d != 0 && nf != d) {
-            rc = fail(VMF_EFORMAT, what, "line %zu has %zu fields, expected %zu as on line %zu",
-                      lineno, nf, d, width_line);
+            rc =
+                vmf__fail(VMF_EFORMAT, what, "line %zu has %zu fields, expected %zu as on line %zu",
+                          lineno, nf, d, width_line);
             goto fail;
         }
         if (d == 0) {
@@ -253,9 +241,10 @@ static int csv_parse(lines *r, vmf_array *out)
                 bytes > VMF_IO_MAX_BYTES) {
                 if (vmf__mul_overflow(n + 1, d * sizeof(float), &bytes) != 0 ||
                     bytes > VMF_IO_MAX_BYTES) {
-                    rc = fail(VMF_EFORMAT, what,
-                              "more data than the %llu-byte limit (VMF_IO_MAX_BYTES) at line %zu",
-                              (unsigned long long)VMF_IO_MAX_BYTES, lineno);
+                    rc = vmf__fail(
+                        VMF_EFORMAT, what,
+                        "more data than the %llu-byte limit (VMF_IO_MAX_BYTES) at line %zu",
+                        (unsigned long long)VMF_IO_MAX_BYTES, lineno);
                     goto fail;
                 }
                 ncap = VMF_IO_MAX_BYTES / (d * sizeof(float));
@@ -263,7 +252,7 @@ static int csv_parse(lines *r, vmf_array *out)
             }
             float *nd = vmf__realloc(data, bytes);
             if (!nd) {
-                rc = fail(VMF_ENOMEM, what, "out of memory for %zu rows", ncap);
+                rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %zu rows", ncap);
                 goto fail;
             }
             data = nd;
@@ -277,8 +266,8 @@ static int csv_parse(lines *r, vmf_array *out)
             }
             if (ok == 0) {
                 char *e, *s = trim(fields[j], &e);
-                rc = fail(VMF_EFORMAT, what, "line %zu, field %zu: '%.40s' is not a number", lineno,
-                          j + 1, s);
+                rc = vmf__fail(VMF_EFORMAT, what, "line %zu, field %zu: '%.40s' is not a number",
+                               lineno, j + 1, s);
                 goto fail;
             }
         }
@@ -286,9 +275,10 @@ static int csv_parse(lines *r, vmf_array *out)
     }
     if (n == 0) {
         rc = header_line
-                 ? fail(VMF_EFORMAT, what, "has a header (line %zu) but no data rows", header_line)
-                 : fail(VMF_EFORMAT, what, "has no data rows%s",
-                        lineno == 0 ? " (empty file)" : ", only comments and blank lines");
+                 ? vmf__fail(VMF_EFORMAT, what, "has a header (line %zu) but no data rows",
+                             header_line)
+                 : vmf__fail(VMF_EFORMAT, what, "has no data rows%s",
+                             lineno == 0 ? " (empty file)" : ", only comments and blank lines");
         goto fail;
     }
     if (n < cap) {
@@ -321,7 +311,7 @@ int vmf_csv_read(const char *path, vmf_array *out)
         return vmf__error(VMF_EINVAL, "vmf_csv_read: path is NULL");
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
     lines r = {0};
     r.fp = fp;
     r.what = path;
@@ -356,16 +346,16 @@ static int write_value(FILE *fp, const vmf_array *a, size_t i, const char *what,
     case VMF_DTYPE_F32: {
         float v = ((const float *)a->data)[i];
         if (!isfinite(v))
-            return fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
-                        isnan(v) ? "NaN" : "an infinity");
+            return vmf__fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
+                             isnan(v) ? "NaN" : "an infinity");
         r = fprintf(fp, "%.9g", (double)v);
         break;
     }
     case VMF_DTYPE_F64: {
         double v = ((const double *)a->data)[i];
         if (!isfinite(v))
-            return fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
-                        isnan(v) ? "NaN" : "an infinity");
+            return vmf__fail(VMF_EINVAL, what, "row %zu holds %s, which CSV readers reject", row,
+                             isnan(v) ? "NaN" : "an infinity");
         r = fprintf(fp, "%.17g", v);
         break;
     }
@@ -382,10 +372,10 @@ static int write_value(FILE *fp, const vmf_array *a, size_t i, const char *what,
         r = fprintf(fp, "%u", (unsigned)((const uint8_t *)a->data)[i]);
         break;
     default:
-        return fail(VMF_EINVAL, what, "only numeric arrays can be written as CSV");
+        return vmf__fail(VMF_EINVAL, what, "only numeric arrays can be written as CSV");
     }
     if (r < 0)
-        return fail(VMF_EIO, what, "write failed: %s", strerror(errno));
+        return vmf__fail(VMF_EIO, what, "write failed: %s", strerror(errno));
     return VMF_OK;
 }
 
@@ -394,17 +384,17 @@ int vmf_csv_write(const char *path, const vmf_array *a)
     if (!path || !a)
         return vmf__error(VMF_EINVAL, "vmf_csv_write: path or array is NULL");
     if (a->dtype == VMF_DTYPE_STR || (unsigned)a->dtype > VMF_DTYPE_STR)
-        return fail(VMF_EINVAL, path, "only numeric arrays can be written as CSV");
+        return vmf__fail(VMF_EINVAL, path, "only numeric arrays can be written as CSV");
     if (a->ndim != 1 && a->ndim != 2)
-        return fail(VMF_EINVAL, path, "CSV holds 1-D or 2-D arrays, this one has %zu dimensions",
-                    a->ndim);
+        return vmf__fail(VMF_EINVAL, path,
+                         "CSV holds 1-D or 2-D arrays, this one has %zu dimensions", a->ndim);
     size_t rows = a->shape[0], cols = a->ndim == 2 ? a->shape[1] : 1, count;
     if (vmf__mul_overflow(rows, cols, &count) != 0 || count != a->count)
-        return fail(VMF_EINVAL, path, "count %zu disagrees with the shape", a->count);
+        return vmf__fail(VMF_EINVAL, path, "count %zu disagrees with the shape", a->count);
     if (count > 0 && !a->data)
-        return fail(VMF_EINVAL, path, "array data is NULL");
+        return vmf__fail(VMF_EINVAL, path, "array data is NULL");
     if (a->ndim == 2 && cols == 0 && rows > 0)
-        return fail(VMF_EINVAL, path, "rows of zero columns cannot be written as CSV");
+        return vmf__fail(VMF_EINVAL, path, "rows of zero columns cannot be written as CSV");
     FILE *fp;
     char *tmp;
     int rc = vmf__atomic_open(path, &fp, &tmp);
@@ -413,12 +403,12 @@ int vmf_csv_write(const char *path, const vmf_array *a)
     for (size_t i = 0; i < rows && rc == VMF_OK; i++) {
         for (size_t j = 0; j < cols && rc == VMF_OK; j++) {
             if (j > 0 && fputc(',', fp) == EOF)
-                rc = fail(VMF_EIO, path, "write failed: %s", strerror(errno));
+                rc = vmf__fail(VMF_EIO, path, "write failed: %s", strerror(errno));
             if (rc == VMF_OK)
                 rc = write_value(fp, a, i * cols + j, path, i);
         }
         if (rc == VMF_OK && fputc('\n', fp) == EOF)
-            rc = fail(VMF_EIO, path, "write failed: %s", strerror(errno));
+            rc = vmf__fail(VMF_EIO, path, "write failed: %s", strerror(errno));
     }
     if (rc != VMF_OK) {
         vmf__atomic_abort(fp, tmp);

@@ -51,3 +51,13 @@ int vmf__error(int rc, const char *fmt, ...)
     va_end(ap);
     return rc;
 }
+
+int vmf__fail(int rc, const char *what, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vmf__error(rc, "%s: %s", what, msg);
+}

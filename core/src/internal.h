@@ -20,6 +20,10 @@
  */
 int vmf__error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* vmf__error with "what: " in front, so that every message names its source
+ * (a path, "X.npy in a.npz", "<memory>"). */
+int vmf__fail(int rc, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- allocation (alloc.c): every core allocation goes through these ---- */
 
 void *vmf__malloc(size_t size);

@@ -50,20 +50,6 @@
 
 /* ---- messages ---- */
 
-/* vmf__error with "what: " in front, so every message names its source. */
-static int fail(int rc, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(int rc, const char *what, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vmf__error(rc, "%s: %s", what, msg);
-}
-
 /* Copies up to n bytes of s into buf (cap bytes) printable: other bytes as \xNN. */
 static const char *printable(const char *s, size_t n, char *buf, size_t cap)
 {
@@ -117,29 +103,30 @@ static int parse_descr(const char *what, const char *d, npy_header *h)
     if (*t == '<' || *t == '>' || *t == '|' || *t == '=')
         order = *t++;
     if (*t == 'O')
-        return fail(VMF_EFORMAT, what,
-                    "dtype '%s' is an object array (pickled Python objects), which is not "
-                    "supported; save a numeric or string array",
-                    pr);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "dtype '%s' is an object array (pickled Python objects), which is not "
+                         "supported; save a numeric or string array",
+                         pr);
     if (*t == 'U') {
         const char *p = t + 1;
         uint64_t w = 0;
         if (*p < '0' || *p > '9')
-            return fail(VMF_EFORMAT, what, "string dtype '%s' has no width", pr);
+            return vmf__fail(VMF_EFORMAT, what, "string dtype '%s' has no width", pr);
         for (; *p >= '0' && *p <= '9'; p++) {
             w = w * 10 + (uint64_t)(*p - '0');
             if (w > (uint64_t)1 << 32)
-                return fail(VMF_EFORMAT, what, "string dtype '%s' is too wide", pr);
+                return vmf__fail(VMF_EFORMAT, what, "string dtype '%s' is too wide", pr);
         }
         if (*p != '\0')
-            return fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
+            return vmf__fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr,
+                             supported);
         if (order == '>')
-            return fail(VMF_EFORMAT, what,
-                        "dtype '%s' is big-endian, which is not supported; save it as '<U' "
-                        "(arr.astype(arr.dtype.newbyteorder('<')))",
-                        pr);
+            return vmf__fail(VMF_EFORMAT, what,
+                             "dtype '%s' is big-endian, which is not supported; save it as '<U' "
+                             "(arr.astype(arr.dtype.newbyteorder('<')))",
+                             pr);
         if (w == 0)
-            return fail(VMF_EFORMAT, what, "string dtype '%s' has width 0", pr);
+            return vmf__fail(VMF_EFORMAT, what, "string dtype '%s' has width 0", pr);
         h->dtype = VMF_DTYPE_STR;
         h->width = (size_t)w;
         h->esize = (size_t)w * 4;
@@ -155,15 +142,15 @@ static int parse_descr(const char *what, const char *d, npy_header *h)
         if (strcmp(t, codes[i].code) != 0)
             continue;
         if (order == '>' && codes[i].size > 1)
-            return fail(VMF_EFORMAT, what,
-                        "dtype '%s' is big-endian, which is not supported; save it "
-                        "little-endian (arr.astype('<%s'))",
-                        pr, codes[i].code);
+            return vmf__fail(VMF_EFORMAT, what,
+                             "dtype '%s' is big-endian, which is not supported; save it "
+                             "little-endian (arr.astype('<%s'))",
+                             pr, codes[i].code);
         h->dtype = codes[i].dtype;
         h->esize = codes[i].size;
         return VMF_OK;
     }
-    return fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
+    return vmf__fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
 }
 
 /* ---- the header dict parser ---- */
@@ -266,20 +253,22 @@ static int parse_shape(parser *p, npy_header *h)
         if (n > 0 && !comma_after_last)
             return perr(p, "expected ',' or ')' in the shape tuple");
         if (c == '-')
-            return fail(VMF_EFORMAT, p->what, "shape has a negative dimension");
+            return vmf__fail(VMF_EFORMAT, p->what, "shape has a negative dimension");
         if (c < '0' || c > '9')
             return perr(p, "expected a non-negative integer in the shape tuple");
         uint64_t v = 0;
         while ((c = peek(p)) >= '0' && c <= '9') {
             if (v > (UINT64_MAX - 9) / 10 || v * 10 + (uint64_t)(c - '0') > (uint64_t)SIZE_MAX)
-                return fail(VMF_EFORMAT, p->what, "shape has a dimension too large to represent");
+                return vmf__fail(VMF_EFORMAT, p->what,
+                                 "shape has a dimension too large to represent");
             v = v * 10 + (uint64_t)(c - '0');
             p->pos++;
         }
         if (c == 'L' || c == 'l')
             p->pos++;
         if (n == VMF_IO_MAX_NDIM)
-            return fail(VMF_EFORMAT, p->what, "array has more than %d dimensions", VMF_IO_MAX_NDIM);
+            return vmf__fail(VMF_EFORMAT, p->what, "array has more than %d dimensions",
+                             VMF_IO_MAX_NDIM);
         h->shape[n++] = (size_t)v;
         skip_ws(p);
         comma_after_last = 0;
@@ -324,9 +313,9 @@ static int parse_dict(parser *p, npy_header *h)
             bit = KEY_DESCR;
             int c = peek(p);
             if (c == '[' || c == '{' || c == '(')
-                return fail(VMF_EFORMAT, p->what,
-                            "structured dtype (a record of named fields) is not supported; "
-                            "save each field as its own array");
+                return vmf__fail(VMF_EFORMAT, p->what,
+                                 "structured dtype (a record of named fields) is not supported; "
+                                 "save each field as its own array");
             if ((rc = parse_string(p, h->descr, sizeof h->descr)) != VMF_OK)
                 return rc;
         } else if (strcmp(key, "fortran_order") == 0) {
@@ -364,7 +353,7 @@ static int parse_dict(parser *p, npy_header *h)
     } keys[] = {{KEY_DESCR, "descr"}, {KEY_FORTRAN, "fortran_order"}, {KEY_SHAPE, "shape"}};
     for (size_t i = 0; i < 3; i++)
         if (!(seen & keys[i].bit))
-            return fail(VMF_EFORMAT, p->what, "header has no '%s' key", keys[i].name);
+            return vmf__fail(VMF_EFORMAT, p->what, "header has no '%s' key", keys[i].name);
     return parse_descr(p->what, h->descr, h);
 }
 
@@ -433,17 +422,17 @@ static int convert_strings(const unsigned char *src, size_t nel, size_t width, c
             uint32_t cp = (uint32_t)u[4 * i] | (uint32_t)u[4 * i + 1] << 8 |
                           (uint32_t)u[4 * i + 2] << 16 | (uint32_t)u[4 * i + 3] << 24;
             if (cp == 0)
-                return fail(VMF_EFORMAT, what, "string %zu has an embedded NUL at character %zu",
-                            first + e, i);
+                return vmf__fail(VMF_EFORMAT, what,
+                                 "string %zu has an embedded NUL at character %zu", first + e, i);
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-                return fail(VMF_EFORMAT, what,
-                            "string %zu has the invalid code point 0x%lx at character %zu",
-                            first + e, (unsigned long)cp, i);
+                return vmf__fail(VMF_EFORMAT, what,
+                                 "string %zu has the invalid code point 0x%lx at character %zu",
+                                 first + e, (unsigned long)cp, i);
             bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
         }
         char *s = vmf__malloc(bytes + 1);
         if (!s)
-            return fail(VMF_ENOMEM, what, "out of memory for string %zu", first + e);
+            return vmf__fail(VMF_ENOMEM, what, "out of memory for string %zu", first + e);
         size_t o = 0;
         for (size_t i = 0; i < len; i++) {
             uint32_t cp = (uint32_t)u[4 * i] | (uint32_t)u[4 * i + 1] << 8 |
@@ -488,35 +477,35 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
         if ((rc = read(ctx, pre, n)) != VMF_OK)
             return rc;
         if (memcmp(pre, NPY_MAGIC, n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN) != 0)
-            return fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
-        return fail(VMF_EFORMAT, what, "only %zu bytes, too short for an .npy header", n);
+            return vmf__fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
+        return vmf__fail(VMF_EFORMAT, what, "only %zu bytes, too short for an .npy header", n);
     }
     if ((rc = read(ctx, pre, NPY_MAGIC_LEN + 2)) != VMF_OK)
         return rc;
     if (memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0)
-        return fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
+        return vmf__fail(VMF_EFORMAT, what, "not an .npy file (bad magic)");
     unsigned major = pre[6], minor = pre[7];
     if (major < 1 || major > 3 || minor != 0)
-        return fail(VMF_EFORMAT, what,
-                    "unsupported .npy format version %u.%u (supported: 1.0, 2.0, 3.0)", major,
-                    minor);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "unsupported .npy format version %u.%u (supported: 1.0, 2.0, 3.0)", major,
+                         minor);
     size_t lenbytes = major == 1 ? 2 : 4;
     size_t prefix = NPY_MAGIC_LEN + 2 + lenbytes;
     if (total < prefix)
-        return fail(VMF_EFORMAT, what, "file ends inside the header length field");
+        return vmf__fail(VMF_EFORMAT, what, "file ends inside the header length field");
     if ((rc = read(ctx, pre + 8, lenbytes)) != VMF_OK)
         return rc;
     uint32_t hlen = read_le(pre + 8, lenbytes);
     if (hlen > total - prefix)
-        return fail(VMF_EFORMAT, what,
-                    "header length %lu runs past the end of the data (%llu bytes in all)",
-                    (unsigned long)hlen, (unsigned long long)total);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "header length %lu runs past the end of the data (%llu bytes in all)",
+                         (unsigned long)hlen, (unsigned long long)total);
     if (hlen > NPY_MAX_HEADER)
-        return fail(VMF_EFORMAT, what, "header length %lu exceeds the %lu-byte limit",
-                    (unsigned long)hlen, (unsigned long)NPY_MAX_HEADER);
+        return vmf__fail(VMF_EFORMAT, what, "header length %lu exceeds the %lu-byte limit",
+                         (unsigned long)hlen, (unsigned long)NPY_MAX_HEADER);
     hdr = vmf__malloc((size_t)hlen + 1);
     if (!hdr)
-        return fail(VMF_ENOMEM, what, "out of memory for the header");
+        return vmf__fail(VMF_ENOMEM, what, "out of memory for the header");
     if ((rc = read(ctx, hdr, hlen)) != VMF_OK)
         goto fail;
     hdr[hlen] = '\0';
@@ -524,17 +513,18 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     if (major < 3) {
         for (size_t i = 0; i < hlen; i++) {
             if ((unsigned char)hdr[i] >= 0x80) {
-                rc = fail(VMF_EFORMAT, what,
-                          "header byte 0x%02x at offset %zu is not ASCII (only version 3.0 "
-                          "headers may hold UTF-8)",
-                          (unsigned char)hdr[i], i);
+                rc = vmf__fail(VMF_EFORMAT, what,
+                               "header byte 0x%02x at offset %zu is not ASCII (only version 3.0 "
+                               "headers may hold UTF-8)",
+                               (unsigned char)hdr[i], i);
                 goto fail;
             }
         }
     } else {
         size_t bad;
         if (!utf8_valid((const unsigned char *)hdr, hlen, &bad)) {
-            rc = fail(VMF_EFORMAT, what, "version 3.0 header is not valid UTF-8 (offset %zu)", bad);
+            rc = vmf__fail(VMF_EFORMAT, what, "version 3.0 header is not valid UTF-8 (offset %zu)",
+                           bad);
             goto fail;
         }
     }
@@ -549,36 +539,39 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     size_t count = 1, longer = 0;
     for (size_t i = 0; i < h.ndim; i++) {
         if (vmf__mul_overflow(count, h.shape[i], &count) != 0)
-            return fail(VMF_EFORMAT, what, "shape %s has more elements than can be addressed", sh);
+            return vmf__fail(VMF_EFORMAT, what, "shape %s has more elements than can be addressed",
+                             sh);
         if (h.shape[i] > 1)
             longer++;
     }
     if (h.fortran && longer > 1)
-        return fail(VMF_EFORMAT, what,
-                    "array of shape %s is in Fortran order, which is not supported; save it in "
-                    "C order (np.ascontiguousarray)",
-                    sh);
+        return vmf__fail(
+            VMF_EFORMAT, what,
+            "array of shape %s is in Fortran order, which is not supported; save it in "
+            "C order (np.ascontiguousarray)",
+            sh);
     uint64_t bytes;
     if (__builtin_mul_overflow((uint64_t)count, (uint64_t)h.esize, &bytes))
-        return fail(VMF_EFORMAT, what, "shape %s of %s has more bytes than can be addressed", sh,
-                    h.descr);
+        return vmf__fail(VMF_EFORMAT, what, "shape %s of %s has more bytes than can be addressed",
+                         sh, h.descr);
     uint64_t avail = total - prefix - hlen;
     if (bytes > avail)
-        return fail(VMF_EFORMAT, what,
-                    "shape %s of %s needs %llu data bytes but only %llu follow the header "
-                    "(truncated)",
-                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "shape %s of %s needs %llu data bytes but only %llu follow the header "
+                         "(truncated)",
+                         sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail);
     if (bytes > VMF_IO_MAX_BYTES)
-        return fail(VMF_EFORMAT, what,
-                    "shape %s of %s needs %llu bytes, above the %llu-byte limit "
-                    "(VMF_IO_MAX_BYTES)",
-                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)VMF_IO_MAX_BYTES);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "shape %s of %s needs %llu bytes, above the %llu-byte limit "
+                         "(VMF_IO_MAX_BYTES)",
+                         sh, h.descr, (unsigned long long)bytes,
+                         (unsigned long long)VMF_IO_MAX_BYTES);
     if (bytes < avail)
-        return fail(VMF_EFORMAT, what,
-                    "shape %s of %s needs %llu data bytes but %llu follow the header (%llu "
-                    "trailing bytes)",
-                    sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail,
-                    (unsigned long long)(avail - bytes));
+        return vmf__fail(VMF_EFORMAT, what,
+                         "shape %s of %s needs %llu data bytes but %llu follow the header (%llu "
+                         "trailing bytes)",
+                         sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail,
+                         (unsigned long long)(avail - bytes));
 
     a.dtype = h.dtype;
     a.ndim = h.ndim;
@@ -587,8 +580,8 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     if (h.dtype != VMF_DTYPE_STR) {
         a.data = vmf__malloc((size_t)bytes);
         if (!a.data) {
-            rc = fail(VMF_ENOMEM, what, "out of memory for %llu bytes of data",
-                      (unsigned long long)bytes);
+            rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %llu bytes of data",
+                           (unsigned long long)bytes);
             goto fail;
         }
         if (bytes > 0 && (rc = read(ctx, a.data, (size_t)bytes)) != VMF_OK)
@@ -596,7 +589,7 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     } else {
         a.data = vmf__calloc(count, sizeof(char *));
         if (!a.data) {
-            rc = fail(VMF_ENOMEM, what, "out of memory for %zu strings", count);
+            rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %zu strings", count);
             goto fail;
         }
         size_t per = h.esize >= NPY_STR_CHUNK ? 1 : NPY_STR_CHUNK / h.esize;
@@ -605,7 +598,7 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
         if (count > 0) {
             chunk = vmf__malloc(per * h.esize);
             if (!chunk) {
-                rc = fail(VMF_ENOMEM, what, "out of memory for strings of width %zu", h.width);
+                rc = vmf__fail(VMF_ENOMEM, what, "out of memory for strings of width %zu", h.width);
                 goto fail;
             }
         }
@@ -640,8 +633,8 @@ static int file_read(void *ctx, void *dst, size_t n)
     if (fread(dst, 1, n, f->fp) == n)
         return VMF_OK;
     if (ferror(f->fp))
-        return fail(VMF_EIO, f->what, "read failed: %s", strerror(errno));
-    return fail(VMF_EFORMAT, f->what, "file ended early (was it truncated while being read?)");
+        return vmf__fail(VMF_EIO, f->what, "read failed: %s", strerror(errno));
+    return vmf__fail(VMF_EFORMAT, f->what, "file ended early (was it truncated while being read?)");
 }
 
 typedef struct mem_src {
@@ -654,7 +647,7 @@ static int mem_read(void *ctx, void *dst, size_t n)
 {
     mem_src *m = ctx;
     if (n > m->left)
-        return fail(VMF_EFORMAT, m->what, "data ended early");
+        return vmf__fail(VMF_EFORMAT, m->what, "data ended early");
     if (n > 0)
         memcpy(dst, m->p, n);
     m->p += n;
@@ -671,13 +664,13 @@ int vmf_npy_read(const char *path, vmf_array *out)
         return vmf__error(VMF_EINVAL, "vmf_npy_read: path is NULL");
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
     struct stat st;
     int rc;
     if (fstat(fileno(fp), &st) != 0) {
-        rc = fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
+        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        rc = fail(VMF_EIO, path, "not a regular file");
+        rc = vmf__fail(VMF_EIO, path, "not a regular file");
     } else {
         file_src src = {fp, path};
         rc = vmf__npy_read_stream(file_read, &src, (uint64_t)st.st_size, path, out);
@@ -751,21 +744,21 @@ typedef struct npy_plan {
 static int plan_write(const vmf_array *a, const char *what, npy_plan *pl)
 {
     if (!a)
-        return fail(VMF_EINVAL, what, "array is NULL");
+        return vmf__fail(VMF_EINVAL, what, "array is NULL");
     if ((unsigned)a->dtype > VMF_DTYPE_STR)
-        return fail(VMF_EINVAL, what, "unknown dtype %d", (int)a->dtype);
+        return vmf__fail(VMF_EINVAL, what, "unknown dtype %d", (int)a->dtype);
     if (a->ndim > VMF_IO_MAX_NDIM)
-        return fail(VMF_EINVAL, what, "array has %zu dimensions, at most %d are supported", a->ndim,
-                    VMF_IO_MAX_NDIM);
+        return vmf__fail(VMF_EINVAL, what, "array has %zu dimensions, at most %d are supported",
+                         a->ndim, VMF_IO_MAX_NDIM);
     size_t count = 1;
     for (size_t i = 0; i < a->ndim; i++)
         if (vmf__mul_overflow(count, a->shape[i], &count) != 0)
-            return fail(VMF_EINVAL, what, "shape overflows");
+            return vmf__fail(VMF_EINVAL, what, "shape overflows");
     if (count != a->count)
-        return fail(VMF_EINVAL, what, "count %zu disagrees with the shape (%zu elements)", a->count,
-                    count);
+        return vmf__fail(VMF_EINVAL, what, "count %zu disagrees with the shape (%zu elements)",
+                         a->count, count);
     if (count > 0 && !a->data)
-        return fail(VMF_EINVAL, what, "array data is NULL");
+        return vmf__fail(VMF_EINVAL, what, "array data is NULL");
     char descr[32];
     pl->width = 0;
     if (a->dtype == VMF_DTYPE_STR) {
@@ -775,15 +768,15 @@ static int plan_write(const vmf_array *a, const char *what, npy_plan *pl)
             size_t nb;
             long long cps;
             if (!s[i])
-                return fail(VMF_EINVAL, what, "string %zu is NULL", i);
+                return vmf__fail(VMF_EINVAL, what, "string %zu is NULL", i);
             if ((cps = utf8_length(s[i], &nb)) < 0)
-                return fail(VMF_EINVAL, what, "string %zu is not valid UTF-8", i);
+                return vmf__fail(VMF_EINVAL, what, "string %zu is not valid UTF-8", i);
             if ((size_t)cps > w)
                 w = (size_t)cps;
         }
         pl->width = w;
         if (vmf__mul_overflow(w, 4, &pl->esize) != 0)
-            return fail(VMF_EINVAL, what, "strings too wide");
+            return vmf__fail(VMF_EINVAL, what, "strings too wide");
         snprintf(descr, sizeof descr, "<U%zu", w);
     } else {
         pl->esize = vmf_dtype_size(a->dtype);
@@ -791,7 +784,7 @@ static int plan_write(const vmf_array *a, const char *what, npy_plan *pl)
     }
     if (__builtin_mul_overflow((uint64_t)count, (uint64_t)pl->esize, &pl->data_bytes) ||
         pl->data_bytes > SIZE_MAX / 2)
-        return fail(VMF_EINVAL, what, "array too large to serialize");
+        return vmf__fail(VMF_EINVAL, what, "array too large to serialize");
 
     char dict[NPY_ALIGN * 6], sh[200];
     int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
@@ -843,7 +836,7 @@ static int sink_put(sink *s, const void *p, size_t n)
         return VMF_OK;
     if (s->fp) {
         if (fwrite(p, 1, n, s->fp) != n)
-            return fail(VMF_EIO, s->what, "write failed: %s", strerror(errno));
+            return vmf__fail(VMF_EIO, s->what, "write failed: %s", strerror(errno));
     } else {
         memcpy(s->buf + s->pos, p, n);
     }
@@ -866,7 +859,7 @@ static int emit(const vmf_array *a, const npy_plan *pl, sink *s)
         return VMF_OK;
     unsigned char *chunk = vmf__malloc(per * pl->esize);
     if (!chunk)
-        return fail(VMF_ENOMEM, s->what, "out of memory converting strings");
+        return vmf__fail(VMF_ENOMEM, s->what, "out of memory converting strings");
     for (size_t done = 0; done < a->count; done += per) {
         size_t nel = a->count - done < per ? a->count - done : per;
         for (size_t e = 0; e < nel; e++)
@@ -884,7 +877,7 @@ int vmf_npy_write(const char *path, const vmf_array *a)
         return vmf__error(VMF_EINVAL, "vmf_npy_write: path is NULL");
     npy_plan *pl = vmf__malloc(sizeof *pl);
     if (!pl)
-        return fail(VMF_ENOMEM, path, "out of memory");
+        return vmf__fail(VMF_ENOMEM, path, "out of memory");
     FILE *fp = NULL;
     char *tmp = NULL;
     int rc = plan_write(a, path, pl);
@@ -941,7 +934,7 @@ int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
     size_t n = strlen(path), cap = n + 48;
     char *name = vmf__malloc(cap);
     if (!name)
-        return fail(VMF_ENOMEM, path, "out of memory");
+        return vmf__fail(VMF_ENOMEM, path, "out of memory");
     /* O_EXCL makes a name collision (another writer, a stale file) harmless:
      * the next attempt picks another suffix. The mode 0666 honours the umask
      * as a plain fopen would. */
@@ -957,7 +950,8 @@ int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
     if (fd < 0) {
         int e = errno;
         vmf__free(name);
-        return fail(VMF_EIO, path, "cannot create a temporary file beside it: %s", strerror(e));
+        return vmf__fail(VMF_EIO, path, "cannot create a temporary file beside it: %s",
+                         strerror(e));
     }
     FILE *f = fdopen(fd, "wb");
     if (!f) {
@@ -965,7 +959,7 @@ int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
         close(fd);
         unlink(name);
         vmf__free(name);
-        return fail(VMF_EIO, path, "cannot open a stream: %s", strerror(e));
+        return vmf__fail(VMF_EIO, path, "cannot open a stream: %s", strerror(e));
     }
     *fp = f;
     *tmp = name;
@@ -992,13 +986,14 @@ int vmf__atomic_commit(FILE *fp, char *tmp, const char *path)
     if (e != 0) {
         unlink(tmp);
         vmf__free(tmp);
-        return fail(VMF_EIO, path, "write failed: %s", strerror(e));
+        return vmf__fail(VMF_EIO, path, "write failed: %s", strerror(e));
     }
     if (rename(tmp, path) != 0) {
         e = errno;
         unlink(tmp);
         vmf__free(tmp);
-        return fail(VMF_EIO, path, "cannot rename the temporary file into place: %s", strerror(e));
+        return vmf__fail(VMF_EIO, path, "cannot rename the temporary file into place: %s",
+                         strerror(e));
     }
     /* The rename is durable only once the directory entry is on disk. */
     char *slash = strrchr(tmp, '/');

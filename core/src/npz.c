@@ -17,7 +17,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,19 +26,6 @@
  * covers block headers of tiny members. */
 #define DEFLATE_MAX_RATIO 1032u
 #define DEFLATE_SLACK     1024u
-
-static int fail(int rc, const char *what, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(int rc, const char *what, const char *fmt, ...)
-{
-    char msg[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vmf__error(rc, "%s: %s", what, msg);
-}
 
 static int ends_with_npy(const char *s)
 {
@@ -61,10 +47,12 @@ static int member_read(void *ctx, void *dst, size_t n)
     while (got < n) {
         zip_int64_t r = zip_fread(m->zf, (char *)dst + got, (zip_uint64_t)(n - got));
         if (r < 0)
-            return fail(VMF_EFORMAT, m->what, "cannot decompress: %s", zip_file_strerror(m->zf));
+            return vmf__fail(VMF_EFORMAT, m->what, "cannot decompress: %s",
+                             zip_file_strerror(m->zf));
         if (r == 0)
-            return fail(VMF_EFORMAT, m->what,
-                        "decompresses to fewer bytes than its declared size (corrupt archive)");
+            return vmf__fail(
+                VMF_EFORMAT, m->what,
+                "decompresses to fewer bytes than its declared size (corrupt archive)");
         got += (size_t)r;
     }
     return VMF_OK;
@@ -115,37 +103,38 @@ static int read_member(zip_t *za, const char *where, const char *name, vmf_array
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(za, (zip_uint64_t)idx, 0, &st) != 0)
-        return fail(VMF_EFORMAT, what, "cannot read its directory entry: %s",
-                    zip_error_strerror(zip_get_error(za)));
+        return vmf__fail(VMF_EFORMAT, what, "cannot read its directory entry: %s",
+                         zip_error_strerror(zip_get_error(za)));
     const zip_uint64_t need = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD;
     if ((st.valid & need) != need)
-        return fail(VMF_EFORMAT, what, "directory entry lacks its sizes");
+        return vmf__fail(VMF_EFORMAT, what, "directory entry lacks its sizes");
     if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE)
-        return fail(VMF_EFORMAT, what, "member is encrypted, which is not supported");
+        return vmf__fail(VMF_EFORMAT, what, "member is encrypted, which is not supported");
     if (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)
-        return fail(VMF_EFORMAT, what,
-                    "compressed with zip method %u; only stored (0) and deflated (8) members "
-                    "are supported",
-                    (unsigned)st.comp_method);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "compressed with zip method %u; only stored (0) and deflated (8) members "
+                         "are supported",
+                         (unsigned)st.comp_method);
     if (st.size > VMF_IO_MAX_BYTES)
-        return fail(VMF_EFORMAT, what,
-                    "declares %llu uncompressed bytes, above the %llu-byte limit "
-                    "(VMF_IO_MAX_BYTES)",
-                    (unsigned long long)st.size, (unsigned long long)VMF_IO_MAX_BYTES);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "declares %llu uncompressed bytes, above the %llu-byte limit "
+                         "(VMF_IO_MAX_BYTES)",
+                         (unsigned long long)st.size, (unsigned long long)VMF_IO_MAX_BYTES);
     if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size)
-        return fail(VMF_EFORMAT, what,
-                    "stored member declares %llu bytes but occupies %llu (corrupt archive)",
-                    (unsigned long long)st.size, (unsigned long long)st.comp_size);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "stored member declares %llu bytes but occupies %llu (corrupt archive)",
+                         (unsigned long long)st.size, (unsigned long long)st.comp_size);
     if (st.comp_method == ZIP_CM_DEFLATE &&
         st.size > (uint64_t)st.comp_size * DEFLATE_MAX_RATIO + DEFLATE_SLACK)
-        return fail(VMF_EFORMAT, what,
-                    "declares %llu uncompressed bytes from %llu compressed, beyond deflate's "
-                    "1032:1 limit (zip bomb or corrupt archive)",
-                    (unsigned long long)st.size, (unsigned long long)st.comp_size);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "declares %llu uncompressed bytes from %llu compressed, beyond deflate's "
+                         "1032:1 limit (zip bomb or corrupt archive)",
+                         (unsigned long long)st.size, (unsigned long long)st.comp_size);
 
     zip_file_t *zf = zip_fopen_index(za, (zip_uint64_t)idx, 0);
     if (!zf)
-        return fail(VMF_EFORMAT, what, "cannot open: %s", zip_error_strerror(zip_get_error(za)));
+        return vmf__fail(VMF_EFORMAT, what, "cannot open: %s",
+                         zip_error_strerror(zip_get_error(za)));
     member_src src = {zf, what};
     int rc = vmf__npy_read_stream(member_read, &src, st.size, what, out);
     if (rc == VMF_OK) {
@@ -153,12 +142,12 @@ static int read_member(zip_t *za, const char *where, const char *name, vmf_array
         char extra;
         zip_int64_t r = zip_fread(zf, &extra, 1);
         if (r != 0) {
-            rc = r > 0
-                     ? fail(VMF_EFORMAT, what,
-                            "decompresses to more than its declared %llu bytes (corrupt "
-                            "archive)",
-                            (unsigned long long)st.size)
-                     : fail(VMF_EFORMAT, what, "integrity check failed: %s", zip_file_strerror(zf));
+            rc = r > 0 ? vmf__fail(VMF_EFORMAT, what,
+                                   "decompresses to more than its declared %llu bytes (corrupt "
+                                   "archive)",
+                                   (unsigned long long)st.size)
+                       : vmf__fail(VMF_EFORMAT, what, "integrity check failed: %s",
+                                   zip_file_strerror(zf));
             vmf_array_free(out);
         }
     }
@@ -193,7 +182,7 @@ static int open_error(const char *where, zip_error_t *ze)
         why = zip_error_strerror(ze);
         break;
     }
-    return fail(rc, where, "%s", why);
+    return vmf__fail(rc, where, "%s", why);
 }
 
 int vmf_npz_read(const char *path, const char *name, vmf_array *out)
@@ -205,11 +194,11 @@ int vmf_npz_read(const char *path, const char *name, vmf_array *out)
         return vmf__error(VMF_EINVAL, "vmf_npz_read: path or name is NULL");
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
     if (!S_ISREG(sb.st_mode))
-        return fail(VMF_EIO, path, "not a regular file");
+        return vmf__fail(VMF_EIO, path, "not a regular file");
     if (sb.st_size == 0)
-        return fail(VMF_EFORMAT, path, "empty file, not a zip archive");
+        return vmf__fail(VMF_EFORMAT, path, "empty file, not a zip archive");
     int err = 0;
     zip_t *za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &err);
     if (!za) {
@@ -233,7 +222,7 @@ int vmf_npz_read_mem(const void *buf, size_t len, const char *name, vmf_array *o
     if ((!buf && len > 0) || !name)
         return vmf__error(VMF_EINVAL, "vmf_npz_read_mem: buf or name is NULL");
     if (len == 0)
-        return fail(VMF_EFORMAT, where, "empty, not a zip archive");
+        return vmf__fail(VMF_EFORMAT, where, "empty, not a zip archive");
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(buf, len, 0, &ze);
@@ -266,20 +255,20 @@ static int build(const char *const *names, const vmf_array *const *arrays, size_
     *buf = NULL;
     *len = 0;
     if (count > 0 && (!names || !arrays))
-        return fail(VMF_EINVAL, what, "names or arrays is NULL");
+        return vmf__fail(VMF_EINVAL, what, "names or arrays is NULL");
     for (size_t i = 0; i < count; i++) {
         if (!names[i] || !*names[i] || strlen(names[i]) > 200)
-            return fail(VMF_EINVAL, what, "member name %zu is empty, NULL or too long", i);
+            return vmf__fail(VMF_EINVAL, what, "member name %zu is empty, NULL or too long", i);
         if (!arrays[i])
-            return fail(VMF_EINVAL, what, "array %zu is NULL", i);
+            return vmf__fail(VMF_EINVAL, what, "array %zu is NULL", i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(names[i], names[j]) == 0)
-                return fail(VMF_EINVAL, what, "member name '%s' appears twice", names[i]);
+                return vmf__fail(VMF_EINVAL, what, "member name '%s' appears twice", names[i]);
     }
     if (count == 0) {
         void *b = vmf__malloc(sizeof empty_zip);
         if (!b)
-            return fail(VMF_ENOMEM, what, "out of memory");
+            return vmf__fail(VMF_ENOMEM, what, "out of memory");
         memcpy(b, empty_zip, sizeof empty_zip);
         *buf = b;
         *len = sizeof empty_zip;
@@ -292,12 +281,12 @@ static int build(const char *const *names, const vmf_array *const *arrays, size_
     zip_t *za = NULL;
     zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
     if (!src) {
-        rc = fail(VMF_ENOMEM, what, "cannot create the archive: %s", zip_error_strerror(&ze));
+        rc = vmf__fail(VMF_ENOMEM, what, "cannot create the archive: %s", zip_error_strerror(&ze));
         goto out;
     }
     za = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
     if (!za) {
-        rc = fail(VMF_ENOMEM, what, "cannot create the archive: %s", zip_error_strerror(&ze));
+        rc = vmf__fail(VMF_ENOMEM, what, "cannot create the archive: %s", zip_error_strerror(&ze));
         zip_source_free(src);
         src = NULL;
         goto out;
@@ -312,58 +301,58 @@ static int build(const char *const *names, const vmf_array *const *arrays, size_
         if ((rc = vmf_npy_write_mem(arrays[i], &npy, &npy_len)) != VMF_OK) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", vmf_last_error());
-            rc = fail(rc, what, "member %s: %s", mname, msg);
+            rc = vmf__fail(rc, what, "member %s: %s", mname, msg);
             goto out;
         }
         zip_source_t *ms = zip_source_buffer(za, npy, npy_len, 1);
         if (!ms) {
             vmf__free(npy);
-            rc = fail(VMF_ENOMEM, what, "member %s: %s", mname,
-                      zip_error_strerror(zip_get_error(za)));
+            rc = vmf__fail(VMF_ENOMEM, what, "member %s: %s", mname,
+                           zip_error_strerror(zip_get_error(za)));
             goto out;
         }
         zip_int64_t idx = zip_file_add(za, mname, ms, ZIP_FL_ENC_UTF_8);
         if (idx < 0) {
             zip_source_free(ms);
-            rc = fail(VMF_EFORMAT, what, "member %s: %s", mname,
-                      zip_error_strerror(zip_get_error(za)));
+            rc = vmf__fail(VMF_EFORMAT, what, "member %s: %s", mname,
+                           zip_error_strerror(zip_get_error(za)));
             goto out;
         }
         /* DOS date 1980-01-01 00:00: (0 << 9) | (1 << 5) | 1. */
         if (zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_DEFLATE, 0) != 0 ||
             zip_file_set_dostime(za, (zip_uint64_t)idx, 0, (1u << 5) | 1u, 0) != 0) {
-            rc = fail(VMF_EFORMAT, what, "member %s: %s", mname,
-                      zip_error_strerror(zip_get_error(za)));
+            rc = vmf__fail(VMF_EFORMAT, what, "member %s: %s", mname,
+                           zip_error_strerror(zip_get_error(za)));
             goto out;
         }
     }
     if (zip_close(za) != 0) {
-        rc = fail(VMF_EIO, what, "cannot finish the archive: %s",
-                  zip_error_strerror(zip_get_error(za)));
+        rc = vmf__fail(VMF_EIO, what, "cannot finish the archive: %s",
+                       zip_error_strerror(zip_get_error(za)));
         goto out;
     }
     za = NULL;
     if (zip_source_open(src) != 0 || zip_source_seek(src, 0, SEEK_END) != 0) {
-        rc = fail(VMF_EIO, what, "cannot read the archive back: %s",
-                  zip_error_strerror(zip_source_error(src)));
+        rc = vmf__fail(VMF_EIO, what, "cannot read the archive back: %s",
+                       zip_error_strerror(zip_source_error(src)));
         goto out;
     }
     zip_int64_t size = zip_source_tell(src);
     if (size < 0 || zip_source_seek(src, 0, SEEK_SET) != 0) {
         zip_source_close(src);
-        rc = fail(VMF_EIO, what, "cannot read the archive back");
+        rc = vmf__fail(VMF_EIO, what, "cannot read the archive back");
         goto out;
     }
     void *b = vmf__malloc((size_t)size);
     if (!b) {
         zip_source_close(src);
-        rc = fail(VMF_ENOMEM, what, "out of memory for %lld bytes", (long long)size);
+        rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %lld bytes", (long long)size);
         goto out;
     }
     if (zip_source_read(src, b, (zip_uint64_t)size) != size) {
         zip_source_close(src);
         vmf__free(b);
-        rc = fail(VMF_EIO, what, "cannot read the archive back");
+        rc = vmf__fail(VMF_EIO, what, "cannot read the archive back");
         goto out;
     }
     zip_source_close(src);
@@ -401,7 +390,7 @@ int vmf_npz_write(const char *path, const char *const *names, const vmf_array *c
     char *tmp;
     if ((rc = vmf__atomic_open(path, &fp, &tmp)) == VMF_OK) {
         if (fwrite(buf, 1, len, fp) != len) {
-            rc = fail(VMF_EIO, path, "write failed: %s", strerror(errno));
+            rc = vmf__fail(VMF_EIO, path, "write failed: %s", strerror(errno));
             vmf__atomic_abort(fp, tmp);
         } else {
             rc = vmf__atomic_commit(fp, tmp, path);
