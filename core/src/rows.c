@@ -18,6 +18,17 @@ static double row_norm2(const float *r, size_t d)
     return s;
 }
 
+/* The sum of squares of row i into *s, or VMF_EINVAL for a NaN, infinite or zero row. */
+static int row_nonzero_norm2(const float *x, size_t i, size_t d, double *s)
+{
+    *s = row_norm2(x + i * d, d);
+    if (*s < 0.0)
+        return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
+    if (*s == 0.0)
+        return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+    return VMF_OK;
+}
+
 int vmf_rows_check(const float *x, size_t n, size_t d)
 {
     if (n == 0)
@@ -25,11 +36,10 @@ int vmf_rows_check(const float *x, size_t n, size_t d)
     if (!x || d == 0)
         return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
     for (size_t i = 0; i < n; i++) {
-        double s = row_norm2(x + i * d, d);
-        if (s < 0.0)
-            return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
-        if (s == 0.0)
-            return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+        double s;
+        int rc = row_nonzero_norm2(x, i, d, &s);
+        if (rc != VMF_OK)
+            return rc;
         double norm = sqrt(s);
         if (fabs(norm - 1.0) > VMF_ROWS_NORM_TOL)
             return vmf__error(VMF_EINVAL, "row %zu has norm %.6g, expected 1 (normalize first)", i,
@@ -46,11 +56,10 @@ int vmf_rows_normalize(float *x, size_t n, size_t d)
         return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
     /* Check every row before changing any, so a rejected matrix is untouched. */
     for (size_t i = 0; i < n; i++) {
-        double s = row_norm2(x + i * d, d);
-        if (s < 0.0)
-            return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
-        if (!(s > 0.0))
-            return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+        double s;
+        int rc = row_nonzero_norm2(x, i, d, &s);
+        if (rc != VMF_OK)
+            return rc;
     }
     for (size_t i = 0; i < n; i++) {
         float *r = x + i * d;
