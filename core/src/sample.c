@@ -14,21 +14,30 @@
 #include <math.h>
 #include <string.h>
 
+/* Fills r [m] with independent standard normals and returns their sum of
+ * squares, redrawing in the (practically impossible) case that it underflows:
+ * r / sqrt(sum) is then uniform on the sphere S^(m-1). */
+static double normal_direction(float *r, size_t m, vmf_rng *rng)
+{
+    double s;
+    do {
+        s = 0.0;
+        for (size_t j = 0; j < m; j++) {
+            double g = vmf_rng_normal(rng);
+            r[j] = (float)g;
+            s += g * g;
+        }
+    } while (s < 1e-300);
+    return s;
+}
+
 int vmf_sample_uniform(size_t d, size_t n, vmf_rng *rng, float *out)
 {
     if (d < 2 || !rng || (!out && n > 0))
         return vmf__error(VMF_EINVAL, "vmf_sample_uniform: need d >= 2 and an output buffer");
     for (size_t i = 0; i < n; i++) {
         float *r = out + i * d;
-        double s;
-        do {
-            s = 0.0;
-            for (size_t j = 0; j < d; j++) {
-                double g = vmf_rng_normal(rng);
-                r[j] = (float)g;
-                s += g * g;
-            }
-        } while (s < 1e-300);
+        double s = normal_direction(r, d, rng);
         double inv = 1.0 / sqrt(s);
         for (size_t j = 0; j < d; j++)
             r[j] = (float)((double)r[j] * inv);
@@ -82,15 +91,7 @@ int vmf_sample_vmf(const float *mu, size_t d, double kappa, size_t n, vmf_rng *r
         float *r = out + i * d;
         double w = wood_w(d, kappa, rng);
         /* Tangent part: a uniform direction in the d-1 coordinates after e1, drawn into the row. */
-        double s;
-        do {
-            s = 0.0;
-            for (size_t j = 1; j < d; j++) {
-                double g = vmf_rng_normal(rng);
-                r[j] = (float)g;
-                s += g * g;
-            }
-        } while (s < 1e-300);
+        double s = normal_direction(r + 1, d - 1, rng);
         double scale = sqrt(fmax(0.0, 1.0 - w * w)) / sqrt(s);
         /* x = w e1 + scale * t, then x <- H x, all in double. */
         double vx = v[0] * w;
