@@ -456,14 +456,8 @@ int vmfmm_json_print(vmf_cli *cli, json_t *obj)
 
 int vmfmm_parse_estimator(vmf_cli *cli, const char *arg, vmf_kappa_estimator *out)
 {
-    static const char *const names[] = {"banerjee", "sra", "song", "exact"};
-    static const vmf_kappa_estimator values[] = {VMF_KAPPA_BANERJEE, VMF_KAPPA_SRA, VMF_KAPPA_SONG,
-                                                 VMF_KAPPA_EXACT};
-    for (size_t i = 0; i < 4; i++)
-        if (strcmp(arg, names[i]) == 0) {
-            *out = values[i];
-            return VMF_EX_OK;
-        }
+    if (vmf_kappa_estimator_parse(arg, out) == VMF_OK)
+        return VMF_EX_OK;
     return vmf_cli_fail(cli, VMF_EX_USAGE,
                         "--kappa-estimator must be banerjee, sra, song or exact, got '%.40s'", arg);
 }
