@@ -140,6 +140,13 @@ int vmfmm_make_dir(vmf_cli *cli, const char *dir)
     return VMF_EX_OK;
 }
 
+int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap)
+{
+    if (vmf_cli_join(plots, cap, output_dir, "plots") == NULL)
+        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    return vmfmm_make_dir(cli, plots);
+}
+
 const char *vmfmm_assignment_name(vmf_assignment a)
 {
     switch (a) {

@@ -360,11 +360,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     csv = NULL;
     if (!a.no_plots) {
         char plots[VMFMM_PATH_MAX];
-        if (vmf_cli_join(plots, sizeof plots, a.output_dir, "plots") == NULL) {
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
-            goto done;
-        }
-        ex = vmfmm_make_dir(cli, plots);
+        ex = vmfmm_make_plots_dir(cli, a.output_dir, plots, sizeof plots);
         if (ex)
             goto done;
         char subtitle[VMFMM_PATH_MAX + 256];

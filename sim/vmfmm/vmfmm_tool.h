@@ -201,6 +201,9 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
 /* Creates dir (mkdir -p), printing the error; returns an exit code. */
 int vmfmm_make_dir(vmf_cli *cli, const char *dir);
 
+/* Creates output_dir/plots and writes its path into plots [cap]; returns an exit code. */
+int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap);
+
 /* Short names of the enums for reports. */
 const char *vmfmm_assignment_name(vmf_assignment a);
 const char *vmfmm_init_name(vmf_init i);
