@@ -708,6 +708,46 @@ static double outside_legend_width(cairo_t *cr, const style *st, const vmf_plot_
     return w + 12 * st->s;
 }
 
+/* Widens [*lo, *hi] to hold v. */
+static void extend(double *lo, double *hi, double v)
+{
+    *lo = fmin(*lo, v);
+    *hi = fmax(*hi, v);
+}
+
+/* The data range of a frame, then the user's limits over it. */
+static void set_range(const vmf_plot_opts *o, frame *f, double xlo, double xhi, double ylo,
+                      double yhi)
+{
+    f->xmin = xlo;
+    f->xmax = xhi;
+    f->ymin = ylo;
+    f->ymax = yhi;
+    apply_user_range(o, f);
+}
+
+/* Titles, then the axes (with room for an outside legend) in the rest of the panel. */
+static void draw_frame(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r, frame *f,
+                       const xcats *cats, const legend *lg)
+{
+    double top = draw_titles(cr, st, o, r);
+    rect body = {r.x, r.y + top, r.w, r.h - top};
+    draw_axes(cr, st, o, body, f, cats, outside_legend_width(cr, st, o, lg));
+}
+
+/* The common end of the framed panels: the legend where it hides the fewest of
+ * the points p (when drawing succeeded), then the scratch freed; returns rc. */
+static int finish_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, const frame *f,
+                        legend *lg, pts *p, rect r, int rc)
+{
+    if (rc == VMF_OK)
+        place_legend(cr, st, o, f, lg, p, r);
+    free(lg->e);
+    free(p->x);
+    free(p->y);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------- */
 /* Line panel                                                                */
 /* ------------------------------------------------------------------------- */
@@ -731,18 +771,12 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
             double x = sx(s, i), y = s->y[i];
             if (!isfinite(x) || !isfinite(y) || (o->log_y && y <= 0))
                 continue;
-            xlo = fmin(xlo, x);
-            xhi = fmax(xhi, x);
-            double yv = o->log_y ? log10(y) : y;
-            ylo = fmin(ylo, yv);
-            yhi = fmax(yhi, yv);
+            extend(&xlo, &xhi, x);
+            extend(&ylo, &yhi, o->log_y ? log10(y) : y);
             if (s->fill && s->y_base && isfinite(s->y_base[i])) {
                 double b = s->y_base[i];
-                if (!o->log_y || b > 0) {
-                    double bv = o->log_y ? log10(b) : b;
-                    ylo = fmin(ylo, bv);
-                    yhi = fmax(yhi, bv);
-                }
+                if (!o->log_y || b > 0)
+                    extend(&ylo, &yhi, o->log_y ? log10(b) : b);
             } else if (s->fill && !o->log_y) {
                 ylo = fmin(ylo, 0);
             }
@@ -753,10 +787,8 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
             goto done;
     }
     for (size_t i = 0; i < o->n_vlines; i++)
-        if (isfinite(o->vlines[i].x)) {
-            xlo = fmin(xlo, o->vlines[i].x);
-            xhi = fmax(xhi, o->vlines[i].x);
-        }
+        if (isfinite(o->vlines[i].x))
+            extend(&xlo, &xhi, o->vlines[i].x);
     if (xlo == xhi) {
         xlo -= 0.5;
         xhi += 0.5;
@@ -770,16 +802,9 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
     xlo -= xpad;
     xhi += xpad;
     pad_range(&ylo, &yhi, 0.06);
-    f.xmin = xlo;
-    f.xmax = xhi;
-    f.ymin = ylo;
-    f.ymax = yhi;
-    apply_user_range(o, &f);
+    set_range(o, &f, xlo, xhi, ylo, yhi);
 
-    r.y += 0;
-    double top = draw_titles(cr, st, o, r);
-    rect body = {r.x, r.y + top, r.w, r.h - top};
-    draw_axes(cr, st, o, body, &f, NULL, outside_legend_width(cr, st, o, &lg));
+    draw_frame(cr, st, o, r, &f, NULL, &lg);
 
     cairo_save(cr);
     cairo_rectangle(cr, f.area.x, f.area.y, f.area.w, f.area.h);
@@ -858,13 +883,8 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
     draw_ref_lines(cr, st, o, &f);
 done_clip:
     cairo_restore(cr);
-    if (rc == VMF_OK)
-        place_legend(cr, st, o, &f, &lg, &p, r);
 done:
-    free(lg.e);
-    free(p.x);
-    free(p.y);
-    return rc;
+    return finish_panel(cr, st, o, &f, &lg, &p, r, rc);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -892,9 +912,7 @@ static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, 
                 else
                     neg += v;
             } else {
-                double tv = o->log_y ? log10(v) : v;
-                ylo = fmin(ylo, tv);
-                yhi = fmax(yhi, tv);
+                extend(&ylo, &yhi, o->log_y ? log10(v) : v);
             }
         }
         if (b->stacked) {
@@ -917,11 +935,8 @@ static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, 
         ylo -= span * (o->log_y ? 0.05 : headroom);
     if (yhi <= ylo)
         yhi = ylo + 1;
-    f.xmin = 0;
-    f.xmax = (double)(nc ? nc : 1);
-    f.ymin = ylo;
-    f.ymax = yhi;
-    apply_user_range(o, &f);
+    set_range(o, &f, 0, (double)(nc ? nc : 1), ylo, yhi);
+    /* Categories, not numbers, on x: the user's x limits do not apply. */
     f.xmin = 0;
     f.xmax = (double)(nc ? nc : 1);
 
@@ -933,10 +948,8 @@ static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, 
                 goto done;
         }
 
-    double top = draw_titles(cr, st, o, r);
-    rect body = {r.x, r.y + top, r.w, r.h - top};
     xcats cats = {b->categories, nc};
-    draw_axes(cr, st, o, body, &f, &cats, outside_legend_width(cr, st, o, &lg));
+    draw_frame(cr, st, o, r, &f, &cats, &lg);
 
     const char *fmt = b->value_format ? b->value_format : "%.3g";
     double slot = f.area.w / (double)(nc ? nc : 1);
@@ -1012,13 +1025,8 @@ static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, 
     draw_ref_lines(cr, st, o, &f);
 done_clip:
     cairo_restore(cr);
-    if (rc == VMF_OK)
-        place_legend(cr, st, o, &f, &lg, &p, r);
 done:
-    free(lg.e);
-    free(p.x);
-    free(p.y);
-    return rc;
+    return finish_panel(cr, st, o, &f, &lg, &p, r, rc);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1036,26 +1044,18 @@ static int draw_scatter_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     for (size_t i = 0; i < pp->n; i++) {
         if (!isfinite(pp->x[i]) || !isfinite(pp->y[i]))
             continue;
-        xlo = fmin(xlo, pp->x[i]);
-        xhi = fmax(xhi, pp->x[i]);
-        ylo = fmin(ylo, pp->y[i]);
-        yhi = fmax(yhi, pp->y[i]);
+        extend(&xlo, &xhi, pp->x[i]);
+        extend(&ylo, &yhi, pp->y[i]);
     }
     for (size_t i = 0; i < pp->n_highlight; i++) {
         if (!isfinite(pp->hx[i]) || !isfinite(pp->hy[i]))
             continue;
-        xlo = fmin(xlo, pp->hx[i]);
-        xhi = fmax(xhi, pp->hx[i]);
-        ylo = fmin(ylo, pp->hy[i]);
-        yhi = fmax(yhi, pp->hy[i]);
+        extend(&xlo, &xhi, pp->hx[i]);
+        extend(&ylo, &yhi, pp->hy[i]);
     }
     pad_range(&xlo, &xhi, 0.07);
     pad_range(&ylo, &yhi, 0.07);
-    f.xmin = xlo;
-    f.xmax = xhi;
-    f.ymin = ylo;
-    f.ymax = yhi;
-    apply_user_range(o, &f);
+    set_range(o, &f, xlo, xhi, ylo, yhi);
     if (pp->group_labels)
         for (size_t g = 0; g < pp->n_groups; g++) {
             rc = legend_add(&lg, pp->group_labels[g], (int)g, 2, 0, 0);
@@ -1063,9 +1063,7 @@ static int draw_scatter_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
                 goto done;
         }
 
-    double top = draw_titles(cr, st, o, r);
-    rect body = {r.x, r.y + top, r.w, r.h - top};
-    draw_axes(cr, st, o, body, &f, NULL, outside_legend_width(cr, st, o, &lg));
+    draw_frame(cr, st, o, r, &f, NULL, &lg);
 
     cairo_save(cr);
     cairo_rectangle(cr, f.area.x, f.area.y, f.area.w, f.area.h);
@@ -1122,13 +1120,8 @@ static int draw_scatter_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     draw_ref_lines(cr, st, o, &f);
 done_clip:
     cairo_restore(cr);
-    if (rc == VMF_OK)
-        place_legend(cr, st, o, &f, &lg, &p, r);
 done:
-    free(lg.e);
-    free(p.x);
-    free(p.y);
-    return rc;
+    return finish_panel(cr, st, o, &f, &lg, &p, r, rc);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1159,6 +1152,15 @@ static void colormap(double t, int diverging, double rgb[3])
         rgb[j] = map[i][j] * (1 - u) + map[i + 1][j] * u;
 }
 
+/* labels[i], or the index i written into buf [cap] when there are no labels. */
+static const char *grid_label(const char *const *labels, size_t i, char *buf, size_t cap)
+{
+    if (labels)
+        return labels[i];
+    snprintf(buf, cap, "%zu", i);
+    return buf;
+}
+
 static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
                               const vmf_plot_grid *g)
 {
@@ -1166,10 +1168,8 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     if (!isfinite(vmin) || !isfinite(vmax)) {
         double lo = INFINITY, hi = -INFINITY;
         for (size_t i = 0; i < g->rows * g->cols; i++)
-            if (isfinite(g->values[i])) {
-                lo = fmin(lo, g->values[i]);
-                hi = fmax(hi, g->values[i]);
-            }
+            if (isfinite(g->values[i]))
+                extend(&lo, &hi, g->values[i]);
         if (!isfinite(lo)) {
             lo = 0;
             hi = 1;
@@ -1188,13 +1188,11 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     set_font(cr, st->tick, 0, 0);
     double rl_w = 0, cl_w = 0;
     for (size_t i = 0; i < g->rows; i++) {
-        const char *s =
-            g->row_labels ? g->row_labels[i] : (snprintf(buf, sizeof buf, "%zu", i), buf);
+        const char *s = grid_label(g->row_labels, i, buf, sizeof buf);
         rl_w = fmax(rl_w, text_width(cr, s));
     }
     for (size_t j = 0; j < g->cols; j++) {
-        const char *s =
-            g->col_labels ? g->col_labels[j] : (snprintf(buf, sizeof buf, "%zu", j), buf);
+        const char *s = grid_label(g->col_labels, j, buf, sizeof buf);
         cl_w = fmax(cl_w, text_width(cr, s));
     }
     double cbar_w = 70 * st->s + (g->colorbar_label ? st->label * 1.6 : 0);
@@ -1257,13 +1255,11 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
     if (cstep < 1)
         cstep = 1;
     for (size_t i = 0; i < g->rows; i += rstep) {
-        const char *s =
-            g->row_labels ? g->row_labels[i] : (snprintf(buf, sizeof buf, "%zu", i), buf);
+        const char *s = grid_label(g->row_labels, i, buf, sizeof buf);
         draw_text(cr, s, gx - 6 * st->s, gy + ch * ((double)i + 0.5), 1, 0.5);
     }
     for (size_t j = 0; j < g->cols; j += cstep) {
-        const char *s =
-            g->col_labels ? g->col_labels[j] : (snprintf(buf, sizeof buf, "%zu", j), buf);
+        const char *s = grid_label(g->col_labels, j, buf, sizeof buf);
         double x = gx + cw * ((double)j + 0.5);
         if (rotate)
             draw_text_rotated(cr, s, x, gy + gh + 6 * st->s, -PLOT_PI / 4, 1, 0.2);
