@@ -21,21 +21,6 @@ static const char *fixture(const char *name, char *buf, size_t cap)
     return buf;
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
-
 static vmf_array read_fixture(const char *name)
 {
     char p[1024];
@@ -160,7 +145,7 @@ static void test_writer_matches_numpy(void **state)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[1024];
         size_t flen, mlen;
-        unsigned char *file = slurp(fixture(names[i], p, sizeof p), &flen);
+        unsigned char *file = vmf_test_read_file(fixture(names[i], p, sizeof p), &flen);
         vmf_array a = read_fixture(names[i]);
         void *mine;
         vmf_assert_ok(vmf_npy_write_mem(&a, &mine, &mlen));
@@ -376,7 +361,7 @@ static void test_huge_shape_allocates_nothing(void **state)
     assert_int_equal(rc, VMF_EFORMAT);
     assert_non_null(strstr(vmf_last_error(), "shape (1000000000, 64) of <f4 needs 256000000000"));
     size_t len;
-    unsigned char *img = slurp(path, &len);
+    unsigned char *img = vmf_test_read_file(path, &len);
     assert_int_equal(len, 200);
     vmf_debug_fail_alloc_after(1);
     rc = vmf_npy_read_mem(img, len, &a);
@@ -384,7 +369,7 @@ static void test_huge_shape_allocates_nothing(void **state)
     assert_int_equal(rc, VMF_EFORMAT);
     /* Every prefix of a valid file is refused cleanly. */
     char p[1024];
-    unsigned char *good = slurp(fixture("U_4.npy", p, sizeof p), &len);
+    unsigned char *good = vmf_test_read_file(fixture("U_4.npy", p, sizeof p), &len);
     for (size_t cut = 0; cut < len; cut++) {
         rc = vmf_npy_read_mem(good, cut, &a);
         assert_int_equal(rc, VMF_EFORMAT);
@@ -431,7 +416,7 @@ static void test_allocation_failures(void **state)
     (void)state;
     char p[1024], dir[512], out[1024];
     size_t len;
-    unsigned char *img = slurp(fixture("U_4.npy", p, sizeof p), &len);
+    unsigned char *img = vmf_test_read_file(fixture("U_4.npy", p, sizeof p), &len);
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(out, sizeof out, "%s/out.npy", dir);
     vmf_array ref = read_fixture("U_4.npy");

@@ -18,21 +18,6 @@ static const char *fixture(const char *name, char *buf, size_t cap)
     return buf;
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return b;
-}
-
 /* The fixtures' X: (arange(18) - 6) * 0.125 as float32, shape (6, 3). */
 static void assert_fixture_x(const vmf_array *a)
 {
@@ -60,7 +45,7 @@ static void test_read_fixtures(void **state)
         vmf_array_free(&a);
 
         size_t len;
-        unsigned char *img = slurp(p, &len);
+        unsigned char *img = vmf_test_read_file(p, &len);
         vmf_assert_ok(vmf_npz_read_mem(img, len, "X", &a));
         assert_fixture_x(&a);
         vmf_array_free(&a);
@@ -132,7 +117,7 @@ static void test_write_roundtrip(void **state)
     fclose(fp);
     vmf_assert_ok(vmf_npz_write(path, names, arrays, 3));
     size_t fl;
-    unsigned char *fb = slurp(path, &fl);
+    unsigned char *fb = vmf_test_read_file(path, &fl);
     assert_int_equal(fl, l1);
     assert_memory_equal(fb, b1, l1);
     free(fb);
@@ -234,7 +219,7 @@ static void test_truncations_and_corruptions(void **state)
     size_t len;
     const char *files[] = {"Xy_stored.npz", "Xy_deflated.npz"};
     for (size_t f = 0; f < 2; f++) {
-        unsigned char *img = slurp(fixture(files[f], p, sizeof p), &len);
+        unsigned char *img = vmf_test_read_file(fixture(files[f], p, sizeof p), &len);
         vmf_array a;
         for (size_t cut = 0; cut < len; cut++) {
             int rc = vmf_npz_read_mem(img, cut, "X", &a);
@@ -261,7 +246,7 @@ static void test_allocation_failures(void **state)
     (void)state;
     char p[1024];
     size_t len;
-    unsigned char *img = slurp(fixture("Xy_stored.npz", p, sizeof p), &len);
+    unsigned char *img = vmf_test_read_file(fixture("Xy_stored.npz", p, sizeof p), &len);
     int ok_seen = 0;
     for (long k = 0; k < 30; k++) {
         vmf_array a, b;

@@ -15,18 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int setup(void **state)
-{
-    char *dir = malloc(4096);
-    vmf_test_tmpdir(dir, 4096);
-    *state = dir;
-    return 0;
-}
-
 static int teardown(void **state)
 {
-    vmf_test_rmtree(*state);
-    free(*state);
+    vmf_test_tmpdir_teardown(state);
     vmf_plot_release();
     return 0;
 }
@@ -277,10 +268,10 @@ static void test_palette(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_line_outputs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_heatmap_colours, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_every_kind_on_a_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_outputs, vmf_test_tmpdir_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_errors, vmf_test_tmpdir_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_heatmap_colours, vmf_test_tmpdir_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_every_kind_on_a_page, vmf_test_tmpdir_setup, teardown),
         cmocka_unit_test(test_palette),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,21 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int setup(void **state)
-{
-    char *dir = malloc(4096);
-    vmf_test_tmpdir(dir, 4096);
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vmf_test_rmtree(*state);
-    free(*state);
-    return 0;
-}
-
 /* A small valid input: 60 unit rows in d = 8 drawn from 3 components. */
 static void small_input(const char *dir, char *path, size_t size)
 {
@@ -333,13 +318,13 @@ static void test_malformed_battery(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreadable_input, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_data, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cannot_create_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_battery, setup, teardown),
+        vmf_test_with_tmpdir(test_help),
+        vmf_test_with_tmpdir(test_usage_errors),
+        vmf_test_with_tmpdir(test_unreadable_input),
+        vmf_test_with_tmpdir(test_bad_data),
+        vmf_test_with_tmpdir(test_config_errors),
+        vmf_test_with_tmpdir(test_cannot_create_output),
+        vmf_test_with_tmpdir(test_malformed_battery),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

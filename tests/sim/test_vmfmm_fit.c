@@ -20,21 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int setup(void **state)
-{
-    char *dir = malloc(4096);
-    vmf_test_tmpdir(dir, 4096);
-    *state = dir;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    vmf_test_rmtree(*state);
-    free(*state);
-    return 0;
-}
-
 static void expect_ok(const vmfmm_result *r, const char *what)
 {
     if (r->code != 0)
@@ -49,25 +34,10 @@ static double jnum(const json_t *o, const char *key)
     return json_number_value(v);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = '\0';
-    fclose(f);
-    return b;
-}
-
 /* Means [k][d] of a mixture model JSON file. */
 static float *model_means(const char *path, size_t *k, size_t *d)
 {
-    char *text = slurp(path);
+    char *text = vmf_test_read_file(path, NULL);
     vmf_mixture *m = NULL;
     vmf_assert_ok(vmf_mixture_from_json(text, strlen(text), &m));
     free(text);
@@ -188,8 +158,8 @@ static void test_fit_defaults_and_determinism(void **state)
     assert_int_equal((int)jnum(printed, "n_components"), 5);
     json_decref(printed);
     vmfmm_result_free(&r);
-    char *m1 = slurp(vmfmm_path(path, sizeof path, out1, "model.json"));
-    char *m2 = slurp(vmfmm_path(path, sizeof path, out2, "model.json"));
+    char *m1 = vmf_test_read_file(vmfmm_path(path, sizeof path, out1, "model.json"), NULL);
+    char *m2 = vmf_test_read_file(vmfmm_path(path, sizeof path, out2, "model.json"), NULL);
     assert_string_equal(m1, m2);
     free(m1);
     free(m2);
@@ -197,8 +167,8 @@ static void test_fit_defaults_and_determinism(void **state)
     r = vmfmm_run(dir, "fit", "--no-plots", "-o", out2, "--seed", "43", NULL);
     expect_ok(&r, "fit seed 43");
     vmfmm_result_free(&r);
-    m1 = slurp(vmfmm_path(path, sizeof path, out1, "model.json"));
-    m2 = slurp(vmfmm_path(path, sizeof path, out2, "model.json"));
+    m1 = vmf_test_read_file(vmfmm_path(path, sizeof path, out1, "model.json"), NULL);
+    m2 = vmf_test_read_file(vmfmm_path(path, sizeof path, out2, "model.json"), NULL);
     assert_true(strcmp(m1, m2) != 0);
     free(m1);
     free(m2);
@@ -602,7 +572,7 @@ static void test_fit_options_and_forms(void **state)
     r = vmfmm_run(dir, "predict", "-m", model_path, "-i", xcsv, "--proba", "-o", pcsv, NULL);
     expect_ok(&r, "predict csv");
     vmfmm_result_free(&r);
-    char *text = slurp(pcsv);
+    char *text = vmf_test_read_file(pcsv, NULL);
     assert_true(strncmp(text, "label1,proba1,proba2,proba3\n", 28) == 0);
     assert_int_equal(vmfmm_count_lines(text), N + 1);
     free(text);
@@ -611,14 +581,14 @@ static void test_fit_options_and_forms(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fit_synthetic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fit_defaults_and_determinism, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fit_fmnist, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_predict_reproduces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sample_refit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_select_bic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inspect_and_classifier, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fit_options_and_forms, setup, teardown),
+        vmf_test_with_tmpdir(test_fit_synthetic),
+        vmf_test_with_tmpdir(test_fit_defaults_and_determinism),
+        vmf_test_with_tmpdir(test_fit_fmnist),
+        vmf_test_with_tmpdir(test_predict_reproduces),
+        vmf_test_with_tmpdir(test_sample_refit),
+        vmf_test_with_tmpdir(test_select_bic),
+        vmf_test_with_tmpdir(test_inspect_and_classifier),
+        vmf_test_with_tmpdir(test_fit_options_and_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,29 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        size_t r = fread(buf + n, 1, cap - 1 - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
-}
-
 vmfmm_result vmfmm_runv(const char *dir, char *const *args)
 {
     char out_path[4096], err_path[4096];
@@ -74,8 +51,8 @@ vmfmm_result vmfmm_runv(const char *dir, char *const *args)
     free(argv);
     vmfmm_result r;
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = read_all(out_path);
-    r.err = read_all(err_path);
+    r.out = vmf_test_read_file(out_path, NULL);
+    r.err = vmf_test_read_file(err_path, NULL);
     return r;
 }
 

@@ -56,6 +56,55 @@ void vmf_test_rmtree(const char *path)
         print_message("warning: could not remove %s\n", path);
 }
 
+int vmf_test_tmpdir_setup(void **state)
+{
+    char *dir = malloc(4096);
+    assert_non_null(dir);
+    vmf_test_tmpdir(dir, 4096);
+    *state = dir;
+    return 0;
+}
+
+int vmf_test_tmpdir_teardown(void **state)
+{
+    vmf_test_rmtree(*state);
+    free(*state);
+    return 0;
+}
+
+void *vmf_test_read_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        print_error("cannot open %s\n", path);
+        fail();
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    for (;;) {
+        if (cap - n < 2) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        size_t got = fread(buf + n, 1, cap - 1 - n, fp);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        print_error("cannot read %s\n", path);
+        fail();
+    }
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
 void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
                            double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
                            double *weights)

@@ -19,14 +19,6 @@
 #include <cmocka.h>
 // clang-format on
 
-#include "vmfmm.h"
-
-#include <cmocka.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-
 /*
  * Fails the test unless |a - b| <= atol + rtol * |b| (and both are NaN-free),
  * printing both values, the difference and the call site.
@@ -48,6 +40,23 @@ const char *vmf_test_tmpdir(char *buf, size_t size);
 
 /* Removes a directory tree (rm -rf); used in teardown. */
 void vmf_test_rmtree(const char *path);
+
+/*
+ * cmocka setup and teardown for tests that each want a fresh temporary
+ * directory: setup puts its path (a malloc'ed char *) in *state, teardown
+ * removes the tree and frees the path.
+ */
+int vmf_test_tmpdir_setup(void **state);
+int vmf_test_tmpdir_teardown(void **state);
+#define vmf_test_with_tmpdir(f)                                                                    \
+    cmocka_unit_test_setup_teardown(f, vmf_test_tmpdir_setup, vmf_test_tmpdir_teardown)
+
+/*
+ * The whole file at path, malloc'ed with a NUL after the last byte (so text
+ * can be used as a string), its length in *len when len is not NULL. Fails
+ * the test when the file cannot be opened or read. The caller frees it.
+ */
+void *vmf_test_read_file(const char *path, size_t *len);
 
 /*
  * Draws n rows from a random mixture of k vMF components in dimension d with
