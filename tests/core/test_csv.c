@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void write_text(const char *path, const char *text, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(text, 1, len, fp), len);
-    fclose(fp);
-}
-
 static void assert_f32(const vmf_array *a, size_t n, size_t d, const float *want)
 {
     assert_int_equal(a->dtype, VMF_DTYPE_F32);
@@ -48,7 +40,7 @@ static void test_read_layouts(void **state)
     char dir[512], path[1024];
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/a.csv", dir);
-    write_text(path, text, sizeof text - 1);
+    vmf_test_write_file(path, text, sizeof text - 1);
     vmf_array a;
     vmf_assert_ok(vmf_csv_read(path, &a));
     assert_f32(&a, 3, 3, want);

@@ -625,10 +625,7 @@ static void test_load_matrix(void **state)
     char dir[512], csv[1024];
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(csv, sizeof csv, "%s/m.CSV", dir);
-    FILE *fp = fopen(csv, "w");
-    assert_non_null(fp);
-    fputs("a,b\n1.5,2\n-3,4e-3\n", fp);
-    fclose(fp);
+    vmf_test_write_text(csv, "a,b\n1.5,2\n-3,4e-3\n");
     vmf_assert_ok(vmf_load_matrix(csv, &x, &n, &d, &y));
     assert_int_equal(n, 2);
     assert_int_equal(d, 2);

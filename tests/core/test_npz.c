@@ -111,10 +111,7 @@ static void test_write_roundtrip(void **state)
     char dir[512], path[1024];
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/out.npz", dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs("old content", fp);
-    fclose(fp);
+    vmf_test_write_text(path, "old content");
     vmf_assert_ok(vmf_npz_write(path, names, arrays, 3));
     size_t fl;
     unsigned char *fb = vmf_test_read_file(path, &fl);

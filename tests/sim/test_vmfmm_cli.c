@@ -146,10 +146,7 @@ static void test_bad_data(void **state)
 
     /* A file type the tool does not read. */
     vmfmm_path(path, sizeof path, dir, "rows.txt");
-    FILE *tf = fopen(path, "w");
-    assert_non_null(tf);
-    fputs("1,2\n3,4\n", tf);
-    fclose(tf);
+    vmf_test_write_text(path, "1,2\n3,4\n");
     r = vmfmm_run(dir, "fit", "--input", path, "-k", "2", "-o", out, NULL);
     vmfmm_expect_error(&r, 65, "unknown file type");
     assert_non_null(strstr(r.err, "unknown file type"));
@@ -223,10 +220,7 @@ static void test_bad_data(void **state)
     for (size_t i = 0; i < sizeof bad_models / sizeof bad_models[0]; i++) {
         char mpath[4096];
         vmfmm_path(mpath, sizeof mpath, dir, "bad_model.json");
-        FILE *f = fopen(mpath, "w");
-        assert_non_null(f);
-        fputs(bad_models[i], f);
-        fclose(f);
+        vmf_test_write_text(mpath, bad_models[i]);
         r = vmfmm_run(dir, "predict", "--model", mpath, "--input", path, NULL);
         vmfmm_expect_error(&r, 65, bad_models[i]);
         vmfmm_result_free(&r);
@@ -255,9 +249,7 @@ static void test_cannot_create_output(void **state)
     small_input(dir, in, sizeof in);
     /* A regular file where a directory must go. */
     vmfmm_path(blocker, sizeof blocker, dir, "blocker");
-    FILE *f = fopen(blocker, "w");
-    assert_non_null(f);
-    fclose(f);
+    vmf_test_write_text(blocker, "");
     vmfmm_path(out, sizeof out, blocker, "out");
     vmfmm_result r = vmfmm_run(dir, "fit", "--input", in, "-k", "2", "--no-plots", "-o", out, NULL);
     vmfmm_expect_error(&r, 73, "output under a file");

@@ -105,6 +105,25 @@ void *vmf_test_read_file(const char *path, size_t *len)
     return buf;
 }
 
+void vmf_test_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *fp = fopen(path, "wb");
+    if (!fp) {
+        print_error("cannot create %s\n", path);
+        fail();
+    }
+    size_t put = len ? fwrite(data, 1, len, fp) : 0;
+    if (fclose(fp) != 0 || put != len) {
+        print_error("cannot write %s\n", path);
+        fail();
+    }
+}
+
+void vmf_test_write_text(const char *path, const char *text)
+{
+    vmf_test_write_file(path, text, strlen(text));
+}
+
 void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
                            double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
                            double *weights)

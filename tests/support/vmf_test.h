@@ -58,6 +58,11 @@ int vmf_test_tmpdir_teardown(void **state);
  */
 void *vmf_test_read_file(const char *path, size_t *len);
 
+/* Creates or truncates path with the len bytes of data / with text; fails the
+ * test when the file cannot be written. */
+void vmf_test_write_file(const char *path, const void *data, size_t len);
+void vmf_test_write_text(const char *path, const char *text);
+
 /*
  * Draws n rows from a random mixture of k vMF components in dimension d with
  * kappas uniform in [kappa_lo, kappa_hi] and weights from a Dirichlet(5)
