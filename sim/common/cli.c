@@ -214,15 +214,23 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
     return 0;
 }
 
-int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
-                       size_t *out)
+/* arg as an unsigned integer in `base` (0: with C prefixes) when it is nothing
+ * else: no sign, no trailing text, no overflow; 0 on success, else -1. */
+static int parse_ull(const char *arg, int base, unsigned long long *v)
 {
     char *end = NULL;
     errno = 0;
     if (arg == NULL || arg[0] == '\0' || arg[0] == '-' || arg[0] == '+')
-        goto bad;
-    unsigned long long v = strtoull(arg, &end, 10);
-    if (errno != 0 || end == arg || *end != '\0')
+        return -1;
+    *v = strtoull(arg, &end, base);
+    return errno != 0 || end == arg || *end != '\0' ? -1 : 0;
+}
+
+int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
+                       size_t *out)
+{
+    unsigned long long v;
+    if (parse_ull(arg, 10, &v) != 0)
         goto bad;
     if (v < lo || v > hi) {
         vmf_cli_fail(cli, VMF_EX_USAGE, "%s must be in [%zu, %zu], got %s", name, lo, hi, arg);
@@ -238,12 +246,8 @@ bad:
 
 int vmf_cli_parse_u64(vmf_cli *cli, const char *name, const char *arg, uint64_t *out)
 {
-    char *end = NULL;
-    errno = 0;
-    if (arg == NULL || arg[0] == '\0' || arg[0] == '-' || arg[0] == '+')
-        goto bad;
-    unsigned long long v = strtoull(arg, &end, 0);
-    if (errno != 0 || end == arg || *end != '\0')
+    unsigned long long v;
+    if (parse_ull(arg, 0, &v) != 0)
         goto bad;
     *out = (uint64_t)v;
     return VMF_EX_OK;
