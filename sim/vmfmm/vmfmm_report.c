@@ -378,6 +378,17 @@ static void bars(vmf_plot_bars *b, const vmf_plot_series *s, const report *r, co
     b->category_colors = r->colors;
 }
 
+/* base with a title and axis labels. */
+static vmf_plot_opts labelled(const vmf_plot_opts *base, const char *title, const char *xlabel,
+                              const char *ylabel)
+{
+    vmf_plot_opts o = *base;
+    o.title = title;
+    o.xlabel = xlabel;
+    o.ylabel = ylabel;
+    return o;
+}
+
 static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
 {
     memset(p, 0, sizeof *p);
@@ -438,45 +449,45 @@ static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
     vmf_plot_opts_init(&o);
     o.legend = VMF_PLOT_LEGEND_NONE;
 
-    p->p_conv =
-        (vmf_plot_panel){.kind = VMF_PLOT_KIND_LINE, .opts = o, .series = &p->conv, .n_series = 1};
-    p->p_conv.opts.title = "Convergence";
-    p->p_conv.opts.xlabel = "EM iteration";
-    p->p_conv.opts.ylabel = "mean log-likelihood per row";
+    p->p_conv = (vmf_plot_panel){
+        .kind = VMF_PLOT_KIND_LINE,
+        .opts = labelled(&o, "Convergence", "EM iteration", "mean log-likelihood per row"),
+        .series = &p->conv,
+        .n_series = 1};
     p->p_conv.opts.x_integer = 1;
 
-    p->p_weight = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR, .opts = o, .bars = &p->weight_b};
-    p->p_weight.opts.title = "Component weights";
-    p->p_weight.opts.xlabel = "component";
-    p->p_weight.opts.ylabel = "weight";
+    p->p_weight = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR,
+                                   .opts = labelled(&o, "Component weights", "component", "weight"),
+                                   .bars = &p->weight_b};
 
-    p->p_kappa = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR, .opts = o, .bars = &p->kappa_b};
-    p->p_kappa.opts.title = "Concentrations";
-    p->p_kappa.opts.xlabel = "component";
-    p->p_kappa.opts.ylabel = "kappa";
+    p->p_kappa = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR,
+                                  .opts = labelled(&o, "Concentrations", "component", "kappa"),
+                                  .bars = &p->kappa_b};
 
-    p->p_means = (vmf_plot_panel){.kind = VMF_PLOT_KIND_SCATTER, .opts = o, .points = &p->points};
-    p->p_means.opts.title = "Mean directions, 2-D projection";
-    p->p_means.opts.xlabel = k >= 3 ? "PC 1 of the means" : "PC 1 of the rows";
-    p->p_means.opts.ylabel = k >= 3 ? "PC 2 of the means" : "PC 2 of the rows";
+    p->p_means =
+        (vmf_plot_panel){.kind = VMF_PLOT_KIND_SCATTER,
+                         .opts = labelled(&o, "Mean directions, 2-D projection",
+                                          k >= 3 ? "PC 1 of the means" : "PC 1 of the rows",
+                                          k >= 3 ? "PC 2 of the means" : "PC 2 of the rows"),
+                         .points = &p->points};
 
-    p->p_sim = (vmf_plot_panel){.kind = VMF_PLOT_KIND_HEATMAP, .opts = o, .grid = &p->sim};
-    p->p_sim.opts.title = "Cosine similarity of the means";
-    p->p_sim.opts.xlabel = "component";
-    p->p_sim.opts.ylabel = "component";
+    p->p_sim = (vmf_plot_panel){
+        .kind = VMF_PLOT_KIND_HEATMAP,
+        .opts = labelled(&o, "Cosine similarity of the means", "component", "component"),
+        .grid = &p->sim};
 
-    p->p_count = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR, .opts = o, .bars = &p->count_b};
-    p->p_count.opts.title = "Rows per component";
-    p->p_count.opts.xlabel = "component (most probable)";
-    p->p_count.opts.ylabel = "rows";
+    p->p_count = (vmf_plot_panel){
+        .kind = VMF_PLOT_KIND_BAR,
+        .opts = labelled(&o, "Rows per component", "component (most probable)", "rows"),
+        .bars = &p->count_b};
 
-    p->p_entropy = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR, .opts = o, .bars = &p->entropy_b};
     snprintf(p->entropy_title, sizeof p->entropy_title,
              "Posterior entropy per component (uniform = %.2f bits)",
              k > 1 ? log2((double)k) : 0.0);
-    p->p_entropy.opts.title = p->entropy_title;
-    p->p_entropy.opts.xlabel = "component";
-    p->p_entropy.opts.ylabel = "mean entropy of its rows (bits)";
+    p->p_entropy = (vmf_plot_panel){
+        .kind = VMF_PLOT_KIND_BAR,
+        .opts = labelled(&o, p->entropy_title, "component", "mean entropy of its rows (bits)"),
+        .bars = &p->entropy_b};
     p->p_entropy.opts.ymin = 0;
     /* The scale follows the data (entropies are often far below log2 K); the
        uniform-posterior line is drawn only when it is within reach. */
@@ -491,10 +502,10 @@ static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
     if (emax <= 0)
         p->p_entropy.opts.ymax = 1;
 
-    p->p_cont = (vmf_plot_panel){.kind = VMF_PLOT_KIND_HEATMAP, .opts = o, .grid = &p->cont};
-    p->p_cont.opts.title = "Classes across components";
-    p->p_cont.opts.xlabel = "component";
-    p->p_cont.opts.ylabel = "class";
+    p->p_cont =
+        (vmf_plot_panel){.kind = VMF_PLOT_KIND_HEATMAP,
+                         .opts = labelled(&o, "Classes across components", "component", "class"),
+                         .grid = &p->cont};
 
     p->p_text = (vmf_plot_panel){.kind = VMF_PLOT_KIND_TEXT, .opts = o, .text = v->summary};
     p->p_text.opts.title = "Summary";
