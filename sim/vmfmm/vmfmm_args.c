@@ -140,6 +140,19 @@ int vmfmm_make_dir(vmf_cli *cli, const char *dir)
     return VMF_EX_OK;
 }
 
+int vmfmm_positionals(vmf_cli *cli, const vmf_cli_parser *p, const char *cmd, const char **slot)
+{
+    if (p->n_positional == 0)
+        return VMF_EX_OK;
+    int open = slot != NULL && *slot == NULL;
+    if (open && p->n_positional == 1) {
+        *slot = p->positional[0];
+        return VMF_EX_OK;
+    }
+    return vmf_cli_fail(cli, VMF_EX_USAGE, "unexpected argument '%.100s' (see 'vmfmm %s --help')",
+                        p->positional[open ? 1 : 0], cmd);
+}
+
 int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap)
 {
     if (vmf_cli_join(plots, cap, output_dir, "plots") == NULL)

@@ -525,17 +525,13 @@ int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
     }
     if (id < 0)
         return VMF_EX_USAGE;
-    if (p.n_positional == 1 && a.input == NULL)
-        a.input = p.positional[0];
-    else if (p.n_positional > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unexpected argument '%.100s' (see 'vmfmm fit "
-                            "--help')",
-                            p.positional[a.input ? 0 : 1]);
+    int ex = vmfmm_positionals(cli, &p, "fit", &a.input);
+    if (ex)
+        return ex;
     vmfmm_set_threads(a.threads);
 
     vmfmm_data data;
-    int ex = vmfmm_args_load(cli, &a, &data);
+    ex = vmfmm_args_load(cli, &a, &data);
     if (ex)
         return ex;
     fit_result r = {0};

@@ -417,10 +417,9 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
     }
     if (id < 0)
         return VMF_EX_USAGE;
-    if (p.n_positional > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unexpected argument '%.100s' (see 'vmfmm predict --help')",
-                            p.positional[0]);
+    ex = vmfmm_positionals(cli, &p, "predict", NULL);
+    if (ex)
+        return ex;
     if (model_path == NULL || input == NULL)
         return vmf_cli_fail(cli, VMF_EX_USAGE,
                             "predict needs --model and --input (see 'vmfmm predict --help')");
@@ -531,10 +530,9 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
     }
     if (id < 0)
         return VMF_EX_USAGE;
-    if (p.n_positional > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unexpected argument '%.100s' (see 'vmfmm sample --help')",
-                            p.positional[0]);
+    ex = vmfmm_positionals(cli, &p, "sample", NULL);
+    if (ex)
+        return ex;
     if (model_path == NULL || output == NULL || !have_n)
         return vmf_cli_fail(cli, VMF_EX_USAGE,
                             "sample needs --model, -n and --output (see 'vmfmm sample --help')");
@@ -698,17 +696,14 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
     }
     if (id < 0)
         return VMF_EX_USAGE;
-    if (p.n_positional == 1 && model_path == NULL)
-        model_path = p.positional[0];
-    else if (p.n_positional > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unexpected argument '%.100s' (see 'vmfmm inspect --help')",
-                            p.positional[model_path ? 0 : 1]);
+    int ex = vmfmm_positionals(cli, &p, "inspect", &model_path);
+    if (ex)
+        return ex;
     if (model_path == NULL)
         return vmf_cli_fail(cli, VMF_EX_USAGE,
                             "inspect needs a model file (see 'vmfmm inspect --help')");
     vmfmm_model model;
-    int ex = vmfmm_model_load(cli, model_path, &model);
+    ex = vmfmm_model_load(cli, model_path, &model);
     if (ex)
         return ex;
     if (model.kind == VMFMM_MODEL_MIXTURE) {

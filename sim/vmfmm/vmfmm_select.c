@@ -224,12 +224,9 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     }
     if (id < 0)
         return VMF_EX_USAGE;
-    if (p.n_positional == 1 && a.input == NULL)
-        a.input = p.positional[0];
-    else if (p.n_positional > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unexpected argument '%.100s' (see 'vmfmm select --help')",
-                            p.positional[a.input ? 0 : 1]);
+    ex = vmfmm_positionals(cli, &p, "select", &a.input);
+    if (ex)
+        return ex;
     if (nk == 0) {
         for (size_t k = 1; k <= 10; k++)
             ks[nk++] = k;

@@ -201,6 +201,13 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
 /* Creates dir (mkdir -p), printing the error; returns an exit code. */
 int vmfmm_make_dir(vmf_cli *cli, const char *dir);
 
+/*
+ * Checks the positional arguments of `vmfmm cmd`: when slot is not NULL and
+ * still unset, one positional argument fills it; any other is refused (exit
+ * 64, naming the first one not taken). Returns an exit code.
+ */
+int vmfmm_positionals(vmf_cli *cli, const vmf_cli_parser *p, const char *cmd, const char **slot);
+
 /* Creates output_dir/plots and writes its path into plots [cap]; returns an exit code. */
 int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap);
 
