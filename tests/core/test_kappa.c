@@ -63,6 +63,19 @@ static void test_exact_round_trip(void **state)
                   worst_res, worst_k);
 }
 
+/* One point of the sweep below: kappa for rbar is finite, above the previous
+ * one (*prev, then updated) and solves A_d(kappa) = rbar to 1e-12; returns the
+ * residual. */
+static double exact_step(size_t d, double rbar, double *prev)
+{
+    double k = vmf_kappa_from_rbar(VMF_KAPPA_EXACT, d, rbar);
+    assert_true(isfinite(k) && k > *prev);
+    double res = residual(d, k, rbar);
+    assert_true(res < 1e-12);
+    *prev = k;
+    return res;
+}
+
 /* The whole rbar range of the contract, on both ends, in every dimension. */
 static void test_exact_rbar_range(void **state)
 {
@@ -71,24 +84,10 @@ static void test_exact_rbar_range(void **state)
     for (size_t i = 0; i < N_DIMS; i++) {
         size_t d = DIMS[i];
         double prev = 0.0;
-        for (double e = -12.0; e <= -0.3; e += 0.25) {
-            double rbar = pow(10.0, e); /* 1e-12 .. 0.45 */
-            double k = vmf_kappa_from_rbar(VMF_KAPPA_EXACT, d, rbar);
-            assert_true(isfinite(k) && k > prev);
-            double res = residual(d, k, rbar);
-            worst = fmax(worst, res);
-            assert_true(res < 1e-12);
-            prev = k;
-        }
-        for (double e = -0.3; e >= -12.0; e -= 0.25) {
-            double rbar = 1.0 - pow(10.0, e); /* 0.5 .. 1 - 1e-12 */
-            double k = vmf_kappa_from_rbar(VMF_KAPPA_EXACT, d, rbar);
-            assert_true(isfinite(k) && k > prev);
-            double res = residual(d, k, rbar);
-            worst = fmax(worst, res);
-            assert_true(res < 1e-12);
-            prev = k;
-        }
+        for (double e = -12.0; e <= -0.3; e += 0.25)
+            worst = fmax(worst, exact_step(d, pow(10.0, e), &prev)); /* 1e-12 .. 0.45 */
+        for (double e = -0.3; e >= -12.0; e -= 0.25)
+            worst = fmax(worst, exact_step(d, 1.0 - pow(10.0, e), &prev)); /* 0.5 .. 1 - 1e-12 */
     }
     print_message("  rbar in [1e-12, 1 - 1e-12]: max residual %.3e\n", worst);
 }
