@@ -318,6 +318,49 @@ static void test_outputs_follow_the_contract(void **state)
     vmf_test_rmtree(dir);
 }
 
+/* A real replay (six families, small stream) written and validated. */
+static void test_replay_summary_validates(void **state)
+{
+    (void)state;
+    vmfsim_gen_opts g;
+    vmfsim_gen_opts_init(&g);
+    g.n_classes = 5;
+    g.dim = 12;
+    g.days = 12;
+    g.rows_per_day = 25;
+    g.min_class_rows = 8;
+    g.late_from = 4;
+    g.late_to = 8;
+    g.test_per_class = 8;
+    vmfsim_stream s;
+    char err[VMFSIM_ERR_SIZE] = "", dir[512], path[700];
+    vmf_assert_ok(vmfsim_stream_generate(&g, &s, NULL, err));
+    int fam[6] = {0, 1, 2, 3, 4, 5};
+    vmfsim_replay_opts o = {.days = 12, .families = fam, .n_models = 6};
+    vmfsim_model_cfg_init(&o.cfg);
+    o.cfg.refit_every = 4;
+    o.cfg.xgb_rounds = 5;
+    o.cfg.rf_trees = 5;
+    vmfsim_curve *cv = NULL;
+    if (vmfsim_replay(&s, &o, &cv, err))
+        fail_msg("replay: %s", err);
+    vmfsim_run_info info = {
+        .stream = "synthetic", .seed = 42, .days = 12, .cfg = &o.cfg, .s = &s, .timings = 1};
+    vmf_test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/summary.json", dir);
+    vmf_assert_ok(vmfsim_write_summary_json(path, cv, 6, &info, err));
+    json_t *j = json_load_file(path, 0, NULL), *schema = load_schema();
+    assert_non_null(j);
+    if (validate(j, schema, "$"))
+        fail_msg("summary.json does not follow the schema: %s", vmsg);
+    assert_int_equal(json_object_size(json_object_get(j, "models")), 6);
+    json_decref(j);
+    json_decref(schema);
+    vmfsim_curves_free(cv, 6);
+    vmfsim_stream_free(&s);
+    vmf_test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_topk_from_scores),
         cmocka_unit_test(test_models_parse),
         cmocka_unit_test(test_outputs_follow_the_contract),
+        cmocka_unit_test(test_replay_summary_validates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
