@@ -276,15 +276,6 @@ static void test_tol_zero_and_max_iter(void **state)
     truth_free(&t);
 }
 
-static void assert_bit_identical(const vmf_mixture *a, const vmf_mixture *b)
-{
-    size_t k = vmf_mixture_n_components(a), d = vmf_mixture_dim(a);
-    assert_int_equal(k, vmf_mixture_n_components(b));
-    assert_memory_equal(vmf_mixture_weights(a), vmf_mixture_weights(b), k * sizeof(double));
-    assert_memory_equal(vmf_mixture_kappas(a), vmf_mixture_kappas(b), k * sizeof(double));
-    assert_memory_equal(vmf_mixture_means(a), vmf_mixture_means(b), k * d * sizeof(float));
-}
-
 /*
  * Restarts: restart 0 of an n_init = 6 fit is the n_init = 1 fit with the
  * same seed, so the kept restart is at least as good; with overlapping
@@ -306,7 +297,7 @@ static void test_n_init_and_determinism(void **state)
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &one, &r1));
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &one2, &r1b));
     /* Same seed, input and thread count: the same bits, trace included. */
-    assert_bit_identical(one, one2);
+    vmf_test_assert_same_mixture(one, one2);
     assert_int_equal(r1.n_iter, r1b.n_iter);
     assert_memory_equal(r1.trace, r1b.trace, r1.n_iter * sizeof(double));
     o.n_init = 6;
@@ -316,7 +307,7 @@ static void test_n_init_and_determinism(void **state)
     assert_true(r6.best_init < 6);
     assert_true(r6.loglik >= r1.loglik);
     if (r6.best_init == 0)
-        assert_bit_identical(one, six);
+        vmf_test_assert_same_mixture(one, six);
     else
         assert_true(r6.loglik > r1.loglik);
     double ll;
@@ -336,7 +327,7 @@ static void test_n_init_and_determinism(void **state)
     vmf_mixture *s1, *s2;
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &s1, NULL));
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &s2, NULL));
-    assert_bit_identical(s1, s2);
+    vmf_test_assert_same_mixture(s1, s2);
     vmf_mixture_free(s1);
     vmf_mixture_free(s2);
     vmf_em_report_free(&r1);

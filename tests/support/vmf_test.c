@@ -124,6 +124,17 @@ void vmf_test_write_text(const char *path, const char *text)
     vmf_test_write_file(path, text, strlen(text));
 }
 
+void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b)
+{
+    assert_int_equal(vmf_mixture_n_components(a), vmf_mixture_n_components(b));
+    assert_int_equal(vmf_mixture_dim(a), vmf_mixture_dim(b));
+    assert_int_equal(vmf_mixture_tied_kappa(a), vmf_mixture_tied_kappa(b));
+    size_t k = vmf_mixture_n_components(a), d = vmf_mixture_dim(a);
+    assert_memory_equal(vmf_mixture_weights(a), vmf_mixture_weights(b), k * sizeof(double));
+    assert_memory_equal(vmf_mixture_kappas(a), vmf_mixture_kappas(b), k * sizeof(double));
+    assert_memory_equal(vmf_mixture_means(a), vmf_mixture_means(b), k * d * sizeof(float));
+}
+
 void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
                            double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
                            double *weights)
