@@ -139,6 +139,15 @@ int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_
         "wall_seconds", info->timings ? info->wall_s : 0.0, "models", models);
     if (!root)
         return snprintf(err, VMFSIM_ERR_SIZE, "cannot build the summary"), VMF_ENOMEM;
+    /* The remaining settings (json_pack takes at most a few dozen arguments legibly). */
+    json_t *st = json_object_get(root, "settings");
+    json_object_set_new(st, "gmm_max_iter", json_integer((json_int_t)cfg->gmm_max_iter));
+    json_object_set_new(st, "xgb_eta", json_real(cfg->xgb_eta));
+    json_object_set_new(st, "tree_min_child_weight", json_real(cfg->tree_min_child_weight));
+    json_object_set_new(st, "threads", json_integer(cfg->threads));
+    json_object_set_new(st, "vmf_kappa_scale", json_real(cfg->vmf_kappa_scale));
+    json_object_set_new(st, "vmf_own_kappa", json_boolean(cfg->vmf_own_kappa));
+    json_object_set_new(st, "via", cfg->via_url ? json_string(cfg->via_url) : json_null());
     int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(root);
     if (rc)
