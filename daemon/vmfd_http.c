@@ -195,8 +195,8 @@ static void on_write(uv_write_t *w, int status)
 {
     write_req *wr = (write_req *)w;
     conn *c = wr->c;
-    (void)status;
-    if (wr->close_after || status < 0)
+    if (wr->close_after || status < 0 ||
+        (c->draining && !c->busy && c->h.stream.write_queue_size == 0))
         conn_close(c);
     free(wr->head);
     free(wr->body);
@@ -517,6 +517,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn *c = s->data;
     (void)buf;
     if (nread < 0) {
+        if (nread == UV_EOF && c->h.stream.write_queue_size > 0) {
+            /* The client half-closed after its request: finish writing the
+             * answer (a large one may still be queued), then close. */
+            c->draining = 1;
+            uv_read_stop(&c->h.stream);
+            return;
+        }
         conn_close(c);
         return;
     }

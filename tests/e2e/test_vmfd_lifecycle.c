@@ -428,6 +428,79 @@ static void test_token_reload_socket_vmfctl(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/*
+ * A client that half-closes right after a request whose answer is larger than
+ * the socket buffers, and reads it only later, still gets all of it.
+ */
+static void half_close_big_answer(int port)
+{
+    size_t n = 100000; /* about 13 MB of answer */
+    float *x = malloc(n * fm.d * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        memcpy(x + i * fm.d, fm.x + (i % fm.n) * fm.d, fm.d * sizeof *x);
+    vmf_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = VMF_DTYPE_F32;
+    a.ndim = 2;
+    a.shape[0] = n;
+    a.shape[1] = fm.d;
+    a.count = n * fm.d;
+    a.data = x;
+    void *npy;
+    size_t len;
+    vmf_assert_ok(vmf_npy_write_mem(&a, &npy, &len));
+    free(x);
+    char head[256];
+    int hn = snprintf(head, sizeof head,
+                      "POST /v1/predict?top_k=4 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/x-npy\r\nContent-Length: %zu\r\n\r\n",
+                      len);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(send(fd, head, (size_t)hn, MSG_NOSIGNAL), hn);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = send(fd, (char *)npy + off, len - off, MSG_NOSIGNAL);
+        assert_true(w > 0);
+        off += (size_t)w;
+    }
+    free(npy);
+    shutdown(fd, SHUT_WR);
+    e2e_sleep_ms(300); /* vmfd answers and sees the EOF while its answer is queued */
+    size_t cap = 1 << 22, got = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (;;) {
+        if (got == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            assert_non_null(buf);
+        }
+        ssize_t rd = recv(fd, buf + got, cap - got, 0);
+        if (rd <= 0)
+            break;
+        got += (size_t)rd;
+    }
+    close(fd);
+    buf[got] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    const char *cl = strstr(buf, "Content-Length: ");
+    const char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(cl);
+    assert_non_null(body);
+    size_t want = (size_t)atoll(cl + 16);
+    assert_true(want > (8u << 20)); /* larger than the socket buffers */
+    assert_int_equal(got - (size_t)(body + 4 - buf), want);
+    free(buf);
+}
+
 static void test_pruning_and_metrics(void **state)
 {
     (void)state;
@@ -499,6 +572,7 @@ static void test_pruning_and_metrics(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "\"format\":\"vmfmm-model\""));
     e2e_resp_free(&r);
+    half_close_big_answer(p.port);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     vmf_test_rmtree(p.dir);
 }
