@@ -18,49 +18,41 @@ static double row_norm2(const float *r, size_t d)
     return s;
 }
 
-/* The sum of squares of row i into *s, or VMF_EINVAL for a NaN, infinite or zero row. */
-static int row_nonzero_norm2(const float *x, size_t i, size_t d, double *s)
+/*
+ * Checks rows [n][d]: every value finite, no zero row and, when unit is set,
+ * every norm within VMF_ROWS_NORM_TOL of 1. Returns VMF_OK or VMF_EINVAL
+ * naming the first bad row.
+ */
+static int rows_scan(const float *x, size_t n, size_t d, int unit)
 {
-    *s = row_norm2(x + i * d, d);
-    if (*s < 0.0)
-        return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
-    if (*s == 0.0)
-        return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+    if (n == 0)
+        return VMF_OK;
+    if (!x || d == 0)
+        return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
+    for (size_t i = 0; i < n; i++) {
+        double s = row_norm2(x + i * d, d);
+        if (s < 0.0)
+            return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
+        if (s == 0.0)
+            return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+        if (unit && fabs(sqrt(s) - 1.0) > VMF_ROWS_NORM_TOL)
+            return vmf__error(VMF_EINVAL, "row %zu has norm %.6g, expected 1 (normalize first)", i,
+                              sqrt(s));
+    }
     return VMF_OK;
 }
 
 int vmf_rows_check(const float *x, size_t n, size_t d)
 {
-    if (n == 0)
-        return VMF_OK;
-    if (!x || d == 0)
-        return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
-    for (size_t i = 0; i < n; i++) {
-        double s;
-        int rc = row_nonzero_norm2(x, i, d, &s);
-        if (rc != VMF_OK)
-            return rc;
-        double norm = sqrt(s);
-        if (fabs(norm - 1.0) > VMF_ROWS_NORM_TOL)
-            return vmf__error(VMF_EINVAL, "row %zu has norm %.6g, expected 1 (normalize first)", i,
-                              norm);
-    }
-    return VMF_OK;
+    return rows_scan(x, n, d, 1);
 }
 
 int vmf_rows_normalize(float *x, size_t n, size_t d)
 {
-    if (n == 0)
-        return VMF_OK;
-    if (!x || d == 0)
-        return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
     /* Check every row before changing any, so a rejected matrix is untouched. */
-    for (size_t i = 0; i < n; i++) {
-        double s;
-        int rc = row_nonzero_norm2(x, i, d, &s);
-        if (rc != VMF_OK)
-            return rc;
-    }
+    int rc = rows_scan(x, n, d, 0);
+    if (rc != VMF_OK)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         float *r = x + i * d;
         double inv = 1.0 / sqrt(row_norm2(r, d));
