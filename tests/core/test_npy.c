@@ -8,7 +8,6 @@
 #include "io_battery.h"
 #include "vmf_test.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,15 +231,7 @@ static void test_roundtrip_every_dtype(void **state)
     roundtrip(&e, dir);
 
     /* No temporary file is left beside the target. */
-    DIR *dh = opendir(dir);
-    assert_non_null(dh);
-    struct dirent *de;
-    size_t files = 0;
-    while ((de = readdir(dh)))
-        if (de->d_name[0] != '.')
-            files++, assert_string_equal(de->d_name, "rt.npy");
-    closedir(dh);
-    assert_int_equal(files, 1);
+    vmf_test_assert_only_file(dir, "rt.npy");
     vmf_test_rmtree(dir);
 }
 

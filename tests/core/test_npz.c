@@ -7,7 +7,6 @@
 #include "io_battery.h"
 #include "vmf_test.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,15 +137,7 @@ static void test_write_roundtrip(void **state)
     assert_memory_equal(a.data, z, sizeof z);
     vmf_array_free(&a);
 
-    DIR *dh = opendir(dir);
-    assert_non_null(dh);
-    struct dirent *de;
-    size_t files = 0;
-    while ((de = readdir(dh)))
-        if (de->d_name[0] != '.')
-            files++;
-    closedir(dh);
-    assert_int_equal(files, 1);
+    vmf_test_assert_only_file(dir, "out.npz");
     vmf_test_rmtree(dir);
     free(b1);
     free(b2);

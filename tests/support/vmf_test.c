@@ -3,6 +3,7 @@
  */
 #include "vmf_test.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,22 @@ void vmf_test_write_file(const char *path, const void *data, size_t len)
 void vmf_test_write_text(const char *path, const char *text)
 {
     vmf_test_write_file(path, text, strlen(text));
+}
+
+void vmf_test_assert_only_file(const char *dir, const char *name)
+{
+    DIR *dh = opendir(dir);
+    assert_non_null(dh);
+    struct dirent *de;
+    size_t files = 0;
+    while ((de = readdir(dh))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        files++;
+        assert_string_equal(de->d_name, name);
+    }
+    closedir(dh);
+    assert_int_equal(files, 1);
 }
 
 void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b)

@@ -63,6 +63,10 @@ void *vmf_test_read_file(const char *path, size_t *len);
 void vmf_test_write_file(const char *path, const void *data, size_t len);
 void vmf_test_write_text(const char *path, const char *text);
 
+/* Fails the test unless dir holds exactly one entry (besides . and ..), named
+ * name: after an atomic write, no temporary file is left beside the target. */
+void vmf_test_assert_only_file(const char *dir, const char *name);
+
 /* Fails the test unless a and b have the same shape and tying and bit-identical
  * weights, kappas and means. */
 void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b);
