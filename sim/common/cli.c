@@ -422,10 +422,15 @@ const char *vmf_cli_join(char *buf, size_t size, const char *dir, const char *na
     return buf;
 }
 
-const char *vmf_cli_extension(const char *path, char *buf, size_t size)
+const char *vmf_cli_basename(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
+    return slash ? slash + 1 : path;
+}
+
+const char *vmf_cli_extension(const char *path, char *buf, size_t size)
+{
+    const char *base = vmf_cli_basename(path);
     const char *dot = strrchr(base, '.');
     size_t i = 0;
     if (dot && dot != base)

@@ -153,6 +153,9 @@ int vmf_cli_read_file(const char *path, size_t max_bytes, char **data, size_t *l
 /* path = dir + "/" + name into buf; returns buf, or NULL when it does not fit. */
 const char *vmf_cli_join(char *buf, size_t size, const char *dir, const char *name);
 
+/* The part of path after its last '/' (all of it when there is none); borrowed. */
+const char *vmf_cli_basename(const char *path);
+
 /* The file name extension after the last '.', lower-cased into buf ("" when none). */
 const char *vmf_cli_extension(const char *path, char *buf, size_t size);
 

@@ -484,8 +484,7 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
         if (w_ > 0)                                                                                \
             used += (size_t)w_;                                                                    \
     } while (0)
-    const char *base = strrchr(data->source, '/');
-    ADD("data       %s\n", base ? base + 1 : data->source);
+    ADD("data       %s\n", vmf_cli_basename(data->source));
     ADD("rows       %zu (train %zu, test %zu), dim %zu\n", data->n, r->n_train, r->n_test, data->d);
     ADD("model      K=%zu, %s EM, %s kappa%s\n", a->em.n_components,
         vmfmm_assignment_name(a->em.assignment), vmf_kappa_estimator_name(a->em.kappa.estimator),
@@ -584,12 +583,11 @@ int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
         if (ex)
             goto done;
         char subtitle[VMFMM_PATH_MAX + 256];
-        const char *base = strrchr(data.source, '/');
         if (data.synthetic)
             snprintf(subtitle, sizeof subtitle, "%s, fitted K=%zu", data.source, a.em.n_components);
         else
             snprintf(subtitle, sizeof subtitle, "%s, n=%zu, d=%zu, K=%zu, seed %llu",
-                     base ? base + 1 : data.source, data.n, data.d, a.em.n_components,
+                     vmf_cli_basename(data.source), data.n, data.d, a.em.n_components,
                      (unsigned long long)a.em.seed);
         vmfmm_fit_view v = {.mixture = r.mixture,
                             .report = &r.report,

@@ -361,12 +361,11 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         if (ex)
             goto done;
         char subtitle[VMFMM_PATH_MAX + 256];
-        const char *base = strrchr(data.source, '/');
         if (data.synthetic)
             snprintf(subtitle, sizeof subtitle, "%s, train %zu, test %zu", data.source, ntr, nte);
         else
             snprintf(subtitle, sizeof subtitle, "%s, n=%zu (train %zu, test %zu), d=%zu, seed %llu",
-                     base ? base + 1 : data.source, data.n, ntr, nte, data.d,
+                     vmf_cli_basename(data.source), data.n, ntr, nte, data.d,
                      (unsigned long long)a.em.seed);
         ex = plot_select(cli, rows, nk, rows[best].k, criterion, subtitle, nte > 0, plots);
         if (ex)
