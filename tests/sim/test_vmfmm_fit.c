@@ -150,9 +150,7 @@ static void test_fit_defaults_and_determinism(void **state)
     vmfmm_result_free(&r);
     r = vmfmm_run(dir, "fit", "--no-plots", "-o", out2, "--json", NULL);
     expect_ok(&r, "fit defaults again");
-    json_error_t e;
-    json_t *printed = json_loads(r.out, 0, &e);
-    assert_non_null(printed);
+    json_t *printed = vmfmm_result_json(&r);
     assert_int_equal((int)jnum(printed, "rows"), 1000);
     assert_int_equal((int)jnum(printed, "dim"), 512);
     assert_int_equal((int)jnum(printed, "n_components"), 5);
@@ -346,9 +344,7 @@ static void test_sample_refit(void **state)
     r = vmfmm_run(dir, "sample", "--model", model1, "-n", "8000", "--seed", "9", "--output", sample,
                   "--json", NULL);
     expect_ok(&r, "sample");
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    assert_non_null(j);
+    json_t *j = vmfmm_result_json(&r);
     assert_int_equal((int)jnum(j, "rows"), 8000);
     assert_int_equal((int)jnum(j, "dim"), 24);
     json_decref(j);
@@ -389,10 +385,7 @@ static void test_select_bic(void **state)
     vmfmm_result r = vmfmm_run(dir, "select", "-k", "1..12", "--criterion", "bic", "--input", in,
                                "--n-init", "2", "-o", out, "--json", NULL);
     expect_ok(&r, "select");
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    if (j == NULL)
-        fail_msg("select --json printed no JSON object: %s", r.out);
+    json_t *j = vmfmm_result_json(&r);
     assert_int_equal((int)jnum(j, "chosen_k"), 7);
     assert_string_equal(json_string_value(json_object_get(j, "criterion")), "bic");
     json_t *res = json_object_get(j, "results");
@@ -445,9 +438,7 @@ static void test_inspect_and_classifier(void **state)
     vmfmm_result_free(&r);
     r = vmfmm_run(dir, "inspect", "--json", model, NULL);
     expect_ok(&r, "inspect --json");
-    json_error_t e;
-    json_t *j = json_loads(r.out, 0, &e);
-    assert_non_null(j);
+    json_t *j = vmfmm_result_json(&r);
     assert_int_equal((int)jnum(j, "n_components"), 4);
     assert_int_equal(json_array_size(json_object_get(j, "components")), 4);
     json_decref(j);

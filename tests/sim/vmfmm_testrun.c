@@ -108,6 +108,15 @@ json_t *vmfmm_load_json(const char *path)
     return j;
 }
 
+json_t *vmfmm_result_json(const vmfmm_result *r)
+{
+    json_error_t e;
+    json_t *j = json_loads(r->out, 0, &e);
+    if (j == NULL)
+        fail_msg("stdout is not JSON: %s (line %d):\n%s", e.text, e.line, r->out);
+    return j;
+}
+
 void vmfmm_write_f32(const char *path, const float *x, size_t n, size_t d)
 {
     vmf_array a = {.dtype = VMF_DTYPE_F32,

@@ -37,6 +37,9 @@ void vmfmm_expect_error(const vmfmm_result *r, int code, const char *what);
 /* Loads a JSON file (fails the test when it cannot). */
 json_t *vmfmm_load_json(const char *path);
 
+/* What r printed on stdout (a --json run) parsed as JSON (fails the test when it is not). */
+json_t *vmfmm_result_json(const vmfmm_result *r);
+
 /* Writes x [n][d] as float32 .npy / labels as int32 .npy (fails the test on error). */
 void vmfmm_write_f32(const char *path, const float *x, size_t n, size_t d);
 void vmfmm_write_i32(const char *path, const int32_t *v, size_t n);
