@@ -1,8 +1,8 @@
 /*
  * vmfmm/classifier.h - the class-conditional vMF classifier: one vMF mixture
- * per class, learned online with stepwise EM, plus class priors from counts.
+ * per class, learned online with stepwise EM, plus class priors.
  *
- *     P(class c | x) ∝ pi_c · sum_k w_ck C_d(kappa_ck) exp(kappa_ck mu_ck^T x)
+ *     P(class c | x) ∝ pi_c · sum_k w_ck C_d(s kappa_ck) exp(s kappa_ck mu_ck^T x)
  *
  * partial_fit(X, labels) creates unseen classes on the fly. A class starts with
  * one component and grows up to k_max components as its data allows (the
@@ -65,8 +65,9 @@ typedef struct vmf_classifier_opts {
      * predicts with the likelihood estimate). 0 (default): automatic. Each
      * partial_fit batch is first scored by the current model ("test, then
      * train") at the grid s = 2^(-g/2), g = 0..15, and s is the grid value
-     * with the best macro recall on all rows scored so far (fit scores a
-     * held-out fifth of each class instead); see docs/classifier.md.
+     * with the best macro recall on all rows scored so far (fit scores
+     * held-out rows of each class by cross-fitting instead); see
+     * docs/classifier.md.
      */
     double kappa_scale;
 } vmf_classifier_opts;
