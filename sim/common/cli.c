@@ -215,12 +215,14 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
 }
 
 /* arg as an unsigned integer in `base` (0: with C prefixes) when it is nothing
- * else: no sign, no trailing text, no overflow; 0 on success, else -1. */
+ * else: no sign, no blanks, no trailing text, no overflow; 0 on success, else -1.
+ * strtoull skips leading blanks and then takes a sign, negating "-1" into
+ * ULLONG_MAX, so the text must start with a digit. */
 static int parse_ull(const char *arg, int base, unsigned long long *v)
 {
     char *end = NULL;
     errno = 0;
-    if (arg == NULL || arg[0] == '\0' || arg[0] == '-' || arg[0] == '+')
+    if (arg == NULL || arg[0] < '0' || arg[0] > '9')
         return -1;
     *v = strtoull(arg, &end, base);
     return errno != 0 || end == arg || *end != '\0' ? -1 : 0;

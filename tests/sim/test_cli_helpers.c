@@ -161,6 +161,33 @@ static void test_numbers(void **state)
     free(e);
 }
 
+/* strtoull skips leading blanks and accepts a sign, so " -1" once parsed as
+ * UINT64_MAX: any text that does not start with a digit is refused. */
+static void test_numbers_refuse_blanks_and_signs(void **state)
+{
+    ctx *c = *state;
+    static const char *const bad[] = {" -1", "\t-1", " 1", "\n7", "+5", " +5", "-0", "x1"};
+    size_t n_bad = sizeof bad / sizeof bad[0];
+    uint64_t u = 42;
+    size_t z = 42;
+    for (size_t i = 0; i < n_bad; i++) {
+        assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", bad[i], &u), VMF_EX_USAGE);
+        assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", bad[i], 0, SIZE_MAX, &z), VMF_EX_USAGE);
+    }
+    assert_true(u == 42);
+    assert_int_equal(z, 42);
+    char *e = take_stderr(c);
+    assert_non_null(strstr(e, "prog: --seed expects an unsigned 64-bit integer, got ' -1'\n"));
+    free(e);
+    /* Digits first still parse, C prefixes included for u64. */
+    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "0x10", &u), 0);
+    assert_true(u == 16);
+    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "0", &u), 0);
+    assert_true(u == 0);
+    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "007", 0, SIZE_MAX, &z), 0);
+    assert_int_equal(z, 7);
+}
+
 static void test_exit_codes_and_messages(void **state)
 {
     ctx *c = *state;
@@ -231,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parser, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parser_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_refuse_blanks_and_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_codes_and_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files, setup, teardown),
     };
