@@ -10,7 +10,8 @@
  * are parsed with strtod, so they follow the C locale unless the program has
  * called setlocale. Refused, with the line and field: empty fields, text that
  * is not entirely a number, NaN and infinities, values beyond float32, rows of
- * a different width, NUL bytes, and a file without data rows.
+ * a different width, NUL bytes, a file without data rows, and a path that is
+ * not a regular file (a directory, a device).
  */
 #include "internal.h"
 
@@ -18,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CSV_BLOCK 65536
 
@@ -312,11 +314,21 @@ int vmf_csv_read(const char *path, vmf_array *out)
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
-    lines r = {0};
-    r.fp = fp;
-    r.what = path;
-    int rc = csv_parse(&r, out);
-    vmf__free(r.buf);
+    /* A directory opens but fails on the first read with a vague EISDIR, and a
+       FIFO or device may never end: refuse them up front, as vmf_npy_read does. */
+    struct stat st;
+    int rc;
+    if (fstat(fileno(fp), &st) != 0) {
+        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = vmf__fail(VMF_EIO, path, "not a regular file");
+    } else {
+        lines r = {0};
+        r.fp = fp;
+        r.what = path;
+        rc = csv_parse(&r, out);
+        vmf__free(r.buf);
+    }
     fclose(fp);
     return rc;
 }

@@ -90,6 +90,25 @@ static void test_header_rules(void **state)
     assert_int_equal(vmf_csv_read_mem(NULL, 3, &a), VMF_EINVAL);
 }
 
+/* A directory or a device is refused by name before any read, as .npy does:
+ * a directory once gave a vague read error and /dev/null "no data rows". */
+static void test_read_refuses_a_non_regular_file(void **state)
+{
+    (void)state;
+    char dir[512], want[1024];
+    vmf_test_tmpdir(dir, sizeof dir);
+    const char *paths[] = {dir, "/dev/null"};
+    for (size_t i = 0; i < 2; i++) {
+        vmf_array a;
+        assert_int_equal(vmf_csv_read(paths[i], &a), VMF_EIO);
+        assert_null(a.data);
+        snprintf(want, sizeof want, "%s: not a regular file", paths[i]);
+        if (strstr(vmf_last_error(), want) == NULL)
+            fail_msg("error '%s' lacks '%s'", vmf_last_error(), want);
+    }
+    vmf_test_rmtree(dir);
+}
+
 /* Lines far longer than the reader's block, and enough rows to grow several times. */
 static void test_long_lines_and_many_rows(void **state)
 {
@@ -254,6 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_layouts),
         cmocka_unit_test(test_header_rules),
+        cmocka_unit_test(test_read_refuses_a_non_regular_file),
         cmocka_unit_test(test_long_lines_and_many_rows),
         cmocka_unit_test(test_malformed_battery),
         cmocka_unit_test(test_write_roundtrip),
