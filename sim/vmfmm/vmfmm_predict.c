@@ -553,7 +553,14 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
                             model_path);
     }
     size_t d = vmf_mixture_dim(model.mixture);
-    float *x = malloc(n * d * sizeof *x);
+    /* n is at most 1e8, but d comes from the model file: check n * d * 4. */
+    size_t cells, bytes;
+    if (__builtin_mul_overflow(n, d, &cells) ||
+        __builtin_mul_overflow(cells, sizeof(float), &bytes)) {
+        vmfmm_model_free(&model);
+        return vmf_cli_fail(cli, VMF_EX_USAGE, "a sample of %zu x %zu values is too large", n, d);
+    }
+    float *x = malloc(bytes);
     int32_t *comp = malloc(n * sizeof *comp);
     if (x == NULL || comp == NULL) {
         ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu x %zu rows", n, d);
