@@ -57,17 +57,13 @@ static int gmm_predict(void *state, const float *x, size_t n, size_t d, size_t k
 {
     gmm_state *s = state;
     if (!s->gmm) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
+        vmfsim_topk_untrained(-1, n, k, topk);
         return VMF_OK;
     }
     int rc = vmf_gmm_classifier_predict_topk(s->gmm, x, n, d, k, topk, NULL);
     if (rc)
         return snprintf(err, VMFSIM_ERR_SIZE, "gmm predict: %s", vmf_last_error()), rc;
-    const vmf_label_table *t = vmf_gmm_classifier_labels(s->gmm);
-    for (size_t i = 0; i < n * k; i++)
-        if (topk[i] >= 0)
-            topk[i] = (int32_t)vmf_label_table_int(t, (size_t)topk[i]);
+    vmfsim_topk_to_labels(vmf_gmm_classifier_labels(s->gmm), topk, n * k);
     return VMF_OK;
 }
 

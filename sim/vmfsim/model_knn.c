@@ -65,17 +65,13 @@ static int knn_predict(void *state, const float *x, size_t n, size_t d, size_t k
 {
     knn_state *s = state;
     if (vmf_knn_classifier_n_rows(s->knn) == 0) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
+        vmfsim_topk_untrained(-1, n, k, topk);
         return VMF_OK;
     }
     int rc = vmf_knn_classifier_predict_topk(s->knn, x, n, d, k, topk, NULL);
     if (rc)
         return snprintf(err, VMFSIM_ERR_SIZE, "knn predict: %s", vmf_last_error()), rc;
-    const vmf_label_table *t = vmf_knn_classifier_labels(s->knn);
-    for (size_t i = 0; i < n * k; i++)
-        if (topk[i] >= 0)
-            topk[i] = (int32_t)vmf_label_table_int(t, (size_t)topk[i]);
+    vmfsim_topk_to_labels(vmf_knn_classifier_labels(s->knn), topk, n * k);
     return VMF_OK;
 }
 

@@ -118,11 +118,7 @@ static int svm_predict(void *state, const float *x, size_t n, size_t d, size_t k
 {
     svm_state *s = state;
     if (!s->mdl) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
-        if (s->single >= 0)
-            for (size_t i = 0; i < n; i++)
-                topk[i * k] = s->single;
+        vmfsim_topk_untrained(s->single, n, k, topk);
         return VMF_OK;
     }
     size_t c = (size_t)get_nr_class(s->mdl);

@@ -103,21 +103,12 @@ static int vmf_learn(void *state, size_t day, const float *x, size_t n, size_t d
     return rc;
 }
 
-/* Maps class indices of a label table (integer labels) to labels in place. */
-static void map_to_labels(const vmf_label_table *t, int32_t *topk, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (topk[i] >= 0)
-            topk[i] = (int32_t)vmf_label_table_int(t, (size_t)topk[i]);
-}
-
 static int vmf_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
                        char *err)
 {
     vmf_state *s = state;
     if (vmf_classifier_n_classes(s->clf) == 0) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
+        vmfsim_topk_untrained(-1, n, k, topk);
         return VMF_OK;
     }
     if (!(x = normalized(s, x, n, d, err)))
@@ -125,7 +116,7 @@ static int vmf_predict(void *state, const float *x, size_t n, size_t d, size_t k
     int rc = vmf_classifier_predict_topk(s->clf, x, n, d, k, topk, NULL);
     if (rc)
         return snprintf(err, VMFSIM_ERR_SIZE, "vmfmm predict: %s", vmf_last_error()), rc;
-    map_to_labels(vmf_classifier_labels(s->clf), topk, n * k);
+    vmfsim_topk_to_labels(vmf_classifier_labels(s->clf), topk, n * k);
     return VMF_OK;
 }
 
@@ -198,8 +189,7 @@ static int via_predict(void *state, const float *x, size_t n, size_t d, size_t k
 {
     via_state *s = state;
     if (s->rows == 0) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
+        vmfsim_topk_untrained(-1, n, k, topk);
         return VMF_OK;
     }
     return vmfsim_via_predict(s->via, x, n, d, k, topk, err);

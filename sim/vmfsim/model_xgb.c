@@ -209,11 +209,7 @@ static int xgb_predict(void *state, const float *x, size_t n, size_t d, size_t k
 {
     xgb_state *s = state;
     if (!s->booster) {
-        for (size_t i = 0; i < n * k; i++)
-            topk[i] = -1;
-        if (s->single >= 0)
-            for (size_t i = 0; i < n; i++)
-                topk[i * k] = s->single;
+        vmfsim_topk_untrained(s->single, n, k, topk);
         return VMF_OK;
     }
     DMatrixHandle dm = NULL;

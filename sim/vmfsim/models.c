@@ -1,6 +1,6 @@
 /*
  * models.c - the model registry: names, the model list parser, construction
- * through the family's operations, and the shared top-k helper.
+ * through the family's operations, and the shared top-k helpers.
  */
 #include "vmfsim.h"
 
@@ -166,4 +166,20 @@ void vmfsim_topk_from_scores(const double *scores, size_t n, size_t c, size_t k,
         for (size_t j = 0; j < k; j++)
             o[j] = j < m ? (class_of ? class_of[best[j]] : (int32_t)best[j]) : -1;
     }
+}
+
+void vmfsim_topk_untrained(int32_t only, size_t n, size_t k, int32_t *topk)
+{
+    for (size_t i = 0; i < n * k; i++)
+        topk[i] = -1;
+    if (only >= 0 && k > 0)
+        for (size_t i = 0; i < n; i++)
+            topk[i * k] = only;
+}
+
+void vmfsim_topk_to_labels(const vmf_label_table *t, int32_t *topk, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (topk[i] >= 0)
+            topk[i] = (int32_t)vmf_label_table_int(t, (size_t)topk[i]);
 }

@@ -190,6 +190,16 @@ void vmfsim_model_free(vmfsim_model *m);
 void vmfsim_topk_from_scores(const double *scores, size_t n, size_t c, size_t k,
                              const int32_t *class_of, int32_t *topk);
 
+/*
+ * The answer of a model that cannot rank classes yet: topk [n][k] all -1, or,
+ * when `only` >= 0 (the one class seen so far), that class first in each row.
+ */
+void vmfsim_topk_untrained(int32_t only, size_t n, size_t k, int32_t *topk);
+
+/* Maps class indices of a label table with integer labels to the labels, in
+ * place over topk [len]; -1 (no class) stays -1. */
+void vmfsim_topk_to_labels(const vmf_label_table *t, int32_t *topk, size_t len);
+
 /* ------------------------------------------------------------------ replay */
 
 /* One model's curve: arrays [days] indexed by day-1. */

@@ -173,12 +173,46 @@ static void test_replay_checks_its_options(void **state)
     vmfsim_stream_free(&s);
 }
 
+/* The shared answers: an untrained model ranks nothing, or only the one class it
+ * saw; class indices map to their integer labels and -1 stays -1. */
+static void test_topk_helpers_untrained_and_labels(void **state)
+{
+    (void)state;
+    int32_t topk[6];
+    vmfsim_topk_untrained(-1, 2, 3, topk);
+    const int32_t none[6] = {-1, -1, -1, -1, -1, -1};
+    assert_memory_equal(topk, none, sizeof none);
+    vmfsim_topk_untrained(7, 2, 3, topk);
+    const int32_t only[6] = {7, -1, -1, 7, -1, -1};
+    assert_memory_equal(topk, only, sizeof only);
+    topk[0] = 99;
+    vmfsim_topk_untrained(7, 6, 0, topk); /* k = 0: nothing to write */
+    assert_int_equal(topk[0], 99);
+
+    vmf_label_table *t = NULL;
+    vmf_assert_ok(vmf_label_table_new(&t));
+    const int64_t labs[3] = {40, -5, 12};
+    int32_t idx[3];
+    vmf_labels lv = {.n = 3, .ints = labs};
+    vmf_assert_ok(vmf_label_table_intern(t, &lv, idx));
+    int32_t got[6];
+    for (size_t i = 0; i < 3; i++) {
+        got[2 * i] = idx[2 - i];
+        got[2 * i + 1] = -1;
+    }
+    vmfsim_topk_to_labels(t, got, 6);
+    const int32_t want[6] = {12, -1, -5, -1, 40, -1};
+    assert_memory_equal(got, want, sizeof want);
+    vmf_label_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_family_learns_a_separable_stream),
         cmocka_unit_test(test_replay_is_deterministic),
         cmocka_unit_test(test_replay_checks_its_options),
+        cmocka_unit_test(test_topk_helpers_untrained_and_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
