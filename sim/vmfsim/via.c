@@ -377,21 +377,22 @@ static void error_text(const char *body, size_t len, char *out, size_t size)
     json_decref(j);
 }
 
+/* A borrowed view of x [n][d] for the writers, which only read it. */
+static vmf_array f32_matrix(const float *x, size_t n, size_t d)
+{
+    return (vmf_array){.dtype = VMF_DTYPE_F32,
+                       .ndim = 2,
+                       .shape = {n, d},
+                       .count = n * d,
+                       .data = (void *)(uintptr_t)x};
+}
+
 int vmfsim_via_put_batch(vmfsim_via *v, const char *key, const float *x, size_t n, size_t d,
                          const int32_t *y, char *err)
 {
-    vmf_array ax = {0}, ay = {0};
-    ax.dtype = VMF_DTYPE_F32;
-    ax.ndim = 2;
-    ax.shape[0] = n;
-    ax.shape[1] = d;
-    ax.count = n * d;
-    ax.data = (void *)(uintptr_t)x;
-    ay.dtype = VMF_DTYPE_I32;
-    ay.ndim = 1;
-    ay.shape[0] = n;
-    ay.count = n;
-    ay.data = (void *)(uintptr_t)y;
+    vmf_array ax = f32_matrix(x, n, d);
+    vmf_array ay = {
+        .dtype = VMF_DTYPE_I32, .ndim = 1, .shape = {n}, .count = n, .data = (void *)(uintptr_t)y};
     const char *names[2] = {"X", "y"};
     const vmf_array *arrays[2] = {&ax, &ay};
     void *npz = NULL;
@@ -509,13 +510,7 @@ static const json_t *row_labels(const json_t *root, size_t i)
 int vmfsim_via_predict(vmfsim_via *v, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
                        char *err)
 {
-    vmf_array ax = {0};
-    ax.dtype = VMF_DTYPE_F32;
-    ax.ndim = 2;
-    ax.shape[0] = n;
-    ax.shape[1] = d;
-    ax.count = n * d;
-    ax.data = (void *)(uintptr_t)x;
+    vmf_array ax = f32_matrix(x, n, d);
     void *npy = NULL;
     size_t npy_len = 0;
     int rc = vmf_npy_write_mem(&ax, &npy, &npy_len);
