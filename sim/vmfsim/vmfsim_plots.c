@@ -18,21 +18,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An empty panel of `kind` with days across: title, "day", ylabel; integer
+ * day ticks on a line panel (a heatmap labels its columns itself). */
+static void day_panel(vmf_plot_panel *p, vmf_plot_kind kind, const char *title, const char *ylabel)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    vmf_plot_opts_init(&p->opts);
+    p->opts.title = title;
+    p->opts.xlabel = "day";
+    p->opts.ylabel = ylabel;
+    p->opts.x_integer = kind == VMF_PLOT_KIND_LINE;
+}
+
 int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, const vmfsim_stream *s,
                     size_t days, const char *subtitle, char *err)
 {
+    enum { RLAB = 24, CLAB = 4 }; /* class labels "%d"; days <= 200 as "1".."200" */
     int rc = VMF_ENOMEM;
     double *xs = malloc(days * sizeof *xs);
     double *rows = malloc(n_models * days * sizeof *rows);
     size_t C = s->n_classes;
-    double *heat = malloc(C * days * sizeof *heat);
+    double *heat = calloc(C * days, sizeof *heat);
     size_t *order = malloc(C * sizeof *order), *tot = calloc(C, sizeof *tot);
-    char **rlab = calloc(C, sizeof *rlab);
+    size_t *pos = malloc(C * sizeof *pos);
+    const char **rlab = malloc(C * sizeof *rlab), **clab = malloc(days * sizeof *clab);
+    char *rbuf = malloc(C * RLAB), *cbuf = malloc(days * CLAB);
     vmf_plot_series s1[VMFSIM_MAX_MODEL], s4[VMFSIM_MAX_MODEL], sr[VMFSIM_MAX_MODEL];
     vmf_plot_vline v1[VMFSIM_MAX_MODEL], v4[VMFSIM_MAX_MODEL];
     char vl1[VMFSIM_MAX_MODEL][48], vl4[VMFSIM_MAX_MODEL][48];
     char path[4096], perr[256] = "";
-    if (!xs || !rows || !heat || !order || !tot || !rlab) {
+    if (!xs || !rows || !heat || !order || !tot || !pos || !rlab || !clab || !rbuf || !cbuf) {
         snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
         goto done;
     }
@@ -64,29 +80,25 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         sr[m].y = rows + m * days;
     }
     vmf_plot_panel p[2];
-    memset(p, 0, sizeof p);
+    day_panel(&p[0], VMF_PLOT_KIND_LINE,
+              "top-1 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
+              "top-1 macro recall");
+    day_panel(&p[1], VMF_PLOT_KIND_LINE,
+              "top-4 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
+              "top-4 macro recall");
+    const vmf_plot_series *acc_series[2] = {s1, s4};
+    const vmf_plot_vline *acc_vlines[2] = {v1, v4};
     for (int i = 0; i < 2; i++) {
-        p[i].kind = VMF_PLOT_KIND_LINE;
-        vmf_plot_opts_init(&p[i].opts);
-        p[i].opts.xlabel = "day";
-        p[i].opts.x_integer = 1;
         p[i].opts.xmin = 0;
         p[i].opts.xmax = (double)days;
         p[i].opts.ymin = 0;
         p[i].opts.ymax = 1;
         p[i].opts.legend = VMF_PLOT_LEGEND_BOTTOM_RIGHT;
+        p[i].opts.vlines = acc_vlines[i];
+        p[i].opts.n_vlines = n_models;
+        p[i].series = acc_series[i];
         p[i].n_series = n_models;
     }
-    p[0].series = s1;
-    p[0].opts.title = "top-1 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)";
-    p[0].opts.ylabel = "top-1 macro recall";
-    p[0].opts.vlines = v1;
-    p[0].opts.n_vlines = n_models;
-    p[1].series = s4;
-    p[1].opts.title = "top-4 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)";
-    p[1].opts.ylabel = "top-4 macro recall";
-    p[1].opts.vlines = v4;
-    p[1].opts.n_vlines = n_models;
     vmf_plot_opts page;
     vmf_plot_opts_init(&page);
     page.title = "vmfsim: accuracy per day on the held-out test set";
@@ -113,82 +125,41 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         order[b] = v;
     }
     for (size_t k = 0; k < C; k++) {
-        for (size_t t = 0; t < days; t++)
-            heat[k * days + t] = 0;
-        rlab[k] = malloc(24);
-        if (!rlab[k]) {
-            rc = VMF_ENOMEM;
-            snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
-            goto done;
-        }
-        snprintf(rlab[k], 24, "%d", (int)s->labels[order[k]]);
-    }
-    size_t *pos = calloc(C, sizeof *pos);
-    if (!pos) {
-        rc = VMF_ENOMEM;
-        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
-        goto done;
-    }
-    for (size_t k = 0; k < C; k++)
         pos[order[k]] = k;
+        snprintf(rbuf + RLAB * k, RLAB, "%d", (int)s->labels[order[k]]);
+        rlab[k] = rbuf + RLAB * k;
+    }
     for (size_t t = 1; t <= days; t++)
         for (size_t i = s->day_off[t]; i < s->day_off[t + 1]; i++)
             heat[pos[s->y[i]] * days + (t - 1)] += 1;
-    free(pos);
-    char **clab = calloc(days, sizeof *clab);
-    if (!clab) {
-        rc = VMF_ENOMEM;
-        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
-        goto done;
-    }
-    char *cbuf = malloc(days * 4); /* days <= 200: "1".."200" and a NUL fit in 4 bytes */
-    if (!cbuf) {
-        free(clab);
-        rc = VMF_ENOMEM;
-        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
-        goto done;
-    }
     for (size_t t = 0; t < days; t++) { /* every day labelled; the plot library thins them */
-        clab[t] = cbuf + 4 * t;
-        snprintf(clab[t], 4, "%u", (unsigned)((t + 1) % 1000));
+        snprintf(cbuf + CLAB * t, CLAB, "%u", (unsigned)((t + 1) % 1000));
+        clab[t] = cbuf + CLAB * t;
     }
     vmf_plot_grid g = {.values = heat,
                        .rows = C,
                        .cols = days,
-                       .row_labels = (const char *const *)rlab,
-                       .col_labels = (const char *const *)clab,
+                       .row_labels = rlab,
+                       .col_labels = clab,
                        .vmin = NAN,
                        .vmax = NAN,
                        .colorbar_label = "rows that day"};
-    memset(p, 0, sizeof p);
-    p[0].kind = VMF_PLOT_KIND_LINE;
-    vmf_plot_opts_init(&p[0].opts);
-    p[0].opts.title = "rows seen by each model";
-    p[0].opts.xlabel = "day";
-    p[0].opts.ylabel = "rows the model was trained on";
-    p[0].opts.x_integer = 1;
+    day_panel(&p[0], VMF_PLOT_KIND_LINE, "rows seen by each model",
+              "rows the model was trained on");
     p[0].opts.legend = VMF_PLOT_LEGEND_TOP_LEFT;
     p[0].series = sr;
     p[0].n_series = n_models;
-    p[1].kind = VMF_PLOT_KIND_HEATMAP;
-    vmf_plot_opts_init(&p[1].opts);
-    p[1].opts.title = "stream rows per day and class (largest class on top)";
-    p[1].opts.xlabel = "day";
-    p[1].opts.ylabel = "class";
+    day_panel(&p[1], VMF_PLOT_KIND_HEATMAP, "stream rows per day and class (largest class on top)",
+              "class");
     p[1].grid = &g;
     page.title = "vmfsim: rows seen per day and class";
     snprintf(path, sizeof path, "%s/rows", dir);
     rc = vmf_plot_page(p, 2, 2, &page, path, perr, sizeof perr);
     if (rc)
         snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
-    free(cbuf);
-    free(clab);
 done:
-    if (rlab)
-        for (size_t k = 0; k < C; k++)
-            free(rlab[k]);
-    free(rlab);
-    free(xs), free(rows), free(heat), free(order), free(tot);
+    free(xs), free(rows), free(heat), free(order), free(tot), free(pos);
+    free(rlab), free(clab), free(rbuf), free(cbuf);
     return rc;
 }
 
