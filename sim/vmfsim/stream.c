@@ -591,13 +591,8 @@ static int write_part(const char *prefix, const char *part, vmf_dtype t, size_t 
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s.%s.npy", prefix, part) >= sizeof path)
         return ERR("output prefix too long"), VMF_EINVAL;
-    vmf_array a = {0};
-    a.dtype = t;
-    a.ndim = ndim;
-    a.shape[0] = n;
-    a.shape[1] = d;
-    a.count = ndim == 2 ? n * d : n;
-    a.data = data;
+    vmf_array a = {
+        .dtype = t, .ndim = ndim, .shape = {n, d}, .count = ndim == 2 ? n * d : n, .data = data};
     int rc = vmf_npy_write(path, &a);
     if (rc)
         return ERR("cannot write %.300s: %s", path, vmf_last_error()), VMF_EIO;

@@ -255,13 +255,8 @@ static void write_arr(const char *prefix, const char *part, vmf_dtype t, size_t 
 {
     char path[700];
     snprintf(path, sizeof path, "%s.%s.npy", prefix, part);
-    vmf_array a = {0};
-    a.dtype = t;
-    a.ndim = ndim;
-    a.shape[0] = n;
-    a.shape[1] = d;
-    a.count = ndim == 2 ? n * d : n;
-    a.data = data;
+    vmf_array a = {
+        .dtype = t, .ndim = ndim, .shape = {n, d}, .count = ndim == 2 ? n * d : n, .data = data};
     vmf_assert_ok(vmf_npy_write(path, &a));
 }
 
