@@ -66,19 +66,18 @@ static int run(char *const argv[], const char *out, const char *errf)
 
 #define RUN(out, err, ...) run((char *const[]){(char *)VMFSIM, __VA_ARGS__, NULL}, out, err)
 
+/* The whole file as a string (fails the test when it cannot be read). */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    b[got] = '\0';
-    fclose(f);
-    return b;
+    return vmf_test_read_file(path, NULL);
+}
+
+/* A fresh temporary directory and the paths in it that take a run's stdout and stderr. */
+static void scratch(char dir[static 512], char out[static 600], char err[static 600])
+{
+    vmf_test_tmpdir(dir, 512);
+    snprintf(out, 600, "%s/out.txt", dir);
+    snprintf(err, 600, "%s/err.txt", dir);
 }
 
 static int exists(const char *path)
@@ -93,9 +92,7 @@ static void test_help_and_usage_errors(void **state)
     if (access(VMFSIM, X_OK) != 0)
         fail_msg("%s is not built (cmake --build ... --target vmfsim)", VMFSIM);
     char dir[512], out[600], err[600];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     assert_int_equal(RUN(out, err, "--help"), 0);
     char *txt = slurp(out);
     assert_non_null(strstr(txt, "usage: vmfsim run"));
@@ -131,9 +128,7 @@ static void test_bad_streams_are_refused_before_work(void **state)
 {
     (void)state;
     char dir[512], out[600], err[600], prefix[600], odir[600], path[700];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     snprintf(prefix, sizeof prefix, "%s/s", dir);
     snprintf(odir, sizeof odir, "%s/o", dir);
     /* Missing files: 66, and no output written. */
@@ -191,9 +186,7 @@ static void test_gen_run_and_reproducibility(void **state)
 {
     (void)state;
     char dir[512], out[600], err[600], prefix[600], a[600], b[600], c[600], path[700];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     snprintf(prefix, sizeof prefix, "%s/s", dir);
     snprintf(a, sizeof a, "%s/a", dir);
     snprintf(b, sizeof b, "%s/b", dir);
@@ -273,9 +266,7 @@ static void test_ablate(void **state)
 {
     (void)state;
     char dir[512], out[600], err[600], odir[600], path[700];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     snprintf(odir, sizeof odir, "%s/o", dir);
     assert_int_equal(RUN(out, err, "ablate", "--components", "1,3", "--days", "20", "--output-dir",
                          odir, SMALL_GEN),
@@ -306,9 +297,7 @@ static void test_golden_metrics(void **state)
 {
     (void)state;
     char dir[512], out[600], err[600], odir[600], path[700], golden[1024];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     snprintf(odir, sizeof odir, "%s/o", dir);
     snprintf(golden, sizeof golden, "%s/tests/sim/golden/vmfsim_small.json", VMF_SOURCE_DIR);
     int rc = RUN(out, err, "run", "--days", "20", "--seed", "7", "--refit-every", "5", "--no-plots",
@@ -392,9 +381,7 @@ static void test_via_matches_in_process(void **state)
     }
     char dir[512], out[600], err[600], prefix[600], sdir[600], a[600], b[600], url[64], listen[64],
         path[700], log[600];
-    vmf_test_tmpdir(dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out.txt", dir);
-    snprintf(err, sizeof err, "%s/err.txt", dir);
+    scratch(dir, out, err);
     snprintf(log, sizeof log, "%s/vmfd.log", dir);
     snprintf(prefix, sizeof prefix, "%s/s", dir);
     snprintf(sdir, sizeof sdir, "%s/state", dir);
@@ -410,10 +397,8 @@ static void test_via_matches_in_process(void **state)
     /* Wait until vmfd accepts connections (at most 10 s). */
     int up = 0;
     for (int i = 0; i < 200 && !up; i++) {
-        if (waitpid(d, NULL, WNOHANG) == d) {
-            char *l = slurp(log);
-            fail_msg("vmfd exited at startup: %s", l ? l : "");
-        }
+        if (waitpid(d, NULL, WNOHANG) == d)
+            fail_msg("vmfd exited at startup: %s", slurp(log));
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
         sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -426,12 +411,10 @@ static void test_via_matches_in_process(void **state)
     }
     int rc = RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "20", "--via",
                  url, "--no-plots", "--no-timings", "--output-dir", b);
-    char *e = slurp(err);
     kill(d, SIGTERM);
     waitpid(d, NULL, 0);
     if (rc != 0)
-        fail_msg("vmfsim --via exited %d: %s", rc, e ? e : "");
-    free(e);
+        fail_msg("vmfsim --via exited %d: %s", rc, slurp(err));
     assert_int_equal(RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "20",
                          "--no-plots", "--no-timings", "--output-dir", a),
                      0);
@@ -439,8 +422,6 @@ static void test_via_matches_in_process(void **state)
     char *da = slurp(path);
     snprintf(path, sizeof path, "%s/daily.csv", b);
     char *db = slurp(path);
-    assert_non_null(da);
-    assert_non_null(db);
     assert_string_equal(da, db); /* to the last digit */
     free(da), free(db);
     vmf_test_rmtree(dir);
