@@ -374,9 +374,7 @@ static void test_load_refuses_bad_streams(void **state)
     /* A corrupt file is bad data, not a crash. */
     raw_write(&r, prefix, r.n);
     snprintf(path, sizeof path, "%s.split.npy", prefix);
-    FILE *f = fopen(path, "wb");
-    fputs("\x93NUMPY garbage", f);
-    fclose(f);
+    vmf_test_write_text(path, "\x93NUMPY garbage");
     load_expect(prefix, VMF_EFORMAT, "split.npy");
 
     raw_free(&r);
