@@ -174,11 +174,27 @@ static void get_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
 
 /* ---- predict ---- */
 
-typedef struct pjob {
+/*
+ * Coalescing. A predict request that is not answered inline and whose body
+ * is at most COALESCE_MAX_BYTES joins the predict queue. While a coalesced
+ * job runs on the threadpool, arriving requests wait in the queue; when it
+ * finishes (on the loop thread), everything waiting (up to
+ * COALESCE_MAX_REQUESTS requests) leaves as ONE job: each body is decoded,
+ * the rows of all requests with the same top_k are stacked into one matrix
+ * and predicted in one call against the snapshot current at that moment,
+ * and each answer is sliced back to its request. Rows are predicted
+ * independently, so the answers are those of one call per request; the
+ * snapshot is at least as new as the one current when the request arrived.
+ * Larger bodies run as their own jobs, as before.
+ */
+#define COALESCE_MAX_BYTES    65536
+#define COALESCE_MAX_REQUESTS 1024
+
+struct vmfd_pjob {
     uv_work_t w;
     vmfd_daemon *d;
     vmfd_http_req *req;
-    vmfd_snapshot *snap;
+    vmfd_snapshot *snap; /* own reference; borrowed from the batch when coalesced */
     long top_k;
     int kind; /* 0 predict, 1 model JSON */
     /* results */
@@ -188,7 +204,21 @@ typedef struct pjob {
     char error[48];
     char detail[256];
     size_t rows;
-} pjob;
+    /* coalescing */
+    vmfd_pjob *next;
+    float *x; /* decoded rows [n][dim] */
+    size_t n, dim, k;
+};
+typedef vmfd_pjob pjob;
+
+/* One coalesced job: the requests of the queue at the moment it started. */
+typedef struct pbatch {
+    uv_work_t w;
+    vmfd_daemon *d;
+    vmfd_snapshot *snap;
+    pjob *head;
+    size_t n_req;
+} pbatch;
 
 typedef struct sbuf {
     char *p;
@@ -220,56 +250,55 @@ static void sb_str(sbuf *b, const char *s)
     sb_put(b, s, strlen(s));
 }
 
-/* Parses rows and predicts; fills status/out or error fields. Any thread. */
-static void predict_work(pjob *j)
+static void pjob_fail(pjob *j, int status, const char *error, const char *detail)
+{
+    j->status = status;
+    snprintf(j->error, sizeof j->error, "%s", error);
+    snprintf(j->detail, sizeof j->detail, "%s", detail ? detail : "");
+}
+
+/* Decodes and checks the rows of j against snap (j->x, n, dim, k); 0 or -1 with j failed. */
+static int predict_decode(pjob *j, const vmfd_snapshot *snap)
 {
     vmfd_http_req *req = j->req;
     vmfd_payload_error pe;
-    float *x = NULL;
-    size_t n = 0, dim = 0;
-    const vmfd_model *m = j->snap->model;
+    const vmfd_model *m = snap->model;
     size_t nc = vmfd_model_n_labels(m);
-    int32_t *cls = NULL;
-    double *proba = NULL;
-    if (vmfd_payload_parse_predict(req->content_type, req->body, req->body_len, &x, &n, &dim,
-                                   &j->top_k, &pe) != 0) {
-        j->status = pe.status;
-        snprintf(j->error, sizeof j->error, "%s", pe.error);
-        snprintf(j->detail, sizeof j->detail, "%s", pe.detail);
-        return;
+    char detail[256];
+    if (vmfd_payload_parse_predict(req->content_type, req->body, req->body_len, &j->x, &j->n,
+                                   &j->dim, &j->top_k, &pe) != 0) {
+        pjob_fail(j, pe.status, pe.error, pe.detail);
+        return -1;
     }
-    if (n > j->d->cfg.predict_max_rows) {
-        j->status = 413;
-        snprintf(j->error, sizeof j->error, "too_many_rows");
-        snprintf(j->detail, sizeof j->detail, "%zu rows; predict_max_rows is %llu", n,
+    if (nc == 0) {
+        pjob_fail(j, 409, "no_model", "no batch has been applied yet");
+        return -1;
+    }
+    if (j->n > j->d->cfg.predict_max_rows) {
+        snprintf(detail, sizeof detail, "%zu rows; predict_max_rows is %llu", j->n,
                  (unsigned long long)j->d->cfg.predict_max_rows);
-        goto out;
+        pjob_fail(j, 413, "too_many_rows", detail);
+        return -1;
     }
-    if (dim != vmfd_model_dim(m)) {
-        j->status = 422;
-        snprintf(j->error, sizeof j->error, "bad_dimension");
-        snprintf(j->detail, sizeof j->detail, "rows have %zu values, the model has %zu", dim,
+    if (j->dim != vmfd_model_dim(m)) {
+        snprintf(detail, sizeof detail, "rows have %zu values, the model has %zu", j->dim,
                  vmfd_model_dim(m));
-        goto out;
+        pjob_fail(j, 422, "bad_dimension", detail);
+        return -1;
     }
-    size_t k = (size_t)j->top_k < nc ? (size_t)j->top_k : nc;
-    cls = malloc(n * k * sizeof *cls);
-    proba = malloc(n * k * sizeof *proba);
-    if (!cls || !proba) {
-        j->status = 500;
-        snprintf(j->error, sizeof j->error, "out_of_memory");
-        goto out;
-    }
-    if (vmfd_model_predict_topk(m, x, n, dim, k, cls, proba) != VMF_OK) {
-        j->status = 500;
-        snprintf(j->error, sizeof j->error, "predict_failed");
-        snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
-        goto out;
-    }
+    j->k = (size_t)j->top_k < nc ? (size_t)j->top_k : nc;
+    return 0;
+}
+
+/* The JSON answer of j from its top-k rows cls/proba [n][k]. */
+static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cls,
+                           const double *proba)
+{
+    size_t n = j->n, k = j->k;
     sbuf b = {NULL, 0, 0, 0};
     char num[64];
     int w = snprintf(num, sizeof num, "{\"model_version\":%llu,\"top_k\":%zu,\"predictions\":[",
-                     (unsigned long long)j->snap->version, k);
+                     (unsigned long long)snap->version, k);
     sb_put(&b, num, (size_t)w);
     for (size_t i = 0; i < n; i++) {
         sb_str(&b, i ? ",{\"labels\":[" : "{\"labels\":[");
@@ -277,7 +306,7 @@ static void predict_work(pjob *j)
             if (r)
                 sb_put(&b, ",", 1);
             int32_t c = cls[i * k + r];
-            sb_str(&b, c >= 0 && (size_t)c < j->snap->n_labels ? j->snap->label_json[c] : "null");
+            sb_str(&b, c >= 0 && (size_t)c < snap->n_labels ? snap->label_json[c] : "null");
         }
         sb_str(&b, "],\"probabilities\":[");
         for (size_t r = 0; r < k; r++) {
@@ -289,18 +318,65 @@ static void predict_work(pjob *j)
     sb_str(&b, "]}");
     if (b.oom) {
         free(b.p);
-        j->status = 500;
-        snprintf(j->error, sizeof j->error, "out_of_memory");
-        goto out;
+        pjob_fail(j, 500, "out_of_memory", "formatting the answer");
+        return;
     }
     j->status = 200;
     j->out = b.p;
     j->out_len = b.len;
     j->rows = n;
-out:
-    free(x);
+}
+
+/*
+ * Predicts the decoded requests of list (status 0, all with the same k)
+ * stacked into one matrix, then formats each answer. Any thread.
+ */
+static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
+{
+    size_t rows = 0, dim = list[0]->dim, k = list[0]->k;
+    for (size_t i = 0; i < cnt; i++)
+        rows += list[i]->n;
+    float *x = cnt == 1 ? list[0]->x : malloc(rows * dim * sizeof *x);
+    int32_t *cls = malloc(rows * k * sizeof *cls);
+    double *proba = malloc(rows * k * sizeof *proba);
+    const char *fail = NULL, *why = NULL;
+    if (!x || !cls || !proba) {
+        fail = "out_of_memory";
+        why = "predict";
+    } else {
+        if (cnt > 1) {
+            size_t off = 0;
+            for (size_t i = 0; i < cnt; i++) {
+                memcpy(x + off * dim, list[i]->x, list[i]->n * dim * sizeof *x);
+                off += list[i]->n;
+            }
+        }
+        if (vmfd_model_predict_topk(snap->model, x, rows, dim, k, cls, proba) != VMF_OK) {
+            fail = "predict_failed";
+            why = vmf_last_error();
+        }
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        if (fail)
+            pjob_fail(list[i], 500, fail, why);
+        else
+            predict_format(list[i], snap, cls + off * k, proba + off * k);
+        off += list[i]->n;
+    }
+    if (cnt > 1)
+        free(x);
     free(cls);
     free(proba);
+}
+
+/* Parses rows and predicts one request; fills status/out or error fields. Any thread. */
+static void predict_work(pjob *j)
+{
+    if (predict_decode(j, j->snap) == 0)
+        predict_stacked(&j, 1, j->snap);
+    free(j->x);
+    j->x = NULL;
 }
 
 static void model_work(pjob *j)
@@ -326,10 +402,12 @@ static void pjob_work(uv_work_t *w)
         model_work(j);
 }
 
-static void pjob_finish(pjob *j)
+/* Answers j and frees it; releases j->snap when own_snap. Loop thread. */
+static void pjob_answer(pjob *j, int own_snap)
 {
     vmfd_daemon *d = j->d;
-    vmfd_snapshot_release(j->snap);
+    if (own_snap)
+        vmfd_snapshot_release(j->snap);
     if (j->status == 200) {
         if (j->kind == 0) {
             d->metrics.predict_rows += j->rows;
@@ -343,10 +421,142 @@ static void pjob_finish(pjob *j)
     free(j);
 }
 
+static void pjob_finish(pjob *j)
+{
+    pjob_answer(j, 1);
+}
+
 static void pjob_after(uv_work_t *w, int status)
 {
     (void)status;
+    if (((pjob *)w)->kind == 0)
+        ((pjob *)w)->d->metrics.predict_jobs++;
     pjob_finish((pjob *)w);
+}
+
+/* ---- coalesced predictions ---- */
+
+static int cmp_k(const void *a, const void *b)
+{
+    const pjob *x = *(pjob *const *)a, *y = *(pjob *const *)b;
+    return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static void pbatch_work(uv_work_t *w)
+{
+    pbatch *b = (pbatch *)w;
+    pjob **ok = malloc(b->n_req * sizeof *ok);
+    size_t n_ok = 0;
+    for (pjob *j = b->head; j; j = j->next) {
+        if (!ok)
+            pjob_fail(j, 500, "out_of_memory", "predict");
+        else if (predict_decode(j, b->snap) == 0)
+            ok[n_ok++] = j;
+    }
+    /* One stacked call per distinct top_k (usually one). */
+    if (n_ok > 1)
+        qsort(ok, n_ok, sizeof *ok, cmp_k);
+    for (size_t i = 0; i < n_ok;) {
+        size_t e = i + 1;
+        while (e < n_ok && ok[e]->k == ok[i]->k && ok[e]->dim == ok[i]->dim)
+            e++;
+        predict_stacked(ok + i, e - i, b->snap);
+        i = e;
+    }
+    for (pjob *j = b->head; j; j = j->next) {
+        free(j->x);
+        j->x = NULL;
+    }
+    free(ok);
+}
+
+static void pq_start(vmfd_daemon *d);
+
+static void pbatch_after(uv_work_t *w, int status)
+{
+    (void)status;
+    pbatch *b = (pbatch *)w;
+    vmfd_daemon *d = b->d;
+    d->metrics.predict_jobs++;
+    d->pq.busy = 0;
+    pjob *j = b->head;
+    while (j) {
+        pjob *next = j->next;
+        pjob_answer(j, 0);
+        j = next;
+    }
+    vmfd_snapshot_release(b->snap);
+    free(b);
+    pq_start(d);
+}
+
+/* Answers every request of the list with the same error. */
+static void pq_fail_all(vmfd_daemon *d, pjob *j, int status, const char *extra, const char *error,
+                        const char *detail)
+{
+    while (j) {
+        pjob *next = j->next;
+        answer_error(d, j->req, status, extra, error, "%s", detail);
+        free(j);
+        j = next;
+    }
+}
+
+/* Starts a coalesced job with what waits in the queue (none running). */
+static void pq_start(vmfd_daemon *d)
+{
+    vmfd_predict_queue *q = &d->pq;
+    if (q->busy || !q->head)
+        return;
+    pjob *head = q->head, *tail = head;
+    size_t cnt = 1;
+    while (tail->next && cnt < COALESCE_MAX_REQUESTS) {
+        tail = tail->next;
+        cnt++;
+    }
+    q->head = tail->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n -= cnt;
+    tail->next = NULL;
+    vmfd_snapshot *s = d->ready ? vmfd_snapshot_acquire(d) : NULL;
+    if (!s) {
+        pq_fail_all(d, head, 503, "Retry-After: 1\r\n", "not_ready",
+                    "the model is still being recovered");
+        pq_start(d);
+        return;
+    }
+    pbatch *b = calloc(1, sizeof *b);
+    if (!b) {
+        vmfd_snapshot_release(s);
+        pq_fail_all(d, head, 500, NULL, "out_of_memory", "predict");
+        pq_start(d);
+        return;
+    }
+    b->d = d;
+    b->snap = s;
+    b->head = head;
+    b->n_req = cnt;
+    if (uv_queue_work(d->loop, &b->w, pbatch_work, pbatch_after) != 0) {
+        vmfd_snapshot_release(s);
+        free(b);
+        pq_fail_all(d, head, 500, NULL, "internal", "cannot queue work");
+        return;
+    }
+    q->busy = 1;
+}
+
+static void pq_push(vmfd_daemon *d, pjob *j)
+{
+    vmfd_predict_queue *q = &d->pq;
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->n++;
+    pq_start(d);
 }
 
 static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
@@ -378,6 +588,13 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
         row_macs * (req->body_len / 256 + 1) <= INLINE_PREDICT_MACS) {
         pjob_work(&j->w);
         pjob_finish(j);
+        return;
+    }
+    if (kind == 0 && req->body_len <= COALESCE_MAX_BYTES) {
+        /* The coalesced job takes the snapshot current when it starts. */
+        vmfd_snapshot_release(s);
+        j->snap = NULL;
+        pq_push(d, j);
         return;
     }
     if (uv_queue_work(d->loop, &j->w, pjob_work, pjob_after) != 0) {

@@ -43,6 +43,17 @@ typedef struct vmfd_snapshot {
 } vmfd_snapshot;
 
 typedef struct vmfd_ingest_state vmfd_ingest_state;
+typedef struct vmfd_pjob vmfd_pjob;
+
+/*
+ * Predict coalescing (vmfd_api.c): small predict requests that arrive while
+ * a coalesced predict job runs wait here and go out together as one job.
+ */
+typedef struct vmfd_predict_queue {
+    vmfd_pjob *head, *tail;
+    size_t n;
+    int busy; /* a coalesced job is on the threadpool */
+} vmfd_predict_queue;
 typedef struct vmfd_worker_state vmfd_worker_state;
 typedef struct vmfd_inbox vmfd_inbox;
 
@@ -73,6 +84,10 @@ typedef struct vmfd_daemon {
     uint64_t watchdog_usec;
     uv_timer_t drain; /* shutdown: polls until the chains are idle */
     vmfd_inbox *inbox;
+    vmfd_predict_queue pq;
+    uv_timer_t retry;  /* model work retry after a failed commit (vmfd_worker.c) */
+    uint64_t retry_ms; /* current backoff, 0 when healthy */
+    int retry_init;
 } vmfd_daemon;
 
 /* ---- snapshots (vmfd_worker.c) ---- */
@@ -82,6 +97,8 @@ void vmfd_snapshot_release(vmfd_snapshot *s);
 /* ---- model worker (vmfd_worker.c) ---- */
 int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize);
 void vmfd_worker_free(vmfd_daemon *d);
+/* Closes the retry timer (shutdown: the shutdown checkpoint recovers instead). */
+void vmfd_worker_stop_retry(vmfd_daemon *d);
 /* Loads the newest checkpoint, re-applies queued batches, then calls ready_cb. */
 void vmfd_worker_recover(vmfd_daemon *d, void (*ready_cb)(vmfd_daemon *d, int ok));
 /* Queues the apply of a durable batch (by arrival number). */

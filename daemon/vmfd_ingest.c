@@ -26,7 +26,6 @@ struct vmfd_ingest_state {
     size_t dim;
     int label_kind;
     int need_labels;
-    uint64_t max_bytes;
 };
 
 typedef struct itask {
@@ -38,6 +37,7 @@ typedef struct itask {
     char *body;
     size_t len;
     char *path;
+    uint64_t max_bytes; /* max_body_bytes when submitted (SIGHUP may change it) */
     vmfd_ingest_cb cb;
     void *ud;
     vmfd_ingest_reply reply;
@@ -91,7 +91,7 @@ static void run_ingest(vmfd_task *task)
     vmfd_batch b;
     vmfd_payload_error pe;
     memset(&b, 0, sizeof b);
-    if (!t->body && t->path && read_file(t, is->max_bytes) != 0)
+    if (!t->body && t->path && read_file(t, t->max_bytes) != 0)
         goto out;
     if (vmfd_payload_parse_ingest(t->content_type, t->body, t->len, &b, &pe) != 0) {
         reply_err(&t->reply, pe.status, pe.error, "%s", pe.detail);
@@ -198,7 +198,6 @@ int vmfd_ingest_init(vmfd_daemon *d, char *err, size_t errsize)
     if (d->cfg.dim)
         is->dim = (size_t)d->cfg.dim;
     is->need_labels = d->cfg.mode == VMFD_MODE_CLASSIFIER;
-    is->max_bytes = d->cfg.max_body_bytes;
     d->ing = is;
     vmfd_serial_init(&d->ingest_chain, d->loop);
     return 0;
@@ -236,6 +235,7 @@ void vmfd_ingest_submit(vmfd_daemon *d, const char *key, const char *source,
     snprintf(t->content_type, sizeof t->content_type, "%s", content_type);
     t->body = body;
     t->len = len;
+    t->max_bytes = d->cfg.max_body_bytes;
     t->cb = cb;
     t->ud = ud;
     vmfd_serial_submit(&d->ingest_chain, &t->t, run_ingest, done_ingest);

@@ -190,6 +190,7 @@ void vmfd_shutdown(vmfd_daemon *d)
         return;
     d->stopping = 1;
     vmfd_log(VMFD_LOG_NOTICE, "stopping queued_in_memory=%llu", (unsigned long long)d->queue_depth);
+    vmfd_worker_stop_retry(d);
     vmfd_notify("STOPPING=1\nSTATUS=stopping: finishing the batch in progress");
     vmfd_inbox_stop(d);
     if (d->http) {

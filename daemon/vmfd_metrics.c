@@ -100,6 +100,10 @@ char *vmfd_metrics_render(const vmfd_metrics *m, const vmfd_gauges *g, size_t *l
     counter(&b, "vmfd_rows_ingested_total", "Rows of accepted batches.", m->rows_ingested);
     counter(&b, "vmfd_rows_applied_total", "Rows learned by the model.", m->rows_applied);
     counter(&b, "vmfd_predict_rows_total", "Rows classified.", m->predict_rows);
+    counter(&b, "vmfd_model_retries_total",
+            "Model work retries scheduled after a failed checkpoint commit.", m->model_retries);
+    counter(&b, "vmfd_predict_jobs_total",
+            "Predict jobs run on the threadpool (coalesced requests count once).", m->predict_jobs);
     put(&b, "# HELP vmfd_http_responses_total HTTP responses by status class.\n"
             "# TYPE vmfd_http_responses_total counter\n");
     for (int i = 1; i <= 5; i++)

@@ -36,8 +36,10 @@ typedef struct vmfd_metrics {
     uint64_t rows_ingested; /* rows of accepted batches */
     uint64_t rows_applied;
     uint64_t predict_rows;
-    uint64_t responses[6]; /* by status class 1xx..5xx (index 1..5) */
-    uint64_t refusals;     /* closed by a server limit (408, 413, 431, 503) */
+    uint64_t model_retries; /* retries scheduled after a failed commit */
+    uint64_t predict_jobs;  /* threadpool predict jobs (a coalesced job counts once) */
+    uint64_t responses[6];  /* by status class 1xx..5xx (index 1..5) */
+    uint64_t refusals;      /* closed by a server limit (408, 413, 431, 503) */
     vmfd_hist apply_seconds;
     vmfd_hist checkpoint_seconds;
     vmfd_hist predict_seconds;

@@ -41,9 +41,10 @@ struct vmfd_worker_state {
     uint64_t model_bytes;
     uint64_t version;
     int broken;
+    long fail_commits; /* tests only: VMFD_TEST_FAIL_COMMITS fails that many commits */
 };
 
-enum { W_RECOVER, W_APPLY, W_CHECKPOINT, W_RESTORE };
+enum { W_RECOVER, W_APPLY, W_CHECKPOINT, W_RESTORE, W_RETRY };
 
 typedef struct wtask {
     vmfd_task t; /* first */
@@ -62,6 +63,7 @@ typedef struct wtask {
     int64_t ckpt_id, ckpt_batches; /* recovery: the checkpoint started from */
     double apply_s, ckpt_s;
     int wrote_ckpt;
+    int broken_after; /* the worker is broken when the task ends: retry later */
     char key[256];
     char error[256];
 } wtask;
@@ -181,7 +183,14 @@ static int commit(vmfd_worker_state *ws, const char *reason, int64_t supersede_a
         c.restored_from = restored_from;
     }
     int64_t id;
-    int rc = vmfd_store_commit(ws->db, &c, &id, NULL, err, errsize);
+    int rc;
+    if (ws->fail_commits > 0) {
+        ws->fail_commits--;
+        snprintf(err, errsize, "injected failure (VMFD_TEST_FAIL_COMMITS)");
+        rc = -1;
+    } else {
+        rc = vmfd_store_commit(ws->db, &c, &id, NULL, err, errsize);
+    }
     free(blob);
     if (rc != 0) {
         ws->broken = 1;
@@ -299,7 +308,7 @@ static int recover(vmfd_worker_state *ws, wtask *t, char *err, size_t errsize)
     return 0;
 }
 
-static void run_task(vmfd_task *task)
+static void run_task_body(vmfd_task *task)
 {
     wtask *t = (wtask *)task;
     vmfd_worker_state *ws = t->d->wk;
@@ -322,6 +331,7 @@ static void run_task(vmfd_task *task)
     }
     switch (t->kind) {
     case W_RECOVER:
+    case W_RETRY:
         break;
     case W_APPLY:
         if (t->seq <= ws->last_seq) {
@@ -398,11 +408,66 @@ static void run_task(vmfd_task *task)
     }
 }
 
+static void run_task(vmfd_task *task)
+{
+    wtask *t = (wtask *)task;
+    run_task_body(task);
+    t->broken_after = t->d->wk->broken;
+}
+
+static void submit(vmfd_daemon *d, wtask *t);
+
+/* ---- retry after a failed commit ---- */
+
+#define RETRY_FIRST_MS 1000
+#define RETRY_MAX_MS   60000
+
+static void on_retry(uv_timer_t *timer)
+{
+    vmfd_daemon *d = timer->data;
+    if (d->stopping)
+        return;
+    wtask *t = calloc(1, sizeof *t);
+    if (!t) {
+        vmfd_log(VMFD_LOG_ERR, "out of memory queueing model work");
+        return;
+    }
+    t->d = d;
+    t->kind = W_RETRY;
+    submit(d, t);
+}
+
+/*
+ * After a task that left the worker broken (a failed checkpoint commit or
+ * apply), the pending work is retried by a timer with exponential backoff
+ * (1 s, 2 s, ... 60 s) instead of waiting for the next batch; a task that
+ * ends healthy resets the backoff.
+ */
+static void retry_update(vmfd_daemon *d, const wtask *t)
+{
+    if (!t->broken_after) {
+        if (d->retry_ms && t->kind == W_RETRY)
+            vmfd_log(VMFD_LOG_NOTICE, "model retry succeeded batches=%lld",
+                     (long long)d->wk->batches);
+        d->retry_ms = 0;
+        return;
+    }
+    if (d->stopping || uv_is_active((uv_handle_t *)&d->retry))
+        return;
+    d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_FIRST_MS;
+    if (d->retry_ms > RETRY_MAX_MS)
+        d->retry_ms = RETRY_MAX_MS;
+    d->metrics.model_retries++;
+    vmfd_log(VMFD_LOG_WARNING, "model retry scheduled in_ms=%llu", (unsigned long long)d->retry_ms);
+    uv_timer_start(&d->retry, on_retry, d->retry_ms, 0);
+}
+
 static void done_task(vmfd_task *task)
 {
     wtask *t = (wtask *)task;
     vmfd_daemon *d = t->d;
     publish(d, t->snap);
+    retry_update(d, t);
     if (t->wrote_ckpt)
         vmfd_hist_observe(&d->metrics.checkpoint_seconds, t->ckpt_s);
     if (t->kind == W_APPLY) {
@@ -424,6 +489,8 @@ static void done_task(vmfd_task *task)
             vmfd_log(VMFD_LOG_ERR, "batch apply failed seq=%lld error=\"%s\" action=recover",
                      (long long)t->seq, t->error[0] ? t->error : t->reply.detail);
         }
+    } else if (t->kind == W_RETRY && t->reply.status != 200) {
+        vmfd_log(VMFD_LOG_ERR, "model retry failed error=\"%s\"", t->reply.detail);
     } else if (t->kind == W_RECOVER) {
         if (t->reply.status == 200)
             vmfd_log(VMFD_LOG_NOTICE,
@@ -445,6 +512,11 @@ static void done_task(vmfd_task *task)
     if (t->cb)
         t->cb(d, t->ud, &t->reply);
     free(t);
+}
+
+static void submit(vmfd_daemon *d, wtask *t)
+{
+    vmfd_serial_submit(&d->model_chain, &t->t, run_task, done_task);
 }
 
 static wtask *new_task(vmfd_daemon *d, int kind)
@@ -474,9 +546,29 @@ int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize)
     ws->checkpoint_every = d->cfg.checkpoint_every;
     ws->keep_checkpoints = d->cfg.keep_checkpoints;
     ws->retention_days = d->cfg.payload_retention_days;
+    const char *fail = getenv("VMFD_TEST_FAIL_COMMITS");
+    if (fail)
+        ws->fail_commits = strtol(fail, NULL, 10);
     d->wk = ws;
     vmfd_serial_init(&d->model_chain, d->loop);
+    uv_timer_init(d->loop, &d->retry);
+    d->retry.data = d;
+    d->retry_init = 1;
     return 0;
+}
+
+static void on_retry_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void vmfd_worker_stop_retry(vmfd_daemon *d)
+{
+    if (d->retry_init) {
+        uv_timer_stop(&d->retry);
+        uv_close((uv_handle_t *)&d->retry, on_retry_closed);
+        d->retry_init = 0;
+    }
 }
 
 void vmfd_worker_free(vmfd_daemon *d)
