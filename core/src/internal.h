@@ -52,6 +52,15 @@ void vmf__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t kk, float a
 /* log(sum_i exp(v[i])) over n values, stable; -inf for n == 0 or all -inf. */
 double vmf__logsumexp(const double *v, size_t n);
 
+/*
+ * Serializes a jansson value (json_t *, passed as void * so this header needs
+ * no jansson) compactly with 17 significant digits, so every double and every
+ * float widened to double parses back to the same bits, into a new
+ * vmf__malloc'ed NUL-terminated string *json (caller frees). Does not release
+ * obj. `what` names the caller in the error message.
+ */
+int vmf__json_dump(void *obj, char **json, const char *what);
+
 /* Seconds from a monotonic clock. */
 double vmf__now(void);
 

@@ -827,21 +827,9 @@ int vmf_mixture_to_json(const vmf_mixture *m, char **json)
     int rc = vmf__mixture_to_json_obj(m, &obj);
     if (rc != VMF_OK)
         return rc;
-    /* 17 significant digits: every double (and every float widened to double) round-trips.
-     * Dumped twice, to size the text and then straight into memory from our own
-     * allocator (the caller frees it), rather than copied out of jansson's. */
-    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
-    size_t len = json_dumpb(obj, NULL, 0, flags);
-    char *text = len ? vmf__malloc(len + 1) : NULL;
-    if (!text || json_dumpb(obj, text, len, flags) != len) {
-        json_decref(obj);
-        vmf__free(text);
-        return vmf__error(VMF_ENOMEM, "model JSON: out of memory");
-    }
+    rc = vmf__json_dump(obj, json, "model JSON");
     json_decref(obj);
-    text[len] = '\0';
-    *json = text;
-    return VMF_OK;
+    return rc;
 }
 
 /* A JSON number (integer or real) as double; -1 when it is not a number. */

@@ -1111,24 +1111,6 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
     return VMF_OK;
 }
 
-/* Dumps a jansson object into a vmf__malloc'ed string. */
-int vmf__json_dump(void *jobj, char **json, const char *what)
-{
-    json_t *obj = jobj;
-    char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    if (!text)
-        return vmf__error(VMF_ENOMEM, "%s: out of memory", what);
-    size_t len = strlen(text) + 1;
-    *json = vmf__malloc(len);
-    if (!*json) {
-        free(text);
-        return vmf__error(VMF_ENOMEM, "%s: out of memory", what);
-    }
-    memcpy(*json, text, len);
-    free(text);
-    return VMF_OK;
-}
-
 int vmf_stepwise_to_json(const vmf_stepwise *s, char **json)
 {
     if (!json)
