@@ -4,7 +4,8 @@
  * in-process vmf_classifier_predict_topk on that row alone, up to float32
  * rounding (BLAS sums in another order for other matrix sizes, and vmfd
  * stacks concurrent rows into one GEMM; see docs/vmfd.md), with
- * two different top_k in the mix, while vmfd coalesces them into fewer
+ * two different top_k and some bad requests (a short row, broken JSON: each
+ * refused alone with its own status) in the mix, while vmfd coalesces them into fewer
  * threadpool jobs than requests.
  *
  * The model (40 classes of a synthetic vMF mixture at d = 384) is large
@@ -41,6 +42,13 @@ static size_t top_k_of(size_t req)
     return req % 3 == 0 ? 3 : 4; /* 4 is the default: no query */
 }
 
+/* Some requests are bad, to be refused alone within a coalesced job. */
+enum { GOOD, SHORT_ROW, BAD_JSON };
+static int kind_of(size_t req)
+{
+    return req % 10 == 7 ? SHORT_ROW : req % 10 == 9 ? BAD_JSON : GOOD;
+}
+
 static void *client_main(void *arg)
 {
     client *c = arg;
@@ -51,9 +59,9 @@ static void *client_main(void *arg)
         size_t req = c->first + i;
         const float *x = c->rows + req * D;
         size_t len = (size_t)sprintf(text, "{\"embeddings\":[[");
-        for (size_t j = 0; j < D; j++)
+        for (size_t j = 0; j < (kind_of(req) == SHORT_ROW ? D - 1 : D); j++)
             len += (size_t)sprintf(text + len, j ? ",%.9g" : "%.9g", (double)x[j]);
-        len += (size_t)sprintf(text + len, "]]}");
+        len += (size_t)sprintf(text + len, kind_of(req) == BAD_JSON ? "]" : "]]}");
         e2e_resp r;
         const char *path = top_k_of(req) == 3 ? "/v1/predict?top_k=3" : "/v1/predict";
         if (e2e_http(c->port, "POST", path, "application/json", text, len, NULL, &r) == 0) {
@@ -152,12 +160,21 @@ static void test_concurrent_single_rows(void **state)
     double proba_all3[REQUESTS * 3];
     vmf_assert_ok(vmf_classifier_predict_topk(ref, qn, REQUESTS, D, 4, cls_all, proba_all));
     vmf_assert_ok(vmf_classifier_predict_topk(ref, qn, REQUESTS, D, 3, cls_all3, proba_all3));
-    size_t same_solo = 0, same_stacked = 0;
+    size_t same_solo = 0, same_stacked = 0, n_bad = 0;
     for (size_t t = 0; t < THREADS; t++) {
         for (size_t i = 0; i < PER_THR; i++) {
             size_t req = cl[t].first + i, k = top_k_of(req);
             int32_t cls[4];
             double proba[4];
+            if (kind_of(req) != GOOD) {
+                int bad_json = kind_of(req) == BAD_JSON;
+                assert_int_equal(cl[t].status[i], bad_json ? 400 : 422);
+                assert_non_null(
+                    strstr(cl[t].body[i], bad_json ? "\"bad_json\"" : "\"bad_dimension\""));
+                free(cl[t].body[i]);
+                n_bad++;
+                continue;
+            }
             assert_int_equal(cl[t].status[i], 200);
             vmf_assert_ok(vmf_classifier_predict_topk(ref, qn + req * D, 1, D, k, cls, proba));
             const int32_t *cs = k == 4 ? cls_all + req * 4 : cls_all3 + req * 3;
@@ -204,7 +221,8 @@ static void test_concurrent_single_rows(void **state)
     long long jobs = metric(p.port, "vmfd_predict_jobs_total") - jobs0;
     assert_true(jobs > 0);
     assert_true(jobs < REQUESTS);
-    assert_int_equal(metric(p.port, "vmfd_predict_rows_total"), REQUESTS);
+    assert_int_equal(n_bad, REQUESTS / 5);
+    assert_int_equal(metric(p.port, "vmfd_predict_rows_total"), REQUESTS - n_bad);
     print_message("%d single-row requests from %d connections in %lld jobs\n", REQUESTS, THREADS,
                   jobs);
 
