@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench-vmfd.sh - a second opinion on vmf_bench_vmfd's HTTP figures, from wrk
-# (Debian package wrk; not a build dependency): predict throughput and
+# (Debian package wrk, installed by scripts/install-deps.sh): predict throughput and
 # latency percentiles for .npy bodies of 256 rows and of 1 row.
 #
 #   scripts/bench-vmfd.sh [--url http://HOST:PORT] [--connections C]

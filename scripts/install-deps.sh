@@ -10,7 +10,7 @@ packages=(
     libuv1-dev libsqlite3-dev sqlite3 node-llhttp libinih-dev
     libxgboost-dev liblinear-dev libcairo2-dev
     python3 python3-mpmath python3-numpy
-    systemd curl
+    systemd curl wrk
 )
 
 missing=()
