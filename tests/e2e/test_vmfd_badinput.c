@@ -251,6 +251,29 @@ static void expect_npz(const char *key, const void *npz, size_t len, int status,
     expect("PUT", path, "application/x-npz", npz, len, status, code);
 }
 
+/* PUTs an .npz of the given members as batch key and expects the error. */
+static void expect_members(const char *key, const char *const *names,
+                           const vmf_array *const *arrays, size_t count, int status,
+                           const char *code)
+{
+    void *npz;
+    size_t len;
+    npz_of(names, arrays, count, &npz, &len);
+    expect_npz(key, npz, len, status, code);
+    free(npz);
+}
+
+/* PUTs X float32 [n][d] and y int64 [ny] as batch key and expects the error. */
+static void expect_xy(const char *key, const float *x, size_t n, size_t d, const int64_t *y,
+                      size_t ny, int status, const char *code)
+{
+    void *npz;
+    size_t len;
+    npz_xy(x, n, d, y, ny, &npz, &len);
+    expect_npz(key, npz, len, status, code);
+    free(npz);
+}
+
 /* One response parsed out of raw bytes. */
 typedef struct raw_resp {
     int status;
@@ -297,6 +320,29 @@ static int raw_exchange(const void *data, size_t len, raw_resp *out, int max, do
     int n = parse_raw(buf, out, max);
     free(buf);
     return n;
+}
+
+/* Raw bytes that must get exactly one error response; returns it in *rr. */
+static void raw_expect_one(const void *data, size_t len, int status, const char *code, raw_resp *rr)
+{
+    raw_resp out[2];
+    int n = raw_exchange(data, len, out, 2, NULL);
+    assert_int_equal(n, 1);
+    raw_error(&out[0], status, code);
+    *rr = out[0];
+}
+
+/* prefix, then pad bytes of fill, then suffix (malloc'ed; length in *len). */
+static char *padded(const char *prefix, char fill, size_t pad, const char *suffix, size_t *len)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    char *buf = malloc(pl + pad + sl);
+    assert_non_null(buf);
+    memcpy(buf, prefix, pl);
+    memset(buf + pl, fill, pad);
+    memcpy(buf + pl + pad, suffix, sl);
+    *len = pl + pad + sl;
+    return buf;
 }
 
 /* The seed model's snapshot of the store. */
@@ -392,11 +438,7 @@ static void test_wrong_dimension(void **state)
     int64_t y[2] = {0, 1};
     for (size_t i = 0; i < 2 * (D + 1); i++)
         x[i] = (float)(i % 3) + 0.5f;
-    void *npz;
-    size_t len;
-    npz_xy(x, 2, D + 1, y, 2, &npz, &len);
-    expect_npz("wrong-dim", npz, len, 422, "bad_dimension");
-    free(npz);
+    expect_xy("wrong-dim", x, 2, D + 1, y, 2, 422, "bad_dimension");
 }
 
 static void put_one_bad_value(const char *key, float value, const char *code)
@@ -406,11 +448,7 @@ static void put_one_bad_value(const char *key, float value, const char *code)
     for (size_t i = 0; i < 2 * D; i++)
         x[i] = 0.25f;
     x[D + 3] = value;
-    void *npz;
-    size_t len;
-    npz_xy(x, 2, D, y, 2, &npz, &len);
-    expect_npz(key, npz, len, 422, code);
-    free(npz);
+    expect_xy(key, x, 2, D, y, 2, 422, code);
 }
 
 static void test_nan(void **state)
@@ -434,11 +472,7 @@ static void test_zero_vector(void **state)
         x[i] = 0.5f;
         x[D + i] = 0.0f;
     }
-    void *npz;
-    size_t len;
-    npz_xy(x, 2, D, y, 2, &npz, &len);
-    expect_npz("zero", npz, len, 422, "zero_vector");
-    free(npz);
+    expect_xy("zero", x, 2, D, y, 2, 422, "zero_vector");
 }
 
 static void test_truncated_npz(void **state)
@@ -469,11 +503,7 @@ static void test_npz_without_x(void **state)
     vmf_array ya = arr(VMF_DTYPE_I64, 1, sy, y);
     const char *names[1] = {"y"};
     const vmf_array *arrays[1] = {&ya};
-    void *npz;
-    size_t len;
-    npz_of(names, arrays, 1, &npz, &len);
-    expect_npz("no-x", npz, len, 422, "missing_x");
-    free(npz);
+    expect_members("no-x", names, arrays, 1, 422, "missing_x");
 }
 
 static void test_x_int_dtype(void **state)
@@ -487,11 +517,7 @@ static void test_x_int_dtype(void **state)
     vmf_array xa = arr(VMF_DTYPE_I32, 2, sx, xi), ya = arr(VMF_DTYPE_I64, 1, sy, y);
     const char *names[2] = {"X", "y"};
     const vmf_array *arrays[2] = {&xa, &ya};
-    void *npz;
-    size_t len;
-    npz_of(names, arrays, 2, &npz, &len);
-    expect_npz("int-x", npz, len, 422, "bad_dtype");
-    free(npz);
+    expect_members("int-x", names, arrays, 2, 422, "bad_dtype");
 }
 
 static void test_x_three_dims(void **state)
@@ -505,11 +531,7 @@ static void test_x_three_dims(void **state)
     vmf_array xa = arr(VMF_DTYPE_F32, 3, sx, x), ya = arr(VMF_DTYPE_I64, 1, sy, y);
     const char *names[2] = {"X", "y"};
     const vmf_array *arrays[2] = {&xa, &ya};
-    void *npz;
-    size_t len;
-    npz_of(names, arrays, 2, &npz, &len);
-    expect_npz("x-3d", npz, len, 422, "bad_shape");
-    free(npz);
+    expect_members("x-3d", names, arrays, 2, 422, "bad_shape");
 }
 
 static void test_label_count_mismatch(void **state)
@@ -519,11 +541,7 @@ static void test_label_count_mismatch(void **state)
     int64_t y[2] = {0, 1};
     for (size_t i = 0; i < 3 * D; i++)
         x[i] = 0.5f;
-    void *npz;
-    size_t len;
-    npz_xy(x, 3, D, y, 2, &npz, &len);
-    expect_npz("mismatch", npz, len, 422, "label_count");
-    free(npz);
+    expect_xy("mismatch", x, 3, D, y, 2, 422, "label_count");
 }
 
 static void test_empty_batch(void **state)
@@ -531,11 +549,7 @@ static void test_empty_batch(void **state)
     (void)state;
     float dummy[1] = {0.0f};
     int64_t ydummy[1] = {0};
-    void *npz;
-    size_t len;
-    npz_xy(dummy, 0, D, ydummy, 0, &npz, &len);
-    expect_npz("empty", npz, len, 422, "empty");
-    free(npz);
+    expect_xy("empty", dummy, 0, D, ydummy, 0, 422, "empty");
     expect_json("PUT", "/v1/batches/empty-json", "{\"embeddings\":[],\"labels\":[]}", 422, "empty");
 }
 
@@ -682,46 +696,30 @@ static void test_body_over_limit_chunked(void **state)
     }
     memcpy(buf + k, "0\r\n\r\n", 5);
     k += 5;
-    raw_resp rr[2];
-    int n = raw_exchange(buf, k, rr, 2, NULL);
+    raw_resp rr;
+    raw_expect_one(buf, k, 413, "body_too_large", &rr);
     free(buf);
-    assert_int_equal(n, 1);
-    raw_error(&rr[0], 413, "body_too_large");
 }
 
 static void test_header_over_limit(void **state)
 {
     (void)state;
-    size_t pad = 6000; /* > max_header_bytes = 4096 */
-    char *buf = malloc(pad + 256);
-    assert_non_null(buf);
-    size_t k = (size_t)sprintf(buf, "GET /v1/status HTTP/1.1\r\nHost: x\r\n" AUTH "X-Pad: ");
-    memset(buf + k, 'p', pad);
-    k += pad;
-    memcpy(buf + k, "\r\n\r\n", 4);
-    k += 4;
-    raw_resp rr[2];
-    int n = raw_exchange(buf, k, rr, 2, NULL);
+    size_t k, pad = 6000; /* > max_header_bytes = 4096 */
+    char *buf =
+        padded("GET /v1/status HTTP/1.1\r\nHost: x\r\n" AUTH "X-Pad: ", 'p', pad, "\r\n\r\n", &k);
+    raw_resp rr;
+    raw_expect_one(buf, k, 431, "headers_too_large", &rr);
     free(buf);
-    assert_int_equal(n, 1);
-    raw_error(&rr[0], 431, "headers_too_large");
 }
 
 static void test_url_over_limit(void **state)
 {
     (void)state;
-    size_t pad = 5000;
-    char *buf = malloc(pad + 256);
-    assert_non_null(buf);
-    size_t k = (size_t)sprintf(buf, "GET /v1/batches/");
-    memset(buf + k, 'a', pad);
-    k += pad;
-    k += (size_t)sprintf(buf + k, " HTTP/1.1\r\nHost: x\r\n\r\n");
-    raw_resp rr[2];
-    int n = raw_exchange(buf, k, rr, 2, NULL);
+    size_t k, pad = 5000;
+    char *buf = padded("GET /v1/batches/", 'a', pad, " HTTP/1.1\r\nHost: x\r\n\r\n", &k);
+    raw_resp rr;
+    raw_expect_one(buf, k, 431, "headers_too_large", &rr);
     free(buf);
-    assert_int_equal(n, 1);
-    raw_error(&rr[0], 431, "headers_too_large");
 }
 
 static void test_too_many_predict_rows(void **state)
@@ -842,11 +840,9 @@ static void test_malformed_request_line(void **state)
         "GET /healthz HTTP/1.1\r\nNo colon here\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
-        raw_resp rr[2];
-        int n = raw_exchange(lines[i], strlen(lines[i]), rr, 2, NULL);
-        assert_int_equal(n, 1);
-        raw_error(&rr[0], 400, "bad_request");
-        assert_non_null(strstr(rr[0].headers, "Connection: close"));
+        raw_resp rr;
+        raw_expect_one(lines[i], strlen(lines[i]), 400, "bad_request", &rr);
+        assert_non_null(strstr(rr.headers, "Connection: close"));
     }
 }
 
@@ -1056,17 +1052,11 @@ static void test_same_key_other_content(void **state)
     int64_t y[3 * PER];
     seed_rows(x, y);
     x[5] = -x[5]; /* one value differs */
-    void *npz;
-    size_t len;
-    npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
-    expect_npz("seed", npz, len, 409, "conflict");
-    free(npz);
+    expect_xy("seed", x, 3 * PER, D, y, 3 * PER, 409, "conflict");
     /* Same rows, other labels: also other content. */
     seed_rows(x, y);
     y[0] = 2;
-    npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
-    expect_npz("seed", npz, len, 409, "conflict");
-    free(npz);
+    expect_xy("seed", x, 3 * PER, D, y, 3 * PER, 409, "conflict");
 }
 
 /* ---- afterwards ---- */
