@@ -75,20 +75,6 @@ static void *client_main(void *arg)
     return NULL;
 }
 
-static long long metric(int port, const char *name)
-{
-    e2e_resp r;
-    assert_int_equal(e2e_http(port, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *p = strstr(r.body, key);
-    assert_non_null(p);
-    long long v = strtoll(p + strlen(key), NULL, 10);
-    e2e_resp_free(&r);
-    return v;
-}
-
 static void test_concurrent_single_rows(void **state)
 {
     (void)state;
@@ -123,7 +109,7 @@ static void test_concurrent_single_rows(void **state)
     vmf_classifier *ref = e2e_ref_new();
     e2e_ref_learn(ref, x, N_TRAIN, D, y);
     e2e_assert_model_equal(p.state, ref);
-    long long jobs0 = metric(p.port, "vmfd_predict_jobs_total");
+    long long jobs0 = e2e_metric(p.port, "vmfd_predict_jobs_total");
 
     pthread_t th[THREADS];
     client *cl = calloc(THREADS, sizeof *cl);
@@ -218,11 +204,11 @@ static void test_concurrent_single_rows(void **state)
     free(cls_all);
     free(proba_all);
     /* Every request left the loop thread, and some shared a job. */
-    long long jobs = metric(p.port, "vmfd_predict_jobs_total") - jobs0;
+    long long jobs = e2e_metric(p.port, "vmfd_predict_jobs_total") - jobs0;
     assert_true(jobs > 0);
     assert_true(jobs < REQUESTS);
     assert_int_equal(n_bad, REQUESTS / 5);
-    assert_int_equal(metric(p.port, "vmfd_predict_rows_total"), REQUESTS - n_bad);
+    assert_int_equal(e2e_metric(p.port, "vmfd_predict_rows_total"), REQUESTS - n_bad);
     print_message("%d single-row requests from %d connections in %lld jobs\n", REQUESTS, THREADS,
                   jobs);
 

@@ -14,51 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 #define SMALL_LIMIT                                                                                \
     "[server]\nmax_header_bytes = 1024\nmax_body_bytes = 2048\n[inbox]\nscan_interval_ms = 100\n"
-
-static void write_text(const char *path, const char *text)
-{
-    write_file(path, text, strlen(text));
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
-static long long metric(int port, const char *name)
-{
-    e2e_resp r;
-    assert_int_equal(e2e_http(port, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *p = strstr(r.body, key);
-    assert_non_null(p);
-    long long v = strtoll(p + strlen(key), NULL, 10);
-    e2e_resp_free(&r);
-    return v;
-}
 
 static void test_commit_retry(void **state)
 {
@@ -87,7 +44,7 @@ static void test_commit_retry(void **state)
     free(npz);
     char st[32];
     assert_string_equal(e2e_wait_batch(p.port, "day-001", st, sizeof st, 20000), "applied");
-    assert_int_equal(metric(p.port, "vmfd_model_retries_total"), 2);
+    assert_int_equal(e2e_metric(p.port, "vmfd_model_retries_total"), 2);
     assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM checkpoints"), 1);
 
     vmf_classifier *ref = e2e_ref_new();
@@ -95,7 +52,7 @@ static void test_commit_retry(void **state)
     e2e_assert_model_equal(p.state, ref);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
 
-    char *log = read_text(p.log);
+    char *log = vmf_test_read_file(p.log, NULL);
     assert_non_null(strstr(log, "injected failure (VMFD_TEST_FAIL_COMMITS)"));
     assert_non_null(strstr(log, "model retry scheduled in_ms=1000"));
     assert_non_null(strstr(log, "model retry scheduled in_ms=2000"));
@@ -120,7 +77,7 @@ static size_t drop(const char *inbox, const char *name, const e2e_stream *s, int
     char tmp[800], dst[800];
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", inbox, name);
     snprintf(dst, sizeof dst, "%s/%s.npz", inbox, name);
-    write_file(tmp, npz, len);
+    vmf_test_write_file(tmp, npz, len);
     assert_int_equal(rename(tmp, dst), 0);
     free(npz);
     free(x);
@@ -149,7 +106,7 @@ static void test_inbox_reload_body_limit(void **state)
     char conf[700], inbox[700], path[900], text[256];
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
     snprintf(inbox, sizeof inbox, "%s/inbox", p.state);
-    write_text(conf, SMALL_LIMIT);
+    vmf_test_write_text(conf, SMALL_LIMIT);
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     mkdir(inbox, 0700);
@@ -158,7 +115,7 @@ static void test_inbox_reload_body_limit(void **state)
     assert_true(len > 2048);
     snprintf(path, sizeof path, "%s/rejected/day-001.npz.error.json", inbox);
     assert_int_equal(wait_path(path, 10000), 0);
-    char *err = read_text(path);
+    char *err = vmf_test_read_file(path, NULL);
     assert_non_null(strstr(err, "body_too_large"));
     free(err);
 
@@ -167,13 +124,13 @@ static void test_inbox_reload_body_limit(void **state)
                      "[server]\nmax_header_bytes = 8192\nmax_body_bytes = "
                      "%zu\n[inbox]\nscan_interval_ms = 100\n",
                      len * 4);
-    write_file(conf, text, (size_t)n);
+    vmf_test_write_file(conf, text, (size_t)n);
     assert_int_equal(kill(p.pid, SIGHUP), 0);
     char *log = NULL;
     for (int t = 0; t < 5000 && !(log && strstr(log, "reloaded")); t += 20) {
         free(log);
         e2e_sleep_ms(20);
-        log = read_text(p.log);
+        log = vmf_test_read_file(p.log, NULL);
     }
     assert_non_null(strstr(log, "reloaded"));
     free(log);
@@ -184,7 +141,7 @@ static void test_inbox_reload_body_limit(void **state)
     assert_string_equal(e2e_wait_batch(p.port, "day-002", st, sizeof st, 20000), "applied");
 
     /* And a smaller one again refuses. */
-    write_text(conf, SMALL_LIMIT);
+    vmf_test_write_text(conf, SMALL_LIMIT);
     assert_int_equal(kill(p.pid, SIGHUP), 0);
     e2e_sleep_ms(300);
     drop(inbox, "day-003", &s, 3);

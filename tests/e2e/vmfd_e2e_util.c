@@ -519,3 +519,17 @@ int e2e_put_day(int port, const e2e_stream *s, int day, const char *extra_header
     free(y);
     return status;
 }
+
+long long e2e_metric(int port, const char *name)
+{
+    e2e_resp r;
+    assert_int_equal(e2e_http(port, "GET", "/metrics", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(r.body, key);
+    assert_non_null(p);
+    long long v = strtoll(p + strlen(key), NULL, 10);
+    e2e_resp_free(&r);
+    return v;
+}

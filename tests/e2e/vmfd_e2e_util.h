@@ -84,6 +84,9 @@ void *e2e_latest_model_blob(const char *state, size_t *len, long long *checkpoin
 /* Integer result of a single-value SQL query on the daemon's database (-1 on error). */
 long long e2e_sql_int(const char *state, const char *sql);
 
+/* The value of a counter or gauge on GET /metrics; fails the test when absent. */
+long long e2e_metric(int port, const char *name);
+
 /* Sleeps ms milliseconds. */
 void e2e_sleep_ms(int ms);
 
