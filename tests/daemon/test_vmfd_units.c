@@ -56,28 +56,6 @@ static void test_sha256_vectors(void **state)
     assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-static void npz_of(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
-                   size_t *len)
-{
-    vmf_array xa, ya;
-    memset(&xa, 0, sizeof xa);
-    memset(&ya, 0, sizeof ya);
-    xa.dtype = VMF_DTYPE_F32;
-    xa.ndim = 2;
-    xa.shape[0] = n;
-    xa.shape[1] = d;
-    xa.count = n * d;
-    xa.data = (void *)(uintptr_t)x;
-    ya.dtype = VMF_DTYPE_I64;
-    ya.ndim = 1;
-    ya.shape[0] = ny;
-    ya.count = ny;
-    ya.data = (void *)(uintptr_t)y;
-    const char *names[2] = {"X", "y"};
-    const vmf_array *arrays[2] = {&xa, &ya};
-    vmf_assert_ok(vmf_npz_write_mem(names, arrays, y ? 2 : 1, buf, len));
-}
-
 static void test_payload_decoding(void **state)
 {
     (void)state;
@@ -99,7 +77,7 @@ static void test_payload_decoding(void **state)
     const int64_t y[2] = {7, 9};
     void *npz;
     size_t len;
-    npz_of(x, 2, 2, y, 2, &npz, &len);
+    vmf_test_npz_xy(x, 2, 2, y, 2, &npz, &len);
     assert_int_equal(vmfd_payload_parse_ingest("application/x-npz", npz, len, &b, &e), 0);
     assert_string_equal(a.sha256, b.sha256);
     char *lj = vmfd_batch_labels_json(&b);
@@ -115,7 +93,7 @@ static void test_payload_decoding(void **state)
     /* Other labels, other hash. */
     const int64_t y2[2] = {7, 8};
     free(npz);
-    npz_of(x, 2, 2, y2, 2, &npz, &len);
+    vmf_test_npz_xy(x, 2, 2, y2, 2, &npz, &len);
     assert_int_equal(vmfd_payload_parse_ingest("application/x-npz", npz, len, &b, &e), 0);
     assert_string_not_equal(a.sha256, b.sha256);
     vmfd_batch_free(&b);
@@ -153,11 +131,11 @@ static void test_payload_decoding(void **state)
     /* NaN only exists in binary bodies. */
     const float xn[4] = {1, NAN, 0, 1};
     free(npz);
-    npz_of(xn, 2, 2, y, 2, &npz, &len);
+    vmf_test_npz_xy(xn, 2, 2, y, 2, &npz, &len);
     assert_int_equal(vmfd_payload_parse_ingest("application/x-npz", npz, len, &a, &e), -1);
     assert_int_equal(e.status, 422);
     free(npz);
-    npz_of(x, 2, 2, y, 1, &npz, &len);
+    vmf_test_npz_xy(x, 2, 2, y, 1, &npz, &len);
     assert_int_equal(vmfd_payload_parse_ingest("application/x-npz", npz, len, &a, &e), -1);
     assert_int_equal(e.status, 422);
     assert_string_equal(e.error, "label_count");

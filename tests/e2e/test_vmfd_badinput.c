@@ -93,17 +93,6 @@ static vmf_array arr(vmf_dtype t, size_t ndim, const size_t *shape, const void *
     return a;
 }
 
-/* An .npz with X float32 [n][d] and y int64 [ny]. */
-static void npz_xy(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
-                   size_t *len)
-{
-    size_t sx[2] = {n, d}, sy[1] = {ny};
-    vmf_array xa = arr(VMF_DTYPE_F32, 2, sx, x), ya = arr(VMF_DTYPE_I64, 1, sy, y);
-    const char *names[2] = {"X", "y"};
-    const vmf_array *arrays[2] = {&xa, &ya};
-    npz_of(names, arrays, 2, buf, len);
-}
-
 static void put_u16(unsigned char *p, unsigned v)
 {
     p[0] = (unsigned char)v;
@@ -269,7 +258,7 @@ static void expect_xy(const char *key, const float *x, size_t n, size_t d, const
 {
     void *npz;
     size_t len;
-    npz_xy(x, n, d, y, ny, &npz, &len);
+    vmf_test_npz_xy(x, n, d, y, ny, &npz, &len);
     expect_npz(key, npz, len, status, code);
     free(npz);
 }
@@ -404,7 +393,7 @@ static int setup(void **state)
     seed_rows(x, y);
     void *npz;
     size_t len;
-    npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
+    vmf_test_npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
     e2e_resp r;
     req("PUT", "/v1/batches/seed", "application/x-npz", npz, len, &r);
     assert_int_equal(r.status, 202);
@@ -483,7 +472,7 @@ static void test_truncated_npz(void **state)
     seed_rows(x, y);
     void *npz;
     size_t len;
-    npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
+    vmf_test_npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
     expect_npz("truncated", npz, len / 2, 400, "bad_npz");
     free(npz);
 }
@@ -1104,7 +1093,7 @@ static void test_daemon_unchanged(void **state)
         x[i] = -x[i];
     void *npz;
     size_t len;
-    npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
+    vmf_test_npz_xy(x, 3 * PER, D, y, 3 * PER, &npz, &len);
     char *burst = malloc(2 * len + 1024);
     assert_non_null(burst);
     size_t k = 0;

@@ -296,23 +296,7 @@ const char *e2e_wait_batch(int port, const char *key, char *status, size_t size,
 
 void e2e_npz(const float *x, size_t n, size_t d, const int64_t *y, void **buf, size_t *len)
 {
-    vmf_array xa, ya;
-    memset(&xa, 0, sizeof xa);
-    memset(&ya, 0, sizeof ya);
-    xa.dtype = VMF_DTYPE_F32;
-    xa.ndim = 2;
-    xa.shape[0] = n;
-    xa.shape[1] = d;
-    xa.count = n * d;
-    xa.data = (void *)(uintptr_t)x;
-    ya.dtype = VMF_DTYPE_I64;
-    ya.ndim = 1;
-    ya.shape[0] = n;
-    ya.count = n;
-    ya.data = (void *)(uintptr_t)y;
-    const char *names[2] = {"X", "y"};
-    const vmf_array *arrays[2] = {&xa, &ya};
-    vmf_assert_ok(vmf_npz_write_mem(names, arrays, y ? 2 : 1, buf, len));
+    vmf_test_npz_xy(x, n, d, y, n, buf, len);
 }
 
 static void *load_npy(const char *name, vmf_array *a)

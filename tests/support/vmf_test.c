@@ -152,6 +152,34 @@ void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b)
     assert_memory_equal(vmf_mixture_means(a), vmf_mixture_means(b), k * d * sizeof(float));
 }
 
+void vmf_test_assert_same_bytes(const void *a, size_t la, const void *b, size_t lb)
+{
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+}
+
+void vmf_test_npz_xy(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
+                     size_t *len)
+{
+    vmf_array xa, ya;
+    memset(&xa, 0, sizeof xa);
+    memset(&ya, 0, sizeof ya);
+    xa.dtype = VMF_DTYPE_F32;
+    xa.ndim = 2;
+    xa.shape[0] = n;
+    xa.shape[1] = d;
+    xa.count = n * d;
+    xa.data = (void *)(uintptr_t)x;
+    ya.dtype = VMF_DTYPE_I64;
+    ya.ndim = 1;
+    ya.shape[0] = ny;
+    ya.count = ny;
+    ya.data = (void *)(uintptr_t)y;
+    const char *names[2] = {"X", "y"};
+    const vmf_array *arrays[2] = {&xa, &ya};
+    vmf_assert_ok(vmf_npz_write_mem(names, arrays, y ? 2 : 1, buf, len));
+}
+
 void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,
                            double kappa_hi, float *x, int32_t *comp, float *means, double *kappas,
                            double *weights)

@@ -71,6 +71,18 @@ void vmf_test_assert_only_file(const char *dir, const char *name);
  * weights, kappas and means. */
 void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b);
 
+/* Fails the test unless a [la] and b [lb] have the same length and bytes
+ * (e.g. two saved states). */
+void vmf_test_assert_same_bytes(const void *a, size_t la, const void *b, size_t lb);
+
+/*
+ * An .npz in memory (the caller frees *buf) holding X float32 [n][d] and,
+ * when y is not NULL, y int64 [ny]; ny may differ from n to build bad
+ * batches. Fails the test when writing fails.
+ */
+void vmf_test_npz_xy(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
+                     size_t *len);
+
 /*
  * Draws n rows from a random mixture of k vMF components in dimension d with
  * kappas uniform in [kappa_lo, kappa_hi] and weights from a Dirichlet(5)
