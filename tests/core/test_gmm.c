@@ -28,6 +28,17 @@ static void mixture(uint64_t seed, size_t n, size_t d, size_t k, double kappa, f
     free(comp);
 }
 
+/* A classifier fitted with the default options on the first ntr rows of x and y. */
+static vmf_gmm_classifier *fit_first(const float *x, const int64_t *y, size_t ntr, size_t d)
+{
+    vmf_gmm_opts o;
+    vmf_gmm_opts_init(&o);
+    vmf_labels lab = {ntr, y, NULL};
+    vmf_gmm_classifier *g;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, ntr, d, &lab, &g));
+    return g;
+}
+
 /* Top-1 accuracy of predictions (indices into the model's table) against integer labels. */
 static double top1_accuracy(const vmf_label_table *t, const int32_t *pred, size_t k,
                             const int64_t *y, size_t n)
@@ -212,11 +223,7 @@ static void test_separated_classes_and_posteriors(void **state)
     float *x;
     int64_t *y;
     mixture(21, N, D, C, 150.0, &x, &y);
-    vmf_gmm_opts o;
-    vmf_gmm_opts_init(&o);
-    vmf_labels lab = {NTR, y, NULL};
-    vmf_gmm_classifier *g;
-    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, NTR, D, &lab, &g));
+    vmf_gmm_classifier *g = fit_first(x, y, NTR, D);
     assert_int_equal(vmf_gmm_classifier_n_classes(g), C);
     int32_t *cls = malloc(NTE * K * sizeof *cls);
     double *p = malloc(NTE * K * sizeof *p);
@@ -259,11 +266,7 @@ static void test_posteriors_match_direct_evaluation(void **state)
     float *x;
     int64_t *y;
     mixture(31, N, D, C, 6.0, &x, &y);
-    vmf_gmm_opts o;
-    vmf_gmm_opts_init(&o);
-    vmf_labels lab = {NTR, y, NULL};
-    vmf_gmm_classifier *g;
-    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, NTR, D, &lab, &g));
+    vmf_gmm_classifier *g = fit_first(x, y, NTR, D);
     assert_int_equal(vmf_gmm_classifier_n_classes(g), C);
     int32_t cls[NTE * C];
     double p[NTE * C], ref[C];
