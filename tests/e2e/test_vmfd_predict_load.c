@@ -94,15 +94,7 @@ static void test_concurrent_single_rows(void **state)
     e2e_proc p;
     e2e_init(&p);
     e2e_start(&p, NULL, 1);
-    void *npz;
-    size_t len;
-    e2e_npz(x, N_TRAIN, D, y, &npz, &len);
-    e2e_resp r;
-    assert_int_equal(
-        e2e_http(p.port, "PUT", "/v1/batches/train", "application/x-npz", npz, len, NULL, &r), 0);
-    assert_int_equal(r.status, 202);
-    e2e_resp_free(&r);
-    free(npz);
+    assert_int_equal(e2e_put_batch(p.port, "train", x, N_TRAIN, D, y, NULL), 202);
     char st[32];
     assert_string_equal(e2e_wait_batch(p.port, "train", st, sizeof st, 60000), "applied");
 

@@ -33,15 +33,7 @@ static void test_commit_retry(void **state)
     assert_int_equal(setenv("VMFD_TEST_FAIL_COMMITS", "2", 1), 0);
     e2e_start(&p, NULL, 1);
     assert_int_equal(unsetenv("VMFD_TEST_FAIL_COMMITS"), 0);
-    void *npz;
-    size_t len;
-    e2e_npz(x, m, s.d, y, &npz, &len);
-    e2e_resp r;
-    assert_int_equal(
-        e2e_http(p.port, "PUT", "/v1/batches/day-001", "application/x-npz", npz, len, NULL, &r), 0);
-    assert_int_equal(r.status, 202);
-    e2e_resp_free(&r);
-    free(npz);
+    assert_int_equal(e2e_put_batch(p.port, "day-001", x, m, s.d, y, NULL), 202);
     char st[32];
     assert_string_equal(e2e_wait_batch(p.port, "day-001", st, sizeof st, 20000), "applied");
     assert_int_equal(e2e_metric(p.port, "vmfd_model_retries_total"), 2);

@@ -484,21 +484,30 @@ void e2e_assert_model_equal(const char *state, const vmf_classifier *c)
     free(ref);
 }
 
-int e2e_put_day(int port, const e2e_stream *s, int day, const char *extra_headers)
+int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d, const int64_t *y,
+                  const char *extra_headers)
 {
-    float *x;
-    int64_t *y;
-    size_t m = e2e_stream_day(s, day, &x, &y);
     void *npz;
     size_t len;
-    e2e_npz(x, m, s->d, y, &npz, &len);
-    char path[64];
-    snprintf(path, sizeof path, "/v1/batches/day-%03d", day);
+    e2e_npz(x, n, d, y, &npz, &len);
+    char path[256];
+    snprintf(path, sizeof path, "/v1/batches/%s", key);
     e2e_resp r;
     int rc = e2e_http(port, "PUT", path, "application/x-npz", npz, len, extra_headers, &r);
     int status = rc == 0 ? r.status : -1;
     e2e_resp_free(&r);
     free(npz);
+    return status;
+}
+
+int e2e_put_day(int port, const e2e_stream *s, int day, const char *extra_headers)
+{
+    float *x;
+    int64_t *y;
+    size_t m = e2e_stream_day(s, day, &x, &y);
+    char key[32];
+    snprintf(key, sizeof key, "day-%03d", day);
+    int status = e2e_put_batch(port, key, x, m, s->d, y, extra_headers);
     free(x);
     free(y);
     return status;

@@ -99,6 +99,10 @@ vmf_classifier *e2e_ref_new(void);
 void e2e_ref_learn(vmf_classifier *c, const float *x, size_t n, size_t d, const int64_t *y);
 /* Asserts the daemon's newest checkpoint is bit-identical to c's saved state. */
 void e2e_assert_model_equal(const char *state, const vmf_classifier *c);
+/* PUT X [n][d] and y [n] (or none) as .npz to /v1/batches/key; returns the HTTP
+ * status, -1 when there was no answer. */
+int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d, const int64_t *y,
+                  const char *extra_headers);
 /* PUT one day's batch (key "day-%03d") as .npz; returns the HTTP status. */
 int e2e_put_day(int port, const e2e_stream *s, int day, const char *extra_headers);
 
