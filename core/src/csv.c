@@ -311,24 +311,16 @@ int vmf_csv_read(const char *path, vmf_array *out)
     memset(out, 0, sizeof *out);
     if (!path)
         return vmf__error(VMF_EINVAL, "vmf_csv_read: path is NULL");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
-    /* A directory opens but fails on the first read with a vague EISDIR, and a
-       FIFO or device may never end: refuse them up front, as vmf_npy_read does. */
-    struct stat st;
-    int rc;
-    if (fstat(fileno(fp), &st) != 0) {
-        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = vmf__fail(VMF_EIO, path, "not a regular file");
-    } else {
-        lines r = {0};
-        r.fp = fp;
-        r.what = path;
-        rc = csv_parse(&r, out);
-        vmf__free(r.buf);
-    }
+    FILE *fp;
+    uint64_t size;
+    int rc = vmf__open_regular(path, &fp, &size);
+    if (rc != VMF_OK)
+        return rc;
+    lines r = {0};
+    r.fp = fp;
+    r.what = path;
+    rc = csv_parse(&r, out);
+    vmf__free(r.buf);
     fclose(fp);
     return rc;
 }

@@ -88,6 +88,12 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
  * release fp and tmp whatever happens.
  */
 int vmf__atomic_open(const char *path, FILE **fp, char **tmp);
+/*
+ * Opens `path` for binary reading and checks that it is a regular file (a
+ * directory fails only on the first read, and a FIFO or device may never
+ * end); *size receives its length. On failure nothing is left open.
+ */
+int vmf__open_regular(const char *path, FILE **fp, uint64_t *size);
 int vmf__atomic_commit(FILE *fp, char *tmp, const char *path);
 void vmf__atomic_abort(FILE *fp, char *tmp);
 

@@ -662,21 +662,35 @@ int vmf_npy_read(const char *path, vmf_array *out)
     memset(out, 0, sizeof *out);
     if (!path)
         return vmf__error(VMF_EINVAL, "vmf_npy_read: path is NULL");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
-    struct stat st;
-    int rc;
-    if (fstat(fileno(fp), &st) != 0) {
-        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = vmf__fail(VMF_EIO, path, "not a regular file");
-    } else {
-        file_src src = {fp, path};
-        rc = vmf__npy_read_stream(file_read, &src, (uint64_t)st.st_size, path, out);
-    }
+    FILE *fp;
+    uint64_t size;
+    int rc = vmf__open_regular(path, &fp, &size);
+    if (rc != VMF_OK)
+        return rc;
+    file_src src = {fp, path};
+    rc = vmf__npy_read_stream(file_read, &src, size, path, out);
     fclose(fp);
     return rc;
+}
+
+int vmf__open_regular(const char *path, FILE **fp, uint64_t *size)
+{
+    *fp = fopen(path, "rb");
+    if (!*fp)
+        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    int rc = VMF_OK;
+    if (fstat(fileno(*fp), &st) != 0)
+        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = vmf__fail(VMF_EIO, path, "not a regular file");
+    if (rc != VMF_OK) {
+        fclose(*fp);
+        *fp = NULL;
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    return VMF_OK;
 }
 
 int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out)
