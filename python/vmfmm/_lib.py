@@ -22,8 +22,9 @@ differs from our type, raises ``ImportError`` naming it.
 Locating the library, first match wins:
   1. ``$VMFMM_LIBRARY`` (a path), for build trees and tests;
   2. ``libvmfmm.so*`` next to this package;
-  3. the path recorded at install time in ``_install.py``
-     (``cmake --install`` writes it);
+  3. the path recorded at install time in ``_install.py`` (``cmake
+     --install`` writes it): first relative to this package, so a staged
+     (DESTDIR) or moved installation still works, then absolute;
   4. ``libvmfmm.so.<major>`` through the dynamic loader's usual search.
 No ``LD_LIBRARY_PATH`` is needed in any of these cases.
 """
@@ -109,8 +110,12 @@ def _candidates():
         from . import _install  # written by cmake --install
     except ImportError:
         _install = None
-    if _install is not None and getattr(_install, "LIBRARY", None):
-        yield _install.LIBRARY
+    if _install is not None:
+        rel = getattr(_install, "LIBRARY_RELATIVE", None)
+        if rel:
+            yield os.path.normpath(os.path.join(here, rel))
+        if getattr(_install, "LIBRARY", None):
+            yield _install.LIBRARY
     yield f"libvmfmm.so.{SOVERSION}"
 
 
