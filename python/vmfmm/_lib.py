@@ -380,6 +380,12 @@ def rows(X, normalize_exact):
         elif n == 0 or vmf_rows_check(ptr(X), n, d) == VMF_OK:
             return X
         X = X.copy()
+    _normalize_in_place(X)
+    return X
+
+
+def _normalize_in_place(X):
+    n, d = X.shape
     if vmf_rows_normalize(ptr(X), n, d) != VMF_OK:
         msg = last_error()
         zero = ~np.any(X, axis=1)
@@ -390,11 +396,36 @@ def rows(X, normalize_exact):
                       ZeroRowWarning, stacklevel=3)
         X[zero, 0] = 1.0
         check(vmf_rows_normalize(ptr(X), n, d), "normalizing the rows")
-    return X
 
 
 class ZeroRowWarning(UserWarning):
     """A zero row was given: it has no direction and stands for e_0."""
+
+
+def score_rows(X, call, what):
+    """Run ``call(A)`` (returning a libvmfmm code) on the rows of X for scoring.
+
+    X (2-D float array, finite) goes to the library as it is when it is
+    C-contiguous float32 (no copy, no extra pass: the library checks the
+    norms itself); when the library refuses it (VMF_EINVAL: rows off unit
+    norm), the rows are normalized on a copy as ``rows`` does and the call
+    is made again. Returns the array used.
+    """
+    A = np.ascontiguousarray(X, dtype=np.float32)
+    if A.shape[0] == 0:
+        return A
+    owned = A is not X and not np.may_share_memory(A, X)
+    rc = call(A)
+    if rc == VMF_EINVAL:
+        msg = last_error()
+        if vmf_rows_check(ptr(A), A.shape[0], A.shape[1]) == VMF_OK:
+            raise VmfValueError(rc, msg, what)  # the rows were fine: another error
+        if not owned:
+            A = A.copy()
+        _normalize_in_place(A)
+        rc = call(A)
+    check(rc, what)
+    return A
 
 
 def _normalize_is_noop(X, block=8192):

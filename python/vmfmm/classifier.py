@@ -267,17 +267,15 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
 
     def _rows(self, X):
         check_is_fitted(self, "_model")
-        X = self._validate_data(X, dtype=[np.float32, np.float64], reset=False)
-        return _lib.rows(X, normalize_exact=False)
+        return self._validate_data(X, dtype=[np.float32, np.float64], reset=False)
 
     def _topk_c(self, X, k):
         n, d = X.shape
         cls = np.empty((n, k), dtype=np.int32)
         proba = np.empty((n, k), dtype=np.float64)
-        if n:
-            _lib.check(_lib.vmf_classifier_predict_topk(self._model.ptr, _lib.ptr(X), n, d, k,
-                                                        _lib.ptr(cls), _lib.ptr(proba)),
-                       "vmf_classifier_predict_topk")
+        _lib.score_rows(X, lambda A: _lib.vmf_classifier_predict_topk(
+            self._model.ptr, _lib.ptr(A), n, d, k, _lib.ptr(cls), _lib.ptr(proba)),
+            "vmf_classifier_predict_topk")
         return cls, proba
 
     def predict_topk(self, X, k=4):
@@ -317,10 +315,9 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         n, d = X.shape
         nc = len(self._c2s)
         raw = np.empty((n, nc), dtype=np.float64)
-        if n:
-            _lib.check(_lib.vmf_classifier_predict_log_proba(self._model.ptr, _lib.ptr(X), n, d,
-                                                             _lib.ptr(raw)),
-                       "vmf_classifier_predict_log_proba")
+        _lib.score_rows(X, lambda A: _lib.vmf_classifier_predict_log_proba(
+            self._model.ptr, _lib.ptr(A), n, d, _lib.ptr(raw)),
+            "vmf_classifier_predict_log_proba")
         if nc == len(self.classes_) and np.array_equal(self._c2s, np.arange(nc)):
             return raw
         out = np.full((n, len(self.classes_)), -np.inf)
@@ -365,9 +362,8 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         f.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_size_t] * 2 + [ctypes.c_void_p]
         X = self._rows(X)
         out = np.empty(X.shape[0], dtype=np.float64)
-        if X.shape[0]:
-            _lib.check(f(self._model.ptr, _lib.ptr(X), X.shape[0], X.shape[1], _lib.ptr(out)),
-                       "vmf_classifier_novelty")
+        _lib.score_rows(X, lambda A: f(self._model.ptr, _lib.ptr(A), A.shape[0], A.shape[1],
+                                       _lib.ptr(out)), "vmf_classifier_novelty")
         return out
 
     # ------------------------------------------------------ model JSON

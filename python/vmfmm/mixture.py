@@ -234,8 +234,7 @@ default='k-means++'
 
     def _rows(self, X):
         check_is_fitted(self, "_model")
-        X = self._validate_data(X, dtype=[np.float32, np.float64], reset=False)
-        return _lib.rows(X, normalize_exact=False)
+        return self._validate_data(X, dtype=[np.float32, np.float64], reset=False)
 
     def score_samples(self, X):
         """log p(x) of each row (rows normalized to unit length).
@@ -246,10 +245,9 @@ default='k-means++'
         """
         X = self._rows(X)
         out = np.empty(X.shape[0], dtype=np.float64)
-        if X.shape[0]:
-            _lib.check(_lib.vmf_mixture_score_samples(self._model.ptr, _lib.ptr(X), X.shape[0],
-                                                      X.shape[1], _lib.ptr(out)),
-                       "vmf_mixture_score_samples")
+        _lib.score_rows(X, lambda A: _lib.vmf_mixture_score_samples(
+            self._model.ptr, _lib.ptr(A), A.shape[0], A.shape[1], _lib.ptr(out)),
+            "vmf_mixture_score_samples")
         return out
 
     def score(self, X, y=None):
@@ -265,10 +263,9 @@ default='k-means++'
         """
         X = self._rows(X)
         out = np.empty(X.shape[0], dtype=np.int32)
-        if X.shape[0]:
-            _lib.check(_lib.vmf_mixture_predict(self._model.ptr, _lib.ptr(X), X.shape[0],
-                                                X.shape[1], _lib.ptr(out)),
-                       "vmf_mixture_predict")
+        _lib.score_rows(X, lambda A: _lib.vmf_mixture_predict(
+            self._model.ptr, _lib.ptr(A), A.shape[0], A.shape[1], _lib.ptr(out)),
+            "vmf_mixture_predict")
         return out.astype(np.int64)
 
     def predict_proba(self, X):
@@ -280,19 +277,17 @@ default='k-means++'
         """
         X = self._rows(X)
         out = np.empty((X.shape[0], self.weights_.shape[0]), dtype=np.float64)
-        if X.shape[0]:
-            _lib.check(_lib.vmf_mixture_predict_proba(self._model.ptr, _lib.ptr(X), X.shape[0],
-                                                      X.shape[1], _lib.ptr(out)),
-                       "vmf_mixture_predict_proba")
+        _lib.score_rows(X, lambda A: _lib.vmf_mixture_predict_proba(
+            self._model.ptr, _lib.ptr(A), A.shape[0], A.shape[1], _lib.ptr(out)),
+            "vmf_mixture_predict_proba")
         return out
 
     def _criteria(self, X):
         X = self._rows(X)
         bic, aic = ctypes.c_double(), ctypes.c_double()
-        _lib.check(_lib.vmf_mixture_information_criteria(self._model.ptr, _lib.ptr(X),
-                                                         X.shape[0], X.shape[1],
-                                                         ctypes.byref(bic), ctypes.byref(aic)),
-                   "vmf_mixture_information_criteria")
+        _lib.score_rows(X, lambda A: _lib.vmf_mixture_information_criteria(
+            self._model.ptr, _lib.ptr(A), A.shape[0], A.shape[1], ctypes.byref(bic),
+            ctypes.byref(aic)), "vmf_mixture_information_criteria")
         return bic.value, aic.value
 
     def bic(self, X):
