@@ -61,6 +61,11 @@ def test_ingest_predict_model_checkpoints_restore(vmfd, data):
     np.testing.assert_array_equal(pred.labels, labels)
     np.testing.assert_allclose(pred.probabilities, proba, rtol=1e-4)
     assert pred.model_version >= 6
+    # novelty: present once vmfd's predict answer carries it (issue 12)
+    if all("novelty" in p for p in pred.raw["predictions"]):
+        assert pred.novelty.shape == (len(Xt),)
+    else:
+        assert pred.novelty is None
 
     cp = c.checkpoint()
     assert any(x["id"] == cp for x in c.checkpoints())

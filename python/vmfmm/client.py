@@ -101,13 +101,17 @@ _BY_STATUS = {
     415: VmfdUnsupportedMediaType, 422: VmfdUnprocessable, 503: VmfdUnavailable,
 }
 
-Prediction = namedtuple("Prediction", ["labels", "probabilities", "model_version", "raw"])
+Prediction = namedtuple("Prediction",
+                        ["labels", "probabilities", "model_version", "raw", "novelty"])
 Prediction.__doc__ = """Answer of ``Client.predict``.
 
 labels : ndarray of shape (n_rows, top_k) (int64 or str)
 probabilities : ndarray of shape (n_rows, top_k), float64
 model_version : int
 raw : dict, the whole JSON answer (fields added by later vmfd versions too)
+novelty : ndarray of shape (n_rows,), float64, or None
+    Each row's novelty score when vmfd's answer carries one ("novelty"
+    in every prediction), else None.
 """
 
 
@@ -230,7 +234,10 @@ class Client:
         preds = doc.get("predictions", [])
         labels = np.array([p["labels"] for p in preds])
         proba = np.array([p["probabilities"] for p in preds], dtype=np.float64)
-        return Prediction(labels, proba, doc.get("model_version"), doc)
+        novelty = None
+        if preds and all("novelty" in p for p in preds):
+            novelty = np.array([p["novelty"] for p in preds], dtype=np.float64)
+        return Prediction(labels, proba, doc.get("model_version"), doc, novelty)
 
     # ---------------------------------------------------------- state
 
