@@ -17,7 +17,6 @@ compared (the machine may be shared). Usage, from the top directory:
 """
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess

@@ -9,7 +9,6 @@ import subprocess
 import numpy as np
 import pytest
 
-import vmfmm
 from conftest import BIN_DIR, DATA, fmnist, stream_days
 from vmfmm import VonMisesFisherClassifier, _lib
 
