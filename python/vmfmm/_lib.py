@@ -276,6 +276,7 @@ _int = ctypes.c_int
 
 vmf_rows_check = _fn("vmf_rows_check", _int, _vp, _sz, _sz)
 vmf_rows_normalize = _fn("vmf_rows_normalize", _int, _vp, _sz, _sz)
+vmf_rows_normalized = _fn("vmf_rows_normalized", _int, _vp, _sz, _sz)
 vmf_kappa_opts_init = _fn("vmf_kappa_opts_init", None, ctypes.POINTER(KappaOpts))
 vmf_em_opts_init = _fn("vmf_em_opts_init", None, ctypes.POINTER(EmOpts))
 vmf_em_report_free = _fn("vmf_em_report_free", None, ctypes.POINTER(EmReport))
@@ -428,16 +429,8 @@ def score_rows(X, call, what):
     return A
 
 
-def _normalize_is_noop(X, block=8192):
-    n, d = X.shape
-    for i in range(0, n, block):
-        part = X[i:i + block]
-        scratch = np.array(part, copy=True)
-        if vmf_rows_normalize(ptr(scratch), scratch.shape[0], d) != VMF_OK:
-            return False
-        if not np.array_equal(scratch, part):
-            return False
-    return True
+def _normalize_is_noop(X):
+    return vmf_rows_normalized(ptr(X), X.shape[0], X.shape[1]) == 1
 
 
 class Handle:

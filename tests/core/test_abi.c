@@ -1,11 +1,15 @@
 /*
  * test_abi.c - the layout queries a binding checks its struct mirrors
  * against (vmf_abi_sizeof, vmf_abi_field) report exactly what the compiler
- * laid out, refuse unknown names, and vmf_free releases library memory.
+ * laid out, refuse unknown names, and vmf_free releases library memory;
+ * and vmf_rows_normalized, which lets a binding skip a copy, answers 1
+ * exactly when vmf_rows_normalize would change no bit.
  */
 #include "vmf_test.h"
 
+#include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void assert_field(const char *type, const char *field, size_t offset, size_t size)
@@ -80,12 +84,53 @@ static void test_vmf_free_releases_library_strings(void **state)
     vmf_mixture_free(m);
 }
 
+static void test_rows_normalized_iff_normalize_is_a_no_op(void **state)
+{
+    (void)state;
+    enum { N = 2000, D = 37 };
+    float *x = malloc(sizeof(float) * N * D), *y = malloc(sizeof(float) * N * D);
+    assert_non_null(x);
+    assert_non_null(y);
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 11);
+    for (size_t i = 0; i < (size_t)N * D; i++)
+        x[i] = (float)(3.0 * vmf_rng_normal(&rng));
+    assert_int_equal(vmf_rows_normalized(x, N, D), 0);
+    assert_int_equal(vmf_rows_normalize(x, N, D), VMF_OK);
+    /* Row by row: 1 exactly when normalizing again leaves the row's bits. */
+    size_t same = 0;
+    for (size_t i = 0; i < N; i++) {
+        memcpy(y, x + i * D, sizeof(float) * D);
+        assert_int_equal(vmf_rows_normalize(y, 1, D), VMF_OK);
+        int unchanged = memcmp(y, x + i * D, sizeof(float) * D) == 0;
+        assert_int_equal(vmf_rows_normalized(x + i * D, 1, D), unchanged);
+        same += (size_t)unchanged;
+    }
+    print_message("rows already in normalized form: %zu of %d\n", same, N);
+    /* Exactly normalized rows (e_j) are; a scaled one, a zero, NaN, Inf are not. */
+    float e[3] = {0, 1, 0};
+    assert_int_equal(vmf_rows_normalized(e, 1, 3), 1);
+    e[1] = 2;
+    assert_int_equal(vmf_rows_normalized(e, 1, 3), 0);
+    e[1] = 0;
+    assert_int_equal(vmf_rows_normalized(e, 1, 3), 0);
+    e[1] = NAN;
+    assert_int_equal(vmf_rows_normalized(e, 1, 3), 0);
+    e[1] = INFINITY;
+    assert_int_equal(vmf_rows_normalized(e, 1, 3), 0);
+    assert_int_equal(vmf_rows_normalized(NULL, 0, 3), 1);
+    assert_int_equal(vmf_rows_normalized(NULL, 1, 3), 0);
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes_and_offsets_match_the_compiler),
         cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_vmf_free_releases_library_strings),
+        cmocka_unit_test(test_rows_normalized_iff_normalize_is_a_no_op),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
