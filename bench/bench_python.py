@@ -9,8 +9,8 @@
                  against the bare C call vmf_mixture_predict_proba on the
                  same array. Target: <= 1.1.
 
-Each side runs --repeat times, alternating, and the fastest of each is
-compared (the machine may be shared). Usage, from the top directory:
+Each side runs --repeat times (predictions at least 7), alternating, and
+the fastest of each is compared (the machine may be shared). Usage, from the top directory:
 
   OPENBLAS_NUM_THREADS=1 PYTHONPATH=python VMFMM_LIBRARY=build/lib/libvmfmm.so \\
       /usr/bin/python3 bench/bench_python.py [--rows N] [--dim D] [-k K] [--iters I]
@@ -80,7 +80,7 @@ def main():
     Xn = _lib.rows(X, normalize_exact=False)
     n, d = Xn.shape
     c_t, p_t = [], []
-    for _ in range(max(3, a.repeat)):
+    for _ in range(max(7, a.repeat)):
         t = time.perf_counter()
         out = np.empty((n, a.k))  # a new result array, as the estimator returns
         _lib.check(_lib.vmf_mixture_predict_proba(est._model.ptr, _lib.ptr(Xn), n, d,
@@ -93,7 +93,8 @@ def main():
 
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "(unset)")
     print(f"vmfmm Python binding overhead: {a.rows} x {a.dim}, K = {a.k}, "
-          f"OPENBLAS_NUM_THREADS={threads}, best of {a.repeat}")
+          f"OPENBLAS_NUM_THREADS={threads}, best of {a.repeat} fits and "
+          f"{len(c_t)} predictions")
     print(f"fit ({a.iters} EM iterations, tol 0)")
     print(f"  vmfmm fit, EM seconds     {min(cli):9.3f} s")
     print(f"  VonMisesFisherMixture.fit {min(py):9.3f} s")
