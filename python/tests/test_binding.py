@@ -1,6 +1,7 @@
 """The ctypes binding: ABI guard, library memory, errors, zero copy, GIL."""
 
 import ctypes
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import vmfmm
+from conftest import BIN_DIR
 from vmfmm import _lib
 
 STRUCTS = {
@@ -65,16 +67,30 @@ def test_a_known_prefix_gets_padding_and_the_library_fills_the_rest():
     assert (part.n_components, part.seed) == (5, 42)
 
 
-def test_init_defaults_reach_python():
+def test_init_defaults_reach_python(tmp_path):
+    # What the mirror reads from vmf_em_opts_init is what vmfmm fit, which
+    # calls the same init, reports for a run without options.
+    out = tmp_path / "fit"
+    subprocess.run([os.path.join(BIN_DIR, "vmfmm"), "fit", "--n-samples", "300", "--dim", "8",
+                    "--no-plots", "--quiet", "--output-dir", str(out)], check=True,
+                   stdout=subprocess.DEVNULL)
+    conv = json.loads((out / "convergence.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
     o = _lib.EmOpts()
     _lib.vmf_em_opts_init(ctypes.byref(o))
-    assert (o.n_components, o.max_iter, o.n_init, o.seed) == (5, 100, 1, 42)
-    assert o.kappa.estimator == _lib.KAPPA_ESTIMATORS["exact"]
-    assert o.kappa.kappa_max == 1e6
+    assert (o.max_iter, o.tol, o.n_init, o.seed) == (conv["max_iter"], conv["tol"],
+                                                      conv["n_init"], conv["seed"])
+    assert o.n_components == metrics["n_components"]
+    names = {v: k for k, v in _lib.KAPPA_ESTIMATORS.items()}
+    assert names[o.kappa.estimator] == conv["kappa_estimator"]
+    assert bool(o.tied_kappa) == conv["tied_kappa"]
+    # ... and the estimator's None defaults are exactly these.
+    est = vmfmm.VonMisesFisherMixture(o.n_components)
+    got, _ = est._options(8, 300)
+    assert bytes(got)[:_lib.EmOpts.seed.offset] == bytes(o)[:_lib.EmOpts.seed.offset]
     c = _lib.ClassifierOpts()
     _lib.vmf_classifier_opts_init(ctypes.byref(c))
-    assert (c.k_max, c.minibatch, c.rows_per_component, c.pooled_kappa) == (5, 256, 30, 1)
-    assert (c.alpha, c.t0) == (0.7, 2.0)
+    assert c.k_max >= 1 and c.minibatch >= 1 and 0.5 <= c.alpha <= 1
 
 
 def _exported(path):

@@ -65,26 +65,34 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
     ----------
     k_max : int, default=5
         Components per class at most.
-    rows_per_component : int, default=30
-        A class of n rows has min(k_max, max(1, n // rows_per_component))
-        components.
     alpha, t0 : float, default=0.7, 2.0
         Stepwise EM step size eta_t = (t + t0) ** -alpha.
     eta_floor : float, default=0.0
         Lower bound on eta (for drifting data).
     minibatch : int, default=256
         Rows per stepwise EM step.
-    kappa_estimator : {'exact', 'banerjee', 'sra', 'song'}, default='exact'
-    pooled_kappa : bool, default=True
-        Predict with one concentration pooled over every component.
-    count_priors : bool, default=False
-        Class priors n_c / n instead of equal priors at prediction.
-    kappa_scale : float, default=0.0
+    rows_per_component : int or None, default=None
+        A class of n rows has min(k_max, max(1, n // rows_per_component))
+        components (library default 30).
+    kappa_estimator : {'exact', 'banerjee', 'sra', 'song'} or None, default=None
+        (library default 'exact').
+    pooled_kappa : bool or None, default=None
+        Predict with one concentration pooled over every component
+        (library default True).
+    count_priors : bool or None, default=None
+        Class priors n_c / n instead of equal priors at prediction
+        (library default False).
+    kappa_scale : float or None, default=None
         Prediction temperature; 0 chooses it automatically from the
-        prequential record (see docs/classifier.md).
+        prequential record (see docs/classifier.md); library default 0.
     random_state : int, RandomState instance or None, default=42
-        An int is libvmfmm's seed; 42 is vmfd's and vmfsim's default, so a
-        default classifier learns exactly as a default vmfd.
+        An int is libvmfmm's seed.
+
+    The defaults are vmfd's: the values of vmfd.conf's ``[model]`` keys
+    (``k_max``, ``alpha``, ``t0``, ``eta_floor``, ``minibatch``, ``seed``),
+    and None, the library's ``vmf_classifier_opts_init``, for the options
+    vmfd leaves to the library. So a default classifier learns exactly as a
+    default vmfd (and as vmfsim's in-process vmfmm with ``--seed 42``).
 
     Attributes
     ----------
@@ -97,9 +105,9 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         The prediction temperature in use.
     """
 
-    def __init__(self, k_max=5, *, rows_per_component=30, alpha=0.7, t0=2.0, eta_floor=0.0,
-                 minibatch=256, kappa_estimator="exact", pooled_kappa=True,
-                 count_priors=False, kappa_scale=0.0, random_state=42):
+    def __init__(self, k_max=5, *, alpha=0.7, t0=2.0, eta_floor=0.0, minibatch=256,
+                 rows_per_component=None, kappa_estimator=None, pooled_kappa=None,
+                 count_priors=None, kappa_scale=None, random_state=42):
         self.k_max = k_max
         self.rows_per_component = rows_per_component
         self.alpha = alpha
@@ -117,24 +125,33 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
     def _options(self):
         for name in ("k_max", "rows_per_component", "minibatch"):
             v = getattr(self, name)
+            if v is None and name == "rows_per_component":
+                continue
             if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
         for name in ("alpha", "t0", "eta_floor", "kappa_scale"):
             v = getattr(self, name)
+            if v is None and name == "kappa_scale":
+                continue
             if not isinstance(v, numbers.Real) or not np.isfinite(v):
                 raise ValueError(f"{name}={v!r} must be a finite number")
         o = _lib.ClassifierOpts()
         _lib.vmf_classifier_opts_init(ctypes.byref(o))
         o.k_max = self.k_max
-        o.rows_per_component = self.rows_per_component
         o.alpha = float(self.alpha)
         o.t0 = float(self.t0)
         o.eta_floor = float(self.eta_floor)
         o.minibatch = self.minibatch
-        o.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
-        o.pooled_kappa = 1 if self.pooled_kappa else 0
-        o.count_priors = 1 if self.count_priors else 0
-        o.kappa_scale = float(self.kappa_scale)
+        if self.rows_per_component is not None:
+            o.rows_per_component = self.rows_per_component
+        if self.kappa_estimator is not None:
+            o.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
+        if self.pooled_kappa is not None:
+            o.pooled_kappa = 1 if self.pooled_kappa else 0
+        if self.count_priors is not None:
+            o.count_priors = 1 if self.count_priors else 0
+        if self.kappa_scale is not None:
+            o.kappa_scale = float(self.kappa_scale)
         o.seed = seed_from(self.random_state)
         return o
 

@@ -74,13 +74,16 @@ class VonMisesFisherMixture(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=5
         Number of components K.
-    max_iter : int, default=100
-        EM iterations at most.
-    tol : float, default=1e-6
+    max_iter : int or None, default=None
+        EM iterations at most; None: the library's default
+        (``vmf_em_opts_init``, 100 today).
+    tol : float or None, default=None
         Stop when the mean per-sample log-likelihood changes by less than
-        this (absolute); 0 runs exactly ``max_iter`` iterations.
-    n_init : int, default=1
-        Restarts; the one with the best log-likelihood is kept.
+        this (absolute); 0 runs exactly ``max_iter`` iterations. None: the
+        library's default (1e-6 today).
+    n_init : int or None, default=None
+        Restarts; the one with the best log-likelihood is kept. None: the
+        library's default (1 today).
     init : {'k-means++', 'random'} or array-like of shape (n_components, n_features), \
 default='k-means++'
         Initialization: k-means++ on the sphere, K distinct random rows, or
@@ -90,8 +93,13 @@ default='k-means++'
         drawn from the posterior.
     tied_kappa : bool, default=False
         One concentration shared by all components.
-    kappa_estimator : {'exact', 'banerjee', 'sra', 'song'}, default='exact'
-        How kappa is solved from the mean resultant length.
+    kappa_estimator : {'exact', 'banerjee', 'sra', 'song'} or None, default=None
+        How kappa is solved from the mean resultant length; None: the
+        library's default ('exact' today).
+
+    Every None follows ``vmf_em_opts_init``, as ``vmfmm fit`` does, so an
+    estimator and the command line given the same explicit options fit
+    the same model even when a library version changes its defaults.
     warm_start : bool, default=False
         When fitted already, start the next fit from the current means
         (one initialization).
@@ -116,9 +124,9 @@ default='k-means++'
     feature_names_in_ : ndarray of str, only when X had feature names.
     """
 
-    def __init__(self, n_components=5, *, max_iter=100, tol=1e-6, n_init=1,
+    def __init__(self, n_components=5, *, max_iter=None, tol=None, n_init=None,
                  init="k-means++", assignment="soft", tied_kappa=False,
-                 kappa_estimator="exact", warm_start=False, random_state=None):
+                 kappa_estimator=None, warm_start=False, random_state=None):
         self.n_components = n_components
         self.max_iter = max_iter
         self.tol = tol
@@ -134,9 +142,12 @@ default='k-means++'
 
     def _options(self, d, n):
         _check_int("n_components", self.n_components, 1)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_int("n_init", self.n_init, 1)
-        if not (isinstance(self.tol, numbers.Real) and np.isfinite(self.tol) and self.tol >= 0):
+        if self.max_iter is not None:
+            _check_int("max_iter", self.max_iter, 1)
+        if self.n_init is not None:
+            _check_int("n_init", self.n_init, 1)
+        if self.tol is not None and not (isinstance(self.tol, numbers.Real)
+                                         and np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol={self.tol!r} must be a finite number >= 0")
         if self.assignment not in _lib.ASSIGNMENTS:
             raise ValueError(f"assignment={self.assignment!r} must be one of "
@@ -147,12 +158,16 @@ default='k-means++'
         o = _lib.EmOpts()
         _lib.vmf_em_opts_init(ctypes.byref(o))
         o.n_components = self.n_components
-        o.max_iter = self.max_iter
-        o.tol = float(self.tol)
-        o.n_init = self.n_init
+        if self.max_iter is not None:
+            o.max_iter = self.max_iter
+        if self.tol is not None:
+            o.tol = float(self.tol)
+        if self.n_init is not None:
+            o.n_init = self.n_init
         o.assignment = _lib.ASSIGNMENTS[self.assignment]
         o.tied_kappa = 1 if self.tied_kappa else 0
-        o.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
+        if self.kappa_estimator is not None:
+            o.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
         o.seed = seed_from(self.random_state)
         given = None
         if self.warm_start and hasattr(self, "_model"):
@@ -212,8 +227,8 @@ default='k-means++'
                 if rep.n_iter else np.zeros(0)
         finally:
             _lib.vmf_em_report_free(ctypes.byref(rep))
-        if not self.converged_ and self.tol > 0:
-            warnings.warn(f"EM did not converge in max_iter={self.max_iter} iterations; "
+        if not self.converged_ and o.tol > 0:
+            warnings.warn(f"EM did not converge in max_iter={o.max_iter} iterations; "
                           "raise max_iter or tol", ConvergenceWarning)
         return self
 
