@@ -23,13 +23,23 @@ def example(path):
     return m.group(1)
 
 
-@pytest.fixture(scope="module")
-def staged(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stage")
+def stage(root, prefix):
     env = dict(os.environ, DESTDIR=str(root))
-    subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", PREFIX], env=env, check=True,
+    subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", prefix], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     return root
+
+
+def site_of(prefix):
+    """Where Debian's python3 looks for packages of that prefix."""
+    if prefix == "/usr":
+        return "lib/python3/dist-packages"
+    return f"lib/python{PYVER}/dist-packages"
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory):
+    return stage(tmp_path_factory.mktemp("stage"), PREFIX)
 
 
 def clean_env(site):
@@ -40,32 +50,40 @@ def clean_env(site):
     return env
 
 
-def test_layout(staged):
-    site = staged / f"usr/local/lib/python{PYVER}/dist-packages/vmfmm"
-    names = sorted(p.name for p in site.iterdir())
+def test_debian_python_searches_the_site_of_usr_local():
+    r = subprocess.run(["/usr/bin/python3", "-c", "import sys; print(sys.path)"],
+                       capture_output=True, text=True, check=True,
+                       env={"PATH": "/usr/bin:/bin"})
+    assert f"/usr/local/{site_of('/usr/local')}" in r.stdout
+    assert f"/usr/{site_of('/usr')}" in r.stdout
+
+
+@pytest.mark.parametrize("prefix", ["/usr/local", "/usr", "/opt/vmfmm"])
+def test_layout_and_library_found(tmp_path, prefix):
+    root = stage(tmp_path / "root", prefix)
+    site = root / prefix.lstrip("/") / site_of(prefix)
+    pkg = site / "vmfmm"
+    names = sorted(p.name for p in pkg.iterdir())
     for n in ("__init__.py", "_lib.py", "mixture.py", "classifier.py", "client.py",
               "_install.py"):
         assert n in names
     rec = {}
-    exec((site / "_install.py").read_text(), rec)
-    assert rec["LIBRARY"] == f"{PREFIX}/lib/libvmfmm.so.0"
-    assert os.path.exists(os.path.normpath(site / rec["LIBRARY_RELATIVE"]))
-
-
-def test_installed_package_finds_installed_library(staged):
-    site = str(staged / f"usr/local/lib/python{PYVER}/dist-packages")
+    exec((pkg / "_install.py").read_text(), rec)
+    assert rec["LIBRARY"].startswith(prefix + "/")
+    lib = os.path.normpath(pkg / rec["LIBRARY_RELATIVE"])
+    assert os.path.exists(lib)
     r = subprocess.run(["/usr/bin/python3", "-c",
                         "import vmfmm; print(vmfmm.__file__); print(vmfmm.library_path)"],
-                       env=clean_env(site), capture_output=True, text=True, cwd="/")
+                       env=clean_env(str(site)), capture_output=True, text=True, cwd="/")
     assert r.returncode == 0, r.stderr
-    pkg, lib = r.stdout.split()
-    assert pkg.startswith(site)
-    assert os.path.realpath(lib) == os.path.realpath(staged / "usr/local/lib/libvmfmm.so.0")
+    got_pkg, got_lib = r.stdout.split()
+    assert got_pkg.startswith(str(site))
+    assert os.path.realpath(got_lib) == os.path.realpath(lib)
 
 
 @pytest.mark.parametrize("doc", ["docs/python.md", "README.md"])
 def test_docs_example_runs(staged, tmp_path, doc):
-    site = str(staged / f"usr/local/lib/python{PYVER}/dist-packages")
+    site = str(staged / "usr/local" / site_of(PREFIX))
     work = tmp_path / "work"
     (work / "tests").mkdir(parents=True)
     os.symlink(os.path.join(SOURCE_DIR, "tests", "data"), work / "tests" / "data")
