@@ -11,6 +11,7 @@ packages=(
     libxgboost-dev liblinear-dev libcairo2-dev
     python3 python3-mpmath python3-numpy
     systemd curl wrk
+    libjpeg-dev libpng-dev python3-torch python3-pil python3-regex
 )
 
 missing=()
