@@ -21,6 +21,10 @@ if(TARGET vmfmm_clip)
         vmf_add_test(clip clip LIBS vmfmm_clip_static TIMEOUT 120)
         set_tests_properties(clip.clip PROPERTIES FIXTURES_REQUIRED clip_model
             ENVIRONMENT "OPENBLAS_NUM_THREADS=1;VMF_CLIP_FIXTURE=${_fx}")
+        add_test(NAME clip.cli COMMAND ${VMF_CLIP_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/test_clip_cli.py
+            ${CMAKE_BINARY_DIR}/bin/vmfmm ${_fx})
+        set_tests_properties(clip.cli PROPERTIES FIXTURES_REQUIRED clip_model LABELS clip
+            TIMEOUT 180 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
     else()
         message(STATUS "CLIP tests skipped: python3 with torch, numpy, PIL and regex not found")
     endif()
