@@ -289,3 +289,27 @@ done:
     free(lens);
     return rc;
 }
+
+/* Matrix-product flops of one encoder pass over a sequence of L tokens. */
+static double encoder_flops(const vmf__clip_tower *t, double L)
+{
+    double w = (double)t->width, f = (double)t->inter;
+    double per_layer = 2 * L * w * 3 * w /* q, k, v */ + 2 * 2 * L * L * w /* scores, mixing */ +
+                       2 * L * w * w /* out */ + 2 * 2 * L * w * f /* fc1, fc2 */;
+    return per_layer * (double)t->layers;
+}
+
+double vmf__clip_text_flops(const vmf_clip *m, size_t len)
+{
+    return encoder_flops(&m->text, (double)len) +
+           2.0 * (double)m->cfg.text_width * (double)m->cfg.proj;
+}
+
+double vmf__clip_image_flops(const vmf_clip *m)
+{
+    const vmf__clip_config *c = &m->cfg;
+    double g = (double)(c->image / c->patch), np = g * g;
+    double patch = 2 * np * 3.0 * (double)(c->patch * c->patch) * (double)c->vision_width;
+    return patch + encoder_flops(&m->vision, np + 1) +
+           2.0 * (double)c->vision_width * (double)c->proj;
+}
