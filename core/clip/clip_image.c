@@ -75,12 +75,14 @@ static int decode_jpeg(FILE *fp, const char *path, uint8_t **out, size_t *ow, si
         return vmf__clip_error(VMF_EFORMAT, "%s: CMYK JPEG is not supported", path);
     }
     cinfo.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    size_t w = cinfo.output_width, h = cinfo.output_height;
+    size_t w = cinfo.image_width, h = cinfo.image_height;
     if (w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE || w * h > MAX_PIXELS) {
         jpeg_destroy_decompress(&cinfo);
         return vmf__clip_error(VMF_EFORMAT, "%s: image of %zux%zu pixels is too large", path, w, h);
     }
+    jpeg_start_decompress(&cinfo);
+    w = cinfo.output_width;
+    h = cinfo.output_height;
     rgb = vmf__clip_alloc(w * h, 3);
     if (!rgb) {
         jpeg_destroy_decompress(&cinfo);
@@ -215,15 +217,18 @@ static double bicubic(double x)
     return 0.0;
 }
 
-/* Coefficients of one axis: bounds [out][2] (first input, count), kk [out][ksize] fixed point. */
-static int coeffs(size_t in_size, size_t out_size, int **bounds_out, int32_t **kk_out,
-                  size_t *ksize_out)
+/*
+ * Coefficients of one axis for the outputs first .. first+count-1 of out_size:
+ * bounds [count][2] (first input, number of inputs), kk [count][ksize] fixed point.
+ */
+static int coeffs(size_t in_size, size_t out_size, size_t first, size_t count, int **bounds_out,
+                  int32_t **kk_out, size_t *ksize_out)
 {
     double scale = (double)in_size / (double)out_size, filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * filterscale;
     size_t ksize = (size_t)ceil(support) * 2 + 1;
-    int *bounds = vmf__clip_alloc(out_size, 2 * sizeof *bounds);
-    int32_t *kk = vmf__clip_alloc(out_size, ksize * sizeof *kk);
+    int *bounds = vmf__clip_alloc(count, 2 * sizeof *bounds);
+    int32_t *kk = vmf__clip_alloc(count, ksize * sizeof *kk);
     double *pre = vmf__clip_alloc(ksize, sizeof *pre);
     if (!bounds || !kk || !pre) {
         free(bounds);
@@ -231,7 +236,8 @@ static int coeffs(size_t in_size, size_t out_size, int **bounds_out, int32_t **k
         free(pre);
         return vmf__clip_error(VMF_ENOMEM, "out of memory resizing an image");
     }
-    for (size_t xx = 0; xx < out_size; xx++) {
+    for (size_t i = 0; i < count; i++) {
+        size_t xx = first + i;
         double center = ((double)xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
         int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
         if (xmin < 0)
@@ -246,11 +252,11 @@ static int coeffs(size_t in_size, size_t out_size, int **bounds_out, int32_t **k
         }
         for (size_t x = 0; x < ksize; x++) {
             double v = (int)x < xmax ? (ww != 0.0 ? pre[x] / ww : pre[x]) : 0.0;
-            kk[xx * ksize + x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
-                                       : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
+            kk[i * ksize + x] = v < 0 ? (int32_t)(-0.5 + v * (1 << PRECISION_BITS))
+                                      : (int32_t)(0.5 + v * (1 << PRECISION_BITS));
         }
-        bounds[2 * xx] = xmin;
-        bounds[2 * xx + 1] = xmax;
+        bounds[2 * i] = xmin;
+        bounds[2 * i + 1] = xmax;
     }
     free(pre);
     *bounds_out = bounds;
@@ -268,42 +274,57 @@ static uint8_t clip8(int32_t v)
     return (uint8_t)(v >> PRECISION_BITS);
 }
 
-/* src [h][w][3] -> dst [oh][ow][3], horizontal pass then vertical pass, as PIL does. */
-static int resize(const uint8_t *src, size_t w, size_t h, uint8_t *dst, size_t ow, size_t oh)
+/*
+ * The S x S window at (left, top) of src [h][w][3] resized to ow x oh, into
+ * dst [S][S][3]: horizontal pass then vertical pass, as PIL does. Computing
+ * only the window's outputs (and the intermediate rows they read) gives the
+ * same bytes as resizing everything and cropping, and keeps a hostile
+ * aspect ratio (1 x 65500) from costing gigabytes.
+ */
+static int resize_crop(const uint8_t *src, size_t w, size_t h, size_t ow, size_t oh, size_t left,
+                       size_t top, size_t S, uint8_t *dst)
 {
     int *bh = NULL, *bv = NULL;
     int32_t *kh = NULL, *kv = NULL;
     size_t ksh, ksv;
     uint8_t *tmp = NULL;
     int rc;
-    if ((rc = coeffs(w, ow, &bh, &kh, &ksh)) != VMF_OK ||
-        (rc = coeffs(h, oh, &bv, &kv, &ksv)) != VMF_OK)
+    if ((rc = coeffs(w, ow, left, S, &bh, &kh, &ksh)) != VMF_OK ||
+        (rc = coeffs(h, oh, top, S, &bv, &kv, &ksv)) != VMF_OK)
         goto done;
-    tmp = vmf__clip_alloc(ow * h, 3);
+    /* Input rows the vertical pass reads. */
+    size_t y0 = (size_t)bv[0], y1 = y0;
+    for (size_t i = 0; i < S; i++) {
+        size_t a = (size_t)bv[2 * i], b = a + (size_t)bv[2 * i + 1];
+        y0 = a < y0 ? a : y0;
+        y1 = b > y1 ? b : y1;
+    }
+    tmp = vmf__clip_alloc(y1 - y0 ? y1 - y0 : 1, S * 3);
     if (!tmp) {
         rc = vmf__clip_error(VMF_ENOMEM, "out of memory resizing an image");
         goto done;
     }
-    for (size_t y = 0; y < h; y++)
-        for (size_t xx = 0; xx < ow; xx++) {
+    for (size_t y = y0; y < y1; y++)
+        for (size_t xx = 0; xx < S; xx++) {
             const int32_t *k = kh + xx * ksh;
             int xmin = bh[2 * xx], xmax = bh[2 * xx + 1];
             for (int ch = 0; ch < 3; ch++) {
                 int32_t ss = 1 << (PRECISION_BITS - 1);
                 for (int x = 0; x < xmax; x++)
                     ss += (int32_t)src[(y * w + (size_t)(x + xmin)) * 3 + (size_t)ch] * k[x];
-                tmp[(y * ow + xx) * 3 + (size_t)ch] = clip8(ss);
+                tmp[((y - y0) * S + xx) * 3 + (size_t)ch] = clip8(ss);
             }
         }
-    for (size_t yy = 0; yy < oh; yy++) {
+    for (size_t yy = 0; yy < S; yy++) {
         const int32_t *k = kv + yy * ksv;
-        int ymin = bv[2 * yy], ymax = bv[2 * yy + 1];
-        for (size_t xx = 0; xx < ow; xx++)
+        size_t ymin = (size_t)bv[2 * yy] - y0;
+        int ymax = bv[2 * yy + 1];
+        for (size_t xx = 0; xx < S; xx++)
             for (int ch = 0; ch < 3; ch++) {
                 int32_t ss = 1 << (PRECISION_BITS - 1);
                 for (int y = 0; y < ymax; y++)
-                    ss += (int32_t)tmp[((size_t)(y + ymin) * ow + xx) * 3 + (size_t)ch] * k[y];
-                dst[(yy * ow + xx) * 3 + (size_t)ch] = clip8(ss);
+                    ss += (int32_t)tmp[((ymin + (size_t)y) * S + xx) * 3 + (size_t)ch] * k[y];
+                dst[(yy * S + xx) * 3 + (size_t)ch] = clip8(ss);
             }
     }
     rc = VMF_OK;
@@ -330,16 +351,16 @@ int vmf_clip_preprocess_rgb(const vmf_clip *m, const uint8_t *rgb, size_t w, siz
         oh = S;
         ow = (size_t)((double)(S * w) / (double)h);
     }
-    uint8_t *res = vmf__clip_alloc(ow * oh, 3);
+    size_t top = (oh - S) / 2, left = (ow - S) / 2;
+    uint8_t *res = vmf__clip_alloc(S * S, 3);
     if (!res)
         return vmf__clip_error(VMF_ENOMEM, "out of memory resizing an image");
-    int rc = resize(rgb, w, h, res, ow, oh);
+    int rc = resize_crop(rgb, w, h, ow, oh, left, top, S, res);
     if (rc == VMF_OK) {
-        size_t top = (oh - S) / 2, left = (ow - S) / 2;
         for (size_t ch = 0; ch < 3; ch++)
             for (size_t y = 0; y < S; y++)
                 for (size_t x = 0; x < S; x++) {
-                    double v = res[((top + y) * ow + left + x) * 3 + ch] / 255.0;
+                    double v = res[(y * S + x) * 3 + ch] / 255.0;
                     pixels[(ch * S + y) * S + x] = (float)((v - CLIP_MEAN[ch]) / CLIP_STD[ch]);
                 }
     }

@@ -420,6 +420,27 @@ static void test_bad_images(void **state)
     vmf_clip_free(m);
 }
 
+/* A 1 x 65500 image: only the crop window is resized, so this is quick and small. */
+static void test_extreme_aspect(void **state)
+{
+    (void)state;
+    vmf_clip *m = load_tiny();
+    size_t h = 65500, S = vmf_clip_image_size(m);
+    uint8_t *rgb = malloc(h * 3);
+    for (size_t i = 0; i < h * 3; i++)
+        rgb[i] = (uint8_t)(i / 3 % 251);
+    float *px = malloc(3 * S * S * sizeof *px);
+    clip_ok(vmf_clip_preprocess_rgb(m, rgb, 1, h, px));
+    /* One input column: every output column of a row is the same value. */
+    for (size_t y = 0; y < S; y++)
+        for (size_t x = 1; x < S; x++)
+            assert_true(px[y * S + x] == px[y * S]);
+    assert_int_equal(vmf_clip_preprocess_rgb(m, rgb, 0, h, px), VMF_EINVAL);
+    free(rgb);
+    free(px);
+    vmf_clip_free(m);
+}
+
 /* The random-weight constructor of the benchmark gives unit rows. */
 static void test_random_model(void **state)
 {
@@ -496,6 +517,7 @@ int main(void)
         vmf_test_with_tmpdir(test_missing_and_truncated_weights),
         vmf_test_with_tmpdir(test_wrong_shapes),
         vmf_test_with_tmpdir(test_bad_images),
+        cmocka_unit_test(test_extreme_aspect),
         cmocka_unit_test(test_random_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
