@@ -112,6 +112,25 @@ try:
     one_line_error(rc, err, 65, "vision_model.encoder.layers.0.mlp.fc", "has shape [",
                    "config.json implies [", "100", what="wrong tensor shape")
 
+    # A used tensor of an integer dtype, and a tensor the configuration does not imply.
+    def rewrite_header(name, edit):
+        d = model_copy(name)
+        st = os.path.join(d, "model.safetensors")
+        raw = open(st, "rb").read()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        edit(header)
+        h = json.dumps(header).encode()
+        h += b" " * (-len(h) % 8)
+        open(st, "wb").write(len(h).to_bytes(8, "little") + h + raw[8 + n:])
+        return d
+    m = rewrite_header("m_dtype", lambda h: h["text_projection.weight"].update(dtype="I32"))
+    rc, _, err = run("embed", "--model", m, "--text-file", texts, "-o", out)
+    one_line_error(rc, err, 65, "tensor text_projection.weight has dtype I32", what="integer dtype")
+    m = rewrite_header("m_extra", lambda h: h.__setitem__("text_model.extra.weight", h["logit_scale"]))
+    rc, _, err = run("embed", "--model", m, "--text-file", texts, "-o", out)
+    one_line_error(rc, err, 65, "unexpected tensor text_model.extra.weight", what="unexpected tensor")
+
     # Texts: empty line, too long, --truncate, invalid UTF-8, no lines.
     tf = os.path.join(tmp, "texts_empty.txt")
     open(tf, "w").write("a cat\na dog\n   \nthe end\n")
