@@ -39,8 +39,9 @@ typedef struct vmf__clip_tokenizer vmf__clip_tokenizer;
 int vmf__clip_tokenizer_load(const char *dir, size_t vocab_size, vmf__clip_tokenizer **out);
 void vmf__clip_tokenizer_free(vmf__clip_tokenizer *t);
 /*
- * Tokens of text with start and end, into ids [cap]: *n is the full count
- * even when it exceeds cap (then only cap are written).
+ * Tokens of text with start and end, into ids [cap]. *n is the count when it
+ * is at most cap; otherwise some value above cap (encoding stops early), and
+ * only the first cap ids are written.
  */
 int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, int32_t *ids,
                                size_t cap, size_t *n);

@@ -72,11 +72,11 @@ static void map_free(strmap *m)
     free(m->arena);
 }
 
-static const entry *map_find(const strmap *m, const char *s, size_t n)
+static entry *map_find(const strmap *m, const char *s, size_t n)
 {
     size_t i = (size_t)hash_bytes(s, n) & (m->cap - 1);
     while (m->slots[i].used) {
-        const entry *e = &m->slots[i];
+        entry *e = &m->slots[i];
         if (e->len == n && memcmp(m->arena + e->off, s, n) == 0)
             return e;
         i = (i + 1) & (m->cap - 1);
@@ -84,11 +84,17 @@ static const entry *map_find(const strmap *m, const char *s, size_t n)
     return NULL;
 }
 
-/* Inserts s -> val unless s is present (the first value wins). 0, 1 duplicate, -1 no memory. */
+/*
+ * Inserts s -> val; a key already present takes the new value (the last one
+ * wins, as in the Python dictionaries of the reference). 0, or -1 no memory.
+ */
 static int map_put(strmap *m, const char *s, size_t n, int32_t val)
 {
-    if (map_find(m, s, n))
-        return 1;
+    entry *old = map_find(m, s, n);
+    if (old) {
+        old->val = val;
+        return 0;
+    }
     if (2 * (m->count + 1) > m->cap)
         return -1; /* sized at init; never grows */
     if (m->arena_len + n > m->arena_cap) {
@@ -532,6 +538,8 @@ int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, i
         }
         bpe_word(t, w, wl, so, sl, key, &e);
         i = end;
+        if (e.n > cap)
+            break; /* does not fit: the exact count is not needed, and a long text is costly */
     }
     emit(&e, t->eot);
     *n = e.n;
@@ -562,9 +570,12 @@ int vmf_clip_tokenize(const vmf_clip *m, const char *text, int truncate, int32_t
     if (count <= 2)
         return vmf__clip_error(VMF_EINVAL, "empty text");
     if (count > ctx) {
-        if (!truncate)
+        if (!truncate && count <= cap)
             return vmf__clip_error(VMF_ERANGE, "text has %zu tokens, the context holds %zu", count,
                                    ctx);
+        if (!truncate)
+            return vmf__clip_error(
+                VMF_ERANGE, "text has more than %zu tokens, the context holds %zu", cap, ctx);
         /* Keep the first ctx-1 tokens and end with the end token, as CLIP's truncation does. */
         ids[ctx - 1] = m->tok->eot;
         count = ctx;

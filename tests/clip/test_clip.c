@@ -163,6 +163,18 @@ static void test_tokenize_public(void **state)
     assert_int_equal(n, ctx);
     assert_int_equal(ids[0], sot);
     assert_int_equal(ids[ctx - 1], eot);
+    /* A very long text stops early: quick, and the message says "more than". */
+    size_t big = 400000;
+    char *huge = malloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        huge[i] = i % 6 == 5 ? ' ' : (char)('a' + i % 23);
+    huge[big] = '\0';
+    assert_int_equal(vmf_clip_tokenize(m, huge, 0, ids, 64, &n), VMF_ERANGE);
+    assert_non_null(strstr(vmf_clip_last_error(), "more than 64 tokens, the context holds 16"));
+    clip_ok(vmf_clip_tokenize(m, huge, 1, ids, 64, &n));
+    assert_int_equal(n, ctx);
+    assert_int_equal(ids[ctx - 1], eot);
+    free(huge);
     /* Invalid UTF-8. */
     assert_int_equal(vmf_clip_tokenize(m, "bad \xC3\x28 byte", 0, ids, 64, &n), VMF_EFORMAT);
     assert_non_null(strstr(vmf_clip_last_error(), "UTF-8"));
