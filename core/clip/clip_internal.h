@@ -30,6 +30,14 @@ void vmf__clip_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, flo
 int vmf__clip_char_class(uint32_t cp);
 /* Python's str.lower() for the one-character results (U+0130 is handled by the caller). */
 uint32_t vmf__clip_lower(uint32_t cp);
+/* For Python's Final_Sigma rule: 1 cased, 2 case-ignorable, 0 neither. */
+int vmf__clip_case_kind(uint32_t cp);
+/* Canonical combining class (0 for starters). */
+int vmf__clip_ccc(uint32_t cp);
+/* One level of canonical decomposition: 0 none, 1 (*first), 2 (*first, *second). No Hangul. */
+int vmf__clip_decompose(uint32_t cp, uint32_t *first, uint32_t *second);
+/* The primary composite of a + b, or 0. No Hangul. */
+uint32_t vmf__clip_compose(uint32_t a, uint32_t b);
 
 /* ---- tokenizer (clip_tokenizer.c) ---- */
 

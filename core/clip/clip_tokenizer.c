@@ -3,7 +3,8 @@
  * the simple_tokenizer of the reference implementation, as Hugging Face's
  * CLIPTokenizer applies it).
  *
- * Steps: decode UTF-8; collapse every run of white space (Python's
+ * Steps: decode UTF-8; normalise to NFC (as the reference's ftfy.fix_text and
+ * Hugging Face's fast tokenizer do); collapse every run of white space (Python's
  * str.isspace) to one space and strip the ends; lower-case as Python's
  * str.lower(); split into pre-tokens with the pattern
  *   <|startoftext|>|<|endoftext|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
@@ -11,8 +12,8 @@
  * pre-token's UTF-8 bytes to the printable characters of bytes_to_unicode,
  * mark the last character with "</w>", and merge adjacent pairs by rank
  * (lowest first, every occurrence left to right) until no pair is ranked.
- * The reference's ftfy repair and HTML unescaping are not applied: texts
- * are taken as the UTF-8 they are (docs/clip.md).
+ * The rest of ftfy's repairs (mojibake, ...) and the reference's HTML
+ * unescaping are not applied (docs/clip.md); Hugging Face applies neither.
  */
 #include "clip_internal.h"
 
@@ -190,6 +191,98 @@ static int utf8_decode(const char *s, uint32_t **cps, size_t *n)
     }
     *cps = out;
     *n = k;
+    return VMF_OK;
+}
+
+/* ---- NFC (Unicode Standard Annex #15) ------------------------------------------ */
+
+#define S_BASE  0xAC00u
+#define L_BASE  0x1100u
+#define V_BASE  0x1161u
+#define T_BASE  0x11A7u
+#define L_COUNT 19u
+#define V_COUNT 21u
+#define T_COUNT 28u
+#define S_COUNT (L_COUNT * V_COUNT * T_COUNT)
+
+static void decompose_full(uint32_t cp, uint32_t *out, size_t *k)
+{
+    if (cp >= S_BASE && cp < S_BASE + S_COUNT) {
+        uint32_t s = cp - S_BASE;
+        out[(*k)++] = L_BASE + s / (V_COUNT * T_COUNT);
+        out[(*k)++] = V_BASE + (s % (V_COUNT * T_COUNT)) / T_COUNT;
+        if (s % T_COUNT)
+            out[(*k)++] = T_BASE + s % T_COUNT;
+        return;
+    }
+    uint32_t a, b;
+    int r = vmf__clip_decompose(cp, &a, &b);
+    if (r == 0) {
+        out[(*k)++] = cp;
+        return;
+    }
+    decompose_full(a, out, k);
+    if (r == 2)
+        decompose_full(b, out, k);
+}
+
+static uint32_t compose_pair(uint32_t a, uint32_t b)
+{
+    if (a >= L_BASE && a < L_BASE + L_COUNT && b >= V_BASE && b < V_BASE + V_COUNT)
+        return S_BASE + ((a - L_BASE) * V_COUNT + (b - V_BASE)) * T_COUNT;
+    if (a >= S_BASE && a < S_BASE + S_COUNT && (a - S_BASE) % T_COUNT == 0 && b > T_BASE &&
+        b < T_BASE + T_COUNT)
+        return a + (b - T_BASE);
+    return vmf__clip_compose(a, b);
+}
+
+/*
+ * NFC of in [n] into a new array *out [*m]: full canonical decomposition,
+ * canonical ordering of combining marks, then canonical composition.
+ */
+static int nfc(const uint32_t *in, size_t n, uint32_t **out, size_t *m)
+{
+    /* A canonical decomposition is at most 4 code points (Hangul: 3). */
+    uint32_t *d = vmf__clip_alloc(4 * n + 4, sizeof *d);
+    if (!d)
+        return vmf__clip_error(VMF_ENOMEM, "out of memory normalising a text");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        decompose_full(in[i], d, &k);
+    /* Stable insertion sort of each run of non-starters by combining class. */
+    for (size_t i = 1; i < k; i++) {
+        int ci = vmf__clip_ccc(d[i]);
+        if (ci == 0)
+            continue;
+        for (size_t j = i; j > 0; j--) {
+            int cj = vmf__clip_ccc(d[j - 1]);
+            if (cj == 0 || cj <= ci)
+                break;
+            uint32_t t = d[j];
+            d[j] = d[j - 1];
+            d[j - 1] = t;
+        }
+    }
+    if (k > 0) {
+        size_t starter = 0, w = 1;
+        int last = vmf__clip_ccc(d[0]) ? 256 : 0;
+        for (size_t i = 1; i < k; i++) {
+            uint32_t ch = d[i];
+            int cc = vmf__clip_ccc(ch);
+            uint32_t comp = compose_pair(d[starter], ch);
+            if (comp && (last < cc || last == 0)) {
+                d[starter] = comp;
+                continue;
+            }
+            if (cc == 0)
+                starter = w;
+            last = cc;
+            d[w++] = ch;
+        }
+        k = w;
+    }
+    *out = d;
+    *m = k;
     return VMF_OK;
 }
 
@@ -435,6 +528,24 @@ static int bpe_word(const vmf__clip_tokenizer *t, char *w, size_t wlen, size_t *
     return VMF_OK;
 }
 
+/*
+ * Python's str.lower() maps capital sigma to the final form when a cased
+ * letter precedes it and none follows (case-ignorable characters between
+ * are skipped both ways): Unicode's Final_Sigma condition.
+ */
+static int final_sigma(const uint32_t *c, size_t n, size_t i)
+{
+    size_t j = i;
+    while (j > 0 && vmf__clip_case_kind(c[j - 1]) == 2)
+        j--;
+    if (j == 0 || vmf__clip_case_kind(c[j - 1]) != 1)
+        return 0;
+    size_t k = i + 1;
+    while (k < n && vmf__clip_case_kind(c[k]) == 2)
+        k++;
+    return k == n || vmf__clip_case_kind(c[k]) != 1;
+}
+
 static int match_ascii(const uint32_t *c, size_t n, size_t i, const char *lit)
 {
     size_t l = strlen(lit);
@@ -456,6 +567,16 @@ int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, i
     int rc = utf8_decode(text, &raw, &nraw);
     if (rc != VMF_OK)
         return rc;
+    {
+        uint32_t *normal = NULL;
+        size_t nn = 0;
+        rc = nfc(raw, nraw, &normal, &nn);
+        free(raw);
+        if (rc != VMF_OK)
+            return rc;
+        raw = normal;
+        nraw = nn;
+    }
     /* Clean: collapse white space, strip, lower-case (U+0130 lowers to two characters). */
     c = vmf__clip_alloc(2 * nraw + 1, sizeof *c);
     size_t nc = 0;
@@ -476,6 +597,8 @@ int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, i
         if (cp == 0x130) {
             c[nc++] = 'i';
             c[nc++] = 0x307;
+        } else if (cp == 0x3A3) {
+            c[nc++] = final_sigma(raw, nraw, i) ? 0x3C2 : 0x3C3;
         } else {
             c[nc++] = vmf__clip_lower(cp);
         }
@@ -494,7 +617,12 @@ int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, i
     static const char *const contractions[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
     for (size_t i = 0; i < nc;) {
         int cls = vmf__clip_char_class(c[i]);
-        if (cls == 3) {
+        /*
+         * The reference matches its pattern with re.IGNORECASE, under which
+         * U+0345 (combining ypogegrammeni, case-folding to a letter) belongs
+         * to neither [\p{L}] nor [^\s\p{L}\p{N}]: it is skipped like space.
+         */
+        if (cls == 3 || c[i] == 0x345) {
             i++;
             continue;
         }
@@ -523,7 +651,7 @@ int vmf__clip_tokenizer_encode(const vmf__clip_tokenizer *t, const char *text, i
             end = i + 1;
         } else {
             end = i;
-            while (end < nc && vmf__clip_char_class(c[end]) == 0)
+            while (end < nc && vmf__clip_char_class(c[end]) == 0 && c[end] != 0x345)
                 end++;
         }
         size_t wl = 0;

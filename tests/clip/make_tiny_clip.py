@@ -8,8 +8,9 @@ header length, JSON header, raw little-endian data); the reference towers
 follow the architecture of OpenAI's CLIP (model.py: nn.MultiheadAttention,
 pre-LN residual blocks, QuickGELU, causal mask, argmax pooling over padded
 token rows, class-token pooling), computed in float64; the tokenizer follows
-simple_tokenizer.py with the `regex` module's Unicode classes (without ftfy
-and HTML unescaping, which the C tokenizer documents it leaves out); the
+simple_tokenizer.py with the `regex` module's Unicode classes and ftfy's NFC
+normalisation (without ftfy's other repairs and without HTML unescaping,
+which the C tokenizer documents it leaves out); the
 image pipeline is PIL's: convert("RGB"), resize(BICUBIC) of the shorter side,
 center crop, CLIP mean/std.
 
@@ -23,6 +24,7 @@ import os
 import random
 import struct
 import sys
+import unicodedata
 
 import numpy as np
 import regex
@@ -109,6 +111,7 @@ class RefTokenizer:
         return list(word)
 
     def encode(self, text):
+        text = unicodedata.normalize("NFC", text)  # ftfy.fix_text's normalisation (and HF's fast tokenizer's)
         text = " ".join(text.split()).strip().lower()  # whitespace_clean (\s+ of re == str.split)
         ids = [self.encoder["<|startoftext|>"]]
         for token in regex.findall(PAT, text):
@@ -400,13 +403,29 @@ def token_strings(rng):
         "İstanbul", "ǅ title", "ﬁ ligature", "½ ⅓ ²", "\u00a0nbsp\u3000ideographic", "tab\tsep",
         "line\nbreak", "emoji 👨‍👩‍👧 family", "🇫🇷 flag", "smile😀smile", "....", "-- -- --",
         "$100.00", "user@example.com", "C++ & C#", "<b>bold</b>", "&amp; &lt;", "snake_case_name",
+        "cafe\u0301 decomposed", "a\u0323\u0307 a\u0307\u0323 order", "\u1100\u1161\u11a8 jamo",
+        "\u212b angstrom \u2126 ohm", "\u0301 leading mark", "\u1e9b\u0323", "\uac00\u11a8",
+        "e\u0301\u0301\u0327 stacked", "\u0958 nukta", "n\u0303o\u0308",
+        "ΟΔΟΣ", "ΣΑ Σ", "aΣ.", "Σ", "aΣ'b", "ΑΣ\u0301", "ΌΣΟΣ ΚΑΙ", "İ", "ß ẞ", "ǅǄǆ",
     ]
     pool = list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") * 3 + \
         list(" \t,.!?;:'\"()[]{}<>-_/\\@#$%^&*+=~`|") + list("éèêëàâäôöûüçñßøåæœÉÀÇÑ") + \
         ["😀", "🎉", "👍", "❤️", "中", "文", "é", "\u0301", "٣", "Ⅻ", "\u2003", "ﬀ", "İ", "ǅ"]
     out = list(fixed)
+    # Normalisation: composed and decomposed letters, stacked and reordered marks, Hangul.
+    marks = [chr(c) for c in range(0x300, 0x370)] + ["\u0323", "\u0327", "\u0345", "\u093c", "\u05b0"]
+    bases = list("aeiouncAEIOUNCzZ") + ["à", "é", "ñ", "Ǖ", "ḝ", "ἂ", "ᾂ", "ω", "क", "ड", "\u1100", "\u1161",
+                                         "\u11a8", "가", "각", "\u212b", "\u2126", "Å", "ﬁ", "\u0958"]
+    for _ in range(150):
+        out.append("".join(rng.choice(bases + marks, p=None) for _ in range(int(rng.integers(1, 12)))))
+    # Wide samples of Latin, Greek, Hangul, Devanagari, symbols and emoji.
+    wide = [chr(c) for r in ((0x20, 0x250), (0x300, 0x400), (0x900, 0x980), (0x1100, 0x1200),
+                             (0x1E00, 0x2000), (0x2100, 0x2200), (0x3000, 0x3040),
+                             (0xAC00, 0xAC40), (0x1F600, 0x1F650)) for c in range(*r)]
+    for _ in range(150):
+        out.append("".join(wide[int(i)] for i in rng.integers(0, len(wide), int(rng.integers(1, 30)))))
     words = CORPUS.split()
-    while len(out) < 260:
+    while len(out) < 570:
         if rng.random() < 0.5:
             s = " ".join(rng.choice(words) for _ in range(int(rng.integers(1, 6))))
         else:

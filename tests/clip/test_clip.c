@@ -515,6 +515,23 @@ static void test_unicode_tables(void **state)
     assert_int_equal(vmf__clip_lower(0x410), 0x430);
     assert_int_equal(vmf__clip_lower(0x1C5), 0x1C6);
     assert_int_equal(vmf__clip_lower('z'), 'z');
+    /* NFC and Final_Sigma helpers. */
+    uint32_t a = 0, b = 0;
+    assert_int_equal(vmf__clip_decompose(0xE9, &a, &b), 2);
+    assert_int_equal(a, 'e');
+    assert_int_equal(b, 0x301);
+    assert_int_equal(vmf__clip_decompose(0x212B, &a, &b), 1); /* Angstrom sign -> Å */
+    assert_int_equal(a, 0xC5);
+    assert_int_equal(vmf__clip_decompose('e', &a, &b), 0);
+    assert_int_equal(vmf__clip_compose('e', 0x301), 0xE9);
+    assert_int_equal(vmf__clip_compose(0xE9, 0x301), 0);
+    assert_int_equal(vmf__clip_compose(0x915, 0x93C), 0); /* U+0958 is a composition exclusion */
+    assert_int_equal(vmf__clip_ccc(0x301), 230);
+    assert_int_equal(vmf__clip_ccc(0x323), 220);
+    assert_int_equal(vmf__clip_ccc('a'), 0);
+    assert_int_equal(vmf__clip_case_kind('A'), 1);
+    assert_int_equal(vmf__clip_case_kind('\''), 2);
+    assert_int_equal(vmf__clip_case_kind(' '), 0);
 }
 
 int main(void)
