@@ -61,14 +61,14 @@ VMF_API size_t vmf_clip_context_length(const vmf_clip *m);
 VMF_API size_t vmf_clip_image_size(const vmf_clip *m);
 
 /*
- * Tokenizes one UTF-8 text as CLIP's byte-level BPE does (white space
- * collapsed, lower-cased, pre-tokenised, merged), with the start and end
- * tokens, into ids [cap]; *n receives the count. A text whose tokens do not
- * fit the context is VMF_ERANGE unless `truncate`, which keeps the first
- * context-1 tokens and the end token. The tokens are the start token, the
- * text's and the end token (the ids of <|startoftext|> and <|endoftext|> in
- * vocab.json). A text with no token is VMF_EINVAL,
- * invalid UTF-8 VMF_EFORMAT. cap must be at least the context length.
+ * Tokenizes one UTF-8 text as CLIP's byte-level BPE does (NFC, white space
+ * collapsed, lower-cased, pre-tokenised, merged; docs/clip.md) into ids
+ * [cap]: the start token, the text's tokens, the end token (the ids of
+ * <|startoftext|> and <|endoftext|> in vocab.json); *n receives the count.
+ * A text whose tokens do not fit the context is VMF_ERANGE unless
+ * `truncate`, which keeps the first context-1 tokens and the end token. A
+ * text with no token is VMF_EINVAL, invalid UTF-8 VMF_EFORMAT. cap must be
+ * at least the context length.
  */
 VMF_API int vmf_clip_tokenize(const vmf_clip *m, const char *text, int truncate, int32_t *ids,
                               size_t cap, size_t *n);
