@@ -432,6 +432,40 @@ static void test_bad_images(void **state)
     vmf_clip_free(m);
 }
 
+/* Absent keys take Hugging Face's defaults (ViT-B/32); *_config_dict is read too. */
+static void test_config_defaults(void **state)
+{
+    const char *dir = *state;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    vmf_test_write_text(p, "{}");
+    vmf__clip_config c;
+    clip_ok(vmf__clip_config_read(dir, &c));
+    assert_int_equal(c.vocab, 49408);
+    assert_int_equal(c.context, 77);
+    assert_int_equal(c.text_width, 512);
+    assert_int_equal(c.text_layers, 12);
+    assert_int_equal(c.vision_width, 768);
+    assert_int_equal(c.vision_inter, 3072);
+    assert_int_equal(c.image, 224);
+    assert_int_equal(c.patch, 32);
+    assert_int_equal(c.proj, 512);
+    assert_int_equal(c.text_gelu, 0);
+    vmf_test_write_text(p, "{\"vision_config_dict\": {\"patch_size\": 14, \"image_size\": 336, "
+                           "\"hidden_act\": \"gelu\"}, \"projection_dim\": 768}");
+    clip_ok(vmf__clip_config_read(dir, &c));
+    assert_int_equal(c.patch, 14);
+    assert_int_equal(c.image, 336);
+    assert_int_equal(c.vision_gelu, 1);
+    assert_int_equal(c.proj, 768);
+    vmf_test_write_text(p, "{\"text_config\": {\"hidden_size\": -3}}");
+    assert_int_equal(vmf__clip_config_read(dir, &c), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_clip_last_error(), "text_config.hidden_size"));
+    vmf_test_write_text(p, "{\"text_config\": [");
+    assert_int_equal(vmf__clip_config_read(dir, &c), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_clip_last_error(), "config.json: line 1"));
+}
+
 /* A 1 x 65500 image: only the crop window is resized, so this is quick and small. */
 static void test_extreme_aspect(void **state)
 {
@@ -546,6 +580,7 @@ int main(void)
         vmf_test_with_tmpdir(test_missing_and_truncated_weights),
         vmf_test_with_tmpdir(test_wrong_shapes),
         vmf_test_with_tmpdir(test_bad_images),
+        vmf_test_with_tmpdir(test_config_defaults),
         cmocka_unit_test(test_extreme_aspect),
         cmocka_unit_test(test_random_model),
     };
