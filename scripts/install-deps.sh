@@ -12,6 +12,7 @@ packages=(
     python3 python3-mpmath python3-numpy
     systemd curl wrk
     python3-pytest python3-sklearn python3-pandas
+    libjpeg-dev libpng-dev python3-torch python3-pil python3-regex
 )
 
 missing=()
