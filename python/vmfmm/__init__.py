@@ -6,6 +6,7 @@ for the vmfd daemon:
     VonMisesFisherMixture      clustering / density (batch EM)
     VonMisesFisherClassifier   class-conditional classifier (online, partial_fit)
     Client                     vmfd's HTTP API (standard library only)
+    embed_text, embed_images   CLIP embeddings (libvmfmm_clip; vmfmm.clip)
 
 See docs/python.md.
 """
@@ -14,6 +15,7 @@ from ._lib import (VmfError, VmfFormatError, VmfIOError, VmfMemoryError, VmfNotF
                    VmfValueError, ZeroRowWarning, library_path,
                    version as library_version)
 from .classifier import VonMisesFisherClassifier
+from .clip import ClipModel, embed_images, embed_text
 from .client import Client, VmfdError
 from .mixture import VonMisesFisherMixture
 
@@ -22,5 +24,6 @@ __version__ = library_version()
 __all__ = [
     "VonMisesFisherMixture", "VonMisesFisherClassifier", "Client", "VmfdError", "VmfError",
     "VmfValueError", "VmfFormatError", "VmfMemoryError", "VmfIOError", "VmfNotFoundError",
-    "ZeroRowWarning", "library_path", "library_version",
+    "ZeroRowWarning", "library_path", "library_version", "ClipModel", "embed_text",
+    "embed_images",
 ]

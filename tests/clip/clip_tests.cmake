@@ -18,6 +18,8 @@ if(TARGET vmfmm_clip)
             COMMAND ${VMF_CLIP_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/make_tiny_clip.py ${_fx})
         set_tests_properties(clip.fixture PROPERTIES FIXTURES_SETUP clip_model LABELS clip
             TIMEOUT 120)
+        # For tests registered elsewhere (python/): where the fixture lives.
+        set_property(GLOBAL PROPERTY VMF_CLIP_FIXTURE_DIR ${_fx})
         vmf_add_test(clip clip LIBS vmfmm_clip_static TIMEOUT 120)
         set_tests_properties(clip.clip PROPERTIES FIXTURES_REQUIRED clip_model
             ENVIRONMENT "OPENBLAS_NUM_THREADS=1;VMF_CLIP_FIXTURE=${_fx}")
