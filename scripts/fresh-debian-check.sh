@@ -46,6 +46,7 @@ mirror_of_host() {
 mirror=${MIRROR:-$(mirror_of_host)}
 
 root=$(mktemp -d /var/tmp/vmfmm-fresh.XXXXXX)
+chmod 755 "$root" # apt downloads as _apt
 mounted=()
 cleanup() {
     local i
