@@ -18,7 +18,7 @@ check() { # check PAGE PROGRAM [COMMAND...]
     text=$(page_text "$page")
     opts=$("$bin/$prog" --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
     for cmd in "$@"; do
-        opts+=$'\n'$("$bin/$prog" $cmd --help | grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
+        opts+=$'\n'$("$bin/$prog" $cmd --help | { grep -o -- '--[a-z][a-z0-9-]*' || true; })
     done
     local n=0
     for o in $(echo "$opts" | sort -u); do
