@@ -17,3 +17,4 @@ set_tests_properties(e2e.install PROPERTIES LABELS "e2e" TIMEOUT 300)
 add_test(NAME e2e.manpages COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/manpages_check.sh
          ${CMAKE_BINARY_DIR}/bin ${PROJECT_SOURCE_DIR})
 set_tests_properties(e2e.manpages PROPERTIES LABELS "e2e" TIMEOUT 60)
+set(VMF_TEST_OPTS_vmfd_inspect TIMEOUT 240 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
