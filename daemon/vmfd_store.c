@@ -73,7 +73,6 @@ static const char schema_sql[] =
     " s0 REAL,"
     " s1 BLOB,"
     " label TEXT,"
-    " mean_json TEXT,"
     " nearest_class INTEGER,"
     " nearest_component INTEGER,"
     " nearest_cos REAL,"
@@ -157,7 +156,7 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **out, c
             snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;",
                      VMFD_STORE_APP_ID, VMFD_STORE_VERSION);
             if (exec(db, schema_sql, err, errsize) != 0 ||
-                exec(db, vmfd_store_views_sql, err, errsize) != 0 ||
+                vmfd_store_create_views(db, err, errsize) != 0 ||
                 exec(db, sql, err, errsize) != 0 || exec(db, "COMMIT", err, errsize) != 0) {
                 sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
                 goto fail;
@@ -495,7 +494,6 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
     int64_t *gcomp = malloc((total ? total : 1) * sizeof *gcomp);
     int64_t *near = malloc((total ? total : 1) * sizeof *near);
     double *ncos = malloc((total ? total : 1) * sizeof *ncos);
-    char *mean_json = NULL;
     if (!all || !gcls || !gcomp || !near || !ncos) {
         set_err(err, errsize, "out of memory for %zu components", total);
         free(all);
@@ -526,8 +524,8 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
               err, errsize);
     ps = prep(db,
               "INSERT INTO components(checkpoint_id, class_idx, component, weight,"
-              " kappa, mean, s0, s1, label, mean_json, nearest_class, nearest_component,"
-              " nearest_cos) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              " kappa, mean, s0, s1, label, nearest_class, nearest_component,"
+              " nearest_cos) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
               err, errsize);
     if (!cs || !ps)
         goto fail;
@@ -568,21 +566,14 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
             else
                 sqlite3_bind_null(ps, 8);
             sqlite3_bind_text(ps, 9, label, -1, SQLITE_TRANSIENT);
-            free(mean_json);
-            mean_json = vmfd_store_vector_json(mu + j * d, d);
-            if (!mean_json) {
-                set_err(err, errsize, "out of memory");
-                goto fail;
-            }
-            sqlite3_bind_text(ps, 10, mean_json, -1, SQLITE_STATIC);
             if (near[at] >= 0) {
-                sqlite3_bind_int64(ps, 11, gcls[near[at]]);
-                sqlite3_bind_int64(ps, 12, gcomp[near[at]]);
-                sqlite3_bind_double(ps, 13, ncos[at]);
+                sqlite3_bind_int64(ps, 10, gcls[near[at]]);
+                sqlite3_bind_int64(ps, 11, gcomp[near[at]]);
+                sqlite3_bind_double(ps, 12, ncos[at]);
             } else {
+                sqlite3_bind_null(ps, 10);
                 sqlite3_bind_null(ps, 11);
                 sqlite3_bind_null(ps, 12);
-                sqlite3_bind_null(ps, 13);
             }
             at++;
             if (sqlite3_step(ps) != SQLITE_DONE) {
@@ -594,7 +585,6 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
     }
     sqlite3_finalize(cs);
     sqlite3_finalize(ps);
-    free(mean_json);
     free(all);
     free(gcls);
     free(gcomp);
@@ -604,7 +594,6 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
 fail:
     sqlite3_finalize(cs);
     sqlite3_finalize(ps);
-    free(mean_json);
     free(all);
     free(gcls);
     free(gcomp);

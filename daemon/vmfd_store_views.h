@@ -4,10 +4,10 @@
  * views, the migration of older databases, and the export of a stored
  * checkpoint as model JSON without touching the live state.
  *
- * Encoding (documented in docs/vmfd.md#store): components.mean_json is the
- * float32 mean as a JSON array of its d coordinates, each printed with 9
- * significant digits, so it parses back to the same float32 bits as the
- * BLOB. nearest_class / nearest_component name the component of the same
+ * The views decode the float32 BLOBs in SQL (docs/vmfd.md#store): the
+ * first coordinates in component_summary.mean_head, the whole mean as a
+ * JSON array in component_means. nearest_class / nearest_component name the
+ * component of the same
  * checkpoint (any class) whose mean has the largest cosine with this one,
  * nearest_cos that cosine; NULL when the model has a single component.
  */
@@ -20,8 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Views and indexes (DROP ... IF EXISTS, then CREATE): run at creation and migration. */
-extern const char vmfd_store_views_sql[];
+/* (Re)creates the views and indexes (DROP ... IF EXISTS, then CREATE): at creation and migration.
+ */
+int vmfd_store_create_views(sqlite3 *db, char *err, size_t errsize);
 
 /*
  * For means [k][d]: nearest[i] the index of the other row with the largest
@@ -30,13 +31,10 @@ extern const char vmfd_store_views_sql[];
  */
 int vmfd_store_nearest(const float *means, size_t k, size_t d, int64_t *nearest, double *cos);
 
-/* The JSON text of a float32 vector (malloc'ed), 9 significant digits; NULL when out of memory. */
-char *vmfd_store_vector_json(const float *v, size_t d);
-
 /*
  * Upgrades a schema version 1 database to the current one inside the
- * caller's transaction: adds the readable component columns, fills them
- * from the BLOBs (labels of older checkpoints from the `classes` table),
+ * caller's transaction: adds the readable component columns, fills the
+ * nearest components from the BLOBs (labels of older checkpoints from the `classes` table),
  * and (re)creates the views.
  */
 int vmfd_store_migrate_v1(sqlite3 *db, char *err, size_t errsize);

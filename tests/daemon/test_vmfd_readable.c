@@ -1,16 +1,19 @@
 /*
  * test_vmfd_readable.c - the pieces that make vmfd readable to an operator,
- * in process: the nearest-component cosines and the JSON text of a mean
- * written beside the store's BLOBs, the store's status counts rendered in
+ * in process: the nearest-component cosines, the views' decoding of the
+ * float32 BLOBs in SQL, the store's status counts rendered in
  * /metrics, and the choice of log timestamps from $JOURNAL_STREAM.
  */
 #include "vmf_test.h"
 #include "vmfd_log.h"
 #include "vmfd_metrics.h"
+#include "vmfd_store.h"
 #include "vmfd_store_views.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,22 +71,63 @@ static void test_nearest(void **state)
     free(bc);
 }
 
-static void test_vector_json(void **state)
+/* The views decode float32 BLOBs in SQL: exact values, NULL for Inf/NaN, 0 below 2^-124. */
+static void test_sql_float_decoding(void **state)
 {
     (void)state;
-    const float v[4] = {0.1f, -1.0f / 3.0f, 1e-30f, 0.70710677f};
-    char *s = vmfd_store_vector_json(v, 4);
-    assert_non_null(s);
-    assert_true(s[0] == '[' && s[strlen(s) - 1] == ']');
-    /* Nine significant digits give back the same float32 bits. */
-    const char *p = s + 1;
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        float back = strtof(p, &end);
-        assert_memory_equal(&back, &v[i], sizeof back);
-        p = end + 1;
+    char dir[512], path[600], err[256];
+    vmf_test_tmpdir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/vmfd.db", dir);
+    sqlite3 *db;
+    assert_int_equal(vmfd_store_open(path, 1, 0, &db, err, sizeof err), 0);
+    const float v[] = {1.0f,    -0.5f,  0.1f, -1.0f / 3.0f, 0.70710677f, 3.5f,  1e-20f,
+                       -2e-37f, 1e-40f, 0.0f, -0.0f,        65504.0f,    1e30f, INFINITY};
+    const size_t n = sizeof v / sizeof v[0];
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO checkpoints VALUES(1, 'now', 'test', 0, 0, 0, 0, 0,"
+                     " 0.0, 0, x'00'); INSERT INTO classes VALUES(0, 'a', 1.0, 1, 1, 1)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO components(checkpoint_id, class_idx, component,"
+                           " weight, kappa, mean, label) VALUES(1, 0, 0, 1, 2, ?, 'a')",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(st, 1, v, (int)sizeof v, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT mean FROM component_means", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    json_t *a = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+    sqlite3_finalize(st);
+    assert_non_null(a);
+    assert_int_equal(json_array_size(a), n);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        if (isinf(v[i])) {
+            assert_true(json_is_null(x));
+        } else if (fabsf(v[i]) < 0x1p-124f) {
+            assert_true(json_number_value(x) == 0.0);
+        } else {
+            float back = (float)json_number_value(x);
+            assert_memory_equal(&back, &v[i], sizeof back); /* the same float32 bits */
+        }
     }
-    free(s);
+    json_decref(a);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT mean_head, dim FROM latest_components", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0),
+                        "[1.0000, -0.5000, 0.1000, -0.3333, ...]");
+    assert_int_equal(sqlite3_column_int(st, 1), (int)n);
+    sqlite3_finalize(st);
+    vmfd_store_close(db);
+    vmf_test_rmtree(dir);
 }
 
 static void test_metrics_store_counts(void **state)
@@ -142,7 +186,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nearest),
-        cmocka_unit_test(test_vector_json),
+        cmocka_unit_test(test_sql_float_decoding),
         cmocka_unit_test(test_metrics_store_counts),
         cmocka_unit_test(test_log_timestamps),
     };

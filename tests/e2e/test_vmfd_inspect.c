@@ -303,7 +303,7 @@ static void test_migrate_v1(void **state)
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     static const char *const readable =
         "SELECT group_concat(checkpoint_id || '|' || label || '|' || component || '|' ||"
-        " mean_json || '|' || nearest_class || '|' || nearest_component || '|' ||"
+        " nearest_class || '|' || nearest_component || '|' ||"
         " printf('%.6f', nearest_cos), ';') FROM (SELECT * FROM components"
         " ORDER BY checkpoint_id, class_idx, component)";
     char *before = sql_text(p.state, readable);
@@ -317,7 +317,7 @@ static void test_migrate_v1(void **state)
     static const char downgrade[] =
         "DROP VIEW latest_components; DROP VIEW component_summary; DROP VIEW component_means;"
         "DROP VIEW checkpoint_summary; DROP INDEX batches_sha256;"
-        "ALTER TABLE components DROP COLUMN label; ALTER TABLE components DROP COLUMN mean_json;"
+        "ALTER TABLE components DROP COLUMN label;"
         "ALTER TABLE components DROP COLUMN nearest_class;"
         "ALTER TABLE components DROP COLUMN nearest_component;"
         "ALTER TABLE components DROP COLUMN nearest_cos;"
