@@ -186,7 +186,8 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **out, c
                 (long long)app);
         goto fail;
     }
-    if (ver != VMFD_STORE_VERSION) {
+    /* A reader (an offline export) needs only the checkpoints, the same in version 1. */
+    if (ver != VMFD_STORE_VERSION && !(readonly && ver == 1)) {
         set_err(err, errsize, "%s has schema version %lld, this vmfd knows %d", path,
                 (long long)ver, VMFD_STORE_VERSION);
         goto fail;
