@@ -5,8 +5,10 @@
  *
  *   vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
  *        [--socket PATH] [--check-config]
+ *   vmfd [--config FILE] --state-dir DIR --export-checkpoint ID|latest [--output FILE]
  *
- * Exit codes (sysexits): 0 clean stop, 64 usage, 70 internal error,
+ * Exit codes (sysexits): 0 clean stop, 64 usage, 66 no such database or
+ * checkpoint (export), 70 internal error,
  * 73 cannot create the state directory, 75 the state is locked by another
  * vmfd, 78 configuration error.
  */
