@@ -34,7 +34,11 @@ check "$src/daemon/vmfd.8" vmfd
 check "$src/daemon/vmfctl.1" vmfctl status ingest predict batch checkpoints checkpoint \
     restore "model export" "checkpoint export"
 check "$src/sim/vmfsim.1" vmfsim run gen ablate
-check "$src/sim/vmfmm.1" vmfmm fit select predict sample inspect
+# vmfmm's commands as its --help lists them, so a new command is checked too.
+vmfmm_cmds=$("$bin/vmfmm" --help | sed -n '/^Commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\)  .*/\1/p')
+[ -n "$vmfmm_cmds" ] || { echo "manpages_check: vmfmm --help lists no commands" >&2; exit 1; }
+# shellcheck disable=SC2086
+check "$src/sim/vmfmm.1" vmfmm $vmfmm_cmds
 
 # Every key of the configuration, as vmfd prints it, in vmfd.conf(5).
 conf_text=$(page_text "$src/config/vmfd.conf.5")
