@@ -971,6 +971,11 @@ int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv)
     int ex = parse(j, argc, argv, &help);
     if (help) {
         fputs(STREAM_HELP, stdout);
+#ifdef VMF_HAVE_MPI
+        puts("\nMPI: built in (run under mpirun for several ranks)");
+#else
+        puts("\nMPI: not built in (one process only)");
+#endif
         free(j);
         return VMF_EX_OK;
     }
