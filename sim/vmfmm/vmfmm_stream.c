@@ -410,18 +410,29 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
                  vmf_last_error());
         return (size_t)-1;
     }
-    rc = vmf_rows_normalize(j->buf, rows, d);
-    if (rc != VMF_OK) {
-        job_fail(j, VMF_EX_DATAERR, "input '%s' rows %zu..%zu: %s", j->inputs[f], first,
-                 first + rows - 1, vmf_last_error());
-        return (size_t)-1;
-    }
     size_t kept = 0;
     for (size_t i = 0; i < rows; i++) {
         uint64_t id = j->file_off[f] + first + i;
         int is_test = j->has_split && vmf_row_key(j->a.em.seed ^ SPLIT_SALT, id) < j->split_thr;
         if (is_test != test)
             continue;
+        /*
+         * One scan and the arithmetic of vmf_rows_normalize (what the
+         * in-memory fit applies at load), so the rows are the same bits;
+         * the rows are then trusted by vmf_suffstats_add_block.
+         */
+        float *r = j->buf + i * d;
+        double s2 = 0.0;
+        for (size_t c = 0; c < d; c++)
+            s2 += (double)r[c] * (double)r[c];
+        if (!isfinite(s2) || s2 == 0.0) {
+            job_fail(j, VMF_EX_DATAERR, "input '%s' row %zu %s", j->inputs[f], first + i,
+                     s2 == 0.0 ? "is a zero vector" : "has a NaN or infinite value");
+            return (size_t)-1;
+        }
+        double inv = 1.0 / sqrt(s2);
+        for (size_t c = 0; c < d; c++)
+            r[c] = (float)((double)r[c] * inv);
         if (kept != i)
             memcpy(j->buf + kept * d, j->buf + i * d, d * sizeof *j->buf);
         j->ids[kept++] = id;
@@ -449,7 +460,8 @@ static int pass(job *j, const vmf_mixture *m, vmf_assignment mode, uint64_t stoc
             /* Stochastic E-step: a generator per block, keyed by its first row id. */
             vmf_rng_seed(&brng, vmf_row_key(stoch_seed, j->file_off[g->file] + g->first + i0));
             int rc =
-                vmf_suffstats_add_block(st, m, j->buf, kept, j->d, mode, &brng, 0, j->ids, want_s1);
+                vmf_suffstats_add_block(st, m, j->buf, kept, j->d, mode, &brng, 0, j->ids,
+                                        VMF_SUFFSTATS_TRUSTED | (want_s1 ? VMF_SUFFSTATS_S1 : 0u));
             if (rc != VMF_OK)
                 job_fail(j, code_of(rc), "input '%s': E-step: %s", j->inputs[g->file],
                          vmf_last_error());

@@ -36,8 +36,8 @@ static vmf_suffstats *stats_in_order(const vmf_mixture *m, const float *x, size_
     vmf_assert_ok(vmf_suffstats_new(vmf_mixture_n_components(m), d, &s));
     for (size_t q = 0; q < nb; q++) {
         size_t i0 = order[q] * b, rows = n - i0 < b ? n - i0 : b;
-        vmf_assert_ok(
-            vmf_suffstats_add_block(s, m, x + i0 * d, rows, d, VMF_ASSIGN_SOFT, NULL, i0, NULL, 1));
+        vmf_assert_ok(vmf_suffstats_add_block(s, m, x + i0 * d, rows, d, VMF_ASSIGN_SOFT, NULL, i0,
+                                              NULL, VMF_SUFFSTATS_S1));
     }
     vmf_suffstats_normalize(s);
     return s;
@@ -156,8 +156,8 @@ static void test_fixed_point_values(void **state)
     vmf_assert_ok(vmf_mixture_new(1, d, &w, mu, &kap, &m));
     /* One row orthogonal to the mean: log p = log C_2(3); s1 = (1, 0). */
     for (int i = 0; i < 1000; i++)
-        vmf_assert_ok(
-            vmf_suffstats_add_block(s, m, x, 1, d, VMF_ASSIGN_SOFT, NULL, (uint64_t)i, NULL, 1));
+        vmf_assert_ok(vmf_suffstats_add_block(s, m, x, 1, d, VMF_ASSIGN_SOFT, NULL, (uint64_t)i,
+                                              NULL, VMF_SUFFSTATS_S1));
     double s0, s1[2], ll, rows;
     vmf_suffstats_totals(s, &s0, s1, &ll, &rows);
     assert_true(s0 == 1000.0 && rows == 1000.0 && s1[0] == 1000.0 && s1[1] == 0.0);
@@ -197,8 +197,8 @@ static vmf_mixture *stream_em(const vmf_em_opts *o, const float *x, size_t n, si
         vmf_assignment mode = it == 0 ? VMF_ASSIGN_HARD : o->assignment;
         for (size_t i0 = 0; i0 < n; i0 += b) {
             size_t rows = n - i0 < b ? n - i0 : b;
-            vmf_assert_ok(
-                vmf_suffstats_add_block(s, m, x + i0 * d, rows, d, mode, NULL, i0, NULL, 1));
+            vmf_assert_ok(vmf_suffstats_add_block(s, m, x + i0 * d, rows, d, mode, NULL, i0, NULL,
+                                                  VMF_SUFFSTATS_S1));
         }
         double ll, r;
         vmf_suffstats_totals(s, NULL, NULL, &ll, &r);
@@ -440,14 +440,16 @@ static void test_bad_arguments(void **state)
     float mu4[8] = {1, 0, 0, 0, 0, 1, 0, 0};
     vmf_assert_ok(vmf_mixture_new(2, 4, w, mu4, kap, &m4));
     float x[6] = {1, 0, 0, NAN, 0, 0};
-    assert_int_equal(vmf_suffstats_add_block(s, m, x, 2, 3, VMF_ASSIGN_SOFT, NULL, 0, NULL, 1),
-                     VMF_EINVAL);
-    assert_non_null(strstr(vmf_last_error(), "row 1"));
-    assert_int_equal(vmf_suffstats_add_block(s, m4, x, 1, 4, VMF_ASSIGN_SOFT, NULL, 0, NULL, 1),
-                     VMF_EINVAL);
     assert_int_equal(
-        vmf_suffstats_add_block(s, m, x, 1, 3, VMF_ASSIGN_STOCHASTIC, NULL, 0, NULL, 1),
+        vmf_suffstats_add_block(s, m, x, 2, 3, VMF_ASSIGN_SOFT, NULL, 0, NULL, VMF_SUFFSTATS_S1),
         VMF_EINVAL);
+    assert_non_null(strstr(vmf_last_error(), "row 1"));
+    assert_int_equal(
+        vmf_suffstats_add_block(s, m4, x, 1, 4, VMF_ASSIGN_SOFT, NULL, 0, NULL, VMF_SUFFSTATS_S1),
+        VMF_EINVAL);
+    assert_int_equal(vmf_suffstats_add_block(s, m, x, 1, 3, VMF_ASSIGN_STOCHASTIC, NULL, 0, NULL,
+                                             VMF_SUFFSTATS_S1),
+                     VMF_EINVAL);
     vmf_em_opts o;
     vmf_em_opts_init(&o);
     o.n_components = 2;

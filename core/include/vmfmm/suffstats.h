@@ -62,19 +62,25 @@ VMF_API void vmf_suffstats_free(vmf_suffstats *s);
 /* Resets to zero rows (statistics and worst-row candidates). */
 VMF_API void vmf_suffstats_clear(vmf_suffstats *s);
 
+/* Flags of vmf_suffstats_add_block. */
+#define VMF_SUFFSTATS_S1 1u /* compute s1 = Rᵀ·X (without it: a likelihood-only pass) */
+#define VMF_SUFFSTATS_TRUSTED                                                                      \
+    2u /* rows were checked (finite, unit) by the caller: skip the check */
+
 /*
  * Runs the E-step of mixture m (its K and d must match) on the block x
- * [rows][d] (unit rows, checked: VMF_EINVAL names the row) with assignment
- * `mode` and adds its statistics exactly. rng is used only for
- * VMF_ASSIGN_STOCHASTIC (one uniform per row, in row order). Row ids (for
- * the worst-row candidates and their ties) are ids[i] when ids is not NULL,
- * else first_id + i. With want_s1 = 0 the Rᵀ·X product is skipped (a
- * likelihood-only pass; s1 then stays as it was). rows = 0 is a no-op.
+ * [rows][d] (unit rows, checked unless VMF_SUFFSTATS_TRUSTED: VMF_EINVAL
+ * names the row) with assignment `mode` and adds its statistics exactly.
+ * rng is used only for VMF_ASSIGN_STOCHASTIC (one uniform per row, in row
+ * order). Row ids (for the worst-row candidates and their ties) are ids[i]
+ * when ids is not NULL, else first_id + i. Without VMF_SUFFSTATS_S1 in
+ * flags the Rᵀ·X product is skipped (s1 then stays as it was). The block is
+ * one GEMM, so its size is the caller's block size. rows = 0 is a no-op.
  * Returns VMF_OK, VMF_EINVAL or VMF_ENOMEM.
  */
 VMF_API int vmf_suffstats_add_block(vmf_suffstats *s, const vmf_mixture *m, const float *x,
                                     size_t rows, size_t d, vmf_assignment mode, vmf_rng *rng,
-                                    uint64_t first_id, const uint64_t *ids, int want_s1);
+                                    uint64_t first_id, const uint64_t *ids, unsigned flags);
 
 /* Adds src into dst exactly (same K and d): statistics and worst-row candidates. */
 VMF_API int vmf_suffstats_merge(vmf_suffstats *dst, const vmf_suffstats *src);
