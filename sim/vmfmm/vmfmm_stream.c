@@ -325,8 +325,8 @@ static void open_inputs(job *j)
     for (size_t f = f0; f < f1; f++) {
         int rc = vmf_row_reader_open(j->inputs[f], &j->readers[f]);
         if (rc != VMF_OK) {
-            job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "input '%s': %s",
-                     j->inputs[f], vmf_last_error());
+            /* The reader's message starts with the path. */
+            job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "input %s", vmf_last_error());
             return;
         }
     }
@@ -406,8 +406,7 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
     size_t d = j->d;
     int rc = vmf_row_reader_read(j->readers[f], first, rows, j->buf);
     if (rc != VMF_OK) {
-        job_fail(j, rc == VMF_EIO ? VMF_EX_IOERR : code_of(rc), "input '%s': %s", j->inputs[f],
-                 vmf_last_error());
+        job_fail(j, rc == VMF_EIO ? VMF_EX_IOERR : code_of(rc), "input %s", vmf_last_error());
         return (size_t)-1;
     }
     size_t kept = 0;

@@ -340,8 +340,8 @@ static void test_failing_rank_stops_all(void **state)
     char *args[] = {"fit", "-i", s[0], "-i", s[1], "-i", bad, "-i",
                     s[3],  "-k", "5",  "-o", outp, "-q", NULL};
     vmfmm_result r = run_np(f->dir, 4, args);
-    if (r.code != 65 || !strstr(r.err, "rank 2 of 4: input") || !strstr(r.err, "bad magic") ||
-        !strstr(r.err, "rank 0 of 4: stopping: rank 2 failed") ||
+    if (r.code != 65 || !strstr(r.err, "rank 2 of 4: input ") || !strstr(r.err, "bad.npy") ||
+        !strstr(r.err, "bad magic") || !strstr(r.err, "rank 0 of 4: stopping: rank 2 failed") ||
         !strstr(r.err, "rank 3 of 4: stopping: rank 2 failed"))
         fail_msg("corrupt shard: exit %d, stderr:\n%s", r.code, r.err);
     vmfmm_result_free(&r);
@@ -351,8 +351,8 @@ static void test_failing_rank_stops_all(void **state)
     /* Rank 1 of 2 cannot open its shard: exit 66 everywhere. */
     char *args2[] = {"fit", "-i", s[0], "-i", missing, "-k", "5", "-o", outp, "-q", NULL};
     r = run_np(f->dir, 2, args2);
-    if (r.code != 66 || !strstr(r.err, "rank 1 of 2: input") || !strstr(r.err, "cannot open") ||
-        !strstr(r.err, "rank 0 of 2: stopping: rank 1 failed"))
+    if (r.code != 66 || !strstr(r.err, "rank 1 of 2: input ") || !strstr(r.err, "missing.npy") ||
+        !strstr(r.err, "cannot open") || !strstr(r.err, "rank 0 of 2: stopping: rank 1 failed"))
         fail_msg("missing shard: exit %d, stderr:\n%s", r.code, r.err);
     vmfmm_result_free(&r);
     /* Shards of different dimension: every rank reports it, exit 65. */
