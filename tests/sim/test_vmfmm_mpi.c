@@ -10,6 +10,7 @@
  *     vmf_mixture_fit on the same rows in memory within 1e-6 relative in
  *     every parameter and the log-likelihood (the reference that does not
  *     depend on the default seeding);
+ *   - stochastic E-steps with restarts give the same bits on 1 and 4 ranks;
  *   - a rank whose shard is corrupt or missing makes every rank exit with
  *     the same status and a message naming the rank (no hang: the test's
  *     timeout would catch one).
@@ -274,6 +275,29 @@ static void test_ranks_give_the_same_model(void **state)
     vmf_mixture_free(ref);
 }
 
+/* Stochastic E-steps (a generator per block, keyed by its first row) and restarts. */
+static void test_stochastic_restarts_rank_free(void **state)
+{
+    fixture *f = *state;
+    if (!have_mpi(f->dir))
+        skip();
+    const char *extra[] = {"--tol",        "0",          "--max-iter", "6",      "--n-init", "2",
+                           "--assignment", "stochastic", "--init",     "random", NULL};
+    fit(f, 0, 1, "stoch_1", extra);
+    fit(f, 4, 1, "stoch_4", extra);
+    assert_same_file(f->dir, "stoch_1", "stoch_4", "model.json");
+    assert_true(json_path_num(f->dir, "stoch_4", "convergence.json", "n_init", NULL) == 2);
+    /* It is a different fit from the soft one, not a copy of it. */
+    fit(f, 0, 1, "soft_1",
+        (const char *const[]){"--tol", "0", "--max-iter", "6", "--n-init", "2", "--init", "random",
+                              NULL});
+    char *a = read_text(f->dir, "stoch_1", "model.json"),
+         *b = read_text(f->dir, "soft_1", "model.json");
+    assert_true(strcmp(a, b) != 0);
+    free(a);
+    free(b);
+}
+
 static void test_equals_in_memory_batch_em(void **state)
 {
     fixture *f = *state;
@@ -370,6 +394,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranks_give_the_same_model),
+        cmocka_unit_test(test_stochastic_restarts_rank_free),
         cmocka_unit_test(test_equals_in_memory_batch_em),
         cmocka_unit_test(test_failing_rank_stops_all),
     };
