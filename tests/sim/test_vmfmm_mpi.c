@@ -9,7 +9,8 @@
  *   - from given initial means, the 4-rank sharded fit equals
  *     vmf_mixture_fit on the same rows in memory within 1e-6 relative in
  *     every parameter and the log-likelihood (the reference that does not
- *     depend on the default seeding);
+ *     depend on the default seeding), also when components starve and are
+ *     re-seeded onto the worst rows gathered from all ranks;
  *   - stochastic E-steps with restarts give the same bits on 1 and 4 ranks;
  *   - a rank whose shard is corrupt or missing makes every rank exit with
  *     the same status and a message naming the rank (no hang: the test's
@@ -298,23 +299,30 @@ static void test_stochastic_restarts_rank_free(void **state)
     free(b);
 }
 
-static void test_equals_in_memory_batch_em(void **state)
+/*
+ * Fits from initial means = the rows `rows` [K] on 4 ranks (shards) and 1
+ * process (one file), and checks both against vmf_mixture_fit in memory.
+ * Returns the number of re-seedings.
+ */
+static size_t check_against_core(const fixture *f, const size_t *rows, const char *tag)
 {
-    fixture *f = *state;
-    if (!have_mpi(f->dir))
-        skip();
-    char initp[4096];
-    vmfmm_path(initp, sizeof initp, f->dir, "init.npy");
+    char initp[4096], name[64], out4[64], out1[64];
+    snprintf(name, sizeof name, "init_%s.npy", tag);
+    snprintf(out4, sizeof out4, "given_%s_4", tag);
+    snprintf(out1, sizeof out1, "given_%s_1", tag);
+    float *init = malloc((size_t)K * D * sizeof *init);
+    for (size_t c = 0; c < K; c++)
+        memcpy(init + c * D, f->x + rows[c] * D, D * sizeof *init);
+    vmfmm_write_f32(vmfmm_path(initp, sizeof initp, f->dir, name), init, K, D);
     const char *extra[] = {"--tol",        "0", "--max-iter", "12", "--init-means", initp,
                            "--test-split", "0", NULL};
-    fit(f, 4, 1, "given_4", extra);
-    fit(f, 0, 0, "given_1", extra);
-    assert_same_file(f->dir, "given_1", "given_4", "model.json");
+    fit(f, 4, 1, out4, extra);
+    fit(f, 0, 0, out1, extra);
+    assert_same_file(f->dir, out1, out4, "model.json");
 
     /* The reference: core's batch EM on the same rows, normalized as the tool does. */
-    float *x = malloc((size_t)N * D * sizeof *x), *init = malloc((size_t)K * D * sizeof *init);
+    float *x = malloc((size_t)N * D * sizeof *x);
     memcpy(x, f->x, (size_t)N * D * sizeof *x);
-    memcpy(init, f->x, (size_t)K * D * sizeof *init);
     vmf_assert_ok(vmf_rows_normalize(x, N, D));
     vmf_assert_ok(vmf_rows_normalize(init, K, D));
     vmf_em_opts o;
@@ -329,7 +337,7 @@ static void test_equals_in_memory_batch_em(void **state)
     vmf_mixture *ref;
     vmf_em_report rep;
     vmf_assert_ok(vmf_mixture_fit(&o, x, N, D, &ref, &rep));
-    vmf_mixture *m = load_model(f->dir, "given_4");
+    vmf_mixture *m = load_model(f->dir, out4);
     for (size_t c = 0; c < K; c++) {
         vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
         vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
@@ -337,13 +345,32 @@ static void test_equals_in_memory_batch_em(void **state)
             vmf_assert_close(vmf_mixture_means(m)[c * D + j], vmf_mixture_means(ref)[c * D + j],
                              1e-6, 1e-7);
     }
-    double ll = json_path_num(f->dir, "given_4", "convergence.json", "final_mean_loglik", NULL);
+    double ll = json_path_num(f->dir, out4, "convergence.json", "final_mean_loglik", NULL);
     vmf_assert_close(ll, rep.loglik, 1e-6, 0);
+    size_t reseeded = rep.n_reseeded;
+    assert_true(json_path_num(f->dir, out4, "convergence.json", "n_reseeded", NULL) ==
+                (double)reseeded);
     vmf_mixture_free(m);
     vmf_mixture_free(ref);
     vmf_em_report_free(&rep);
     free(x);
     free(init);
+    return reseeded;
+}
+
+static void test_equals_in_memory_batch_em(void **state)
+{
+    fixture *f = *state;
+    if (!have_mpi(f->dir))
+        skip();
+    const size_t distinct[K] = {0, 1, 2, 3, 4};
+    check_against_core(f, distinct, "rows");
+    /*
+     * Repeated initial means starve components: the re-seeding rule needs the
+     * worst-explained rows of all ranks, gathered from every rank.
+     */
+    const size_t repeated[K] = {0, 1, 1, 1, 1};
+    assert_true(check_against_core(f, repeated, "repeated") >= 3);
 }
 
 static void test_failing_rank_stops_all(void **state)
