@@ -13,6 +13,7 @@ packages=(
     systemd curl wrk
     python3-pytest python3-sklearn python3-pandas
     libjpeg-dev libpng-dev python3-torch python3-pil python3-regex
+    openmpi-bin libopenmpi-dev
 )
 
 missing=()

@@ -29,8 +29,10 @@
 #include "vmfmm/mixture.h"
 #include "vmfmm/rng.h"
 #include "vmfmm/rows.h"
+#include "vmfmm/rowstream.h"
 #include "vmfmm/sample.h"
 #include "vmfmm/special.h"
 #include "vmfmm/stepwise.h"
+#include "vmfmm/suffstats.h"
 
 #endif

@@ -81,6 +81,15 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
                          vmf_array *out);
 
 /*
+ * Reads and checks only the header of an .npy image of `total` bytes: dtype,
+ * ndim, shape [VMF_IO_MAX_NDIM] and the byte offset of the first element.
+ * The data size is checked against `total` (not against VMF_IO_MAX_BYTES:
+ * the row reader of rowstream.c never loads the whole array).
+ */
+int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                         vmf_dtype *dtype, size_t *ndim, size_t *shape, uint64_t *offset);
+
+/*
  * Atomic file replacement: vmf__atomic_open creates a temporary file beside
  * `path` (mode 0666 less the umask) and returns it as *fp with its name in
  * *tmp; vmf__atomic_commit flushes, fsyncs, closes and renames it over `path`

@@ -459,18 +459,21 @@ static int convert_strings(const unsigned char *src, size_t nel, size_t width, c
     return VMF_OK;
 }
 
-int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
-                         vmf_array *out)
+/*
+ * Reads and checks the header: on success h is filled, *count is the element
+ * count, *bytes the data size (checked against the bytes present, but not
+ * against VMF_IO_MAX_BYTES, which only bounds what is loaded into memory) and
+ * *offset the position of the first data byte.
+ */
+static int read_header(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                       npy_header *h_out, size_t *count_out, uint64_t *bytes_out,
+                       uint64_t *offset_out)
 {
     unsigned char pre[12];
     char *hdr = NULL;
-    unsigned char *chunk = NULL;
-    vmf_array a;
     npy_header h;
     int rc;
 
-    memset(out, 0, sizeof *out);
-    memset(&a, 0, sizeof a);
     memset(&h, 0, sizeof h);
     if (total < NPY_MAGIC_LEN + 2) {
         size_t n = (size_t)total;
@@ -560,18 +563,62 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
                          "shape %s of %s needs %llu data bytes but only %llu follow the header "
                          "(truncated)",
                          sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail);
-    if (bytes > VMF_IO_MAX_BYTES)
-        return vmf__fail(VMF_EFORMAT, what,
-                         "shape %s of %s needs %llu bytes, above the %llu-byte limit "
-                         "(VMF_IO_MAX_BYTES)",
-                         sh, h.descr, (unsigned long long)bytes,
-                         (unsigned long long)VMF_IO_MAX_BYTES);
     if (bytes < avail)
         return vmf__fail(VMF_EFORMAT, what,
                          "shape %s of %s needs %llu data bytes but %llu follow the header (%llu "
                          "trailing bytes)",
                          sh, h.descr, (unsigned long long)bytes, (unsigned long long)avail,
                          (unsigned long long)(avail - bytes));
+    *h_out = h;
+    *count_out = count;
+    *bytes_out = bytes;
+    *offset_out = prefix + hlen;
+    return VMF_OK;
+
+fail:
+    vmf__free(hdr);
+    return rc;
+}
+
+int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                         vmf_dtype *dtype, size_t *ndim, size_t *shape, uint64_t *offset)
+{
+    npy_header h;
+    size_t count;
+    uint64_t bytes;
+    int rc = read_header(read, ctx, total, what, &h, &count, &bytes, offset);
+    if (rc != VMF_OK)
+        return rc;
+    *dtype = h.dtype;
+    *ndim = h.ndim;
+    memcpy(shape, h.shape, sizeof h.shape);
+    return VMF_OK;
+}
+
+int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
+                         vmf_array *out)
+{
+    unsigned char *chunk = NULL;
+    vmf_array a;
+    npy_header h;
+    size_t count;
+    uint64_t bytes, offset;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    memset(&a, 0, sizeof a);
+    rc = read_header(read, ctx, total, what, &h, &count, &bytes, &offset);
+    if (rc != VMF_OK)
+        return rc;
+    if (bytes > VMF_IO_MAX_BYTES) {
+        char sh[200];
+        shape_str(h.shape, h.ndim, sh, sizeof sh);
+        return vmf__fail(VMF_EFORMAT, what,
+                         "shape %s of %s needs %llu bytes, above the %llu-byte limit "
+                         "(VMF_IO_MAX_BYTES)",
+                         sh, h.descr, (unsigned long long)bytes,
+                         (unsigned long long)VMF_IO_MAX_BYTES);
+    }
 
     a.dtype = h.dtype;
     a.ndim = h.ndim;
@@ -616,7 +663,6 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     return VMF_OK;
 
 fail:
-    vmf__free(hdr);
     vmf__free(chunk);
     vmf_array_free(&a);
     return rc;

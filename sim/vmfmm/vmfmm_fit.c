@@ -507,6 +507,8 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
 
 int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
 {
+    if (vmfmm_stream_wanted(argc, argv))
+        return vmfmm_cmd_fit_stream(cli, argc, argv);
     vmfmm_args a;
     vmfmm_args_init(&a);
     vmf_cli_parser p;

@@ -1,0 +1,209 @@
+/*
+ * test_vmfmm_outofcore.c - `vmfmm fit --out-of-core` on an input larger
+ * than the memory the process may use: a 400 MiB .npy (200 000 x 512
+ * float32) fitted under an address-space limit (RLIMIT_AS, as `ulimit -v`)
+ * of 256 MiB, which the in-memory fit cannot even load. The streamed model
+ * equals core's in-memory vmf_mixture_fit of the same rows (run here, in
+ * the test process, without the limit) within 1e-6 relative in every
+ * parameter and in the log-likelihood.
+ *
+ * The limit is on address space, not resident memory, so it also counts
+ * the libraries and OpenBLAS's preallocated buffers (about 150 MiB of the
+ * 256); a page-cache-backed pread of the file counts nothing.
+ */
+#include "vmf_test.h"
+#include "vmfmm_testrun.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N        200000
+#define D        512
+#define K        4
+#define LIMIT_MB 256
+
+static char *mut(const char *s)
+{
+    union {
+        const char *c;
+        char *m;
+    } u;
+    u.c = s;
+    return u.m;
+}
+
+/* Runs vmfmm with args under RLIMIT_AS = limit bytes. */
+static vmfmm_result run_limited(const char *dir, rlim_t limit, char *const *args)
+{
+    char out_path[4096], err_path[4096];
+    snprintf(out_path, sizeof out_path, "%s/.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
+    char *argv[64];
+    size_t n = 0;
+    argv[n++] = mut(VMFMM_BIN);
+    for (size_t i = 0; args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fi = open("/dev/null", O_RDONLY);
+        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fi < 0 || fo < 0 || fe < 0)
+            _exit(127);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        struct rlimit rl = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    vmfmm_result r;
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r.out = vmf_test_read_file(out_path, NULL);
+    r.err = vmf_test_read_file(err_path, NULL);
+    return r;
+}
+
+/* Rows of component i % K: mean + Gaussian noise, normalized (cosine to the mean ~0.8). */
+static float *make_data(void)
+{
+    float *x = malloc((size_t)N * D * sizeof *x);
+    float mu[K * D];
+    assert_non_null(x);
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 16);
+    for (size_t c = 0; c < K; c++) {
+        double s = 0;
+        for (size_t j = 0; j < D; j++) {
+            double v = vmf_rng_normal(&rng);
+            mu[c * D + j] = (float)v;
+            s += v * v;
+        }
+        for (size_t j = 0; j < D; j++)
+            mu[c * D + j] = (float)(mu[c * D + j] / sqrt(s));
+    }
+    for (size_t i = 0; i < N; i++) {
+        const float *m = mu + (i % K) * D;
+        float *r = x + i * D;
+        double s = 0;
+        for (size_t j = 0; j < D; j++) {
+            double v = (double)m[j] + 0.033 * vmf_rng_normal(&rng);
+            r[j] = (float)v;
+            s += v * v;
+        }
+        for (size_t j = 0; j < D; j++)
+            r[j] = (float)((double)r[j] / sqrt(s));
+    }
+    return x;
+}
+
+static double conv_loglik(const char *out)
+{
+    char p[4096];
+    json_t *j = vmfmm_load_json(vmfmm_path(p, sizeof p, out, "convergence.json"));
+    double v = json_number_value(json_object_get(j, "final_mean_loglik"));
+    json_decref(j);
+    return v;
+}
+
+static void test_larger_than_memory(void **state)
+{
+    (void)state;
+    char dir[4096], big[4096], init[4096], out[4096], out2[4096];
+    vmf_test_tmpdir(dir, sizeof dir);
+    vmfmm_path(big, sizeof big, dir, "big.npy");
+    vmfmm_path(init, sizeof init, dir, "init.npy");
+    vmfmm_path(out, sizeof out, dir, "out");
+    vmfmm_path(out2, sizeof out2, dir, "inmem");
+    float *x = make_data();
+    vmfmm_write_f32(big, x, N, D);
+    vmfmm_write_f32(init, x, K, D); /* rows 0..3: one per component */
+    size_t bytes = (size_t)N * D * sizeof(float);
+    rlim_t limit = (rlim_t)LIMIT_MB << 20;
+    assert_true((double)bytes >= 1.5 * (double)limit);
+
+    char *args[] = {mut("fit"),          mut("--out-of-core"),
+                    mut("-i"),           big,
+                    mut("-k"),           mut("4"),
+                    mut("--tol"),        mut("0"),
+                    mut("--max-iter"),   mut("5"),
+                    mut("--init-means"), init,
+                    mut("--test-split"), mut("0"),
+                    mut("-o"),           out,
+                    mut("-q"),           NULL};
+    vmfmm_result r = run_limited(dir, limit, args);
+    if (r.code != 0)
+        fail_msg("out-of-core fit under a %d MiB limit: exit %d\n%s", LIMIT_MB, r.code, r.err);
+    vmfmm_result_free(&r);
+
+    /* The limit binds: the in-memory fit of the same file cannot load it. */
+    char *args2[] = {mut("fit"),        mut("-i"), big,  mut("-k"), mut("4"),
+                     mut("--no-plots"), mut("-o"), out2, mut("-q"), NULL};
+    r = run_limited(dir, limit, args2);
+    if (r.code == 0)
+        fail_msg("the in-memory fit succeeded under the limit: the test proves nothing");
+    vmfmm_result_free(&r);
+
+    /* The reference, in memory here: the rows as the tool normalizes them. */
+    float *im = malloc((size_t)K * D * sizeof *im);
+    memcpy(im, x, (size_t)K * D * sizeof *im);
+    vmf_assert_ok(vmf_rows_normalize(x, N, D));
+    vmf_assert_ok(vmf_rows_normalize(im, K, D));
+    vmf_em_opts o;
+    vmf_em_opts_init(&o);
+    o.n_components = K;
+    o.max_iter = 5;
+    o.tol = 0;
+    o.init = VMF_INIT_GIVEN;
+    o.init_means = im;
+    vmf_mixture *ref;
+    vmf_em_report rep;
+    vmf_assert_ok(vmf_mixture_fit(&o, x, N, D, &ref, &rep));
+    char p[4096];
+    char *text = vmf_test_read_file(vmfmm_path(p, sizeof p, out, "model.json"), NULL);
+    vmf_mixture *m;
+    vmf_assert_ok(vmf_mixture_from_json(text, strlen(text), &m));
+    free(text);
+    for (size_t c = 0; c < K; c++) {
+        vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
+        vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
+        for (size_t j = 0; j < D; j++)
+            vmf_assert_close(vmf_mixture_means(m)[c * D + j], vmf_mixture_means(ref)[c * D + j],
+                             1e-6, 1e-7);
+    }
+    vmf_assert_close(conv_loglik(out), rep.loglik, 1e-6, 0);
+    /* A real fit: four well-separated components of equal weight. */
+    for (size_t c = 0; c < K; c++)
+        vmf_assert_close(vmf_mixture_weights(m)[c], 0.25, 1e-3, 0);
+    vmf_mixture_free(m);
+    vmf_mixture_free(ref);
+    vmf_em_report_free(&rep);
+    free(im);
+    free(x);
+    vmf_test_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_larger_than_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
