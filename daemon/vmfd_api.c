@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * A predict request is answered on the loop thread when it is cheap: a small
@@ -83,11 +84,14 @@ void vmfd_api_refusal(void *ud, int status)
         d->metrics.responses[status / 100]++;
 }
 
-/* Compares in time independent of where the strings differ. */
+/*
+ * Compares in time independent of where the strings differ. The scheme name
+ * is case-insensitive (RFC 9110 11.1), so "bearer" and "BEARER" work too.
+ */
 static int token_ok(const vmfd_daemon *d, const char *auth)
 {
     static const char prefix[] = "Bearer ";
-    if (strncmp(auth, prefix, sizeof prefix - 1) != 0)
+    if (strncasecmp(auth, prefix, sizeof prefix - 1) != 0)
         return 0;
     const char *got = auth + sizeof prefix - 1;
     size_t glen = strlen(got);
@@ -714,7 +718,8 @@ static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
 static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *allow)
 {
     char hdr[64];
-    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    /* HEAD is allowed wherever GET is (RFC 9110 9.3.2). */
+    snprintf(hdr, sizeof hdr, "Allow: %s%s\r\n", allow, strstr(allow, "GET") ? ", HEAD" : "");
     answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
                  llhttp_method_name((llhttp_method_t)req->method), req->path, allow);
 }
@@ -723,7 +728,8 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
 {
     vmfd_daemon *d = ud;
     const char *p = req->path;
-    int m = req->method;
+    /* HEAD runs the GET handler; vmfd_http_respond leaves the body out. */
+    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
     if (strcmp(p, "/healthz") == 0) {
         if (m != HTTP_GET)
             method_not_allowed(d, req, "GET");

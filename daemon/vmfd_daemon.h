@@ -72,7 +72,7 @@ typedef struct vmfd_daemon {
     vmfd_worker_state *wk;
     vmfd_snapshot *snap;
     vmfd_metrics metrics;
-    char token[512];
+    char token[VMFD_TOKEN_MAX + 1];
     size_t token_len; /* 0: no authentication */
     int ready;
     int stopping;

@@ -19,6 +19,14 @@
 
 typedef struct vmfd_http vmfd_http;
 
+/*
+ * Longest bearer token, bytes. The token file's limit (vmfd_main.c) and the
+ * parser's Authorization buffer ("Bearer " + token) derive from this one
+ * value, so every token the configuration accepts can also be presented.
+ */
+#define VMFD_TOKEN_MAX 511
+#define VMFD_AUTH_MAX  (VMFD_TOKEN_MAX + 16)
+
 typedef struct vmfd_http_limits {
     uint64_t max_header_bytes;
     uint64_t max_body_bytes;
@@ -31,9 +39,10 @@ typedef struct vmfd_http_req {
     char *path;  /* without the query */
     char *query; /* after '?', "" when none */
     char content_type[128];
-    char authorization[512];
+    char authorization[VMFD_AUTH_MAX + 1];
     char *body;
     size_t body_len;
+    int head;          /* a HEAD request: answered like GET, the body is never sent */
     uint64_t start_ns; /* uv_hrtime() when the request was complete */
 } vmfd_http_req;
 

