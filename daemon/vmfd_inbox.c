@@ -8,7 +8,9 @@
  * at once. Files being ingested are remembered so a scan never submits one
  * twice. Files the store could not take (a 5xx) stay where they are and are
  * retried by the next scan. Dot files and names without .npz are ignored,
- * so writers can use a ".NAME.tmp" then rename.
+ * so writers can use a ".NAME.tmp" then rename. Anything that is not a
+ * regular file owned by vmfd's user (a symlink, a directory, a FIFO, another
+ * user's file) goes to rejected/ with the reason and is never opened.
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct inflight {
     struct inflight *next;
@@ -188,8 +191,17 @@ static void scan(vmfd_inbox *ib)
         char path[VMFD_CONFIG_PATH_MAX + 300];
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", ib->dir, name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        if (lstat(path, &st) != 0)
             continue;
+        /* Only regular files of our own user: a symlink could make vmfd read
+         * any file it can open (the ingest opens with O_NOFOLLOW as well). */
+        if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+            reject_now(ib, name, 400, "not_regular_file",
+                       S_ISLNK(st.st_mode) ? "a symbolic link; the inbox takes regular files only"
+                       : !S_ISREG(st.st_mode) ? "not a regular file"
+                                              : "owned by another user than vmfd's");
+            continue;
+        }
         char key[256];
         snprintf(key, sizeof key, "%.*s", (int)(n - 4), name);
         int ok = n - 4 <= 128;

@@ -15,11 +15,13 @@
 #include "vmfd_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct vmfd_ingest_state {
     sqlite3 *db;
@@ -56,15 +58,22 @@ static void reply_err(vmfd_ingest_reply *r, int status, const char *error, const
 
 static int read_file(itask *t, uint64_t max_bytes)
 {
-    FILE *f = fopen(t->path, "rb");
+    /* O_NOFOLLOW and fstat: a file swapped for a symlink or a FIFO after the
+     * inbox scan looked at it is still refused, without blocking. */
+    int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     struct stat st;
     if (!f) {
-        reply_err(&t->reply, 400, "unreadable", "cannot open the file: %s", strerror(errno));
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        reply_err(&t->reply, 400, e == ELOOP ? "not_regular_file" : "unreadable",
+                  "cannot open the file: %s", e == ELOOP ? "a symbolic link" : strerror(e));
         return -1;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         fclose(f);
-        reply_err(&t->reply, 400, "unreadable", "not a regular file");
+        reply_err(&t->reply, 400, "not_regular_file", "not a regular file of vmfd's user");
         return -1;
     }
     if ((uint64_t)st.st_size > max_bytes) {

@@ -8,7 +8,8 @@
  *
  * Exit codes (sysexits): 0 clean stop, 64 usage, 70 internal error,
  * 73 cannot create the state directory, 75 the state is locked by another
- * vmfd, 78 configuration error.
+ * vmfd, 78 configuration error or a state directory whose vmfd.db is empty
+ * or foreign (see --init); 70 also when PRAGMA quick_check finds damage.
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
@@ -38,7 +39,7 @@ void openblas_set_num_threads(int num_threads);
 
 static const char usage[] =
     "usage: vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--socket PATH]\n"
-    "            [--check-config]\n"
+    "            [--check-config] [--init]\n"
     "\n"
     "The continual-learning vMF daemon: learns labelled embedding batches\n"
     "(PUT /v1/batches/KEY or .npz files in STATE/inbox) and answers predictions\n"
@@ -50,6 +51,9 @@ static const char usage[] =
     "                     an empty value disables TCP\n"
     "  --socket PATH      also listen on a Unix socket (server.socket)\n"
     "  --check-config     validate the configuration, print it, and exit\n"
+    "  --init             initialise the store even when vmfd.db exists but is\n"
+    "                     empty (0 bytes) or an empty SQLite file; never needed\n"
+    "                     for a new state directory\n"
     "  --help             this text\n"
     "  --version          print the version\n"
     "\n"
@@ -322,11 +326,17 @@ static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
     return 0;
 }
 
+/*
+ * One vmfd per state directory. The lock is held on the directory itself
+ * (flock on an O_DIRECTORY descriptor, for the process lifetime), not on a
+ * lock file: a file can be deleted by an operator while vmfd runs, after
+ * which a second daemon would lock a new file and open the same database.
+ * The directory cannot be removed while it holds vmfd.db.
+ */
 static int lock_state(const vmfd_daemon *d, char *err, size_t errsize)
 {
-    char path[VMFD_CONFIG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/vmfd.lock", d->cfg.state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    const char *path = d->cfg.state_dir;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errsize, "cannot open %.900s: %s", path, strerror(errno));
         return -1;
@@ -343,7 +353,7 @@ int main(int argc, char **argv)
 {
     static vmfd_daemon daemon_state;
     vmfd_daemon *d = &daemon_state;
-    int check = 0;
+    int check = 0, allow_init = 0;
     char err[1024];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -358,6 +368,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--check-config") == 0) {
             check = 1;
+            continue;
+        }
+        if (strcmp(a, "--init") == 0) {
+            allow_init = 1;
             continue;
         }
         const char *cfg_path = NULL;
@@ -415,6 +429,28 @@ int main(int argc, char **argv)
         return EX_TEMPFAIL;
     }
     snprintf(d->db_path, sizeof d->db_path, "%.1000s/vmfd.db", d->cfg.state_dir);
+    int created = 0;
+    if (vmfd_store_prepare(d->db_path, allow_init, &created, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "refusing to start error=\"%s\"", err);
+        return EX_CONFIG;
+    }
+    if (created)
+        vmfd_log(VMFD_LOG_NOTICE, "initialised a new store path=%s", d->db_path);
+    if (!created && d->cfg.quick_check) {
+        sqlite3 *qc = NULL;
+        double t0 = vmfd_now_seconds();
+        if (vmfd_store_open(d->db_path, 0, 0, &qc, err, sizeof err) != 0 ||
+            vmfd_store_quick_check(qc, err, sizeof err) != 0) {
+            vmfd_store_close(qc);
+            vmfd_log(VMFD_LOG_ERR,
+                     "store damaged, refusing to start error=\"%s\" hint=\"restore vmfd.db from "
+                     "a backup; store.quick_check=false skips this check\"",
+                     err);
+            return EX_SOFTWARE;
+        }
+        vmfd_store_close(qc);
+        vmfd_log(VMFD_LOG_INFO, "quick_check ok ms=%.1f", (vmfd_now_seconds() - t0) * 1e3);
+    }
     d->loop = uv_default_loop();
     d->start_ns = uv_hrtime();
     if (vmfd_ingest_init(d, err, sizeof err) != 0 || vmfd_worker_init(d, err, sizeof err) != 0 ||

@@ -32,6 +32,24 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **db, ch
                     size_t errsize);
 void vmfd_store_close(sqlite3 *db);
 
+/*
+ * Makes sure path holds a vmfd database before any connection opens it.
+ * Absent: a new store is built at path.init and renamed into place, so a
+ * crash while creating never leaves a half-made vmfd.db. Present but empty
+ * (0 bytes) or foreign (application_id not vmfd's): refused with a message
+ * naming the file (the operator restores a backup), unless allow_init
+ * (--init) and the file holds nothing: 0 bytes, or an SQLite database
+ * without tables and with application_id 0. *created is set when a new
+ * store was made. Returns 0 or -1 with err.
+ */
+int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err, size_t errsize);
+
+/*
+ * PRAGMA quick_check: 0 when it answers "ok", -1 with its first complaint
+ * (or the open error) in err.
+ */
+int vmfd_store_quick_check(sqlite3 *db, char *err, size_t errsize);
+
 typedef struct vmfd_ingest_result {
     int existed;  /* the key was known before */
     int conflict; /* ... with another content hash */

@@ -94,8 +94,7 @@ static void rows(float *x, int64_t *y, size_t n, size_t classes, uint64_t seed)
 }
 
 /* PUTs a small seeded batch; returns the status. */
-static __attribute__((unused)) int put_small(int port, const char *key, uint64_t seed,
-                                             const char *extra)
+static int put_small(int port, const char *key, uint64_t seed, const char *extra)
 {
     float x[60 * D];
     int64_t y[60];
@@ -300,12 +299,273 @@ static void test_header_bytes(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* ---- 4: an empty or foreign vmfd.db is refused, never silently re-created ---- */
+
+static void test_empty_or_foreign_db(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(put_small(p.port, "b1", 1, NULL), 202);
+    char st[32];
+    assert_string_equal(e2e_wait_batch(p.port, "b1", st, sizeof st, 30000), "applied");
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    char db[800], cmd[2048], *out = NULL;
+    snprintf(db, sizeof db, "%s/vmfd.db", p.state);
+    assert_int_equal(truncate(db, 0), 0);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
+             p.state);
+    assert_int_equal(run(cmd, &out), 78);
+    assert_non_null(strstr(out, "is empty (0 bytes)"));
+    free(out);
+    /* The refusal left the file alone. */
+    struct stat sb;
+    assert_int_equal(stat(db, &sb), 0);
+    assert_int_equal(sb.st_size, 0);
+    /* The operator asks for a new store. */
+    const char *init[] = {"--init", NULL};
+    e2e_start(&p, init, 1);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    assert_non_null(strstr(e2e_read_file(p.log, NULL), "initialised a new store"));
+
+    /* A foreign SQLite database (application_id 0, its own tables). */
+    sqlite3 *f = NULL;
+    unlink(db);
+    assert_int_equal(sqlite3_open(db, &f), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(f, "CREATE TABLE t(a); INSERT INTO t VALUES(1);", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(f);
+    assert_int_equal(run(cmd, &out), 78);
+    assert_non_null(strstr(out, "not a vmfd database"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0 --init",
+             e2e_vmfd_bin(), p.state);
+    assert_int_equal(run(cmd, &out), 78); /* --init never overwrites data */
+    free(out);
+    f = NULL;
+    assert_int_equal(sqlite3_open(db, &f), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f, "SELECT a FROM t", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    sqlite3_close(f);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 10: deleting a lock file does not let a second vmfd in ---- */
+
+static void test_lock_survives_unlink(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    e2e_start(&p, NULL, 1);
+    char lock[800], cmd[2048], *out = NULL;
+    snprintf(lock, sizeof lock, "%s/vmfd.lock", p.state);
+    unlink(lock); /* what an operator cleaning up "stale" files would do */
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
+             p.state);
+    assert_int_equal(run(cmd, &out), 75);
+    assert_non_null(strstr(out, "in use by another vmfd"));
+    free(out);
+    /* The first daemon still serves and ingests. */
+    assert_int_equal(put_small(p.port, "after", 2, NULL), 202);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 11: damage is found: quick_check at start, a payload's hash before apply ---- */
+
+static void flip_payload_bit(const char *state, const char *key)
+{
+    char path[800];
+    snprintf(path, sizeof path, "%s/vmfd.db", state);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT d.seq, d.x FROM batch_data d JOIN batches b ON "
+                                        "b.seq = d.seq WHERE b.key = ?",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    long long seq = sqlite3_column_int64(q, 0);
+    int n = sqlite3_column_bytes(q, 1);
+    unsigned char *x = malloc((size_t)n);
+    assert_non_null(x);
+    memcpy(x, sqlite3_column_blob(q, 1), (size_t)n);
+    sqlite3_finalize(q);
+    x[100] ^= 1; /* the lowest mantissa bit of one value: still a finite float */
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "UPDATE batch_data SET x = ? WHERE seq = ?", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_blob(q, 1, x, n, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, seq);
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    free(x);
+}
+
+static void test_damaged_payload(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    /* Every checkpoint commit fails: both batches stay queued with their payloads. */
+    setenv("VMFD_TEST_FAIL_COMMITS", "1000000", 1);
+    e2e_start(&p, NULL, 1);
+    unsetenv("VMFD_TEST_FAIL_COMMITS");
+    assert_int_equal(put_small(p.port, "good", 1, NULL), 202);
+    assert_int_equal(put_small(p.port, "bad", 2, NULL), 202);
+    assert_int_equal(e2e_stop(&p, SIGKILL), 128 + SIGKILL);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='queued'"), 2);
+    flip_payload_bit(p.state, "bad");
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE key='good' AND "
+                                          "status='applied'"),
+                     1);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE key='bad' AND "
+                                          "status='rejected' AND error LIKE '%sha256%'"),
+                     1);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT batches FROM checkpoints ORDER BY id DESC "
+                                          "LIMIT 1"),
+                     1);
+    e2e_resp r;
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/batches/bad", NULL, NULL, 0, NULL, &r), 0);
+    assert_non_null(strstr(r.body, "\"status\":\"rejected\""));
+    assert_non_null(strstr(r.body, "payload damaged"));
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
+static void test_garbled_page(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700];
+    e2e_init(&p);
+    const char *args[] = {
+        "--config", conf_of(&p, "[store]\npayload_retention_days = -1\n", conf, sizeof conf), NULL};
+    e2e_start(&p, args, 1);
+    float *x = malloc(500 * D * sizeof *x);
+    int64_t *y = malloc(500 * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    char key[32], st[32];
+    for (int b = 0; b < 8; b++) {
+        rows(x, y, 500, 3, 100 + (uint64_t)b);
+        snprintf(key, sizeof key, "g%d", b);
+        assert_int_equal(e2e_put_batch(p.port, key, x, 500, D, y, NULL), 202);
+    }
+    assert_string_equal(e2e_wait_batch(p.port, "g7", st, sizeof st, 30000), "applied");
+    free(x);
+    free(y);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    char db[800], cmd[2048], *out = NULL;
+    snprintf(db, sizeof db, "%s/vmfd.db", p.state);
+    struct stat sb;
+    assert_int_equal(stat(db, &sb), 0);
+    assert_true(sb.st_size >= 32 * 4096);
+    /* 4 KiB of seeded garbage in the middle of the file. */
+    unsigned char junk[4096];
+    uint64_t s = 4242;
+    for (size_t i = 0; i < sizeof junk; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        junk[i] = (unsigned char)(s >> 56);
+    }
+    int fd = open(db, O_WRONLY);
+    assert_true(fd >= 0);
+    off_t off = (off_t)(sb.st_size / 2 / 4096 * 4096);
+    assert_int_equal(pwrite(fd, junk, sizeof junk, off), (ssize_t)sizeof junk);
+    close(fd);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --config %s --state-dir %s --listen 127.0.0.1:0",
+             e2e_vmfd_bin(), conf, p.state);
+    assert_int_equal(run(cmd, &out), 70);
+    assert_non_null(strstr(out, "store damaged"));
+    assert_non_null(strstr(out, "quick_check"));
+    free(out);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 12: the inbox takes regular files of vmfd's user only ---- */
+
+static int wait_file(const char *path, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 20) {
+        if (access(path, F_OK) == 0)
+            return 0;
+        e2e_sleep_ms(20);
+    }
+    return -1;
+}
+
+static void test_inbox_symlink(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_init(&p);
+    e2e_start(&p, NULL, 1);
+    float x[60 * D];
+    int64_t y[60];
+    rows(x, y, 60, 3, 9);
+    void *npz;
+    size_t len;
+    e2e_npz(x, 60, D, y, &npz, &len);
+    char outside[800], link[800], other[800], err[900];
+    snprintf(outside, sizeof outside, "%s/outside.npz", p.dir);
+    FILE *f = fopen(outside, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(npz, 1, len, f), len);
+    fclose(f);
+    snprintf(link, sizeof link, "%s/inbox/link.npz", p.state);
+    assert_int_equal(symlink(outside, link), 0);
+    snprintf(err, sizeof err, "%s/inbox/rejected/link.npz.error.json", p.state);
+    assert_int_equal(wait_file(err, 10000), 0);
+    char *txt = e2e_read_file(err, NULL);
+    assert_non_null(strstr(txt, "not_regular_file"));
+    assert_non_null(strstr(txt, "symbolic link"));
+    free(txt);
+    if (geteuid() == 0) {
+        /* A file of another user. */
+        snprintf(other, sizeof other, "%s/inbox/.other.tmp", p.state);
+        f = fopen(other, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(npz, 1, len, f), len);
+        fclose(f);
+        assert_int_equal(chown(other, 65534, 65534), 0);
+        char final[800];
+        snprintf(final, sizeof final, "%s/inbox/other.npz", p.state);
+        assert_int_equal(rename(other, final), 0);
+        snprintf(err, sizeof err, "%s/inbox/rejected/other.npz.error.json", p.state);
+        assert_int_equal(wait_file(err, 10000), 0);
+        txt = e2e_read_file(err, NULL);
+        assert_non_null(strstr(txt, "another user"));
+        free(txt);
+    } else {
+        print_message("skipped the other-user file: not running as root\n");
+    }
+    /* The target was never read, and is untouched. */
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
+    assert_int_equal(access(outside, F_OK), 0);
+    free(npz);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_boundary),
-        cmocka_unit_test(test_head),
-        cmocka_unit_test(test_header_bytes),
+        cmocka_unit_test(test_token_boundary),       cmocka_unit_test(test_head),
+        cmocka_unit_test(test_header_bytes),         cmocka_unit_test(test_empty_or_foreign_db),
+        cmocka_unit_test(test_lock_survives_unlink), cmocka_unit_test(test_damaged_payload),
+        cmocka_unit_test(test_garbled_page),         cmocka_unit_test(test_inbox_symlink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
