@@ -127,7 +127,10 @@ static void ingest_done(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         answer_json(d, req, r->status, o);
         return;
     }
-    answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
+    /* 503 and 507 are temporary: the client retries the same key later. */
+    answer_error(d, req, r->status,
+                 r->status == 503 || r->status == 507 ? "Retry-After: 30\r\n" : NULL, r->error,
+                 "%s", r->detail);
 }
 
 static void put_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)

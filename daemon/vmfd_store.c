@@ -421,10 +421,12 @@ int vmfd_store_ingest(sqlite3 *db, const char *key, const vmfd_batch *b, const c
         goto fail;
     free(labels);
     return 0;
-fail:
+fail:;
+    /* A full file system is its own answer (507), not a store failure. */
+    int full = sqlite3_errcode(db) == SQLITE_FULL;
     rollback(db);
     free(labels);
-    return -1;
+    return full ? -2 : -1;
 }
 
 int vmfd_store_load_batch(sqlite3 *db, int64_t seq, vmfd_batch *out, char *key_out, size_t keysize,
@@ -634,7 +636,7 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
     if (!cs || !ps)
         goto fail;
     for (size_t i = 0; i < nc; i++) {
-        char label[256];
+        char label[4097]; /* the longest label max_label_bytes allows, in full */
         const vmf_mixture *mx = vmfd_model_group_mixture(m, i);
         size_t k = mx ? vmf_mixture_n_components(mx) : 0;
         vmfd_model_group_label(m, i, label, sizeof label);

@@ -61,7 +61,7 @@ typedef struct vmfd_ingest_result {
 /*
  * Stores a new batch durably (status queued) or reports the existing one under
  * the same key. One IMMEDIATE transaction, so two PUTs of one key cannot both
- * insert.
+ * insert. Returns -2 (rolled back) when the file system is full.
  */
 int vmfd_store_ingest(sqlite3 *db, const char *key, const vmfd_batch *b, const char *source,
                       vmfd_ingest_result *r, char *err, size_t errsize);

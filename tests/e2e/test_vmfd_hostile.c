@@ -559,13 +559,205 @@ static void test_inbox_symlink(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* ---- 1 and 9: every allocation bounded by the configured limits ---- */
+
+/* Peak RSS (VmHWM) of a process, bytes. */
+static long long peak_rss(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    assert_true(kb > 0);
+    return kb * 1024;
+}
+
+/* X float32 [n][D] and string labels as .npz (free()). */
+static void npz_str(const float *x, size_t n, char **labels, void **buf, size_t *len)
+{
+    vmf_array xa, ya;
+    memset(&xa, 0, sizeof xa);
+    memset(&ya, 0, sizeof ya);
+    xa.dtype = VMF_DTYPE_F32;
+    xa.ndim = 2;
+    xa.shape[0] = n;
+    xa.shape[1] = D;
+    xa.count = n * D;
+    xa.data = (void *)(uintptr_t)x;
+    ya.dtype = VMF_DTYPE_STR;
+    ya.ndim = 1;
+    ya.shape[0] = n;
+    ya.count = n;
+    ya.data = labels;
+    const char *names[] = {"X", "y"};
+    const vmf_array *arrays[] = {&xa, &ya};
+    vmf_assert_ok(vmf_npz_write_mem(names, arrays, 2, buf, len));
+}
+
+/* PUTs string-labelled rows (labels[i] for row i); returns the answer. */
+static int put_str(int port, const char *key, size_t n, char **labels, e2e_resp *r)
+{
+    float *x = malloc(n * D * sizeof *x);
+    assert_non_null(x);
+    rows(x, NULL, n, 3, 5 + n);
+    void *npz;
+    size_t len;
+    npz_str(x, n, labels, &npz, &len);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/batches/%s", key);
+    int rc = e2e_http(port, "PUT", path, "application/x-npz", npz, len, NULL, r);
+    free(npz);
+    free(x);
+    assert_int_equal(rc, 0);
+    return r->status;
+}
+
+/* The documented bound (docs/vmfd-ops.md) of one ingest's memory for these limits. */
+#define LIM_BODY  (4ull << 20)
+#define LIM_ROWS  10000ull
+#define LIM_DIM   64ull
+#define LIM_LABEL 64ull
+#define LIM_JSON  (256ull << 10)
+static long long ingest_bound(void)
+{
+    unsigned long long x = LIM_ROWS * LIM_DIM * 8 + 65536;
+    unsigned long long y = LIM_ROWS * 4 * LIM_LABEL + 65536;
+    unsigned long long strs = LIM_ROWS * (LIM_LABEL + 48);
+    unsigned long long json = 2 * LIM_ROWS * (LIM_LABEL + 8);
+    unsigned long long a = LIM_BODY + x + y + strs + json + (8ull << 20);
+    unsigned long long b = 32 * LIM_JSON + LIM_ROWS * LIM_DIM * 4 + (8ull << 20);
+    return (long long)(a > b ? a : b);
+}
+
+static void test_bombs_and_label_limits(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700], text[512];
+    e2e_init(&p);
+    snprintf(text, sizeof text,
+             "[server]\nmax_body_bytes = %llu\nmax_batch_rows = %llu\nmax_dim = %llu\n"
+             "max_label_bytes = %llu\nmax_json_body_bytes = %llu\nmax_classes = 50\n",
+             LIM_BODY, LIM_ROWS, LIM_DIM, LIM_LABEL, LIM_JSON);
+    const char *args[] = {"--config", conf_of(&p, text, conf, sizeof conf), NULL};
+    e2e_start(&p, args, 1);
+    e2e_resp r;
+    char st[32];
+    /* Warm up every path once: a legitimate batch, applied, and a predict. */
+    char *lab[1000];
+    char names[1000][80];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(names[i], sizeof names[i], "c%d", i % 3);
+        lab[i] = names[i];
+    }
+    assert_int_equal(put_str(p.port, "warm", 1000, lab, &r), 202);
+    e2e_resp_free(&r);
+    assert_string_equal(e2e_wait_batch(p.port, "warm", st, sizeof st, 30000), "applied");
+    long long before = peak_rss(p.pid);
+
+    /* A zip bomb: X declares 64 MiB of float64 zeros in ~64 KiB of body. */
+    size_t bn = (64u << 20) / 8 / LIM_DIM;
+    vmf_array bomb;
+    memset(&bomb, 0, sizeof bomb);
+    bomb.dtype = VMF_DTYPE_F64;
+    bomb.ndim = 2;
+    bomb.shape[0] = bn;
+    bomb.shape[1] = LIM_DIM;
+    bomb.count = bn * LIM_DIM;
+    bomb.data = calloc(bomb.count, sizeof(double));
+    assert_non_null(bomb.data);
+    const char *xn[] = {"X"};
+    const vmf_array *xa[] = {&bomb};
+    void *npz;
+    size_t len;
+    vmf_assert_ok(vmf_npz_write_mem(xn, xa, 1, &npz, &len));
+    free(bomb.data);
+    assert_true(len < LIM_BODY);
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/bomb", "application/x-npz", npz, len, NULL, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "\"error\":\"too_large\""));
+    assert_non_null(strstr(r.body, "before inflating"));
+    e2e_resp_free(&r);
+    free(npz);
+
+    /* Labels: one of 65 bytes among 1000 rows is too long (422). */
+    char longl[80];
+    memset(longl, 'L', 65);
+    longl[65] = '\0';
+    lab[500] = longl;
+    assert_int_equal(put_str(p.port, "long", 1000, lab, &r), 422);
+    assert_non_null(strstr(r.body, "label_too_long"));
+    e2e_resp_free(&r);
+    lab[500] = names[500];
+    /* 200 labels of 65536 characters: y declares 52 MB of UTF-32, refused unread. */
+    char *huge = malloc(65537);
+    assert_non_null(huge);
+    memset(huge, 'h', 65536);
+    huge[65536] = '\0';
+    char *hl[200];
+    for (int i = 0; i < 200; i++)
+        hl[i] = huge;
+    assert_int_equal(put_str(p.port, "huge", 200, hl, &r), 413);
+    assert_non_null(strstr(r.body, "member y"));
+    e2e_resp_free(&r);
+    free(huge);
+    /* Classes: 3 known + 40 new fit in 50; then 10 more do not. */
+    for (int i = 0; i < 1000; i++)
+        snprintf(names[i], sizeof names[i], "k%d", i % 40);
+    assert_int_equal(put_str(p.port, "forty", 1000, lab, &r), 202);
+    e2e_resp_free(&r);
+    for (int i = 0; i < 1000; i++)
+        snprintf(names[i], sizeof names[i], "m%d", i % 10);
+    assert_int_equal(put_str(p.port, "ten", 1000, lab, &r), 422);
+    assert_non_null(strstr(r.body, "too_many_classes"));
+    e2e_resp_free(&r);
+    /* A JSON body beyond max_json_body_bytes is refused before parsing. */
+    size_t jl = LIM_JSON + 4096;
+    char *json = malloc(jl + 64);
+    assert_non_null(json);
+    size_t o = (size_t)sprintf(json, "{\"embeddings\":[");
+    while (o < jl)
+        o += (size_t)sprintf(json + o, "[1,0,0,0,0,0,0,0],");
+    o += (size_t)sprintf(json + o, "[1,0,0,0,0,0,0,0]]}");
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/bigjson", "application/json", json, o, NULL, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "json_too_large"));
+    e2e_resp_free(&r);
+    free(json);
+
+    long long after = peak_rss(p.pid), bound = ingest_bound();
+    print_message("peak RSS before %lld MiB, after %lld MiB, growth %lld KiB, bound %lld KiB\n",
+                  before >> 20, after >> 20, (after - before) >> 10, bound >> 10);
+    assert_true(after - before <= bound);
+    /* Only the legitimate batches are stored; the daemon is healthy. */
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 2);
+    assert_string_equal(e2e_wait_batch(p.port, "forty", st, sizeof st, 30000), "applied");
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM classes"), 43);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    /* After a restart the class count is known again from the store. */
+    e2e_start(&p, args, 1);
+    assert_int_equal(put_str(p.port, "ten", 1000, lab, &r), 422);
+    assert_non_null(strstr(r.body, "too_many_classes"));
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_token_boundary),       cmocka_unit_test(test_head),
-        cmocka_unit_test(test_header_bytes),         cmocka_unit_test(test_empty_or_foreign_db),
-        cmocka_unit_test(test_lock_survives_unlink), cmocka_unit_test(test_damaged_payload),
-        cmocka_unit_test(test_garbled_page),         cmocka_unit_test(test_inbox_symlink),
+        cmocka_unit_test(test_token_boundary),         cmocka_unit_test(test_head),
+        cmocka_unit_test(test_header_bytes),           cmocka_unit_test(test_empty_or_foreign_db),
+        cmocka_unit_test(test_lock_survives_unlink),   cmocka_unit_test(test_damaged_payload),
+        cmocka_unit_test(test_garbled_page),           cmocka_unit_test(test_inbox_symlink),
+        cmocka_unit_test(test_bombs_and_label_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
