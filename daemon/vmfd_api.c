@@ -750,6 +750,13 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
                          d->stopping ? "stopping" : "recovering");
         return;
     }
+    if (d->stopping) {
+        /* Draining: requests read before SIGTERM are being finished; new
+         * ones are refused (the connection closes after this answer). */
+        answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
+                     "vmfd is stopping; retry after its restart");
+        return;
+    }
     if (d->token_len) {
         if (!req->authorization[0]) {
             answer_error(d, req, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",

@@ -82,7 +82,9 @@ typedef struct vmfd_daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     uint64_t watchdog_usec;
-    uv_timer_t drain; /* shutdown: polls until the chains are idle */
+    uv_timer_t drain;        /* shutdown: polls until the chains are idle */
+    uint64_t drain_deadline; /* uv_now() when the drain gives up waiting */
+    int drain_late;
     vmfd_inbox *inbox;
     vmfd_predict_queue pq;
     uv_timer_t retry;  /* model work retry after a failed commit (vmfd_worker.c) */

@@ -100,6 +100,7 @@ struct vmfd_http {
     listener *listeners;
     conn *conns;
     size_t n_conns;
+    int draining; /* vmfd_http_drain: every answer closes its connection */
     int freeing;
     int open_listeners;
 };
@@ -643,7 +644,7 @@ void vmfd_http_respond(vmfd_http_req *req, int status, const char *content_type,
                        const char *extra_headers, char *body, size_t len)
 {
     conn *c = (conn *)((char *)req - offsetof(conn, req));
-    int close_after = !c->keep_alive || c->srv->freeing;
+    int close_after = !c->keep_alive || c->srv->freeing || c->srv->draining;
     conn_send(c, status, content_type, extra_headers, body, len, close_after, req->head);
     free(c->req.body);
     c->req.body = NULL;
@@ -876,14 +877,46 @@ void vmfd_http_stop_listening(vmfd_http *h)
     }
 }
 
+void vmfd_http_drain(vmfd_http *h)
+{
+    h->draining = 1;
+    for (conn *c = h->conns; c; c = c->next) {
+        if (!c->busy && !c->in_message && c->h.stream.write_queue_size == 0)
+            conn_close(c);
+    }
+}
+
+size_t vmfd_http_busy(const vmfd_http *h)
+{
+    size_t n = 0;
+    for (const conn *c = h->conns; c; c = c->next)
+        n += c->busy && !c->closing;
+    return n;
+}
+
+static void on_flush_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
 void vmfd_http_free(vmfd_http *h)
 {
     if (!h)
         return;
     vmfd_http_stop_listening(h);
     h->freeing = 1;
-    for (conn *c = h->conns; c; c = c->next)
-        conn_close(c);
+    for (conn *c = h->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->h.stream.write_queue_size > 0) {
+            /* Let the answer reach the client: on_write closes when it is out. */
+            c->draining = 1;
+            uv_read_stop(&c->h.stream);
+            uv_timer_start(&c->timer, on_flush_timeout, 2000, 0);
+        } else {
+            conn_close(c);
+        }
+    }
     if (!h->conns && h->open_listeners == 0)
         free(h);
 }

@@ -65,7 +65,22 @@ int vmfd_http_listen_fd(vmfd_http *h, int fd, char *err, size_t errsize);
 
 /* Stops accepting; open connections continue. */
 void vmfd_http_stop_listening(vmfd_http *h);
-/* Closes every connection and listener and frees h once all handles closed. */
+
+/*
+ * Graceful shutdown, first step: idle connections close at once; a request
+ * already with the handler is still answered, and every answer from now on
+ * carries Connection: close. Listeners stay open, so a client arriving
+ * during the drain gets the handler's answer (vmfd: 503 shutting_down)
+ * instead of a reset.
+ */
+void vmfd_http_drain(vmfd_http *h);
+/* Requests handed to the handler and not yet answered. */
+size_t vmfd_http_busy(const vmfd_http *h);
+/*
+ * Closes every listener and connection and frees h once all handles closed.
+ * Answers already queued are still written (a connection with pending
+ * output closes after it, or after 2 s).
+ */
 void vmfd_http_free(vmfd_http *h);
 
 size_t vmfd_http_connections(const vmfd_http *h);

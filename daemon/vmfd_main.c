@@ -179,14 +179,34 @@ static void final_checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_re
         uv_close((uv_handle_t *)&d->watchdog, on_closed_noop);
 }
 
-/* Waits until no ingest runs and only the model's current task remains. */
+/*
+ * The drain (nginx-like): every request already read is finished and
+ * answered, ingests waiting in the chain included, while new requests get
+ * 503 shutting_down with Connection: close. When nothing is left, or when
+ * drain_timeout_ms has passed (waiting ingests are then answered 503 and
+ * only the running one is awaited), the listeners close and the shutdown
+ * checkpoint is written.
+ */
 static void on_drain(uv_timer_t *t)
 {
     vmfd_daemon *d = t->data;
+    int late = uv_now(d->loop) >= d->drain_deadline;
+    if (late && !d->drain_late) {
+        d->drain_late = 1;
+        vmfd_log(VMFD_LOG_WARNING, "drain timeout, refusing waiting ingests busy=%zu",
+                 d->http ? vmfd_http_busy(d->http) : (size_t)0);
+        vmfd_ingest_cancel_waiting(d);
+    }
     if (!vmfd_serial_idle(&d->ingest_chain) || !vmfd_serial_idle(&d->model_chain))
+        return;
+    if (!late && d->http && vmfd_http_busy(d->http) > 0)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, on_closed_noop);
+    if (d->http) {
+        vmfd_http_free(d->http);
+        d->http = NULL;
+    }
     if (d->wk && d->snap)
         vmfd_worker_checkpoint(d, "shutdown", final_checkpoint_done, NULL);
     else {
@@ -204,12 +224,11 @@ void vmfd_shutdown(vmfd_daemon *d)
     vmfd_worker_stop_retry(d);
     vmfd_notify("STOPPING=1\nSTATUS=stopping: finishing the batch in progress");
     vmfd_inbox_stop(d);
-    if (d->http) {
-        vmfd_http_free(d->http);
-        d->http = NULL;
-    }
-    vmfd_ingest_cancel_waiting(d);
+    if (d->http)
+        vmfd_http_drain(d->http);
+    /* Waiting applies stay queued in the store; the next start applies them. */
     vmfd_worker_cancel_waiting(d);
+    d->drain_deadline = uv_now(d->loop) + d->cfg.drain_timeout_ms;
     uv_timer_init(d->loop, &d->drain);
     d->drain.data = d;
     uv_timer_start(&d->drain, on_drain, 0, 5);

@@ -750,6 +750,100 @@ static void test_bombs_and_label_limits(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* ---- 2: SIGTERM answers the ingest in flight, and 503s newcomers ---- */
+
+static long long status_field(int port, const char *field)
+{
+    e2e_resp r;
+    if (e2e_http(port, "GET", "/v1/status", NULL, NULL, 0, NULL, &r) != 0)
+        return -1;
+    long long v = -1;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", field);
+    const char *q = r.status == 200 ? strstr(r.body, pat) : NULL;
+    if (q)
+        v = atoll(q + strlen(pat));
+    e2e_resp_free(&r);
+    return v;
+}
+
+static void test_sigterm_drain(void **state)
+{
+    (void)state;
+    /* A batch large enough that storing it takes a while (~50 MB). */
+    size_t n = 200000, dd = 64;
+    float *x = malloc(n * dd * sizeof *x);
+    int64_t *y = malloc(n * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    uint64_t s = 31337;
+    for (size_t i = 0; i < n * dd; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+    }
+    for (size_t i = 0; i < n; i++)
+        y[i] = (int64_t)(i % 7);
+    void *npz;
+    size_t len;
+    e2e_npz(x, n, dd, y, &npz, &len);
+    free(x);
+    free(y);
+    for (int trial = 0; trial < 3; trial++) {
+        e2e_proc p;
+        e2e_init(&p);
+        e2e_start(&p, NULL, 1);
+        int pfd[2];
+        assert_int_equal(pipe(pfd), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            e2e_resp r;
+            int st = -1;
+            if (e2e_http(p.port, "PUT", "/v1/batches/big", "application/x-npz", npz, len, NULL,
+                         &r) == 0)
+                st = r.status;
+            ssize_t w = write(pfd[1], &st, sizeof st);
+            _exit(w == sizeof st ? 0 : 1);
+        }
+        close(pfd[1]);
+        /* The body is read once the daemon counts the batch in its queue. */
+        int seen = 0;
+        for (int i = 0; i < 3000 && !seen; i++) {
+            seen = status_field(p.port, "queue_depth") >= 1;
+            if (!seen)
+                e2e_sleep_ms(2);
+        }
+        assert_true(seen);
+        kill(p.pid, SIGTERM);
+        e2e_sleep_ms(30);
+        /* A newcomer during the drain: 503 shutting_down and Connection: close, or
+         * (when the drain already ended) a refused connection, never a reset. */
+        static const char req[] = "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n";
+        char *resp = NULL;
+        long got = e2e_raw(p.port, req, sizeof req - 1, 0, 0, 10000, &resp);
+        int newcomer = -1;
+        if (got > 0) {
+            newcomer = status_of(resp);
+            assert_int_equal(newcomer, 503);
+            assert_non_null(strstr(resp, "shutting_down"));
+            assert_non_null(strstr(resp, "Connection: close"));
+            assert_non_null(strstr(resp, "Retry-After:"));
+        }
+        free(resp);
+        int st = 0;
+        assert_int_equal(read(pfd[0], &st, sizeof st), (ssize_t)sizeof st);
+        close(pfd[0]);
+        int cst;
+        waitpid(child, &cst, 0);
+        print_message("trial %d: in-flight PUT answered %d, newcomer %d\n", trial, st, newcomer);
+        assert_int_equal(st, 202);
+        assert_int_equal(e2e_wait_exit(&p, 60000), 0);
+        assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE key='big'"), 1);
+        vmf_test_rmtree(p.dir);
+    }
+    free(npz);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -757,7 +851,7 @@ int main(void)
         cmocka_unit_test(test_header_bytes),           cmocka_unit_test(test_empty_or_foreign_db),
         cmocka_unit_test(test_lock_survives_unlink),   cmocka_unit_test(test_damaged_payload),
         cmocka_unit_test(test_garbled_page),           cmocka_unit_test(test_inbox_symlink),
-        cmocka_unit_test(test_bombs_and_label_limits),
+        cmocka_unit_test(test_bombs_and_label_limits), cmocka_unit_test(test_sigterm_drain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
