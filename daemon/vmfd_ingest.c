@@ -163,6 +163,7 @@ static int read_file(itask *t, uint64_t max_bytes)
     int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     struct stat st;
+    memset(&st, 0, sizeof st);
     if (!f) {
         int e = errno;
         if (fd >= 0)
@@ -173,7 +174,8 @@ static int read_file(itask *t, uint64_t max_bytes)
     }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         fclose(f);
-        reply_err(&t->reply, 400, "not_regular_file", "not a regular file of vmfd's user");
+        reply_err(&t->reply, 400, "not_regular_file", "%s",
+                  S_ISREG(st.st_mode) ? "owned by another user than vmfd's" : "not a regular file");
         return -1;
     }
     if ((uint64_t)st.st_size > max_bytes) {
