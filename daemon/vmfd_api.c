@@ -743,6 +743,11 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     if (strcmp(p, "/readyz") == 0) {
         if (m != HTTP_GET)
             method_not_allowed(d, req, "GET");
+        else if (d->ready && !d->stopping && d->read_only)
+            /* Predictions are served; say why ingest is off. */
+            answer_json(
+                d, req, 200,
+                json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
         else if (d->ready && !d->stopping)
             answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
         else
@@ -769,6 +774,14 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
                          "invalid_token", "the bearer token is not valid");
             return;
         }
+    }
+    if (d->read_only && (m == HTTP_PUT || (m == HTTP_POST && strcmp(p, "/v1/predict") != 0))) {
+        /* Started on a full disk: nothing can be written. */
+        if (m == HTTP_PUT)
+            d->metrics.batches[VMFD_BATCH_NO_SPACE]++;
+        answer_error(d, req, 507, "Retry-After: 60\r\n", "insufficient_storage", "%s",
+                     d->ro_reason);
+        return;
     }
     if (strcmp(p, "/metrics") == 0) {
         if (m != HTTP_GET) {

@@ -75,6 +75,8 @@ typedef struct vmfd_daemon {
     char token[VMFD_TOKEN_MAX + 1];
     size_t token_len; /* 0: no authentication */
     int ready;
+    int read_only;       /* started on a full disk: predictions only (vmfd_main.c) */
+    char ro_reason[256]; /* why, for /readyz and the 507 answers */
     int stopping;
     int exit_code;
     uint64_t queue_depth; /* ingests in flight plus batches waiting for the model */
@@ -98,6 +100,8 @@ void vmfd_snapshot_release(vmfd_snapshot *s);
 
 /* ---- model worker (vmfd_worker.c) ---- */
 int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize);
+/* Read-only (full disk): recovery loads the newest checkpoint only. */
+int vmfd_worker_init_read_only(vmfd_daemon *d, char *err, size_t errsize);
 void vmfd_worker_free(vmfd_daemon *d);
 /* Closes the retry timer (shutdown: the shutdown checkpoint recovers instead). */
 void vmfd_worker_stop_retry(vmfd_daemon *d);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define EX_USAGE_    64
@@ -346,6 +347,28 @@ static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
 }
 
 /*
+ * Below this much free space (or with no free inode) the state directory's
+ * file system counts as full: SQLite could not even create its -wal and
+ * -shm files, so vmfd starts read-only instead of failing.
+ */
+#define MIN_FREE_BYTES (1u << 20)
+
+static int disk_full(const char *dir, char *why, size_t size)
+{
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0)
+        return 0;
+    unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+    if (avail >= MIN_FREE_BYTES && (v.f_files == 0 || v.f_favail > 0))
+        return 0;
+    snprintf(why, size,
+             "the file system of the state directory is full (%llu bytes, %llu inodes "
+             "free); ingest is off until space is freed and vmfd restarted",
+             avail, (unsigned long long)v.f_favail);
+    return 1;
+}
+
+/*
  * One vmfd per state directory. The lock is held on the directory itself
  * (flock on an O_DIRECTORY descriptor, for the process lifetime), not on a
  * lock file: a file can be deleted by an operator while vmfd runs, after
@@ -366,6 +389,32 @@ static int lock_state(const vmfd_daemon *d, char *err, size_t errsize)
         return -1;
     }
     return fd; /* held until exit */
+}
+
+static void setup_signals(vmfd_daemon *d);
+static int serve(vmfd_daemon *d);
+
+/*
+ * A full disk at startup: serve predictions from the newest checkpoint
+ * (read through an immutable snapshot, which creates no files), answer
+ * ingest and checkpoint writes with 507, and say why on /readyz.
+ */
+static int run_read_only(vmfd_daemon *d)
+{
+    char err[1024];
+    struct stat sb;
+    if (stat(d->db_path, &sb) != 0 || sb.st_size == 0) {
+        vmfd_log(VMFD_LOG_ERR, "no store to serve read-only path=%s", d->db_path);
+        return EX_CANTCREAT;
+    }
+    d->loop = uv_default_loop();
+    d->start_ns = uv_hrtime();
+    if (vmfd_worker_init_read_only(d, err, sizeof err) != 0 ||
+        vmfd_store_open_snapshot(d->db_path, &d->rdb, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "store failed error=\"%s\"", err);
+        return EX_SOFTWARE;
+    }
+    return serve(d);
 }
 
 int main(int argc, char **argv)
@@ -449,6 +498,11 @@ int main(int argc, char **argv)
     }
     snprintf(d->db_path, sizeof d->db_path, "%.1000s/vmfd.db", d->cfg.state_dir);
     int created = 0;
+    d->read_only = disk_full(d->cfg.state_dir, d->ro_reason, sizeof d->ro_reason);
+    if (d->read_only) {
+        vmfd_log(VMFD_LOG_WARNING, "starting read-only reason=\"%s\"", d->ro_reason);
+        return run_read_only(d);
+    }
     if (vmfd_store_prepare(d->db_path, allow_init, &created, err, sizeof err) != 0) {
         vmfd_log(VMFD_LOG_ERR, "refusing to start error=\"%s\"", err);
         return EX_CONFIG;
@@ -477,12 +531,41 @@ int main(int argc, char **argv)
         vmfd_log(VMFD_LOG_ERR, "store failed error=\"%s\"", err);
         return EX_SOFTWARE;
     }
+    return serve(d);
+}
+
+/* Listeners, signals, watchdog, inbox, recovery, then the loop until stopped. */
+static int serve(vmfd_daemon *d)
+{
+    char err[1024];
     vmfd_http_limits lim = limits_of(&d->cfg);
     if (vmfd_http_new(d->loop, &lim, vmfd_api_handle, vmfd_api_refusal, d, &d->http) != 0 ||
         start_listeners(d, err, sizeof err) != 0) {
         vmfd_log(VMFD_LOG_ERR, "listen failed error=\"%s\"", err);
         return EX_SOFTWARE;
     }
+    setup_signals(d);
+    if (d->cfg.inbox_enabled && !d->read_only && vmfd_inbox_start(d, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "inbox failed error=\"%s\"", err);
+        return EX_CANTCREAT;
+    }
+    vmfd_notify("STATUS=recovering");
+    vmfd_log(VMFD_LOG_NOTICE, "starting version=%s state_dir=%s pid=%ld%s", vmf_version(),
+             d->cfg.state_dir, (long)getpid(), d->read_only ? " read_only=1" : "");
+    vmfd_worker_recover(d, on_ready);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    vmfd_snapshot_release(d->snap);
+    d->snap = NULL;
+    vmfd_store_close(d->rdb);
+    vmfd_worker_free(d);
+    vmfd_ingest_free(d);
+    uv_loop_close(d->loop);
+    return d->exit_code;
+}
+
+static void setup_signals(vmfd_daemon *d)
+{
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);
@@ -496,21 +579,4 @@ int main(int argc, char **argv)
         uv_timer_init(d->loop, &d->watchdog);
         uv_timer_start(&d->watchdog, on_watchdog, 0, ms ? ms : 1);
     }
-    if (d->cfg.inbox_enabled && vmfd_inbox_start(d, err, sizeof err) != 0) {
-        vmfd_log(VMFD_LOG_ERR, "inbox failed error=\"%s\"", err);
-        return EX_CANTCREAT;
-    }
-    vmfd_notify("STATUS=recovering");
-    vmfd_log(VMFD_LOG_NOTICE, "starting version=%s state_dir=%s pid=%ld", vmf_version(),
-             d->cfg.state_dir, (long)getpid());
-    vmfd_worker_recover(d, on_ready);
-    uv_run(d->loop, UV_RUN_DEFAULT);
-
-    vmfd_snapshot_release(d->snap);
-    d->snap = NULL;
-    vmfd_store_close(d->rdb);
-    vmfd_worker_free(d);
-    vmfd_ingest_free(d);
-    uv_loop_close(d->loop);
-    return d->exit_code;
 }

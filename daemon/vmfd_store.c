@@ -322,6 +322,29 @@ int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err
     return rc;
 }
 
+int vmfd_store_open_snapshot(const char *path, sqlite3 **out, char *err, size_t errsize)
+{
+    char uri[4200];
+    sqlite3 *db = NULL;
+    *out = NULL;
+    snprintf(uri, sizeof uri, "file:%s?immutable=1", path);
+    if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        set_err(err, errsize, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    int64_t app = pragma_int(db, "PRAGMA application_id");
+    if (app != VMFD_STORE_APP_ID) {
+        set_err(err, errsize, "%s is not a vmfd database (application_id %lld)", path,
+                (long long)app);
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
 int vmfd_store_quick_check(sqlite3 *db, char *err, size_t errsize)
 {
     sqlite3_stmt *st = NULL;

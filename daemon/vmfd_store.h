@@ -45,6 +45,14 @@ void vmfd_store_close(sqlite3 *db);
 int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err, size_t errsize);
 
 /*
+ * Opens path read-only as an immutable snapshot (no locks, no -wal/-shm
+ * files created): what a daemon on a full disk can still read. A -wal file
+ * left by a crash is ignored, so the newest checkpoint in the main file is
+ * what it sees. Checks application_id like vmfd_store_open.
+ */
+int vmfd_store_open_snapshot(const char *path, sqlite3 **db, char *err, size_t errsize);
+
+/*
  * PRAGMA quick_check: 0 when it answers "ok", -1 with its first complaint
  * (or the open error) in err.
  */

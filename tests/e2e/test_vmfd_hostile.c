@@ -927,6 +927,117 @@ static void test_inbox_burst(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* ---- 8: a full disk is 507, and a restart on it serves read-only ---- */
+
+/* Writes to path until the file system is full. */
+static void fill_disk(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    assert_true(fd >= 0);
+    static char block[65536];
+    memset(block, 'f', sizeof block);
+    size_t chunk = sizeof block;
+    while (chunk >= 512) {
+        if (write(fd, block, chunk) < (ssize_t)chunk)
+            chunk /= 2;
+    }
+    fsync(fd);
+    close(fd);
+}
+
+static int predict_one(int port)
+{
+    static const char body[] = "{\"embeddings\":[[1,0,0,0,0,0,0,0]]}";
+    e2e_resp r;
+    assert_int_equal(
+        e2e_http(port, "POST", "/v1/predict", "application/json", body, sizeof body - 1, NULL, &r),
+        0);
+    int st = r.status;
+    e2e_resp_free(&r);
+    return st;
+}
+
+static void test_disk_full(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        print_message("skipped: the disk-full test mounts a small tmpfs and needs root\n");
+        skip();
+    }
+    e2e_proc p;
+    e2e_init(&p);
+    char cmd[1024], filler[800];
+    assert_int_equal(mkdir(p.state, 0700), 0);
+    snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=4m,mode=0700 vmfd-test %s 2>&1", p.state);
+    if (run(cmd, NULL) != 0) {
+        print_message("skipped: cannot mount a tmpfs here (no CAP_SYS_ADMIN?)\n");
+        vmf_test_rmtree(p.dir);
+        skip();
+    }
+    snprintf(filler, sizeof filler, "%s/filler", p.state);
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(put_small(p.port, "b1", 1, NULL), 202);
+    char st[32];
+    assert_string_equal(e2e_wait_batch(p.port, "b1", st, sizeof st, 30000), "applied");
+    fill_disk(filler);
+    float *x = malloc(2000 * D * sizeof *x);
+    int64_t *y = malloc(2000 * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    rows(x, y, 2000, 3, 3);
+    void *npz;
+    size_t len;
+    e2e_npz(x, 2000, D, y, &npz, &len);
+    free(x);
+    free(y);
+    e2e_resp r;
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/b2", "application/x-npz", npz, len, NULL, &r), 0);
+    assert_int_equal(r.status, 507);
+    assert_non_null(strstr(r.body, "insufficient_storage"));
+    assert_non_null(strstr(r.headers, "Retry-After:"));
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_metric(p.port, "vmfd_batches_total{status=\"insufficient_storage\"}"), 1);
+    assert_int_equal(e2e_metric(p.port, "vmfd_batches_total{status=\"invalid\"}"), 0);
+    assert_int_equal(predict_one(p.port), 200);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+
+    /* A restart while the disk is still full comes up read-only. */
+    fill_disk(filler);
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(e2e_http(p.port, "GET", "/readyz", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"ingest\":false"));
+    assert_non_null(strstr(r.body, "full"));
+    e2e_resp_free(&r);
+    assert_int_equal(predict_one(p.port), 200);
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/b2", "application/x-npz", npz, len, NULL, &r), 0);
+    assert_int_equal(r.status, 507);
+    assert_non_null(strstr(r.headers, "Retry-After:"));
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_http(p.port, "POST", "/v1/checkpoints", NULL, NULL, 0, NULL, &r), 0);
+    assert_int_equal(r.status, 507);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+
+    /* Space freed: a restart ingests again, nothing was lost. */
+    unlink(filler);
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/b2", "application/x-npz", npz, len, NULL, &r), 0);
+    assert_int_equal(r.status, 202);
+    e2e_resp_free(&r);
+    assert_string_equal(e2e_wait_batch(p.port, "b2", st, sizeof st, 30000), "applied");
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='applied'"),
+                     2);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    free(npz);
+    snprintf(cmd, sizeof cmd, "umount %s", p.state);
+    assert_int_equal(run(cmd, NULL), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +1052,7 @@ int main(void)
         cmocka_unit_test(test_bombs_and_label_limits),
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_inbox_burst),
+        cmocka_unit_test(test_disk_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
