@@ -325,7 +325,7 @@ static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cl
     sb_str(&b, "]}");
     if (b.oom) {
         free(b.p);
-        pjob_fail(j, 500, "out_of_memory", "formatting the answer");
+        pjob_fail(j, 507, "out_of_memory", "formatting the answer");
         return;
     }
     j->status = 200;
@@ -366,7 +366,7 @@ static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
     size_t off = 0;
     for (size_t i = 0; i < cnt; i++) {
         if (fail)
-            pjob_fail(list[i], 500, fail, why);
+            pjob_fail(list[i], strcmp(fail, "out_of_memory") == 0 ? 507 : 500, fail, why);
         else
             predict_format(list[i], snap, cls + off * k, proba + off * k);
         off += list[i]->n;
@@ -456,7 +456,7 @@ static void pbatch_work(uv_work_t *w)
     size_t n_ok = 0;
     for (pjob *j = b->head; j; j = j->next) {
         if (!ok)
-            pjob_fail(j, 500, "out_of_memory", "predict");
+            pjob_fail(j, 507, "out_of_memory", "predict");
         else if (predict_decode(j, b->snap) == 0)
             ok[n_ok++] = j;
     }
@@ -536,7 +536,7 @@ static void pq_start(vmfd_daemon *d)
     pbatch *b = calloc(1, sizeof *b);
     if (!b) {
         vmfd_snapshot_release(s);
-        pq_fail_all(d, head, 500, NULL, "out_of_memory", "predict");
+        pq_fail_all(d, head, 507, NULL, "out_of_memory", "predict");
         pq_start(d);
         return;
     }
@@ -582,7 +582,7 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
     pjob *j = calloc(1, sizeof *j);
     if (!j) {
         vmfd_snapshot_release(s);
-        answer_error(d, req, 500, NULL, "out_of_memory", "predict");
+        answer_error(d, req, 507, NULL, "out_of_memory", "predict");
         return;
     }
     j->d = d;
@@ -710,7 +710,7 @@ static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
     }
     restore_ctx *rc = malloc(sizeof *rc);
     if (!rc) {
-        answer_error(d, req, 500, NULL, "out_of_memory", "restore");
+        answer_error(d, req, 507, NULL, "out_of_memory", "restore");
         return;
     }
     rc->req = req;
@@ -803,7 +803,7 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
         size_t len = 0;
         char *text = vmfd_metrics_render(&d->metrics, &g, &len);
         if (!text)
-            answer_error(d, req, 500, NULL, "out_of_memory", "metrics");
+            answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
         else
             answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
         return;

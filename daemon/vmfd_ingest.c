@@ -411,7 +411,7 @@ void vmfd_ingest_submit(vmfd_daemon *d, const char *key, const char *source,
     if (!t || (path && !(t->path = strdup(path)))) {
         vmfd_ingest_reply r;
         memset(&r, 0, sizeof r);
-        reply_err(&r, 500, "out_of_memory", "queueing the batch");
+        reply_err(&r, 507, "out_of_memory", "queueing the batch");
         free(body);
         if (t)
             free(t);

@@ -622,7 +622,7 @@ void vmfd_worker_checkpoint(vmfd_daemon *d, const char *reason, vmfd_worker_cb c
 {
     wtask *t = new_task(d, W_CHECKPOINT);
     if (!t) {
-        vmfd_worker_reply r = {500, "out_of_memory", "queueing the checkpoint", 0};
+        vmfd_worker_reply r = {507, "out_of_memory", "queueing the checkpoint", 0};
         cb(d, ud, &r);
         return;
     }
@@ -636,7 +636,7 @@ void vmfd_worker_restore(vmfd_daemon *d, int64_t id, vmfd_worker_cb cb, void *ud
 {
     wtask *t = new_task(d, W_RESTORE);
     if (!t) {
-        vmfd_worker_reply r = {500, "out_of_memory", "queueing the restore", 0};
+        vmfd_worker_reply r = {507, "out_of_memory", "queueing the restore", 0};
         cb(d, ud, &r);
         return;
     }

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -617,7 +618,11 @@ static int put_str(int port, const char *key, size_t n, char **labels, e2e_resp 
     return r->status;
 }
 
-/* The documented bound (docs/vmfd-ops.md) of one ingest's memory for these limits. */
+/*
+ * The documented bound (docs/vmfd-ops.md, "Memory") of one ingest request
+ * for these limits: B + X + Y + 2R(L + 48) + 2(4RD + R(6L + 8)) + 8 MiB
+ * for .npz; 33J + 2(4RD + R(6L + 8)) + 2R(L + 48) + 8 MiB for JSON.
+ */
 #define LIM_BODY  (4ull << 20)
 #define LIM_ROWS  10000ull
 #define LIM_DIM   64ull
@@ -625,13 +630,12 @@ static int put_str(int port, const char *key, size_t n, char **labels, e2e_resp 
 #define LIM_JSON  (256ull << 10)
 static long long ingest_bound(void)
 {
-    unsigned long long x = LIM_ROWS * LIM_DIM * 8 + 65536;
-    unsigned long long y = LIM_ROWS * 4 * LIM_LABEL + 65536;
-    unsigned long long strs = LIM_ROWS * (LIM_LABEL + 48);
-    unsigned long long json = 2 * LIM_ROWS * (LIM_LABEL + 8);
-    unsigned long long a = LIM_BODY + x + y + strs + json + (8ull << 20);
-    unsigned long long b = 32 * LIM_JSON + LIM_ROWS * LIM_DIM * 4 + (8ull << 20);
-    return (long long)(a > b ? a : b);
+    unsigned long long r = LIM_ROWS, d = LIM_DIM, l = LIM_LABEL;
+    unsigned long long x = r * d * 8 + 65536, y = r * 4 * l + 65536;
+    unsigned long long strs = 2 * r * (l + 48), record = 2 * (4 * r * d + r * (6 * l + 8));
+    unsigned long long npz = LIM_BODY + x + y + strs + record + (8ull << 20);
+    unsigned long long json = 33 * LIM_JSON + record + strs + (8ull << 20);
+    return (long long)(npz > json ? npz : json);
 }
 
 static void test_bombs_and_label_limits(void **state)
@@ -1038,6 +1042,157 @@ static void test_disk_full(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/* ---- request smuggling shapes and auth near-misses ---- */
+
+static void test_smuggling_and_auth(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700], tokfile[700], text[900];
+    e2e_init(&p);
+    snprintf(tokfile, sizeof tokfile, "%s/token", p.dir);
+    write_text(tokfile, "s3cret-token\n");
+    snprintf(text, sizeof text, "[server]\ntoken_file = %s\n", tokfile);
+    const char *args[] = {"--config", conf_of(&p, text, conf, sizeof conf), NULL};
+    e2e_start(&p, args, 1);
+    /* Each request hides a second one (a PUT) that must never be executed. */
+    static const char *const smuggle[] = {
+        /* CL.TE */
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer s3cret-token\r\n"
+        "Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "PUT /v1/batches/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        /* two different Content-Lengths */
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 60\r\n\r\n"
+        "PUT /v1/batches/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        /* space before the colon */
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"
+        "PUT /v1/batches/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        /* obs-fold of Transfer-Encoding */
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n chunked\r\n\r\n"
+        "0\r\n\r\nPUT /v1/batches/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+        /* a bare LF inside a header line */
+        "POST /v1/predict HTTP/1.1\r\nHost: x\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        "PUT /v1/batches/smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+    };
+    for (size_t i = 0; i < sizeof smuggle / sizeof smuggle[0]; i++) {
+        char *resp = raw(p.port, smuggle[i], strlen(smuggle[i]));
+        int st = status_of(resp);
+        /* 400, or 501 for a coding other than chunked: refused either way. */
+        if (st != 400 && st != 501) {
+            print_error("smuggling case %zu answered %d:\n%s\n", i, st, resp);
+            fail();
+        }
+        /* One answer, then the connection closes: the hidden request is never read. */
+        assert_null(strstr(resp + 1, "HTTP/1.1 "));
+        free(resp);
+    }
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
+    /* Authorization near-misses: all 401, the right one 200. */
+    static const char *const near[] = {
+        "Authorization: Bearer\r\n",
+        "Authorization: Bearers3cret-token\r\n",
+        "Authorization: Bearer  s3cret-token\r\n",
+        "Authorization: Bearer s3cret-toke\r\n",
+        "Authorization: Bearer s3cret-token0\r\n",
+        "Authorization: Bearer S3CRET-TOKEN\r\n",
+        "Authorization: Basic czNjcmV0LXRva2Vu\r\n",
+    };
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        e2e_resp r;
+        assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0, near[i], &r), 0);
+        if (r.status != 401 && r.status != 400) {
+            print_error("auth case %zu answered %d\n", i, r.status);
+            fail();
+        }
+        e2e_resp_free(&r);
+    }
+    e2e_resp r;
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0,
+                              "Authorization: Bearer s3cret-token\r\n", &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
+/* ---- 1: an allocation that fails is 507, never a data error ---- */
+
+static long long vm_size(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static void test_alloc_failure_507(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700];
+    e2e_init(&p);
+    const char *args[] = {"--config",
+                          conf_of(&p,
+                                  "[server]\nmax_body_bytes = 67108864\nmax_batch_rows = "
+                                  "100000000\nmax_decoded_bytes = 4294967296\n",
+                                  conf, sizeof conf),
+                          NULL};
+    e2e_start(&p, args, 1);
+    assert_int_equal(put_small(p.port, "warm", 1, NULL), 202);
+    char st[32];
+    assert_string_equal(e2e_wait_batch(p.port, "warm", st, sizeof st, 30000), "applied");
+    long long vsz = vm_size(p.pid);
+    if (vsz > (1ll << 40)) {
+        print_message("skipped: a sanitizer reserves %lld GiB of address space; RLIMIT_AS "
+                      "cannot be applied\n",
+                      vsz >> 30);
+        assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+        vmf_test_rmtree(p.dir);
+        skip();
+    }
+    /* 128 MiB of float64 rows, within every configured limit, but not within
+     * the address space left to the daemon. */
+    struct rlimit rl = {(rlim_t)(vsz + (48ll << 20)), (rlim_t)(vsz + (48ll << 20))};
+    assert_int_equal(prlimit(p.pid, RLIMIT_AS, &rl, NULL), 0);
+    vmf_array big;
+    memset(&big, 0, sizeof big);
+    big.dtype = VMF_DTYPE_F64;
+    big.ndim = 2;
+    big.shape[0] = (128u << 20) / 8 / 64;
+    big.shape[1] = 64;
+    big.count = big.shape[0] * 64;
+    big.data = calloc(big.count, sizeof(double));
+    assert_non_null(big.data);
+    for (size_t i = 0; i < big.shape[0]; i++)
+        ((double *)big.data)[i * 64 + i % 64] = 1.0;
+    const char *xn[] = {"X"};
+    const vmf_array *xa[] = {&big};
+    void *npz;
+    size_t len;
+    vmf_assert_ok(vmf_npz_write_mem(xn, xa, 1, &npz, &len));
+    free(big.data);
+    e2e_resp r;
+    assert_int_equal(
+        e2e_http(p.port, "PUT", "/v1/batches/big", "application/x-npz", npz, len, NULL, &r), 0);
+    print_message("128 MiB batch under an address-space limit: %d %s\n", r.status, r.body);
+    assert_int_equal(r.status, 507);
+    assert_non_null(strstr(r.body, "out_of_memory"));
+    assert_non_null(strstr(r.headers, "Retry-After:"));
+    e2e_resp_free(&r);
+    free(npz);
+    /* Still healthy and still learning within its means. */
+    assert_int_equal(put_small(p.port, "after", 2, NULL), 202);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1053,6 +1208,8 @@ int main(void)
         cmocka_unit_test(test_sigterm_drain),
         cmocka_unit_test(test_inbox_burst),
         cmocka_unit_test(test_disk_full),
+        cmocka_unit_test(test_smuggling_and_auth),
+        cmocka_unit_test(test_alloc_failure_507),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
