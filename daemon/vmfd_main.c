@@ -255,6 +255,13 @@ static void on_signal(uv_signal_t *s, int signum)
         d->cfg.max_connections = c.max_connections;
         d->cfg.idle_timeout_ms = c.idle_timeout_ms;
         d->cfg.predict_max_rows = c.predict_max_rows;
+        d->cfg.max_batch_rows = c.max_batch_rows;
+        d->cfg.max_dim = c.max_dim;
+        d->cfg.max_decoded_bytes = c.max_decoded_bytes;
+        d->cfg.max_json_body_bytes = c.max_json_body_bytes;
+        d->cfg.max_label_bytes = c.max_label_bytes;
+        d->cfg.max_classes = c.max_classes;
+        d->cfg.drain_timeout_ms = c.drain_timeout_ms;
         d->cfg.queue_length = c.queue_length;
         memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
         memcpy(d->token, token, sizeof token);
