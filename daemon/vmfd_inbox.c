@@ -116,7 +116,9 @@ static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
     char from[VMFD_CONFIG_PATH_MAX + 300], to[VMFD_CONFIG_PATH_MAX + 320];
     (void)d;
     snprintf(from, sizeof from, "%s/%s", ib->dir, it->name);
-    if (r->status >= 500) {
+    if (r->status == 404) {
+        vmfd_log(VMFD_LOG_INFO, "inbox file vanished file=%s", it->name); /* nothing to move */
+    } else if (r->status >= 500) {
         vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=%s", it->name, r->error);
     } else if (r->status == 200 || r->status == 202) {
         snprintf(to, sizeof to, "%s/done/%s", ib->dir, it->name);

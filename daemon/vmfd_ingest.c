@@ -168,8 +168,11 @@ static int read_file(itask *t, uint64_t max_bytes)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        reply_err(&t->reply, 400, e == ELOOP ? "not_regular_file" : "unreadable",
-                  "cannot open the file: %s", e == ELOOP ? "a symbolic link" : strerror(e));
+        if (e == ENOENT)
+            reply_err(&t->reply, 404, "gone", "the file was removed before it was read");
+        else
+            reply_err(&t->reply, 400, e == ELOOP ? "not_regular_file" : "unreadable",
+                      "cannot open the file: %s", e == ELOOP ? "a symbolic link" : strerror(e));
         return -1;
     }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
