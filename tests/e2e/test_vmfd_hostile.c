@@ -329,7 +329,9 @@ static void test_empty_or_foreign_db(void **state)
     e2e_start(&p, init, 1);
     assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), 0);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
-    assert_non_null(strstr(e2e_read_file(p.log, NULL), "initialised a new store"));
+    char *log = e2e_read_file(p.log, NULL);
+    assert_non_null(strstr(log, "initialised a new store"));
+    free(log);
 
     /* A foreign SQLite database (application_id 0, its own tables). */
     sqlite3 *f = NULL;
