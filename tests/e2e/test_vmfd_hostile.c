@@ -36,6 +36,18 @@
 
 #define D 8
 
+/*
+ * Under a sanitizer (the CI's ASan and TSan passes run this suite too) code
+ * runs 2-15x slower: the latency bound of the inbox burst is relaxed there
+ * (the 50 ms target is asserted in the uninstrumented Release pass) and the
+ * SIGTERM test runs one trial of a smaller batch.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 /* ---- helpers ---- */
 
 static void write_text(const char *path, const char *text)
@@ -777,7 +789,7 @@ static void test_sigterm_drain(void **state)
 {
     (void)state;
     /* A batch large enough that storing it takes a while (~50 MB). */
-    size_t n = 200000, dd = 64;
+    size_t n = SANITIZED ? 50000 : 200000, dd = 64;
     float *x = malloc(n * dd * sizeof *x);
     int64_t *y = malloc(n * sizeof *y);
     assert_non_null(x);
@@ -794,7 +806,7 @@ static void test_sigterm_drain(void **state)
     e2e_npz(x, n, dd, y, &npz, &len);
     free(x);
     free(y);
-    for (int trial = 0; trial < 3; trial++) {
+    for (int trial = 0; trial < (SANITIZED ? 1 : 3); trial++) {
         e2e_proc p;
         e2e_init(&p);
         e2e_start(&p, NULL, 1);
@@ -923,7 +935,10 @@ static void test_inbox_burst(void **state)
     print_message("inbox burst: %d files in %.0f ms; /healthz n=%zu p50=%.2f ms p99=%.2f ms "
                   "max=%.2f ms; %lld batches stored meanwhile\n",
                   N_FILES, t_end - t0, n, p50, p99, mx, seen);
-    assert_true(p99 < 50.0);
+    double bound = SANITIZED ? 500.0 : 50.0;
+    if (SANITIZED)
+        print_message("sanitizer build: p99 bound relaxed to %.0f ms\n", bound);
+    assert_true(p99 < bound);
     assert_true(seen > 0);
     /* No file of the burst was refused (each was complete when renamed in). */
     char rej[800];
