@@ -247,6 +247,28 @@ static int init_store(const char *path, char *err, size_t errsize)
     return 0;
 }
 
+/*
+ * A -wal file without its database (vmfd.db deleted or moved away): SQLite
+ * would replay its pages into a new database. 1 when one exists with data.
+ */
+static int stale_wal(const char *path)
+{
+    char wal[4200];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return stat(wal, &st) == 0 && st.st_size > 0;
+}
+
+/* --init: the old -wal and -shm go with the old database. */
+static void drop_wal(const char *path)
+{
+    char f[4200];
+    snprintf(f, sizeof f, "%s-wal", path);
+    unlink(f);
+    snprintf(f, sizeof f, "%s-shm", path);
+    unlink(f);
+}
+
 int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err, size_t errsize)
 {
     struct stat st;
@@ -255,6 +277,17 @@ int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err
         if (errno != ENOENT) {
             set_err(err, errsize, "cannot stat %s: %s", path, strerror(errno));
             return -1;
+        }
+        if (stale_wal(path)) {
+            if (!allow_init) {
+                set_err(err, errsize,
+                        "%s is missing but its -wal file is not: the database was deleted or "
+                        "moved; put it back, or start once with --init to begin a new store "
+                        "(the -wal is removed)",
+                        path);
+                return -1;
+            }
+            drop_wal(path);
         }
         if (init_store(path, err, errsize) != 0)
             return -1;
@@ -273,6 +306,7 @@ int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err
                     path);
             return -1;
         }
+        drop_wal(path);
         if (unlink(path) != 0 || init_store(path, err, errsize) != 0) {
             if (!err[0])
                 set_err(err, errsize, "cannot replace %s: %s", path, strerror(errno));

@@ -345,6 +345,23 @@ static void test_empty_or_foreign_db(void **state)
     assert_non_null(strstr(log, "initialised a new store"));
     free(log);
 
+    /* vmfd.db deleted under a crashed daemon, its -wal left behind. */
+    e2e_start(&p, NULL, 1);
+    assert_int_equal(put_small(p.port, "b2", 2, NULL), 202);
+    assert_int_equal(e2e_stop(&p, SIGKILL), 128 + SIGKILL);
+    unlink(db);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
+             p.state);
+    assert_int_equal(run(cmd, &out), 78);
+    assert_non_null(strstr(out, "-wal file is not"));
+    free(out);
+    assert_int_equal(access(db, F_OK), -1); /* nothing was created */
+    char side[820];
+    snprintf(side, sizeof side, "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", db);
+    unlink(side);
+
     /* A foreign SQLite database (application_id 0, its own tables). */
     sqlite3 *f = NULL;
     unlink(db);
