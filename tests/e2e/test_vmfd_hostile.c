@@ -765,6 +765,12 @@ static void test_bombs_and_label_limits(void **state)
     assert_int_equal(r.status, 413);
     assert_non_null(strstr(r.body, "json_too_large"));
     e2e_resp_free(&r);
+    /* The same for a predict body. */
+    assert_int_equal(e2e_http(p.port, "POST", "/v1/predict", "application/json", json, o, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr(r.body, "json_too_large"));
+    e2e_resp_free(&r);
     free(json);
 
     long long after = peak_rss(p.pid), bound = ingest_bound();
