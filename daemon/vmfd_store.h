@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define VMFD_STORE_APP_ID  0x766d6664 /* "vmfd" */
-#define VMFD_STORE_VERSION 1
+#define VMFD_STORE_VERSION 2          /* 2: readable component columns and views */
 
 typedef struct vmfd_model vmfd_model;
 
@@ -53,10 +53,10 @@ int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err
 int vmfd_store_open_snapshot(const char *path, sqlite3 **db, char *err, size_t errsize);
 
 /*
- * PRAGMA quick_check: 0 when it answers "ok", -1 with its first complaint
- * (or the open error) in err.
+ * PRAGMA quick_check on the database at path: 0 when it answers "ok", -1
+ * with its first complaint (or the open error) in err.
  */
-int vmfd_store_quick_check(sqlite3 *db, char *err, size_t errsize);
+int vmfd_store_quick_check(const char *path, char *err, size_t errsize);
 
 typedef struct vmfd_ingest_result {
     int existed;  /* the key was known before */
@@ -64,6 +64,8 @@ typedef struct vmfd_ingest_result {
     int64_t seq;
     int64_t rows;
     char status[16];
+    char
+        same_content_as[256]; /* new batch: an earlier queued/applied key with its content, or "" */
 } vmfd_ingest_result;
 
 /*
@@ -113,6 +115,7 @@ typedef struct vmfd_commit {
     double apply_ms;         /* time spent learning these batches */
     int64_t retention_days;
     uint64_t keep_checkpoints;
+    int64_t *n_superseded; /* restore: receives the number of batches superseded (may be NULL) */
 } vmfd_commit;
 
 /*
