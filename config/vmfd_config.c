@@ -42,11 +42,19 @@ static const key_def keys[] = {
     {"server", "max_connections", T_U64, OFF(max_connections), 0, 1, 65536},
     {"server", "idle_timeout_ms", T_U64, OFF(idle_timeout_ms), 0, 100, 86400000},
     {"server", "predict_max_rows", T_U64, OFF(predict_max_rows), 0, 1, 10000000},
+    {"server", "max_batch_rows", T_U64, OFF(max_batch_rows), 0, 1, 100000000},
+    {"server", "max_dim", T_U64, OFF(max_dim), 0, 1, 65536},
+    {"server", "max_decoded_bytes", T_U64, OFF(max_decoded_bytes), 0, 4096, 17179869184.0},
+    {"server", "max_json_body_bytes", T_U64, OFF(max_json_body_bytes), 0, 1024, 17179869184.0},
+    {"server", "max_label_bytes", T_U64, OFF(max_label_bytes), 0, 1, 4096},
+    {"server", "max_classes", T_U64, OFF(max_classes), 0, 1, 10000000},
+    {"server", "drain_timeout_ms", T_U64, OFF(drain_timeout_ms), 0, 100, 3600000},
     {"store", "state_dir", T_STR, OFF(state_dir), SZ(state_dir), 0, 0},
     {"store", "queue_length", T_U64, OFF(queue_length), 0, 1, 1000000},
     {"store", "checkpoint_every", T_U64, OFF(checkpoint_every), 0, 1, 1000000},
     {"store", "keep_checkpoints", T_U64, OFF(keep_checkpoints), 0, 1, 1000000},
     {"store", "payload_retention_days", T_I64, OFF(payload_retention_days), 0, -1, 36500},
+    {"store", "quick_check", T_BOOL, OFF(quick_check), 0, 0, 0},
     {"model", "mode", T_MODE, OFF(mode), 0, 0, 0},
     {"model", "dim", T_U64, OFF(dim), 0, 0, 65536},
     {"model", "k_max", T_U64, OFF(k_max), 0, 1, 1000},
@@ -71,6 +79,14 @@ void vmfd_config_defaults(vmfd_config *c)
     c->max_connections = 1024;
     c->idle_timeout_ms = 30000;
     c->predict_max_rows = 100000;
+    c->max_batch_rows = 1000000;
+    c->max_dim = 4096;
+    c->max_decoded_bytes = 1u << 30;
+    c->max_json_body_bytes = 16u << 20;
+    c->max_label_bytes = 255;
+    c->max_classes = 100000;
+    c->drain_timeout_ms = 30000;
+    c->quick_check = 1;
     c->queue_length = 1024;
     c->checkpoint_every = 1;
     c->keep_checkpoints = 10;

@@ -27,12 +27,21 @@ typedef struct vmfd_config {
     uint64_t max_connections;
     uint64_t idle_timeout_ms;
     uint64_t predict_max_rows;
+    /* [server] limits of one ingest (docs/vmfd-ops.md gives the memory formula) */
+    uint64_t max_batch_rows;      /* rows per ingested batch */
+    uint64_t max_dim;             /* values per row while the model's dim is unknown */
+    uint64_t max_decoded_bytes;   /* absolute cap on one decompressed .npz member */
+    uint64_t max_json_body_bytes; /* JSON bodies (parsing costs ~32x their size) */
+    uint64_t max_label_bytes;     /* bytes of one label (UTF-8, or decimal digits) */
+    uint64_t max_classes;         /* distinct labels the model may hold */
+    uint64_t drain_timeout_ms;    /* SIGTERM: time to finish requests already read */
     /* [store] */
     char state_dir[VMFD_CONFIG_PATH_MAX];
     uint64_t queue_length;
     uint64_t checkpoint_every; /* batches per checkpoint */
     uint64_t keep_checkpoints;
     int64_t payload_retention_days; /* -1 keep forever, 0 drop when applied */
+    int quick_check;                /* PRAGMA quick_check at startup */
     /* [model] */
     vmfd_mode mode;
     uint64_t dim; /* 0: learned from the first batch */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /*
  * A predict request is answered on the loop thread when it is cheap: a small
@@ -84,11 +85,14 @@ void vmfd_api_refusal(void *ud, int status)
         d->metrics.responses[status / 100]++;
 }
 
-/* Compares in time independent of where the strings differ. */
+/*
+ * Compares in time independent of where the strings differ. The scheme name
+ * is case-insensitive (RFC 9110 11.1), so "bearer" and "BEARER" work too.
+ */
 static int token_ok(const vmfd_daemon *d, const char *auth)
 {
     static const char prefix[] = "Bearer ";
-    if (strncmp(auth, prefix, sizeof prefix - 1) != 0)
+    if (strncasecmp(auth, prefix, sizeof prefix - 1) != 0)
         return 0;
     const char *got = auth + sizeof prefix - 1;
     size_t glen = strlen(got);
@@ -126,7 +130,10 @@ static void ingest_done(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         answer_json(d, req, r->status, o);
         return;
     }
-    answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
+    /* 503 and 507 are temporary: the client retries the same key later. */
+    answer_error(d, req, r->status,
+                 r->status == 503 || r->status == 507 ? "Retry-After: 30\r\n" : NULL, r->error,
+                 "%s", r->detail);
 }
 
 static void put_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
@@ -321,7 +328,7 @@ static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cl
     sb_str(&b, "]}");
     if (b.oom) {
         free(b.p);
-        pjob_fail(j, 500, "out_of_memory", "formatting the answer");
+        pjob_fail(j, 507, "out_of_memory", "formatting the answer");
         return;
     }
     j->status = 200;
@@ -362,7 +369,7 @@ static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
     size_t off = 0;
     for (size_t i = 0; i < cnt; i++) {
         if (fail)
-            pjob_fail(list[i], 500, fail, why);
+            pjob_fail(list[i], strcmp(fail, "out_of_memory") == 0 ? 507 : 500, fail, why);
         else
             predict_format(list[i], snap, cls + off * k, proba + off * k);
         off += list[i]->n;
@@ -452,7 +459,7 @@ static void pbatch_work(uv_work_t *w)
     size_t n_ok = 0;
     for (pjob *j = b->head; j; j = j->next) {
         if (!ok)
-            pjob_fail(j, 500, "out_of_memory", "predict");
+            pjob_fail(j, 507, "out_of_memory", "predict");
         else if (predict_decode(j, b->snap) == 0)
             ok[n_ok++] = j;
     }
@@ -532,7 +539,7 @@ static void pq_start(vmfd_daemon *d)
     pbatch *b = calloc(1, sizeof *b);
     if (!b) {
         vmfd_snapshot_release(s);
-        pq_fail_all(d, head, 500, NULL, "out_of_memory", "predict");
+        pq_fail_all(d, head, 507, NULL, "out_of_memory", "predict");
         pq_start(d);
         return;
     }
@@ -578,7 +585,7 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
     pjob *j = calloc(1, sizeof *j);
     if (!j) {
         vmfd_snapshot_release(s);
-        answer_error(d, req, 500, NULL, "out_of_memory", "predict");
+        answer_error(d, req, 507, NULL, "out_of_memory", "predict");
         return;
     }
     j->d = d;
@@ -706,12 +713,19 @@ static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
     }
     restore_ctx *rc = malloc(sizeof *rc);
     if (!rc) {
-        answer_error(d, req, 500, NULL, "out_of_memory", "restore");
+        answer_error(d, req, 507, NULL, "out_of_memory", "restore");
         return;
     }
     rc->req = req;
     rc->id = id;
     vmfd_worker_restore(d, id, restore_done, rc);
+}
+
+static int json_too_large(const vmfd_daemon *d, const vmfd_http_req *req)
+{
+    char mt[64];
+    vmfd_payload_media_type(req->content_type, mt, sizeof mt);
+    return strcmp(mt, "application/json") == 0 && req->body_len > d->cfg.max_json_body_bytes;
 }
 
 /*
@@ -767,7 +781,7 @@ static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char 
     }
     xjob *j = calloc(1, sizeof *j);
     if (!j) {
-        answer_error(d, req, 500, NULL, "out_of_memory", "export");
+        answer_error(d, req, 507, NULL, "out_of_memory", "export");
         return;
     }
     j->d = d;
@@ -783,7 +797,8 @@ static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char 
 static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *allow)
 {
     char hdr[64];
-    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    /* HEAD is allowed wherever GET is (RFC 9110 9.3.2). */
+    snprintf(hdr, sizeof hdr, "Allow: %s%s\r\n", allow, strstr(allow, "GET") ? ", HEAD" : "");
     answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
                  llhttp_method_name((llhttp_method_t)req->method), req->path, allow);
 }
@@ -792,7 +807,8 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
 {
     vmfd_daemon *d = ud;
     const char *p = req->path;
-    int m = req->method;
+    /* HEAD runs the GET handler; vmfd_http_respond leaves the body out. */
+    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
     if (strcmp(p, "/healthz") == 0) {
         if (m != HTTP_GET)
             method_not_allowed(d, req, "GET");
@@ -803,11 +819,23 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     if (strcmp(p, "/readyz") == 0) {
         if (m != HTTP_GET)
             method_not_allowed(d, req, "GET");
+        else if (d->ready && !d->stopping && d->read_only)
+            /* Predictions are served; say why ingest is off. */
+            answer_json(
+                d, req, 200,
+                json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
         else if (d->ready && !d->stopping)
             answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
         else
             answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
                          d->stopping ? "stopping" : "recovering");
+        return;
+    }
+    if (d->stopping) {
+        /* Draining: requests read before SIGTERM are being finished; new
+         * ones are refused (the connection closes after this answer). */
+        answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
+                     "vmfd is stopping; retry after its restart");
         return;
     }
     if (d->token_len) {
@@ -822,6 +850,14 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
                          "invalid_token", "the bearer token is not valid");
             return;
         }
+    }
+    if (d->read_only && (m == HTTP_PUT || (m == HTTP_POST && strcmp(p, "/v1/predict") != 0))) {
+        /* Started on a full disk: nothing can be written. */
+        if (m == HTTP_PUT)
+            d->metrics.batches[VMFD_BATCH_NO_SPACE]++;
+        answer_error(d, req, 507, "Retry-After: 60\r\n", "insufficient_storage", "%s",
+                     d->ro_reason);
+        return;
     }
     if (strcmp(p, "/metrics") == 0) {
         if (m != HTTP_GET) {
@@ -853,7 +889,7 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
         size_t len = 0;
         char *text = vmfd_metrics_render(&d->metrics, &g, &len);
         if (!text)
-            answer_error(d, req, 500, NULL, "out_of_memory", "metrics");
+            answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
         else
             answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
         return;
@@ -875,6 +911,11 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
             method_not_allowed(d, req, "POST");
         else if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
             answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
+        else if (json_too_large(d, req))
+            /* Parsing JSON costs ~32x the body: refused before parsing. */
+            answer_error(d, req, 413, NULL, "json_too_large",
+                         "%zu bytes of JSON; max_json_body_bytes is %llu (send .npy)",
+                         req->body_len, (unsigned long long)d->cfg.max_json_body_bytes);
         else
             run_pjob(d, req, 0, top_k);
         return;

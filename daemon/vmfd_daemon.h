@@ -72,9 +72,11 @@ typedef struct vmfd_daemon {
     vmfd_worker_state *wk;
     vmfd_snapshot *snap;
     vmfd_metrics metrics;
-    char token[512];
+    char token[VMFD_TOKEN_MAX + 1];
     size_t token_len; /* 0: no authentication */
     int ready;
+    int read_only;       /* started on a full disk: predictions only (vmfd_main.c) */
+    char ro_reason[256]; /* why, for /readyz and the 507 answers */
     int stopping;
     int exit_code;
     uint64_t queue_depth; /* ingests in flight plus batches waiting for the model */
@@ -82,7 +84,9 @@ typedef struct vmfd_daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     uint64_t watchdog_usec;
-    uv_timer_t drain; /* shutdown: polls until the chains are idle */
+    uv_timer_t drain;        /* shutdown: polls until the chains are idle */
+    uint64_t drain_deadline; /* uv_now() when the drain gives up waiting */
+    int drain_late;
     vmfd_inbox *inbox;
     vmfd_predict_queue pq;
     uv_timer_t retry;  /* model work retry after a failed commit (vmfd_worker.c) */
@@ -96,6 +100,8 @@ void vmfd_snapshot_release(vmfd_snapshot *s);
 
 /* ---- model worker (vmfd_worker.c) ---- */
 int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize);
+/* Read-only (full disk): recovery loads the newest checkpoint only. */
+int vmfd_worker_init_read_only(vmfd_daemon *d, char *err, size_t errsize);
 void vmfd_worker_free(vmfd_daemon *d);
 /* Closes the retry timer (shutdown: the shutdown checkpoint recovers instead). */
 void vmfd_worker_stop_retry(vmfd_daemon *d);

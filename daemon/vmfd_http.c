@@ -8,6 +8,13 @@
  * in a loop rather than recursively, so a pipelined burst cannot grow the
  * stack. Limits are enforced while parsing: header bytes as they arrive,
  * the body at Content-Length (before any of it is read) and as chunks arrive.
+ * Every byte of the request line and header section counts toward
+ * max_header_bytes, including the whitespace llhttp skips without a callback
+ * (the gaps between callback spans are added, see count_span), and chunk
+ * extensions count toward it too. A second Authorization header is refused
+ * (400) rather than letting the last one win, and a Transfer-Encoding other
+ * than plain "chunked" is refused with 501, because vmfd implements no
+ * content coding.
  * A refusal is answered with its status and a JSON error, then the
  * connection closes, because the rest of the stream cannot be trusted.
  */
@@ -63,13 +70,17 @@ struct conn {
     int keep_alive;
     int draining;   /* the last answer closes the connection: read nothing more */
     int err_status; /* a limit refusal found inside a parser callback */
+    const char *err_error, *err_detail; /* its code and text (NULL: by status) */
     size_t header_bytes;
+    const char *span_end; /* end of the last counted span in the buffer being parsed */
+    size_t ext_bytes;     /* chunk-extension bytes of this request */
+    int auth_seen;
     size_t url_len, url_cap;
     char *url;
     char hname[64];
     size_t hname_len;
     int hname_trunc;
-    char hvalue[512];
+    char hvalue[VMFD_AUTH_MAX + 1];
     size_t hvalue_len;
     int hvalue_trunc;
     int expect_continue;
@@ -89,6 +100,7 @@ struct vmfd_http {
     listener *listeners;
     conn *conns;
     size_t n_conns;
+    int draining; /* vmfd_http_drain: every answer closes its connection */
     int freeing;
     int open_listeners;
 };
@@ -147,6 +159,10 @@ const char *vmfd_http_reason(int status)
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 507:
+        return "Insufficient Storage";
     case 503:
         return "Service Unavailable";
     default:
@@ -205,7 +221,7 @@ static void on_write(uv_write_t *w, int status)
 
 /* Queues status line, headers and body; takes over body. */
 static void conn_send(conn *c, int status, const char *ctype, const char *extra, char *body,
-                      size_t len, int close_after)
+                      size_t len, int close_after, int head_req)
 {
     if (c->closing) {
         free(body);
@@ -231,7 +247,8 @@ static void conn_send(conn *c, int status, const char *ctype, const char *extra,
     wr->body = body;
     wr->close_after = close_after;
     uv_buf_t bufs[2] = {uv_buf_init(head, (unsigned)n), uv_buf_init(body, (unsigned)len)};
-    if (uv_write(&wr->w, &c->h.stream, bufs, len ? 2 : 1, on_write) != 0) {
+    /* RFC 9110 9.3.2: a HEAD answer has GET's headers (Content-Length too) and no body. */
+    if (uv_write(&wr->w, &c->h.stream, bufs, len && !head_req ? 2 : 1, on_write) != 0) {
         free(head);
         free(body);
         free(wr);
@@ -249,7 +266,7 @@ static void conn_refuse(conn *c, int status, const char *error, const char *deta
     if (c->srv->refusal)
         c->srv->refusal(c->srv->ud, status);
     vmfd_log(VMFD_LOG_INFO, "http refused status=%d error=%s", status, error);
-    conn_send(c, status, "application/json", NULL, body, body ? (size_t)n : 0, 1);
+    conn_send(c, status, "application/json", NULL, body, body ? (size_t)n : 0, 1, 0);
     c->in_message = 0;
     c->draining = 1;
     uv_read_stop(&c->h.stream);
@@ -267,6 +284,19 @@ static int add_header_bytes(conn *c, size_t n)
     return 0;
 }
 
+/*
+ * Counts the span [at, at+len) of the header section plus the bytes llhttp
+ * skipped since the previous span of the same buffer (optional whitespace
+ * before a value, line ends, the method). The bytes of a buffer after its
+ * last span are added by conn_feed while the headers are incomplete.
+ */
+static int count_span(conn *c, const char *at, size_t len)
+{
+    size_t gap = c->span_end && at >= c->span_end ? (size_t)(at - c->span_end) : 0;
+    c->span_end = at + len;
+    return add_header_bytes(c, gap + len);
+}
+
 static int on_message_begin(llhttp_t *p)
 {
     conn *c = p->data;
@@ -281,13 +311,16 @@ static int on_message_begin(llhttp_t *p)
     memset(&c->req, 0, sizeof c->req);
     c->body_cap = 0;
     c->body_expected = 0;
+    c->ext_bytes = 0;
+    c->auth_seen = 0;
+    c->span_end = NULL; /* bytes before the request line belong to the previous message */
     return 0;
 }
 
 static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (add_header_bytes(c, len) != 0)
+    if (count_span(c, at, len) != 0)
         return -1;
     if (c->url_len + len + 1 > c->url_cap) {
         size_t cap = (c->url_len + len + 1) * 2;
@@ -306,7 +339,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (add_header_bytes(c, len) != 0)
+    if (count_span(c, at, len) != 0)
         return -1;
     if (c->hname_len + len >= sizeof c->hname) {
         c->hname_trunc = 1;
@@ -320,7 +353,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     conn *c = p->data;
-    if (add_header_bytes(c, len) != 0)
+    if (count_span(c, at, len) != 0)
         return -1;
     if (c->hvalue_len + len >= sizeof c->hvalue) {
         c->hvalue_trunc = 1;
@@ -339,11 +372,24 @@ static int on_header_value_complete(llhttp_t *p)
     if (!c->hname_trunc) {
         if (strcasecmp(c->hname, "content-type") == 0 && c->hvalue_len < sizeof c->req.content_type)
             memcpy(c->req.content_type, c->hvalue, c->hvalue_len + 1);
-        else if (strcasecmp(c->hname, "authorization") == 0)
+        else if (strcasecmp(c->hname, "authorization") == 0) {
+            if (c->auth_seen++) {
+                c->err_status = 400;
+                c->err_error = "duplicate_authorization";
+                c->err_detail = "the request has more than one Authorization header";
+                return -1;
+            }
             /* A truncated token can never match; keep it marked as such. */
             snprintf(c->req.authorization, sizeof c->req.authorization, "%s",
                      c->hvalue_trunc ? "invalid" : c->hvalue);
-        else if (strcasecmp(c->hname, "expect") == 0 && strcasecmp(c->hvalue, "100-continue") == 0)
+        } else if (strcasecmp(c->hname, "transfer-encoding") == 0 &&
+                   strcasecmp(c->hvalue, "chunked") != 0) {
+            c->err_status = 501;
+            c->err_error = "unsupported_transfer_coding";
+            c->err_detail = "only Transfer-Encoding: chunked is implemented";
+            return -1;
+        } else if (strcasecmp(c->hname, "expect") == 0 &&
+                   strcasecmp(c->hvalue, "100-continue") == 0)
             c->expect_continue = 1;
     }
     c->hname_len = c->hvalue_len = 0;
@@ -355,6 +401,8 @@ static int on_headers_complete(llhttp_t *p)
 {
     conn *c = p->data;
     c->in_headers = 0;
+    c->span_end = NULL;
+    c->req.head = llhttp_get_method(p) == HTTP_HEAD;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->limits.max_body_bytes) {
         c->err_status = 413;
         return -1;
@@ -407,6 +455,21 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Chunk extensions are request metadata: they count toward max_header_bytes. */
+static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
+{
+    conn *c = p->data;
+    (void)at;
+    c->ext_bytes += len;
+    if (c->ext_bytes > c->srv->limits.max_header_bytes) {
+        c->err_status = 431;
+        c->err_error = "chunk_extensions_too_large";
+        c->err_detail = "the chunk extensions exceed max_header_bytes";
+        return -1;
+    }
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     conn *c = p->data;
@@ -442,6 +505,8 @@ static void settings_init(void)
     settings.on_headers_complete = on_headers_complete;
     settings.on_body = on_body;
     settings.on_message_complete = on_message_complete;
+    settings.on_chunk_extension_name = on_chunk_ext;
+    settings.on_chunk_extension_value = on_chunk_ext;
 }
 
 /* ---- request flow ---- */
@@ -453,9 +518,21 @@ static int conn_feed(conn *c, const char *data, size_t len)
      * in the same read: a paused parser would return HPE_PAUSED at once. */
     if (llhttp_get_errno(&c->parser) == HPE_PAUSED)
         llhttp_resume(&c->parser);
+    if (c->in_headers)
+        c->span_end = data; /* a header section continued from the previous read */
     llhttp_errno_t e = llhttp_execute(&c->parser, data, len);
-    if (e == HPE_OK)
+    if (e == HPE_OK) {
+        /* The bytes after the last span still belong to the unfinished header
+         * section (e.g. a megabyte of spaces before a value). */
+        if (c->in_headers && c->span_end && c->span_end <= data + len &&
+            add_header_bytes(c, (size_t)(data + len - c->span_end)) != 0) {
+            conn_refuse(c, 431, "headers_too_large", "the request headers exceed max_header_bytes");
+            return 0;
+        }
+        c->span_end = NULL;
         return 0;
+    }
+    c->span_end = NULL;
     if (e == HPE_PAUSED) {
         const char *pos = llhttp_get_error_pos(&c->parser);
         size_t used = pos ? (size_t)(pos - data) : len;
@@ -473,7 +550,9 @@ static int conn_feed(conn *c, const char *data, size_t len)
         }
         return 1;
     }
-    if (c->err_status == 413)
+    if (c->err_status && c->err_error)
+        conn_refuse(c, c->err_status, c->err_error, c->err_detail);
+    else if (c->err_status == 413)
         conn_refuse(c, 413, "body_too_large", "the request body exceeds max_body_bytes");
     else if (c->err_status == 431)
         conn_refuse(c, 431, "headers_too_large", "the request headers exceed max_header_bytes");
@@ -565,8 +644,8 @@ void vmfd_http_respond(vmfd_http_req *req, int status, const char *content_type,
                        const char *extra_headers, char *body, size_t len)
 {
     conn *c = (conn *)((char *)req - offsetof(conn, req));
-    int close_after = !c->keep_alive || c->srv->freeing;
-    conn_send(c, status, content_type, extra_headers, body, len, close_after);
+    int close_after = !c->keep_alive || c->srv->freeing || c->srv->draining;
+    conn_send(c, status, content_type, extra_headers, body, len, close_after, req->head);
     free(c->req.body);
     c->req.body = NULL;
     c->req.body_len = 0;
@@ -798,14 +877,46 @@ void vmfd_http_stop_listening(vmfd_http *h)
     }
 }
 
+void vmfd_http_drain(vmfd_http *h)
+{
+    h->draining = 1;
+    for (conn *c = h->conns; c; c = c->next) {
+        if (!c->busy && !c->in_message && c->h.stream.write_queue_size == 0)
+            conn_close(c);
+    }
+}
+
+size_t vmfd_http_busy(const vmfd_http *h)
+{
+    size_t n = 0;
+    for (const conn *c = h->conns; c; c = c->next)
+        n += c->busy && !c->closing;
+    return n;
+}
+
+static void on_flush_timeout(uv_timer_t *t)
+{
+    conn_close(t->data);
+}
+
 void vmfd_http_free(vmfd_http *h)
 {
     if (!h)
         return;
     vmfd_http_stop_listening(h);
     h->freeing = 1;
-    for (conn *c = h->conns; c; c = c->next)
-        conn_close(c);
+    for (conn *c = h->conns; c; c = c->next) {
+        if (c->closing)
+            continue;
+        if (c->h.stream.write_queue_size > 0) {
+            /* Let the answer reach the client: on_write closes when it is out. */
+            c->draining = 1;
+            uv_read_stop(&c->h.stream);
+            uv_timer_start(&c->timer, on_flush_timeout, 2000, 0);
+        } else {
+            conn_close(c);
+        }
+    }
     if (!h->conns && h->open_listeners == 0)
         free(h);
 }

@@ -19,6 +19,14 @@
 
 typedef struct vmfd_http vmfd_http;
 
+/*
+ * Longest bearer token, bytes. The token file's limit (vmfd_main.c) and the
+ * parser's Authorization buffer ("Bearer " + token) derive from this one
+ * value, so every token the configuration accepts can also be presented.
+ */
+#define VMFD_TOKEN_MAX 511
+#define VMFD_AUTH_MAX  (VMFD_TOKEN_MAX + 16)
+
 typedef struct vmfd_http_limits {
     uint64_t max_header_bytes;
     uint64_t max_body_bytes;
@@ -31,9 +39,10 @@ typedef struct vmfd_http_req {
     char *path;  /* without the query */
     char *query; /* after '?', "" when none */
     char content_type[128];
-    char authorization[512];
+    char authorization[VMFD_AUTH_MAX + 1];
     char *body;
     size_t body_len;
+    int head;          /* a HEAD request: answered like GET, the body is never sent */
     uint64_t start_ns; /* uv_hrtime() when the request was complete */
 } vmfd_http_req;
 
@@ -56,7 +65,22 @@ int vmfd_http_listen_fd(vmfd_http *h, int fd, char *err, size_t errsize);
 
 /* Stops accepting; open connections continue. */
 void vmfd_http_stop_listening(vmfd_http *h);
-/* Closes every connection and listener and frees h once all handles closed. */
+
+/*
+ * Graceful shutdown, first step: idle connections close at once; a request
+ * already with the handler is still answered, and every answer from now on
+ * carries Connection: close. Listeners stay open, so a client arriving
+ * during the drain gets the handler's answer (vmfd: 503 shutting_down)
+ * instead of a reset.
+ */
+void vmfd_http_drain(vmfd_http *h);
+/* Requests handed to the handler and not yet answered. */
+size_t vmfd_http_busy(const vmfd_http *h);
+/*
+ * Closes every listener and connection and frees h once all handles closed.
+ * Answers already queued are still written (a connection with pending
+ * output closes after it, or after 2 s).
+ */
 void vmfd_http_free(vmfd_http *h);
 
 size_t vmfd_http_connections(const vmfd_http *h);

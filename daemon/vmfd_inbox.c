@@ -3,12 +3,18 @@
  * in, so they are complete) are ingested like PUT /v1/batches/NAME, then
  * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json.
  *
- * Design notes. A periodic scan finds files present at startup and any that
- * an fs event missed; a uv_fs_event on the directory makes new files start
- * at once. Files being ingested are remembered so a scan never submits one
- * twice. Files the store could not take (a 5xx) stay where they are and are
+ * Design notes. A uv_fs_event on the directory makes a new file start at
+ * once: the event's own name is acted on (one lstat and a hash lookup on
+ * the loop), never a directory walk, so a burst of N files costs O(N) on the
+ * loop, not O(N^2). A periodic scan finds files present at startup and any
+ * that an event missed (an inotify overflow); its directory walk and sort
+ * run on the threadpool (uv_fs_scandir) and at most one runs at a time.
+ * Files being ingested are remembered in a hash table so neither path ever
+ * submits one twice. Files the store could not take (a 5xx) stay where they are and are
  * retried by the next scan. Dot files and names without .npz are ignored,
- * so writers can use a ".NAME.tmp" then rename.
+ * so writers can use a ".NAME.tmp" then rename. Anything that is not a
+ * regular file owned by vmfd's user (a symlink, a directory, a FIFO, another
+ * user's file) goes to rejected/ with the reason and is never opened.
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
@@ -20,22 +26,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct inflight {
     struct inflight *next;
     char name[256];
 } inflight;
 
+#define BUSY_BUCKETS 4096
+
 struct vmfd_inbox {
     vmfd_daemon *d;
     uv_timer_t timer;
     uv_fs_event_t ev;
+    uv_fs_t scan_req;
+    int scanning; /* a uv_fs_scandir is on the threadpool */
     int ev_started;
     int closing;
     int open_handles;
     char dir[VMFD_CONFIG_PATH_MAX + 16];
-    inflight *busy;
+    inflight *busy[BUSY_BUCKETS]; /* names being ingested, by hash */
+    size_t n_busy;
 };
+
+static size_t bucket(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *name; name++)
+        h = (h ^ (unsigned char)*name) * 1099511628211ULL;
+    return (size_t)(h % BUSY_BUCKETS);
+}
 
 typedef struct item {
     vmfd_inbox *ib;
@@ -44,20 +64,29 @@ typedef struct item {
 
 static int is_busy(vmfd_inbox *ib, const char *name)
 {
-    for (inflight *f = ib->busy; f; f = f->next) {
+    for (inflight *f = ib->busy[bucket(name)]; f; f = f->next) {
         if (strcmp(f->name, name) == 0)
             return 1;
     }
     return 0;
 }
 
+static void add_busy(vmfd_inbox *ib, inflight *f)
+{
+    size_t b = bucket(f->name);
+    f->next = ib->busy[b];
+    ib->busy[b] = f;
+    ib->n_busy++;
+}
+
 static void unbusy(vmfd_inbox *ib, const char *name)
 {
-    for (inflight **p = &ib->busy; *p; p = &(*p)->next) {
+    for (inflight **p = &ib->busy[bucket(name)]; *p; p = &(*p)->next) {
         if (strcmp((*p)->name, name) == 0) {
             inflight *f = *p;
             *p = f->next;
             free(f);
+            ib->n_busy--;
             return;
         }
     }
@@ -65,7 +94,7 @@ static void unbusy(vmfd_inbox *ib, const char *name)
 
 static void maybe_free(vmfd_inbox *ib)
 {
-    if (ib->closing && ib->open_handles == 0 && !ib->busy)
+    if (ib->closing && ib->open_handles == 0 && ib->n_busy == 0 && !ib->scanning)
         free(ib);
 }
 
@@ -87,7 +116,9 @@ static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
     char from[VMFD_CONFIG_PATH_MAX + 300], to[VMFD_CONFIG_PATH_MAX + 320];
     (void)d;
     snprintf(from, sizeof from, "%s/%s", ib->dir, it->name);
-    if (r->status >= 500) {
+    if (r->status == 404) {
+        vmfd_log(VMFD_LOG_INFO, "inbox file vanished file=%s", it->name); /* nothing to move */
+    } else if (r->status >= 500) {
         vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=%s", it->name, r->error);
     } else if (r->status == 200 || r->status == 202) {
         snprintf(to, sizeof to, "%s/done/%s", ib->dir, it->name);
@@ -129,100 +160,95 @@ static void reject_now(vmfd_inbox *ib, const char *name, int status, const char 
     it->ib = ib;
     snprintf(it->name, sizeof it->name, "%s", name);
     snprintf(f->name, sizeof f->name, "%s", name);
-    f->next = ib->busy;
-    ib->busy = f;
+    add_busy(ib, f);
     ingested(ib->d, it, &r);
 }
 
-static int cmp_names(const void *a, const void *b)
+/* A name the inbox takes: not a dot file, ending in .npz. */
+static int candidate(const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    size_t len = strlen(name);
+    return name[0] != '.' && len >= 5 && len < 256 && strcmp(name + len - 4, ".npz") == 0;
 }
 
-/* Candidate file names in the inbox, sorted so that day-001 goes before day-002. */
-static char **list_names(const char *dir, size_t *count)
+/*
+ * Submits one inbox file unless it is being ingested already. Returns 0, or
+ * -1 when the queue is full (the next scan continues).
+ */
+static int try_submit(vmfd_inbox *ib, const char *name)
 {
-    DIR *dp = opendir(dir);
-    size_t n = 0, cap = 0;
-    char **names = NULL;
-    *count = 0;
-    if (!dp)
-        return NULL;
-    struct dirent *e;
-    while ((e = readdir(dp)) != NULL) {
-        size_t len = strlen(e->d_name);
-        if (e->d_name[0] == '.' || len < 5 || len >= 256 ||
-            strcmp(e->d_name + len - 4, ".npz") != 0)
-            continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 32;
-            char **p = realloc(names, nc * sizeof *p);
-            if (!p)
-                break;
-            names = p;
-            cap = nc;
-        }
-        if (!(names[n] = strdup(e->d_name)))
-            break;
-        n++;
+    vmfd_daemon *d = ib->d;
+    if (ib->closing || d->stopping || !candidate(name) || is_busy(ib, name))
+        return 0;
+    size_t n = strlen(name);
+    char path[VMFD_CONFIG_PATH_MAX + 300];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", ib->dir, name);
+    if (lstat(path, &st) != 0)
+        return 0; /* gone (moved out by us, or renamed away) */
+    /* Only regular files of our own user: a symlink could make vmfd read
+     * any file it can open (the ingest opens with O_NOFOLLOW as well). */
+    if (S_ISLNK(st.st_mode) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        reject_now(ib, name, 400, "not_regular_file",
+                   S_ISLNK(st.st_mode)    ? "a symbolic link; the inbox takes regular files only"
+                   : !S_ISREG(st.st_mode) ? "not a regular file"
+                                          : "owned by another user than vmfd's");
+        return 0;
     }
-    closedir(dp);
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
-    *count = n;
-    return names;
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(n - 4), name);
+    int ok = n - 4 <= 128;
+    for (size_t j = 0; ok && key[j]; j++) {
+        char c = key[j];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '_' || c == '-';
+    }
+    if (!ok) {
+        reject_now(ib, name, 400, "bad_key",
+                   "file stems must be 1-128 characters of A-Z a-z 0-9 . _ -");
+        return 0;
+    }
+    if (d->queue_depth >= d->cfg.queue_length)
+        return -1;
+    item *it = calloc(1, sizeof *it);
+    inflight *f = calloc(1, sizeof *f);
+    if (!it || !f) {
+        free(it);
+        free(f);
+        return -1;
+    }
+    it->ib = ib;
+    snprintf(it->name, sizeof it->name, "%s", name);
+    snprintf(f->name, sizeof f->name, "%s", name);
+    add_busy(ib, f);
+    d->queue_depth++;
+    vmfd_ingest_submit(d, key, "inbox", "application/x-npz", NULL, 0, path, ingested, it);
+    return 0;
+}
+
+/* The threadpool listed the directory, sorted by name (day-001 before day-002). */
+static void on_scandir(uv_fs_t *req)
+{
+    vmfd_inbox *ib = req->data;
+    uv_dirent_t ent;
+    ib->scanning = 0;
+    if (req->result >= 0 && !ib->closing) {
+        while (uv_fs_scandir_next(req, &ent) != UV_EOF) {
+            if (try_submit(ib, ent.name) != 0)
+                break;
+        }
+    }
+    uv_fs_req_cleanup(req);
+    maybe_free(ib);
 }
 
 static void scan(vmfd_inbox *ib)
 {
-    vmfd_daemon *d = ib->d;
-    if (ib->closing || d->stopping)
+    if (ib->closing || ib->d->stopping || ib->scanning)
         return;
-    size_t count = 0;
-    char **names = list_names(ib->dir, &count);
-    for (size_t i = 0; i < count; i++) {
-        const char *name = names[i];
-        size_t n = strlen(name);
-        if (is_busy(ib, name))
-            continue;
-        char path[VMFD_CONFIG_PATH_MAX + 300];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", ib->dir, name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        char key[256];
-        snprintf(key, sizeof key, "%.*s", (int)(n - 4), name);
-        int ok = n - 4 <= 128;
-        for (size_t j = 0; ok && key[j]; j++) {
-            char c = key[j];
-            ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '_' || c == '-';
-        }
-        if (!ok) {
-            reject_now(ib, name, 400, "bad_key",
-                       "file stems must be 1-128 characters of A-Z a-z 0-9 . _ -");
-            continue;
-        }
-        if (d->queue_depth >= d->cfg.queue_length)
-            break; /* the next scan continues */
-        item *it = calloc(1, sizeof *it);
-        inflight *f = calloc(1, sizeof *f);
-        if (!it || !f) {
-            free(it);
-            free(f);
-            break;
-        }
-        it->ib = ib;
-        snprintf(it->name, sizeof it->name, "%s", name);
-        snprintf(f->name, sizeof f->name, "%s", name);
-        f->next = ib->busy;
-        ib->busy = f;
-        d->queue_depth++;
-        vmfd_ingest_submit(d, key, "inbox", "application/x-npz", NULL, 0, path, ingested, it);
-    }
-    for (size_t i = 0; i < count; i++)
-        free(names[i]);
-    free(names);
+    ib->scan_req.data = ib;
+    if (uv_fs_scandir(ib->d->loop, &ib->scan_req, ib->dir, 0, on_scandir) == 0)
+        ib->scanning = 1;
 }
 
 static void on_timer(uv_timer_t *t)
@@ -232,10 +258,14 @@ static void on_timer(uv_timer_t *t)
 
 static void on_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-    (void)filename;
+    vmfd_inbox *ib = h->data;
     (void)events;
-    if (status == 0)
-        scan(h->data);
+    if (status != 0)
+        return;
+    if (filename)
+        try_submit(ib, filename);
+    else
+        scan(ib); /* no name (an overflow): walk the directory, off the loop */
 }
 
 static int mkdir_p(const char *path)

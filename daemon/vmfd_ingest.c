@@ -9,24 +9,124 @@
  * label kind (fixed by the first accepted batch) are then plain fields of
  * this chain's state, and arrival numbers are handed to the model worker in
  * the order they were acknowledged.
+ *
+ * Class limit. The chain keeps the set of every label the model holds or
+ * will hold (the newest checkpoint's classes plus those of queued batches,
+ * loaded at start, then each accepted batch's). A batch whose new labels
+ * would take the set beyond max_classes is refused with 422 before it is
+ * stored, so neither apply nor a restart ever builds more classes than
+ * configured. A restore that drops classes leaves them in the set until the
+ * next start (the limit errs on the safe side).
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
 #include "vmfd_store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* An open-addressing set of label texts (integers in decimal). */
+typedef struct label_set {
+    char **slot;
+    size_t cap, n;
+} label_set;
 
 struct vmfd_ingest_state {
     sqlite3 *db;
     size_t dim;
     int label_kind;
     int need_labels;
+    label_set labels;
 };
+
+static uint64_t hash_text(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static size_t set_find(const label_set *ls, const char *s)
+{
+    size_t i = (size_t)hash_text(s) & (ls->cap - 1);
+    while (ls->slot[i] && strcmp(ls->slot[i], s) != 0)
+        i = (i + 1) & (ls->cap - 1);
+    return i;
+}
+
+static int set_has(const label_set *ls, const char *s)
+{
+    return ls->cap && ls->slot[set_find(ls, s)] != NULL;
+}
+
+/* Adds a copy of s (no-op when present); 0 or -1 out of memory. */
+static int set_add(label_set *ls, const char *s)
+{
+    if (ls->n * 2 >= ls->cap) {
+        label_set g = {NULL, ls->cap ? ls->cap * 2 : 64, 0};
+        g.slot = calloc(g.cap, sizeof *g.slot);
+        if (!g.slot)
+            return -1;
+        for (size_t i = 0; i < ls->cap; i++) {
+            if (ls->slot[i]) {
+                g.slot[set_find(&g, ls->slot[i])] = ls->slot[i];
+                g.n++;
+            }
+        }
+        free(ls->slot);
+        *ls = g;
+    }
+    size_t i = set_find(ls, s);
+    if (ls->slot[i])
+        return 0;
+    if (!(ls->slot[i] = strdup(s)))
+        return -1;
+    ls->n++;
+    return 0;
+}
+
+static void set_free(label_set *ls)
+{
+    for (size_t i = 0; i < ls->cap; i++)
+        free(ls->slot[i]);
+    free(ls->slot);
+    memset(ls, 0, sizeof *ls);
+}
+
+static const char *label_text(const vmfd_batch *b, size_t i, char *num, size_t size)
+{
+    if (b->label_kind == VMFD_LABELS_STR)
+        return b->strs[i];
+    snprintf(num, size, "%lld", (long long)b->ints[i]);
+    return num;
+}
+
+/*
+ * The labels of b not yet in the set go to *fresh; -1 with *over set when
+ * the set would exceed max, -2 out of memory.
+ */
+static int new_labels(const label_set *known, const vmfd_batch *b, uint64_t max, label_set *fresh)
+{
+    char num[32];
+    for (size_t i = 0; i < b->n; i++) {
+        const char *l = label_text(b, i, num, sizeof num);
+        if (set_has(known, l) || set_has(fresh, l))
+            continue;
+        if (known->n + fresh->n + 1 > max)
+            return -1;
+        if (set_add(fresh, l) != 0)
+            return -2;
+    }
+    return 0;
+}
 
 typedef struct itask {
     vmfd_task t; /* first */
@@ -38,6 +138,8 @@ typedef struct itask {
     size_t len;
     char *path;
     uint64_t max_bytes; /* max_body_bytes when submitted (SIGHUP may change it) */
+    vmfd_payload_limits lim;
+    uint64_t max_classes;
     vmfd_ingest_cb cb;
     void *ud;
     vmfd_ingest_reply reply;
@@ -56,15 +158,27 @@ static void reply_err(vmfd_ingest_reply *r, int status, const char *error, const
 
 static int read_file(itask *t, uint64_t max_bytes)
 {
-    FILE *f = fopen(t->path, "rb");
+    /* O_NOFOLLOW and fstat: a file swapped for a symlink or a FIFO after the
+     * inbox scan looked at it is still refused, without blocking. */
+    int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
     struct stat st;
+    memset(&st, 0, sizeof st);
     if (!f) {
-        reply_err(&t->reply, 400, "unreadable", "cannot open the file: %s", strerror(errno));
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (e == ENOENT)
+            reply_err(&t->reply, 404, "gone", "the file was removed before it was read");
+        else
+            reply_err(&t->reply, 400, e == ELOOP ? "not_regular_file" : "unreadable",
+                      "cannot open the file: %s", e == ELOOP ? "a symbolic link" : strerror(e));
         return -1;
     }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
         fclose(f);
-        reply_err(&t->reply, 400, "unreadable", "not a regular file");
+        reply_err(&t->reply, 400, "not_regular_file", "%s",
+                  S_ISREG(st.st_mode) ? "owned by another user than vmfd's" : "not a regular file");
         return -1;
     }
     if ((uint64_t)st.st_size > max_bytes) {
@@ -90,13 +204,20 @@ static void run_ingest(vmfd_task *task)
     double t0 = vmfd_now_seconds();
     vmfd_batch b;
     vmfd_payload_error pe;
+    label_set fresh = {NULL, 0, 0};
     memset(&b, 0, sizeof b);
     if (!t->body && t->path && read_file(t, t->max_bytes) != 0)
         goto out;
-    if (vmfd_payload_parse_ingest(t->content_type, t->body, t->len, &b, &pe) != 0) {
+    if (is->dim)
+        t->lim.dim = is->dim; /* bound X by the model's own dimension once known */
+    if (vmfd_payload_parse_ingest_limited(t->content_type, t->body, t->len, &t->lim, &b, &pe) !=
+        0) {
         reply_err(&t->reply, pe.status, pe.error, "%s", pe.detail);
         goto out;
     }
+    /* The body is decoded: free it before the store copies the rows again. */
+    free(t->body);
+    t->body = NULL;
     if (is->need_labels && b.label_kind == VMFD_LABELS_NONE) {
         reply_err(&t->reply, 422, "missing_labels",
                   "classifier mode needs labels (npz member y or JSON \"labels\")");
@@ -113,9 +234,28 @@ static void run_ingest(vmfd_task *task)
                   is->label_kind == VMFD_LABELS_INT ? "integers" : "strings");
         goto out;
     }
+    if (b.label_kind != VMFD_LABELS_NONE && is->need_labels) {
+        int rc = new_labels(&is->labels, &b, t->max_classes, &fresh);
+        if (rc == -1) {
+            reply_err(&t->reply, 422, "too_many_classes",
+                      "the batch would take the model beyond max_classes (%llu classes)",
+                      (unsigned long long)t->max_classes);
+            goto out;
+        }
+        if (rc == -2) {
+            reply_err(&t->reply, 507, "out_of_memory", "checking the class limit");
+            goto out;
+        }
+    }
     vmfd_ingest_result r;
     char err[256];
-    if (vmfd_store_ingest(is->db, t->key, &b, t->source, &r, err, sizeof err) != 0) {
+    int src = vmfd_store_ingest(is->db, t->key, &b, t->source, &r, err, sizeof err);
+    if (src == -2) {
+        reply_err(&t->reply, 507, "insufficient_storage",
+                  "the state directory's file system is full: %s", err);
+        goto out;
+    }
+    if (src != 0) {
         reply_err(&t->reply, 500, "store_failed", "%s", err);
         goto out;
     }
@@ -134,8 +274,15 @@ static void run_ingest(vmfd_task *task)
             is->dim = b.d;
         if (!is->label_kind)
             is->label_kind = b.label_kind;
+        for (size_t i = 0; i < fresh.cap; i++) {
+            /* Out of memory here only makes the limit count this batch's
+             * classes again at the next start. */
+            if (fresh.slot[i])
+                set_add(&is->labels, fresh.slot[i]);
+        }
     }
 out:
+    set_free(&fresh);
     vmfd_batch_free(&b);
     free(t->body);
     t->body = NULL;
@@ -172,7 +319,7 @@ static void done_ingest(vmfd_task *task)
             d->queue_depth--;
         break;
     default:
-        d->metrics.batches[VMFD_BATCH_INVALID]++;
+        d->metrics.batches[t->reply.status == 507 ? VMFD_BATCH_NO_SPACE : VMFD_BATCH_INVALID]++;
         if (d->queue_depth > 0)
             d->queue_depth--;
         vmfd_log(t->reply.status >= 500 ? VMFD_LOG_ERR : VMFD_LOG_INFO,
@@ -183,6 +330,46 @@ static void done_ingest(vmfd_task *task)
     t->cb(d, t->ud, &t->reply);
     free(t->path);
     free(t);
+}
+
+/* The classes of the newest checkpoint and the labels of queued batches. */
+static int load_labels(vmfd_ingest_state *is, char *err, size_t errsize)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(is->db,
+                                "SELECT label, NULL FROM classes UNION ALL SELECT NULL, d.labels"
+                                " FROM batch_data d JOIN batches b ON b.seq = d.seq"
+                                " WHERE b.status = 'queued' AND d.labels IS NOT NULL",
+                                -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *label = (const char *)sqlite3_column_text(st, 0);
+        const char *json = (const char *)sqlite3_column_text(st, 1);
+        rc = SQLITE_OK;
+        if (label) {
+            if (set_add(&is->labels, label) != 0)
+                rc = SQLITE_NOMEM;
+            continue;
+        }
+        json_error_t je;
+        json_t *a = json_loads(json, 0, &je);
+        for (size_t i = 0; a && i < json_array_size(a) && rc == SQLITE_OK; i++) {
+            json_t *v = json_array_get(a, i);
+            char num[32];
+            const char *l = json_is_string(v) ? json_string_value(v) : num;
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            if (set_add(&is->labels, l) != 0)
+                rc = SQLITE_NOMEM;
+        }
+        json_decref(a);
+    }
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errsize, "loading the known classes: %s",
+                 rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(is->db));
+        sqlite3_finalize(st);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    return 0;
 }
 
 int vmfd_ingest_init(vmfd_daemon *d, char *err, size_t errsize)
@@ -204,6 +391,12 @@ int vmfd_ingest_init(vmfd_daemon *d, char *err, size_t errsize)
     if (d->cfg.dim)
         is->dim = (size_t)d->cfg.dim;
     is->need_labels = d->cfg.mode == VMFD_MODE_CLASSIFIER;
+    if (is->need_labels && load_labels(is, err, errsize) != 0) {
+        set_free(&is->labels);
+        vmfd_store_close(is->db);
+        free(is);
+        return -1;
+    }
     d->ing = is;
     vmfd_serial_init(&d->ingest_chain, d->loop);
     return 0;
@@ -214,6 +407,7 @@ void vmfd_ingest_free(vmfd_daemon *d)
     if (!d->ing)
         return;
     vmfd_store_close(d->ing->db);
+    set_free(&d->ing->labels);
     free(d->ing);
     d->ing = NULL;
 }
@@ -226,7 +420,7 @@ void vmfd_ingest_submit(vmfd_daemon *d, const char *key, const char *source,
     if (!t || (path && !(t->path = strdup(path)))) {
         vmfd_ingest_reply r;
         memset(&r, 0, sizeof r);
-        reply_err(&r, 500, "out_of_memory", "queueing the batch");
+        reply_err(&r, 507, "out_of_memory", "queueing the batch");
         free(body);
         if (t)
             free(t);
@@ -242,6 +436,12 @@ void vmfd_ingest_submit(vmfd_daemon *d, const char *key, const char *source,
     t->body = body;
     t->len = len;
     t->max_bytes = d->cfg.max_body_bytes;
+    t->lim.max_rows = d->cfg.max_batch_rows;
+    t->lim.dim = d->cfg.dim ? d->cfg.dim : d->cfg.max_dim;
+    t->lim.max_decoded_bytes = d->cfg.max_decoded_bytes;
+    t->lim.max_label_bytes = d->cfg.max_label_bytes;
+    t->lim.max_json_bytes = d->cfg.max_json_body_bytes;
+    t->max_classes = d->cfg.max_classes;
     t->cb = cb;
     t->ud = ud;
     vmfd_serial_submit(&d->ingest_chain, &t->t, run_ingest, done_ingest);

@@ -10,7 +10,8 @@
  * Exit codes (sysexits): 0 clean stop, 64 usage, 66 no such database or
  * checkpoint (export), 70 internal error,
  * 73 cannot create the state directory, 75 the state is locked by another
- * vmfd, 78 configuration error.
+ * vmfd, 78 configuration error or a state directory whose vmfd.db is empty
+ * or foreign (see --init); 70 also when PRAGMA quick_check finds damage.
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define EX_USAGE_    64
@@ -42,7 +44,7 @@ void openblas_set_num_threads(int num_threads);
 
 static const char usage[] =
     "usage: vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--socket PATH]\n"
-    "            [--check-config]\n"
+    "            [--check-config] [--init]\n"
     "       vmfd [--config FILE] --state-dir DIR --export-checkpoint ID|latest [--output FILE]\n"
     "\n"
     "The continual-learning vMF daemon: learns labelled embedding batches\n"
@@ -55,6 +57,9 @@ static const char usage[] =
     "                     an empty value disables TCP\n"
     "  --socket PATH      also listen on a Unix socket (server.socket)\n"
     "  --check-config     validate the configuration, print it, and exit\n"
+    "  --init             initialise the store even when vmfd.db exists but is\n"
+    "                     empty (0 bytes) or an empty SQLite file; never needed\n"
+    "                     for a new state directory\n"
     "  --export-checkpoint ID\n"
     "                     write checkpoint ID (or latest) of STATE_DIR/vmfd.db as model\n"
     "                     JSON and exit; read-only, works beside a running vmfd\n"
@@ -139,11 +144,18 @@ static void print_config(const vmfd_config *c, const char *path)
            c->listen, c->socket_path, c->token_file, (unsigned long long)c->max_body_bytes,
            (unsigned long long)c->max_header_bytes, (unsigned long long)c->max_connections,
            (unsigned long long)c->idle_timeout_ms, (unsigned long long)c->predict_max_rows);
+    printf("max_batch_rows = %llu\nmax_dim = %llu\nmax_decoded_bytes = %llu\n"
+           "max_json_body_bytes = %llu\nmax_label_bytes = %llu\nmax_classes = %llu\n"
+           "drain_timeout_ms = %llu\n",
+           (unsigned long long)c->max_batch_rows, (unsigned long long)c->max_dim,
+           (unsigned long long)c->max_decoded_bytes, (unsigned long long)c->max_json_body_bytes,
+           (unsigned long long)c->max_label_bytes, (unsigned long long)c->max_classes,
+           (unsigned long long)c->drain_timeout_ms);
     printf("[store]\nstate_dir = %s\nqueue_length = %llu\ncheckpoint_every = %llu\n"
-           "keep_checkpoints = %llu\npayload_retention_days = %lld\n",
+           "keep_checkpoints = %llu\npayload_retention_days = %lld\nquick_check = %s\n",
            c->state_dir, (unsigned long long)c->queue_length,
            (unsigned long long)c->checkpoint_every, (unsigned long long)c->keep_checkpoints,
-           (long long)c->payload_retention_days);
+           (long long)c->payload_retention_days, c->quick_check ? "true" : "false");
     printf("[model]\nmode = %s\ndim = %llu\nk_max = %llu\nalpha = %g\nt0 = %g\neta_floor = %g\n"
            "minibatch = %llu\nseed = %llu\n",
            c->mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering",
@@ -226,14 +238,34 @@ static void final_checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_re
         uv_close((uv_handle_t *)&d->watchdog, on_closed_noop);
 }
 
-/* Waits until no ingest runs and only the model's current task remains. */
+/*
+ * The drain (nginx-like): every request already read is finished and
+ * answered, ingests waiting in the chain included, while new requests get
+ * 503 shutting_down with Connection: close. When nothing is left, or when
+ * drain_timeout_ms has passed (waiting ingests are then answered 503 and
+ * only the running one is awaited), the listeners close and the shutdown
+ * checkpoint is written.
+ */
 static void on_drain(uv_timer_t *t)
 {
     vmfd_daemon *d = t->data;
+    int late = uv_now(d->loop) >= d->drain_deadline;
+    if (late && !d->drain_late) {
+        d->drain_late = 1;
+        vmfd_log(VMFD_LOG_WARNING, "drain timeout, refusing waiting ingests busy=%zu",
+                 d->http ? vmfd_http_busy(d->http) : (size_t)0);
+        vmfd_ingest_cancel_waiting(d);
+    }
     if (!vmfd_serial_idle(&d->ingest_chain) || !vmfd_serial_idle(&d->model_chain))
+        return;
+    if (!late && d->http && vmfd_http_busy(d->http) > 0)
         return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, on_closed_noop);
+    if (d->http) {
+        vmfd_http_free(d->http);
+        d->http = NULL;
+    }
     if (d->wk && d->snap)
         vmfd_worker_checkpoint(d, "shutdown", final_checkpoint_done, NULL);
     else {
@@ -251,12 +283,11 @@ void vmfd_shutdown(vmfd_daemon *d)
     vmfd_worker_stop_retry(d);
     vmfd_notify("STOPPING=1\nSTATUS=stopping: finishing the batch in progress");
     vmfd_inbox_stop(d);
-    if (d->http) {
-        vmfd_http_free(d->http);
-        d->http = NULL;
-    }
-    vmfd_ingest_cancel_waiting(d);
+    if (d->http)
+        vmfd_http_drain(d->http);
+    /* Waiting applies stay queued in the store; the next start applies them. */
     vmfd_worker_cancel_waiting(d);
+    d->drain_deadline = uv_now(d->loop) + d->cfg.drain_timeout_ms;
     uv_timer_init(d->loop, &d->drain);
     d->drain.data = d;
     uv_timer_start(&d->drain, on_drain, 0, 5);
@@ -282,6 +313,13 @@ static void on_signal(uv_signal_t *s, int signum)
         d->cfg.max_connections = c.max_connections;
         d->cfg.idle_timeout_ms = c.idle_timeout_ms;
         d->cfg.predict_max_rows = c.predict_max_rows;
+        d->cfg.max_batch_rows = c.max_batch_rows;
+        d->cfg.max_dim = c.max_dim;
+        d->cfg.max_decoded_bytes = c.max_decoded_bytes;
+        d->cfg.max_json_body_bytes = c.max_json_body_bytes;
+        d->cfg.max_label_bytes = c.max_label_bytes;
+        d->cfg.max_classes = c.max_classes;
+        d->cfg.drain_timeout_ms = c.drain_timeout_ms;
         d->cfg.queue_length = c.queue_length;
         memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
         memcpy(d->token, token, sizeof token);
@@ -373,11 +411,39 @@ static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
     return 0;
 }
 
+/*
+ * Below this much free space (or with no free inode) the state directory's
+ * file system counts as full: SQLite could not even create its -wal and
+ * -shm files, so vmfd starts read-only instead of failing.
+ */
+#define MIN_FREE_BYTES (1u << 20)
+
+static int disk_full(const char *dir, char *why, size_t size)
+{
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0)
+        return 0;
+    unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+    if (avail >= MIN_FREE_BYTES && (v.f_files == 0 || v.f_favail > 0))
+        return 0;
+    snprintf(why, size,
+             "the file system of the state directory is full (%llu bytes, %llu inodes "
+             "free); ingest is off until space is freed and vmfd restarted",
+             avail, (unsigned long long)v.f_favail);
+    return 1;
+}
+
+/*
+ * One vmfd per state directory. The lock is held on the directory itself
+ * (flock on an O_DIRECTORY descriptor, for the process lifetime), not on a
+ * lock file: a file can be deleted by an operator while vmfd runs, after
+ * which a second daemon would lock a new file and open the same database.
+ * The directory cannot be removed while it holds vmfd.db.
+ */
 static int lock_state(const vmfd_daemon *d, char *err, size_t errsize)
 {
-    char path[VMFD_CONFIG_PATH_MAX + 32];
-    snprintf(path, sizeof path, "%s/vmfd.lock", d->cfg.state_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    const char *path = d->cfg.state_dir;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errsize, "cannot open %.900s: %s", path, strerror(errno));
         return -1;
@@ -390,11 +456,37 @@ static int lock_state(const vmfd_daemon *d, char *err, size_t errsize)
     return fd; /* held until exit */
 }
 
+static void setup_signals(vmfd_daemon *d);
+static int serve(vmfd_daemon *d);
+
+/*
+ * A full disk at startup: serve predictions from the newest checkpoint
+ * (read through an immutable snapshot, which creates no files), answer
+ * ingest and checkpoint writes with 507, and say why on /readyz.
+ */
+static int run_read_only(vmfd_daemon *d)
+{
+    char err[1024];
+    struct stat sb;
+    if (stat(d->db_path, &sb) != 0 || sb.st_size == 0) {
+        vmfd_log(VMFD_LOG_ERR, "no store to serve read-only path=%s", d->db_path);
+        return EX_CANTCREAT;
+    }
+    d->loop = uv_default_loop();
+    d->start_ns = uv_hrtime();
+    if (vmfd_worker_init_read_only(d, err, sizeof err) != 0 ||
+        vmfd_store_open_snapshot(d->db_path, &d->rdb, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "store failed error=\"%s\"", err);
+        return EX_SOFTWARE;
+    }
+    return serve(d);
+}
+
 int main(int argc, char **argv)
 {
     static vmfd_daemon daemon_state;
     vmfd_daemon *d = &daemon_state;
-    int check = 0;
+    int check = 0, allow_init = 0;
     const char *export_id = NULL, *export_out = NULL;
     char err[1024];
     for (int i = 1; i < argc; i++) {
@@ -410,6 +502,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--check-config") == 0) {
             check = 1;
+            continue;
+        }
+        if (strcmp(a, "--init") == 0) {
+            allow_init = 1;
             continue;
         }
         const char *cfg_path = NULL;
@@ -477,6 +573,29 @@ int main(int argc, char **argv)
         return EX_TEMPFAIL;
     }
     snprintf(d->db_path, sizeof d->db_path, "%.1000s/vmfd.db", d->cfg.state_dir);
+    int created = 0;
+    d->read_only = disk_full(d->cfg.state_dir, d->ro_reason, sizeof d->ro_reason);
+    if (d->read_only) {
+        vmfd_log(VMFD_LOG_WARNING, "starting read-only reason=\"%s\"", d->ro_reason);
+        return run_read_only(d);
+    }
+    if (vmfd_store_prepare(d->db_path, allow_init, &created, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "refusing to start error=\"%s\"", err);
+        return EX_CONFIG;
+    }
+    if (created)
+        vmfd_log(VMFD_LOG_NOTICE, "initialised a new store path=%s", d->db_path);
+    if (!created && d->cfg.quick_check) {
+        double t0 = vmfd_now_seconds();
+        if (vmfd_store_quick_check(d->db_path, err, sizeof err) != 0) {
+            vmfd_log(VMFD_LOG_ERR,
+                     "store damaged, refusing to start error=\"%s\" hint=\"restore vmfd.db from "
+                     "a backup; store.quick_check=false skips this check\"",
+                     err);
+            return EX_SOFTWARE;
+        }
+        vmfd_log(VMFD_LOG_INFO, "quick_check ok ms=%.1f", (vmfd_now_seconds() - t0) * 1e3);
+    }
     d->loop = uv_default_loop();
     d->start_ns = uv_hrtime();
     if (vmfd_ingest_init(d, err, sizeof err) != 0 || vmfd_worker_init(d, err, sizeof err) != 0 ||
@@ -484,12 +603,41 @@ int main(int argc, char **argv)
         vmfd_log(VMFD_LOG_ERR, "store failed error=\"%s\"", err);
         return EX_SOFTWARE;
     }
+    return serve(d);
+}
+
+/* Listeners, signals, watchdog, inbox, recovery, then the loop until stopped. */
+static int serve(vmfd_daemon *d)
+{
+    char err[1024];
     vmfd_http_limits lim = limits_of(&d->cfg);
     if (vmfd_http_new(d->loop, &lim, vmfd_api_handle, vmfd_api_refusal, d, &d->http) != 0 ||
         start_listeners(d, err, sizeof err) != 0) {
         vmfd_log(VMFD_LOG_ERR, "listen failed error=\"%s\"", err);
         return EX_SOFTWARE;
     }
+    setup_signals(d);
+    if (d->cfg.inbox_enabled && !d->read_only && vmfd_inbox_start(d, err, sizeof err) != 0) {
+        vmfd_log(VMFD_LOG_ERR, "inbox failed error=\"%s\"", err);
+        return EX_CANTCREAT;
+    }
+    vmfd_notify("STATUS=recovering");
+    vmfd_log(VMFD_LOG_NOTICE, "starting version=%s state_dir=%s pid=%ld%s", vmf_version(),
+             d->cfg.state_dir, (long)getpid(), d->read_only ? " read_only=1" : "");
+    vmfd_worker_recover(d, on_ready);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+
+    vmfd_snapshot_release(d->snap);
+    d->snap = NULL;
+    vmfd_store_close(d->rdb);
+    vmfd_worker_free(d);
+    vmfd_ingest_free(d);
+    uv_loop_close(d->loop);
+    return d->exit_code;
+}
+
+static void setup_signals(vmfd_daemon *d)
+{
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);
@@ -503,21 +651,4 @@ int main(int argc, char **argv)
         uv_timer_init(d->loop, &d->watchdog);
         uv_timer_start(&d->watchdog, on_watchdog, 0, ms ? ms : 1);
     }
-    if (d->cfg.inbox_enabled && vmfd_inbox_start(d, err, sizeof err) != 0) {
-        vmfd_log(VMFD_LOG_ERR, "inbox failed error=\"%s\"", err);
-        return EX_CANTCREAT;
-    }
-    vmfd_notify("STATUS=recovering");
-    vmfd_log(VMFD_LOG_NOTICE, "starting version=%s state_dir=%s pid=%ld", vmf_version(),
-             d->cfg.state_dir, (long)getpid());
-    vmfd_worker_recover(d, on_ready);
-    uv_run(d->loop, UV_RUN_DEFAULT);
-
-    vmfd_snapshot_release(d->snap);
-    d->snap = NULL;
-    vmfd_store_close(d->rdb);
-    vmfd_worker_free(d);
-    vmfd_ingest_free(d);
-    uv_loop_close(d->loop);
-    return d->exit_code;
 }

@@ -87,9 +87,9 @@ static void counter(sbuf *b, const char *name, const char *help, uint64_t v)
 
 char *vmfd_metrics_render(const vmfd_metrics *m, const vmfd_gauges *g, size_t *len)
 {
-    static const char *const outcome[VMFD_BATCH_N] = {"accepted", "duplicate", "conflict",
-                                                      "invalid",  "busy",      "applied",
-                                                      "rejected", "superseded"};
+    static const char *const outcome[VMFD_BATCH_N] = {
+        "accepted",   "duplicate",           "conflict", "invalid", "busy", "applied", "rejected",
+        "superseded", "insufficient_storage"};
     sbuf b = {malloc(8192), 0, 8192, 0};
     if (!b.p)
         return NULL;

@@ -28,6 +28,7 @@ enum vmfd_batch_outcome {
     VMFD_BATCH_APPLIED,    /* learned by the model */
     VMFD_BATCH_REJECTED,   /* refused by the model at apply time */
     VMFD_BATCH_SUPERSEDED, /* rolled back by a restore */
+    VMFD_BATCH_NO_SPACE,   /* the disk or memory was full (507) */
     VMFD_BATCH_N
 };
 

@@ -129,15 +129,24 @@ static int array_rows(const vmf_array *a, int one_row_ok, float **x, size_t *n, 
         v.ndim = 2;
         v.shape[0] = 1;
         v.shape[1] = a->shape[0];
-        if (vmf_array_to_f32(&v, x, n, d) != VMF_OK)
+        int rc = vmf_array_to_f32(&v, x, n, d);
+        if (rc == VMF_ENOMEM)
+            return fail(e, 507, "out_of_memory", "%s", vmf_last_error());
+        if (rc != VMF_OK)
             return fail(e, 422, "bad_values", "%s", vmf_last_error());
     } else if (a->ndim != 2) {
         return fail(e, 422, "bad_shape", "embeddings must be a 2-D array, got %zu dimensions",
                     a->ndim);
-    } else if (vmf_array_to_f32(a, x, n, d) != VMF_OK) {
-        if (a->shape[0] > 0 && a->shape[1] > 0)
+    } else {
+        /* Ingest takes the array's buffer over (vmf_array_take_f32): the
+         * decoded rows exist once in memory, never twice. */
+        int rc = vmf_array_take_f32((vmf_array *)(uintptr_t)a, x, n, d);
+        if (rc == VMF_ENOMEM)
+            return fail(e, 507, "out_of_memory", "%s", vmf_last_error());
+        if (rc != VMF_OK && a->shape[0] > 0 && a->shape[1] > 0)
             return fail(e, 422, "non_finite", "%s", vmf_last_error());
-        return fail(e, 422, "empty", "no rows");
+        if (rc != VMF_OK)
+            return fail(e, 422, "empty", "no rows");
     }
     if (*n == 0 || *d == 0) {
         free(*x);
@@ -157,12 +166,12 @@ static int take_labels(const vmf_array *y, vmfd_batch *b, vmfd_payload_error *e)
         char *const *s = y->data;
         b->strs = calloc(b->n, sizeof *b->strs);
         if (!b->strs)
-            return fail(e, 500, "out_of_memory", "labels");
+            return fail(e, 507, "out_of_memory", "labels");
         b->label_kind = VMFD_LABELS_STR;
         for (size_t i = 0; i < b->n; i++) {
             b->strs[i] = strdup(s[i]);
             if (!b->strs[i])
-                return fail(e, 500, "out_of_memory", "labels");
+                return fail(e, 507, "out_of_memory", "labels");
         }
         return 0;
     }
@@ -174,7 +183,7 @@ static int take_labels(const vmf_array *y, vmfd_batch *b, vmfd_payload_error *e)
     b->ints = malloc(b->n * sizeof *b->ints);
     if (!b->ints) {
         free(storage);
-        return fail(e, 500, "out_of_memory", "labels");
+        return fail(e, 507, "out_of_memory", "labels");
     }
     memcpy(b->ints, view.ints, b->n * sizeof *b->ints);
     b->label_kind = VMFD_LABELS_INT;
@@ -182,25 +191,59 @@ static int take_labels(const vmf_array *y, vmfd_batch *b, vmfd_payload_error *e)
     return 0;
 }
 
-static int parse_npz(const void *body, size_t len, vmfd_batch *b, vmfd_payload_error *e)
+#define NPY_HEADER_SLACK 65536u
+
+/* a * b + c, saturating, capped by cap when cap > 0. */
+static uint64_t bound(uint64_t a, uint64_t b, uint64_t c, uint64_t cap)
+{
+    uint64_t v;
+    if (__builtin_mul_overflow(a, b, &v) || __builtin_add_overflow(v, c, &v))
+        v = UINT64_MAX;
+    return cap && v > cap ? cap : v;
+}
+
+/* Maps an .npz read failure of member `m` to its status. */
+static int npz_fail(int rc, const char *m, vmfd_payload_error *e)
+{
+    if (rc == VMF_ERANGE)
+        return fail(e, 413, "too_large", "member %s: %s", m, vmf_last_error());
+    if (rc == VMF_ENOMEM)
+        return fail(e, 507, "out_of_memory", "member %s: %s", m, vmf_last_error());
+    return fail(e, 400, "bad_npz", "%s", vmf_last_error());
+}
+
+static int parse_npz(const void *body, size_t len, const vmfd_payload_limits *lim, vmfd_batch *b,
+                     vmfd_payload_error *e)
 {
     vmf_array xa, ya;
     memset(&xa, 0, sizeof xa);
     memset(&ya, 0, sizeof ya);
-    int rc = vmf_npz_read_mem(body, len, "X", &xa);
+    uint64_t xmax = VMF_IO_MAX_BYTES, ymax = VMF_IO_MAX_BYTES;
+    if (lim && lim->max_rows) {
+        uint64_t per_label = lim->max_label_bytes * 4 > 8 ? lim->max_label_bytes * 4 : 8;
+        xmax = bound(lim->max_rows, (lim->dim ? lim->dim : 65536) * 8, NPY_HEADER_SLACK,
+                     lim->max_decoded_bytes);
+        ymax = bound(lim->max_rows, per_label, NPY_HEADER_SLACK, lim->max_decoded_bytes);
+    }
+    int rc = vmf_npz_read_mem_max(body, len, "X", xmax, &xa);
     if (rc == VMF_ENOTFOUND)
         return fail(e, 422, "missing_x", "the archive has no member X.npy");
     if (rc != VMF_OK)
-        return fail(e, 400, "bad_npz", "%s", vmf_last_error());
+        return npz_fail(rc, "X", e);
     if (array_rows(&xa, 0, &b->x, &b->n, &b->d, e) != 0)
         goto fail_out;
     vmf_array_free(&xa);
-    rc = vmf_npz_read_mem(body, len, "y", &ya);
+    if (lim && lim->max_rows && b->n > lim->max_rows) {
+        fail(e, 413, "too_many_rows", "%zu rows; max_batch_rows is %llu", b->n,
+             (unsigned long long)lim->max_rows);
+        goto fail_out;
+    }
+    rc = vmf_npz_read_mem_max(body, len, "y", ymax, &ya);
     if (rc == VMF_OK) {
         if (take_labels(&ya, b, e) != 0)
             goto fail_out;
     } else if (rc != VMF_ENOTFOUND) {
-        fail(e, 400, "bad_npz", "%s", vmf_last_error());
+        npz_fail(rc, "y", e);
         goto fail_out;
     }
     vmf_array_free(&ya);
@@ -228,7 +271,7 @@ static int json_rows(json_t *emb, float **x, size_t *n, size_t *d, vmfd_payload_
         return fail(e, 413, "too_large", "too many values");
     *x = malloc(*n * *d * sizeof **x);
     if (!*x)
-        return fail(e, 500, "out_of_memory", "embeddings");
+        return fail(e, 507, "out_of_memory", "embeddings");
     for (size_t i = 0; i < *n; i++) {
         json_t *row = json_array_get(emb, i);
         if (!json_is_array(row) || json_array_size(row) != *d) {
@@ -267,7 +310,7 @@ static int json_labels(json_t *lab, vmfd_batch *b, vmfd_payload_error *e)
     if (json_is_integer(l0)) {
         b->ints = malloc(b->n * sizeof *b->ints);
         if (!b->ints)
-            return fail(e, 500, "out_of_memory", "labels");
+            return fail(e, 507, "out_of_memory", "labels");
         b->label_kind = VMFD_LABELS_INT;
         for (size_t i = 0; i < b->n; i++) {
             json_t *v = json_array_get(lab, i);
@@ -283,7 +326,7 @@ static int json_labels(json_t *lab, vmfd_batch *b, vmfd_payload_error *e)
     if (json_is_string(l0)) {
         b->strs = calloc(b->n, sizeof *b->strs);
         if (!b->strs)
-            return fail(e, 500, "out_of_memory", "labels");
+            return fail(e, 507, "out_of_memory", "labels");
         b->label_kind = VMFD_LABELS_STR;
         for (size_t i = 0; i < b->n; i++) {
             json_t *v = json_array_get(lab, i);
@@ -294,7 +337,7 @@ static int json_labels(json_t *lab, vmfd_batch *b, vmfd_payload_error *e)
                             i);
             b->strs[i] = strdup(json_string_value(v));
             if (!b->strs[i])
-                return fail(e, 500, "out_of_memory", "labels");
+                return fail(e, 507, "out_of_memory", "labels");
         }
         return 0;
     }
@@ -306,7 +349,10 @@ static json_t *parse_json(const void *body, size_t len, vmfd_payload_error *e)
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        fail(e, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
+        if (json_error_code(&je) == json_error_out_of_memory)
+            fail(e, 507, "out_of_memory", "parsing the JSON body");
+        else
+            fail(e, 400, "bad_json", "line %d column %d: %s", je.line, je.column, je.text);
         return NULL;
     }
     if (!json_is_object(root)) {
@@ -317,17 +363,47 @@ static json_t *parse_json(const void *body, size_t len, vmfd_payload_error *e)
     return root;
 }
 
+/* Labels longer than the limit (string bytes, or an integer's decimal digits). */
+static int check_labels(const vmfd_batch *b, uint64_t max_label, vmfd_payload_error *e)
+{
+    for (size_t i = 0; max_label && i < b->n; i++) {
+        size_t l = 0;
+        char num[32];
+        if (b->label_kind == VMFD_LABELS_STR)
+            l = strlen(b->strs[i]);
+        else if (b->label_kind == VMFD_LABELS_INT)
+            l = (size_t)snprintf(num, sizeof num, "%lld", (long long)b->ints[i]);
+        if (l > max_label)
+            return fail(e, 422, "label_too_long",
+                        "label %zu has %zu bytes; max_label_bytes is %llu", i, l,
+                        (unsigned long long)max_label);
+    }
+    return 0;
+}
+
 int vmfd_payload_parse_ingest(const char *content_type, const void *body, size_t len,
                               vmfd_batch *out, vmfd_payload_error *e)
+{
+    return vmfd_payload_parse_ingest_limited(content_type, body, len, NULL, out, e);
+}
+
+int vmfd_payload_parse_ingest_limited(const char *content_type, const void *body, size_t len,
+                                      const vmfd_payload_limits *lim, vmfd_batch *out,
+                                      vmfd_payload_error *e)
 {
     char mt[64];
     memset(out, 0, sizeof *out);
     vmfd_payload_media_type(content_type, mt, sizeof mt);
     if (strcmp(mt, "application/x-npz") == 0 || strcmp(mt, "application/zip") == 0 ||
         strcmp(mt, "application/octet-stream") == 0) {
-        if (parse_npz(body, len, out, e) != 0)
+        if (parse_npz(body, len, lim, out, e) != 0)
             return -1;
     } else if (strcmp(mt, "application/json") == 0) {
+        /* Parsing costs ~32x the body: refuse before, not after. */
+        if (lim && lim->max_json_bytes && len > lim->max_json_bytes)
+            return fail(e, 413, "json_too_large",
+                        "%zu bytes of JSON; max_json_body_bytes is %llu (send .npz)", len,
+                        (unsigned long long)lim->max_json_bytes);
         json_t *root = parse_json(body, len, e);
         if (!root)
             return -1;
@@ -336,6 +412,9 @@ int vmfd_payload_parse_ingest(const char *content_type, const void *body, size_t
         if (rc == 0 && lab && !json_is_null(lab))
             rc = json_labels(lab, out, e);
         json_decref(root);
+        if (rc == 0 && lim && lim->max_rows && out->n > lim->max_rows)
+            rc = fail(e, 413, "too_many_rows", "%zu rows; max_batch_rows is %llu", out->n,
+                      (unsigned long long)lim->max_rows);
         if (rc != 0) {
             vmfd_batch_free(out);
             return -1;
@@ -343,6 +422,10 @@ int vmfd_payload_parse_ingest(const char *content_type, const void *body, size_t
     } else {
         return fail(e, 415, "unsupported_media_type",
                     "send application/x-npz or application/json, not '%s'", mt);
+    }
+    if (lim && check_labels(out, lim->max_label_bytes, e) != 0) {
+        vmfd_batch_free(out);
+        return -1;
     }
     if (normalize(out->x, out->n, out->d, e) != 0) {
         vmfd_batch_free(out);

@@ -46,6 +46,28 @@ int vmfd_payload_parse_ingest(const char *content_type, const void *body, size_t
                               vmfd_batch *out, vmfd_payload_error *e);
 
 /*
+ * What one ingest body may hold (0 in a field: no bound beyond the readers'
+ * own). Every allocation of the decode is bounded by these before it is
+ * made: an .npz member X may declare at most max_rows x dim x 8 bytes plus
+ * 64 KiB of .npy header, y at most max_rows x max(8, 4 x max_label_bytes)
+ * plus the header (UTF-32 strings), each at most max_decoded_bytes; a JSON
+ * body at most max_json_bytes. Too large: 413 before inflating or parsing.
+ * Longer labels: 422 label_too_long. An allocation that fails anyway:
+ * 507 out_of_memory (never a data error).
+ */
+typedef struct vmfd_payload_limits {
+    uint64_t max_rows;
+    uint64_t dim; /* the model's dimension, or the largest accepted while unknown */
+    uint64_t max_decoded_bytes;
+    uint64_t max_label_bytes;
+    uint64_t max_json_bytes;
+} vmfd_payload_limits;
+
+int vmfd_payload_parse_ingest_limited(const char *content_type, const void *body, size_t len,
+                                      const vmfd_payload_limits *lim, vmfd_batch *out,
+                                      vmfd_payload_error *e);
+
+/*
  * Decodes a predict body into rows (*x malloc'ed [n][d], normalized). *top_k
  * is set when the JSON body has "top_k" (left unchanged otherwise).
  */

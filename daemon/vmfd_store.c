@@ -16,12 +16,16 @@
 #include "vmfd_store_views.h"
 #include "vmfmm/mixture.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define NOW_SQL "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
@@ -205,6 +209,225 @@ void vmfd_store_close(sqlite3 *db)
         sqlite3_close(db);
 }
 
+/* fsyncs a file or directory by path (best effort for directories). */
+static int fsync_path(const char *path, int dir)
+{
+    int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Builds a new store at path.init, then renames it to path. */
+static int init_store(const char *path, char *err, size_t errsize)
+{
+    char tmp[4096], dir[4096];
+    snprintf(tmp, sizeof tmp, "%s.init", path);
+    unlink(tmp);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        set_err(err, errsize, "cannot create %s: %s", tmp, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+             VMFD_STORE_APP_ID, VMFD_STORE_VERSION);
+    int rc = exec(db, "PRAGMA synchronous=FULL; BEGIN IMMEDIATE", err, errsize);
+    if (rc == 0)
+        rc = exec(db, schema_sql, err, errsize);
+    if (rc == 0)
+        rc = vmfd_store_create_views(db, err, errsize);
+    if (rc == 0)
+        rc = exec(db, sql, err, errsize);
+    if (rc == 0)
+        rc = exec(db, "COMMIT", err, errsize);
+    if (sqlite3_close(db) != SQLITE_OK && rc == 0) {
+        set_err(err, errsize, "cannot close %s", tmp);
+        rc = -1;
+    }
+    if (rc == 0 && (fsync_path(tmp, 0) != 0 || rename(tmp, path) != 0)) {
+        set_err(err, errsize, "cannot install %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    fsync_path(slash ? dir : ".", 1);
+    return 0;
+}
+
+/*
+ * A -wal file without its database (vmfd.db deleted or moved away): SQLite
+ * would replay its pages into a new database. 1 when one exists with data.
+ */
+static int stale_wal(const char *path)
+{
+    char wal[4200];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    return stat(wal, &st) == 0 && st.st_size > 0;
+}
+
+/* --init: the old -wal and -shm go with the old database. */
+static void drop_wal(const char *path)
+{
+    char f[4200];
+    snprintf(f, sizeof f, "%s-wal", path);
+    unlink(f);
+    snprintf(f, sizeof f, "%s-shm", path);
+    unlink(f);
+}
+
+int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err, size_t errsize)
+{
+    struct stat st;
+    *created = 0;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            set_err(err, errsize, "cannot stat %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (stale_wal(path)) {
+            if (!allow_init) {
+                set_err(err, errsize,
+                        "%s is missing but its -wal file is not: the database was deleted or "
+                        "moved; put it back, or start once with --init to begin a new store "
+                        "(the -wal is removed)",
+                        path);
+                return -1;
+            }
+            drop_wal(path);
+        }
+        if (init_store(path, err, errsize) != 0)
+            return -1;
+        *created = 1;
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errsize, "%s is not a regular file", path);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        if (!allow_init) {
+            set_err(err, errsize,
+                    "%s is empty (0 bytes): the store was truncated or replaced; restore it from "
+                    "a backup, or start once with --init to begin a new, empty store",
+                    path);
+            return -1;
+        }
+        drop_wal(path);
+        if (unlink(path) != 0 || init_store(path, err, errsize) != 0) {
+            if (!err[0])
+                set_err(err, errsize, "cannot replace %s: %s", path, strerror(errno));
+            return -1;
+        }
+        *created = 1;
+        return 0;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        set_err(err, errsize, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    int64_t app = pragma_int(db, "PRAGMA application_id");
+    int64_t tables = pragma_int(db, "SELECT count(*) FROM sqlite_master");
+    if (app == VMFD_STORE_APP_ID) {
+        sqlite3_close(db);
+        return 0;
+    }
+    if (app < 0 || tables < 0) {
+        set_err(err, errsize, "%s is not an SQLite database: %s", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return -1;
+    }
+    if (!allow_init || app != 0 || tables != 0) {
+        set_err(err, errsize,
+                "%s is not a vmfd database (application_id %lld, %lld schema objects); vmfd "
+                "never adopts a foreign database%s",
+                path, (long long)app, (long long)tables,
+                app == 0 && tables == 0 ? ": start once with --init to initialise it" : "");
+        sqlite3_close(db);
+        return -1;
+    }
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;",
+             VMFD_STORE_APP_ID, VMFD_STORE_VERSION);
+    int rc = exec(db, "BEGIN IMMEDIATE", err, errsize);
+    if (rc == 0 && (exec(db, schema_sql, err, errsize) != 0 ||
+                    vmfd_store_create_views(db, err, errsize) != 0 ||
+                    exec(db, sql, err, errsize) != 0 || exec(db, "COMMIT", err, errsize) != 0)) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        rc = -1;
+    }
+    sqlite3_close(db);
+    *created = rc == 0;
+    return rc;
+}
+
+int vmfd_store_open_snapshot(const char *path, sqlite3 **out, char *err, size_t errsize)
+{
+    char uri[4200];
+    sqlite3 *db = NULL;
+    *out = NULL;
+    snprintf(uri, sizeof uri, "file:%s?immutable=1", path);
+    if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        set_err(err, errsize, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    int64_t app = pragma_int(db, "PRAGMA application_id");
+    if (app != VMFD_STORE_APP_ID) {
+        set_err(err, errsize, "%s is not a vmfd database (application_id %lld)", path,
+                (long long)app);
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
+int vmfd_store_quick_check(const char *path, char *err, size_t errsize)
+{
+    /* A plain connection: no schema-version check, so an older schema that
+     * the first vmfd_store_open will migrate is checked too. */
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        set_err(err, errsize, "cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "no memory");
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK) {
+        set_err(err, errsize, "quick_check: %s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return -1;
+    }
+    int rc = sqlite3_step(st), out = 0;
+    const char *msg = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    if (rc != SQLITE_ROW) {
+        set_err(err, errsize, "quick_check: %s", sqlite3_errmsg(db));
+        out = -1;
+    } else if (!msg || strcmp(msg, "ok") != 0) {
+        set_err(err, errsize, "quick_check: %s", msg ? msg : "no answer");
+        out = -1;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
 static void rollback(sqlite3 *db)
 {
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -297,17 +520,19 @@ int vmfd_store_ingest(sqlite3 *db, const char *key, const vmfd_batch *b, const c
         goto fail;
     free(labels);
     return 0;
-fail:
+fail:;
+    /* A full file system is its own answer (507), not a store failure. */
+    int full = sqlite3_errcode(db) == SQLITE_FULL;
     rollback(db);
     free(labels);
-    return -1;
+    return full ? -2 : -1;
 }
 
 int vmfd_store_load_batch(sqlite3 *db, int64_t seq, vmfd_batch *out, char *key_out, size_t keysize,
                           char *err, size_t errsize)
 {
     sqlite3_stmt *st = prep(db,
-                            "SELECT b.key, b.rows, b.dim, d.x, d.labels FROM batches b"
+                            "SELECT b.key, b.rows, b.dim, d.x, d.labels, b.sha256 FROM batches b"
                             " JOIN batch_data d ON d.seq = b.seq WHERE b.seq = ?",
                             err, errsize);
     if (!st)
@@ -336,6 +561,20 @@ int vmfd_store_load_batch(sqlite3 *db, int64_t seq, vmfd_batch *out, char *key_o
         return -1;
     }
     rc = vmfd_batch_from_store(x, n, d, labels, out, err, errsize);
+    if (rc == 0) {
+        /* A payload damaged on disk (a flipped bit SQLite's page format does
+         * not notice) must never be learned: its hash is checked first. */
+        const char *want = (const char *)sqlite3_column_text(st, 5);
+        vmfd_batch_hash(out);
+        if (!want || strcmp(want, out->sha256) != 0) {
+            set_err(err, errsize,
+                    "payload damaged: its sha256 %.16s... differs from the %.16s... stored at "
+                    "ingest",
+                    out->sha256, want ? want : "");
+            vmfd_batch_free(out);
+            rc = -1;
+        }
+    }
     sqlite3_finalize(st);
     return rc;
 }
@@ -531,7 +770,7 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
     if (!cs || !ps)
         goto fail;
     for (size_t i = 0; i < nc; i++) {
-        char label[256];
+        char label[4097]; /* the longest label max_label_bytes allows, in full */
         const vmf_mixture *mx = vmfd_model_group_mixture(m, i);
         size_t k = mx ? vmf_mixture_n_components(mx) : 0;
         vmfd_model_group_label(m, i, label, sizeof label);

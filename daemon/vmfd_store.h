@@ -32,6 +32,32 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **db, ch
                     size_t errsize);
 void vmfd_store_close(sqlite3 *db);
 
+/*
+ * Makes sure path holds a vmfd database before any connection opens it.
+ * Absent: a new store is built at path.init and renamed into place, so a
+ * crash while creating never leaves a half-made vmfd.db. Present but empty
+ * (0 bytes) or foreign (application_id not vmfd's): refused with a message
+ * naming the file (the operator restores a backup), unless allow_init
+ * (--init) and the file holds nothing: 0 bytes, or an SQLite database
+ * without tables and with application_id 0. *created is set when a new
+ * store was made. Returns 0 or -1 with err.
+ */
+int vmfd_store_prepare(const char *path, int allow_init, int *created, char *err, size_t errsize);
+
+/*
+ * Opens path read-only as an immutable snapshot (no locks, no -wal/-shm
+ * files created): what a daemon on a full disk can still read. A -wal file
+ * left by a crash is ignored, so the newest checkpoint in the main file is
+ * what it sees. Checks application_id like vmfd_store_open.
+ */
+int vmfd_store_open_snapshot(const char *path, sqlite3 **db, char *err, size_t errsize);
+
+/*
+ * PRAGMA quick_check on the database at path: 0 when it answers "ok", -1
+ * with its first complaint (or the open error) in err.
+ */
+int vmfd_store_quick_check(const char *path, char *err, size_t errsize);
+
 typedef struct vmfd_ingest_result {
     int existed;  /* the key was known before */
     int conflict; /* ... with another content hash */
@@ -45,7 +71,7 @@ typedef struct vmfd_ingest_result {
 /*
  * Stores a new batch durably (status queued) or reports the existing one under
  * the same key. One IMMEDIATE transaction, so two PUTs of one key cannot both
- * insert.
+ * insert. Returns -2 (rolled back) when the file system is full.
  */
 int vmfd_store_ingest(sqlite3 *db, const char *key, const vmfd_batch *b, const char *source,
                       vmfd_ingest_result *r, char *err, size_t errsize);

@@ -42,6 +42,7 @@ struct vmfd_worker_state {
     uint64_t version;
     int64_t superseded; /* batches the last restore's commit superseded */
     int broken;
+    int read_only;     /* full disk: the newest checkpoint only, nothing re-applied */
     long fail_commits; /* tests only: VMFD_TEST_FAIL_COMMITS fails that many commits */
 };
 
@@ -295,6 +296,8 @@ static int recover(vmfd_worker_state *ws, wtask *t, char *err, size_t errsize)
     t->ckpt_batches = info.batches;
     int64_t *seqs = NULL;
     size_t n = 0;
+    if (ws->read_only)
+        return 0; /* queued batches wait for a restart with free space */
     if (vmfd_store_queued(ws->db, &seqs, &n, err, errsize) != 0)
         return -1;
     for (size_t i = 0; i < n && !ws->broken; i++) {
@@ -536,14 +539,16 @@ static wtask *new_task(vmfd_daemon *d, int kind)
     return t;
 }
 
-int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize)
+static int worker_init(vmfd_daemon *d, int read_only, char *err, size_t errsize)
 {
     vmfd_worker_state *ws = calloc(1, sizeof *ws);
     if (!ws) {
         snprintf(err, errsize, "out of memory");
         return -1;
     }
-    if (vmfd_store_open(d->db_path, 1, 0, &ws->db, err, errsize) != 0) {
+    ws->read_only = read_only;
+    if ((read_only ? vmfd_store_open_snapshot(d->db_path, &ws->db, err, errsize)
+                   : vmfd_store_open(d->db_path, 1, 0, &ws->db, err, errsize)) != 0) {
         free(ws);
         return -1;
     }
@@ -560,6 +565,16 @@ int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize)
     d->retry.data = d;
     d->retry_init = 1;
     return 0;
+}
+
+int vmfd_worker_init(vmfd_daemon *d, char *err, size_t errsize)
+{
+    return worker_init(d, 0, err, errsize);
+}
+
+int vmfd_worker_init_read_only(vmfd_daemon *d, char *err, size_t errsize)
+{
+    return worker_init(d, 1, err, errsize);
 }
 
 static void on_retry_closed(uv_handle_t *h)
@@ -612,7 +627,7 @@ void vmfd_worker_checkpoint(vmfd_daemon *d, const char *reason, vmfd_worker_cb c
 {
     wtask *t = new_task(d, W_CHECKPOINT);
     if (!t) {
-        vmfd_worker_reply r = {500, "out_of_memory", "queueing the checkpoint", 0};
+        vmfd_worker_reply r = {507, "out_of_memory", "queueing the checkpoint", 0};
         cb(d, ud, &r);
         return;
     }
@@ -626,7 +641,7 @@ void vmfd_worker_restore(vmfd_daemon *d, int64_t id, vmfd_worker_cb cb, void *ud
 {
     wtask *t = new_task(d, W_RESTORE);
     if (!t) {
-        vmfd_worker_reply r = {500, "out_of_memory", "queueing the restore", 0};
+        vmfd_worker_reply r = {507, "out_of_memory", "queueing the restore", 0};
         cb(d, ud, &r);
         return;
     }

@@ -188,6 +188,51 @@ int vmf_array_to_f32(const vmf_array *a, float **x, size_t *n, size_t *d)
     return VMF_OK;
 }
 
+static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d);
+
+int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d)
+{
+    if (!a || !x || !n || !d)
+        return vmf__error(VMF_EINVAL, "vmf_array_take_f32: NULL argument");
+    *x = NULL;
+    *n = *d = 0;
+    if (a->dtype != VMF_DTYPE_F64)
+        return a->dtype == VMF_DTYPE_F32 ? take_matrix(a, "array", x, n, d)
+                                         : vmf_array_to_f32(a, x, n, d);
+    int rc = check_matrix(a, "array");
+    if (rc != VMF_OK)
+        return rc;
+    unsigned char *buf = a->data;
+    size_t count = a->count, cols = a->shape[1];
+    /* Check everything first, so a failure leaves a unchanged. */
+    for (size_t i = 0; i < count; i++) {
+        double v;
+        memcpy(&v, buf + i * sizeof v, sizeof v);
+        if (!isfinite(v))
+            return vmf__error(VMF_EINVAL, "array: row %zu, column %zu is %s", i / cols, i % cols,
+                              isnan(v) ? "NaN" : "infinite");
+        if (isinf((float)v))
+            return vmf__error(VMF_ERANGE,
+                              "array: row %zu, column %zu holds %.9g, outside the float32 range",
+                              i / cols, i % cols, v);
+    }
+    /* Front to back: float i lands at byte 4i, below double i+1 at 8i+8, which
+     * is read later; byte copies keep the aliasing rules. */
+    for (size_t i = 0; i < count; i++) {
+        double v;
+        memcpy(&v, buf + i * sizeof v, sizeof v);
+        float f = (float)v;
+        memcpy(buf + i * sizeof f, &f, sizeof f);
+    }
+    void *shrunk = count ? vmf__realloc(buf, count * sizeof(float)) : NULL;
+    *x = shrunk ? shrunk : (float *)(void *)buf;
+    a->data = NULL;
+    a->dtype = VMF_DTYPE_F32;
+    *n = a->shape[0];
+    *d = a->shape[1];
+    return VMF_OK;
+}
+
 /* Moves a 2-D array into *x as float32, reusing a float32 array's buffer. */
 static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d)
 {

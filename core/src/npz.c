@@ -8,7 +8,9 @@
  * must be within VMF_IO_MAX_BYTES and physically possible for the compressed
  * size (deflate cannot expand more than 1032:1; a stored member's sizes are
  * equal), and the bytes that actually come out must equal the declared size,
- * which libzip's CRC check then confirms.
+ * which libzip's CRC check then confirms. vmf_npz_read_mem_max adds the
+ * caller's own bound on the declared size, also checked before inflating.
+ * Inflating streams into the array's final buffer: no second copy.
  *
  * Writing builds the archive in memory (each member deflated, with a fixed
  * 1980-01-01 timestamp so that equal arrays give equal bytes) and, for a
@@ -76,7 +78,8 @@ static void member_names(zip_t *za, char *buf, size_t cap)
 }
 
 /* Reads member `name` of the open archive za; `where` names the archive. */
-static int read_member(zip_t *za, const char *where, const char *name, vmf_array *out)
+static int read_member(zip_t *za, const char *where, const char *name, uint64_t max_bytes,
+                       vmf_array *out)
 {
     char want[2][256], what[400];
     size_t tries = 0;
@@ -120,6 +123,11 @@ static int read_member(zip_t *za, const char *where, const char *name, vmf_array
                          "declares %llu uncompressed bytes, above the %llu-byte limit "
                          "(VMF_IO_MAX_BYTES)",
                          (unsigned long long)st.size, (unsigned long long)VMF_IO_MAX_BYTES);
+    if (st.size > max_bytes)
+        return vmf__fail(VMF_ERANGE, what,
+                         "declares %llu uncompressed bytes, above this reader's limit of %llu "
+                         "(refused before inflating)",
+                         (unsigned long long)st.size, (unsigned long long)max_bytes);
     if (st.comp_method == ZIP_CM_STORE && st.size != st.comp_size)
         return vmf__fail(VMF_EFORMAT, what,
                          "stored member declares %llu bytes but occupies %llu (corrupt archive)",
@@ -208,12 +216,18 @@ int vmf_npz_read(const char *path, const char *name, vmf_array *out)
         zip_error_fini(&ze);
         return rc;
     }
-    int rc = read_member(za, path, name, out);
+    int rc = read_member(za, path, name, VMF_IO_MAX_BYTES, out);
     zip_discard(za);
     return rc;
 }
 
 int vmf_npz_read_mem(const void *buf, size_t len, const char *name, vmf_array *out)
+{
+    return vmf_npz_read_mem_max(buf, len, name, VMF_IO_MAX_BYTES, out);
+}
+
+int vmf_npz_read_mem_max(const void *buf, size_t len, const char *name, uint64_t max_bytes,
+                         vmf_array *out)
 {
     static const char where[] = ".npz data";
     if (!out)
@@ -239,7 +253,7 @@ int vmf_npz_read_mem(const void *buf, size_t len, const char *name, vmf_array *o
         return rc;
     }
     zip_error_fini(&ze);
-    int rc = read_member(za, where, name, out);
+    int rc = read_member(za, where, name, max_bytes, out);
     zip_discard(za);
     return rc;
 }

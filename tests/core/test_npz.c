@@ -7,6 +7,7 @@
 #include "io_battery.h"
 #include "vmf_test.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,6 +267,57 @@ static void test_allocation_failures(void **state)
     free(img);
 }
 
+/* The caller's bound is checked from the directory, before inflating (issue 9). */
+static void test_read_mem_max(void **state)
+{
+    (void)state;
+    vmf_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = VMF_DTYPE_F64;
+    a.ndim = 2;
+    a.shape[0] = 1000;
+    a.shape[1] = 16;
+    a.count = 16000;
+    a.data = calloc(a.count, sizeof(double));
+    assert_non_null(a.data);
+    for (size_t i = 0; i < a.count; i++)
+        ((double *)a.data)[i] = (double)(i % 7) - 3.25;
+    const char *names[] = {"X"};
+    const vmf_array *arrays[] = {&a};
+    void *buf;
+    size_t len;
+    vmf_assert_ok(vmf_npz_write_mem(names, arrays, 1, &buf, &len));
+    uint64_t need = 16000 * 8 + 128; /* data plus the 128-byte .npy header */
+    vmf_array b;
+    assert_int_equal(vmf_npz_read_mem_max(buf, len, "X", need - 1, &b), VMF_ERANGE);
+    assert_non_null(strstr(vmf_last_error(), "before inflating"));
+    assert_null(b.data);
+    /* At the bound: read, and narrowed to float32 in place. */
+    vmf_debug_fail_alloc_after(-1);
+    vmf_assert_ok(vmf_npz_read_mem_max(buf, len, "X", need, &b));
+    float *x;
+    size_t n, d;
+    vmf_assert_ok(vmf_array_take_f32(&b, &x, &n, &d));
+    assert_null(b.data);
+    assert_int_equal(n, 1000);
+    assert_int_equal(d, 16);
+    for (size_t i = 0; i < n * d; i++)
+        assert_true(x[i] == (float)((double)(i % 7) - 3.25));
+    free(x);
+    vmf_array_free(&b);
+    /* NaN: refused with the array left intact. */
+    ((double *)a.data)[37] = NAN;
+    free(buf);
+    vmf_assert_ok(vmf_npz_write_mem(names, arrays, 1, &buf, &len));
+    vmf_assert_ok(vmf_npz_read_mem_max(buf, len, "X", need, &b));
+    assert_int_equal(vmf_array_take_f32(&b, &x, &n, &d), VMF_EINVAL);
+    assert_non_null(b.data);
+    assert_true(isnan(((double *)b.data)[37]));
+    vmf_array_free(&b);
+    free(buf);
+    free(a.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_malformed_battery),
         cmocka_unit_test(test_truncations_and_corruptions),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_read_mem_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

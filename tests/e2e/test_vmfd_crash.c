@@ -1,6 +1,6 @@
 /*
  * test_vmfd_crash.c - crash safety: batches are sent to a real vmfd while a
- * killer process SIGKILLs it at seeded random moments (at least 20 kills,
+ * killer process SIGKILLs it at seeded random moments (at least 100 kills,
  * during startup, recovery, ingest, apply and checkpoint writes); vmfd is
  * restarted each time and the client re-sends every batch it has no
  * acknowledgement for. At the end every batch is applied exactly once and
@@ -19,7 +19,7 @@
 
 #define DAYS_PER_BATCH 5
 #define N_BATCHES      40 /* days 1..200 */
-#define MIN_KILLS      20
+#define MIN_KILLS      100
 #define SEED           20261123u
 
 typedef struct batch {

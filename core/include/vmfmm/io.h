@@ -90,6 +90,16 @@ VMF_API int vmf_npz_read(const char *path, const char *name, vmf_array *out);
 VMF_API int vmf_npz_read_mem(const void *buf, size_t len, const char *name, vmf_array *out);
 
 /*
+ * As vmf_npz_read_mem, with a caller's bound: a member that declares more
+ * than max_bytes uncompressed bytes (.npy header included) is VMF_ERANGE,
+ * found from the zip directory before anything is inflated. A server passes
+ * what one request may legitimately hold (rows x dim x 8, say), so a body
+ * that inflates to gigabytes never reaches an allocation.
+ */
+VMF_API int vmf_npz_read_mem_max(const void *buf, size_t len, const char *name, uint64_t max_bytes,
+                                 vmf_array *out);
+
+/*
  * Writes an .npz archive (deflated) with members names[i] + ".npy" (a name
  * already ending in ".npy" is used as is) holding arrays[i], i < count. Names
  * must be distinct and non-empty. Timestamps are fixed (1980-01-01), so equal
@@ -128,6 +138,15 @@ VMF_API int vmf_csv_write(const char *path, const vmf_array *a);
  * row and column; strings or another rank are VMF_EINVAL.
  */
 VMF_API int vmf_array_to_f32(const vmf_array *a, float **x, size_t *n, size_t *d);
+
+/*
+ * As vmf_array_to_f32 for a float32 or float64 matrix, but without a second
+ * buffer: a float32 array's data is handed over and a float64 array's is
+ * narrowed in place and shrunk, so peak memory is the array's own size. On
+ * success a->data is NULL (vmf_array_free(a) stays safe); on failure a is
+ * unchanged. Other dtypes are converted through a new buffer.
+ */
+VMF_API int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d);
 
 /*
  * Loads a data matrix from .npy, .npz (member "X") or .csv, chosen by the file

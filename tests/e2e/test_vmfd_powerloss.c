@@ -1,0 +1,259 @@
+/*
+ * test_vmfd_powerloss.c - power-loss consistency: vmfd runs under
+ * libvmfd_powerloss.so (tests/e2e/powerloss_shim.c), which at a seeded
+ * operation discards every store write not yet covered by an fsync and
+ * SIGKILLs the daemon, as a power cut would leave the disk. The client sends
+ * batches in order and re-sends every batch it has no answer for after
+ * each restart; each start gets a new seeded cut point, so cuts land in
+ * startup, recovery, ingest commits, applies, checkpoints and WAL
+ * checkpoints. After at least MIN_CUTS cuts a clean run finishes: every
+ * batch the daemon answered 202 or 200 is present, each applied exactly
+ * once, and the model is bit-identical to an uninterrupted run's.
+ */
+#define _GNU_SOURCE
+#include "vmfd_e2e_util.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define D         8
+#define ROWS      30
+#define N_BATCHES 800
+#define MIN_CUTS  250
+#define MAX_CUT   120 /* cut points are drawn in [1, MAX_CUT] store operations */
+#define SEED      20261202u
+
+static uint64_t rng_state = SEED;
+
+static uint32_t next_rand(void)
+{
+    /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/* Batch b: ROWS unit rows in d = D around 5 axes, labels 0..4. */
+static void batch_rows(int b, float *x, int64_t *y)
+{
+    uint64_t s = 1000003u * (uint64_t)(b + 1);
+    for (size_t r = 0; r < ROWS; r++) {
+        size_t c = (r + (size_t)b) % 5;
+        double norm = 0.0;
+        for (size_t j = 0; j < D; j++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
+            x[r * D + j] = (float)((j == c ? 3.0 : 0.0) + 0.5 * u);
+            norm += (double)x[r * D + j] * x[r * D + j];
+        }
+        for (size_t j = 0; j < D; j++)
+            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        y[r] = (int64_t)c;
+    }
+}
+
+/*
+ * Starts vmfd (under the shim when cut > 0). Returns 0 with p->pid/port set,
+ * or -1 when it died before listening (a cut during startup).
+ */
+static int pl_start(e2e_proc *p, long cut)
+{
+    char portfile[700], cutv[32];
+    snprintf(portfile, sizeof portfile, "%s/vmfd.port", p->state);
+    unlink(portfile);
+    snprintf(cutv, sizeof cutv, "%ld", cut);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, 0);
+            dup2(fd, 1);
+            close(fd);
+        }
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        if (cut > 0) {
+            setenv("LD_PRELOAD", VMF_BIN_DIR "/libvmfd_powerloss.so", 1);
+            setenv("VMFD_PL_DIR", p->state, 1);
+            setenv("VMFD_PL_CUT", cutv, 1);
+        }
+        execl(e2e_vmfd_bin(), e2e_vmfd_bin(), "--state-dir", p->state, "--listen", "127.0.0.1:0",
+              (char *)NULL);
+        _exit(127);
+    }
+    p->pid = pid;
+    p->port = 0;
+    for (int i = 0; i < 3000; i++) {
+        FILE *f = fopen(portfile, "r");
+        if (f) {
+            int port = 0;
+            if (fscanf(f, "%d", &port) == 1 && port > 0)
+                p->port = port;
+            fclose(f);
+        }
+        if (p->port)
+            return 0;
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            p->pid = 0;
+            if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
+                char *log = e2e_read_file(p->log, NULL);
+                print_error("vmfd exited at startup (status %d); log:\n%s\n", st, log);
+                free(log);
+                fail();
+            }
+            return -1;
+        }
+        e2e_sleep_ms(5);
+    }
+    print_error("vmfd wrote no port file in 15 s\n");
+    fail();
+    return -1;
+}
+
+static void test_power_cuts(void **state)
+{
+    (void)state;
+    char shim[600];
+    snprintf(shim, sizeof shim, "%s/libvmfd_powerloss.so", VMF_BIN_DIR);
+    if (access(shim, R_OK) != 0) {
+        print_message("skipped: %s is not built\n", shim);
+        skip();
+    }
+    if (getenv("VMFD_TEST_BIN") == NULL && strstr(VMF_BIN_DIR, "asan")) {
+        print_message("skipped: an LD_PRELOAD shim cannot go first under ASan\n");
+        skip();
+    }
+    static void *npz[N_BATCHES];
+    static size_t len[N_BATCHES];
+    vmf_classifier *ref = e2e_ref_new();
+    for (int b = 0; b < N_BATCHES; b++) {
+        float x[ROWS * D];
+        int64_t y[ROWS];
+        batch_rows(b, x, y);
+        e2e_npz(x, ROWS, D, y, &npz[b], &len[b]);
+        e2e_ref_learn(ref, x, ROWS, D, y);
+    }
+    e2e_proc p;
+    e2e_init(&p);
+    int acked = 0, cuts = 0, starts = 0, early = 0;
+    while (cuts < MIN_CUTS) {
+        long cut = 1 + (long)(next_rand() % MAX_CUT);
+        starts++;
+        if (pl_start(&p, cut) != 0) {
+            cuts++;
+            early++;
+            continue;
+        }
+        while (acked < N_BATCHES) {
+            char path[64];
+            e2e_resp r;
+            snprintf(path, sizeof path, "/v1/batches/b%04d", acked);
+            int rc = e2e_http(p.port, "PUT", path, "application/x-npz", npz[acked], len[acked],
+                              NULL, &r);
+            int status = rc == 0 ? r.status : -1;
+            e2e_resp_free(&r);
+            if (status == 202 || status == 200) {
+                acked++;
+                continue;
+            }
+            if (status == 503) {
+                e2e_sleep_ms(2);
+                continue;
+            }
+            if (status != -1) {
+                print_error("seed %u: unexpected status %d for batch %d\n", SEED, status, acked);
+                fail();
+            }
+            break; /* the power went out */
+        }
+        /* The cut may come from the applies behind the last answers. */
+        int rc = e2e_wait_exit(&p, 3000);
+        if (rc < 0) {
+            print_error("seed %u: cut %ld was never reached (acked %d of %d)\n", SEED, cut, acked,
+                        N_BATCHES);
+            fail();
+        }
+        assert_int_equal(rc, 128 + SIGKILL);
+        cuts++;
+    }
+    print_message("acknowledged before the power stayed on: %d of %d batches\n", acked, N_BATCHES);
+    assert_true(acked > 0);
+    /* Power stays on: the rest is sent, everything applies. */
+    assert_int_equal(pl_start(&p, 0), 0);
+    while (acked < N_BATCHES) {
+        char path[64];
+        snprintf(path, sizeof path, "/v1/batches/b%04d", acked);
+        e2e_resp r;
+        assert_int_equal(
+            e2e_http(p.port, "PUT", path, "application/x-npz", npz[acked], len[acked], NULL, &r),
+            0);
+        if (r.status == 202 || r.status == 200)
+            acked++;
+        else
+            assert_int_equal(r.status, 503);
+        e2e_resp_free(&r);
+    }
+    char st[32], last[32];
+    snprintf(last, sizeof last, "b%04d", N_BATCHES - 1);
+    if (strcmp(e2e_wait_batch(p.port, last, st, sizeof st, 120000), "applied") != 0) {
+        print_error("seed %u: last batch is %s\n", SEED, st);
+        fail();
+    }
+    print_message("seed %u: %d power cuts (%d during startup) over %d starts, %d batches\n", SEED,
+                  cuts, early, starts, N_BATCHES);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), N_BATCHES);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='applied'"),
+                     N_BATCHES);
+    assert_int_equal(e2e_sql_int(p.state, "SELECT batches FROM checkpoints ORDER BY id DESC "
+                                          "LIMIT 1"),
+                     N_BATCHES);
+    e2e_assert_model_equal(p.state, ref);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    char *log = e2e_read_file(p.log, NULL);
+    int logged = 0, kinds[4] = {0, 0, 0, 0};
+    static const char *const kind[4] = {"(write ", "(fdatasync ", "(fsync ", "(ftruncate "};
+    for (const char *q = strstr(log, "powerloss: cut at"); q; q = strstr(q + 1, "powerloss: cut")) {
+        logged++;
+        const char *e = strchr(q, '\n');
+        for (int k = 0; k < 4; k++) {
+            const char *h = strstr(q, kind[k]);
+            if (h && (!e || h < e))
+                kinds[k]++;
+        }
+    }
+    free(log);
+    print_message("cut points tried: %d (logged by the shim: %d; before a write %d, an fdatasync "
+                  "%d, an fsync %d, an ftruncate %d)\n",
+                  cuts, logged, kinds[0], kinds[1], kinds[2], kinds[3]);
+    assert_int_equal(logged, cuts);
+    if (getenv("VMFD_TEST_KEEP"))
+        print_message("kept %s\n", p.dir);
+    else
+        vmf_test_rmtree(p.dir);
+    for (int b = 0; b < N_BATCHES; b++)
+        free(npz[b]);
+    vmf_classifier_free(ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_power_cuts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
