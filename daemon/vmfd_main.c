@@ -224,6 +224,7 @@ static void on_signal(uv_signal_t *s, int signum)
         d->cfg.max_connections = c.max_connections;
         d->cfg.idle_timeout_ms = c.idle_timeout_ms;
         d->cfg.predict_max_rows = c.predict_max_rows;
+        d->cfg.novelty_threshold = c.novelty_threshold;
         d->cfg.queue_length = c.queue_length;
         memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
         memcpy(d->token, token, sizeof token);
