@@ -70,6 +70,16 @@ typedef struct vmf_em_opts {
     double min_mass;           /* re-seed a component below this mass; default 0.5 */
     uint64_t seed;             /* default 42 */
     size_t block_rows;         /* rows per GEMM block; default 4096 */
+    /* Fields added in 0.2; vmf_em_opts_init fills them. */
+    int tol_absolute; /* non-zero: tol is absolute (the 0.1 rule); default 0: relative, see above */
+    int search;       /* split-and-merge search after EM (see above); default 1 */
+    size_t search_rows; /* rows of the search subsample; 0 (default): 256 K, at least 4096 */
+    int exact;          /* non-zero: every responsibility of every row (the dense path);
+                           default 0: bounded E-step and sparse M-step (see above) */
+    /* Called after every full-data iteration (may be NULL): iteration, mean log-likelihood,
+       its change. Runs on the fitting thread. */
+    void (*progress)(void *ctx, size_t iter, double loglik, double change);
+    void *progress_ctx;
 } vmf_em_opts;
 
 /* Fills `o` with the defaults above. */
@@ -84,6 +94,10 @@ typedef struct vmf_em_report {
     size_t n_reseeded; /* component re-seedings in the kept restart */
     size_t best_init;  /* index of the kept restart */
     double seconds;    /* wall time of the whole fit */
+    /* Fields added in 0.2. */
+    size_t n_moves;       /* accepted split-and-merge moves in the kept restart */
+    size_t n_search_iter; /* EM iterations of the search (on its subsample) */
+    double skipped_rows;  /* fraction of row visits the bounded E-step skipped */
 } vmf_em_report;
 
 VMF_API void vmf_em_report_free(vmf_em_report *r);
