@@ -313,13 +313,13 @@ static int em_loop(const vmf_em_opts *o, vmf_mixture *m, const float *x, size_t 
 }
 
 /*
- * The search runs for soft EM with K >= 2 from a seeding (given means are
- * the caller's start) and with a tolerance (tol = 0 asks for plain EM).
+ * The search runs for soft EM with K >= 2 and a tolerance (tol = 0 asks for
+ * exactly max_iter plain EM iterations).
  */
 static int use_search(const vmf_em_opts *o, size_t k)
 {
     return o->search && k >= 2 && o->tol > 0.0 && o->assignment == VMF_ASSIGN_SOFT &&
-           o->max_iter > 0 && o->init != VMF_INIT_GIVEN;
+           o->max_iter > 0;
 }
 
 /*

@@ -94,8 +94,8 @@ void vmf__bounds_reset(vmf__bounds *b);
 
 /*
  * vmf__mixture_estep_stats for soft EM with skipping: a row whose other
- * components provably (see mixture.c) have responsibilities below
- * VMF__SKIP_NATS nats under the dominant one costs one dot product and
+ * components provably (see bounds.c) have responsibilities summing to
+ * under 2^-24 costs one dot product and
  * counts fully for its dominant component; the others go through the GEMMs
  * as usual, gathered into blocks. s1 may be NULL. The state b carries the
  * bounds from pass to pass (the first pass over b evaluates every row).

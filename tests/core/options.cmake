@@ -1,1 +1,2 @@
 # Per-test options for tests/core (see tests/CMakeLists.txt). Append one line per test.
+set(VMF_TEST_OPTS_em_recovery TIMEOUT 600 LABELS slow)
