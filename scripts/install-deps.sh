@@ -11,6 +11,7 @@ packages=(
     libxgboost-dev liblinear-dev libcairo2-dev
     python3 python3-mpmath python3-numpy
     systemd curl wrk
+    python3-faiss
 )
 
 missing=()
