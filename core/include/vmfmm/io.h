@@ -3,7 +3,8 @@
  * and 3), .npz archives (stored or deflated, through libzip) and CSV of floats.
  *
  * Supported dtypes: <f4 <f8 <i2 <i4 <i8 |u1 and <U* (UTF-32 strings, converted
- * to UTF-8 on load). Only C order; a Fortran-order, object, big-endian or
+ * to UTF-8 on load), and <f2 (float16) on reading only, widened exactly to
+ * VMF_DTYPE_F32 (the array in memory is float32). Only C order; a Fortran-order, object, big-endian or
  * structured array is an error naming the problem. Every size read from a file
  * is checked before it is trusted: a shape whose product overflows, a header
  * longer than the file, data shorter than the shape, or an array larger than
