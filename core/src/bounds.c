@@ -19,6 +19,13 @@
  * With t'_c <= 1 as well and kappa'_c >= 0,
  *   lj'_c <= coef'_c + kappa'_c min(1, (u_i - coef_c)/kappa_c + delta_c),
  * and the maximum of the right-hand side over c != a_i is the new u_i.
+ * That costs K operations per row, so a uniform bound is tried first:
+ * writing coef_c + kappa_c t_c <= u_i and |t_c| <= 1,
+ *   lj'_c <= u_i + (coef'_c - coef_c) + |kappa'_c - kappa_c| + kappa'_c delta_c,
+ * (when the clamp t'_c <= 1 binds, coef_c + kappa_c < u_i gives the same),
+ * so u_i + max_c Delta_c, Delta_c the last three terms, bounds every other
+ * component with one addition per row; the per-component bound is
+ * evaluated only for rows this does not settle.
  * Rounding: float dot products of unit vectors err by at most
  * gamma_d = d 2^-24 / (1 - d 2^-24) (Higham, Thm 3.5), and float rows are
  * unit to that accuracy, so every t above is widened by 2 gamma_d; the
@@ -216,44 +223,56 @@ int vmf__mixture_estep_bounded(const vmf_mixture *m, const float *x, size_t n, s
     double gamma = ud / (1.0 - ud) + 1e-12;
     double skip = skip_nats(k);
     int valid = b->valid;
+    double tmax = 1.0 + 2.0 * gamma, grow = -INFINITY;
     if (valid) {
         for (size_t c = 0; c < k; c++) {
             const float *p = b->means + c * d, *q = m->means + c * d;
-            double s = 0.0;
+            double e2 = 0.0;
             for (size_t j = 0; j < d; j++) {
                 double e = (double)q[j] - (double)p[j];
-                s += e * e;
+                e2 += e * e;
             }
-            b->shift[c] = sqrt(s) * (1.0 + 1e-12) + 2.0 * gamma;
+            b->shift[c] = sqrt(e2) * (1.0 + 1e-12) + 2.0 * gamma;
             b->inv_kappa[c] = b->kappas[c] > 0.0 ? 1.0 / b->kappas[c] : 0.0;
+            /* The uniform growth bound Delta_c of the file comment; -inf - -inf: absent twice. */
+            double dc = m->log_coef[c] - b->coef[c];
+            if (isnan(dc))
+                continue;
+            dc += fabs(m->kappas[c] - b->kappas[c]) * tmax + m->kappas[c] * b->shift[c];
+            grow = dc > grow ? dc : grow;
         }
     }
     memset(s0, 0, k * sizeof *s0);
     if (s1)
         memset(s1, 0, k * d * sizeof *s1);
-    double ll = 0.0, tmax = 1.0 + 2.0 * gamma;
+    double ll = 0.0;
     size_t nb = 0, skipped = 0;
     for (size_t i = 0; i < n; i++) {
         const float *xi = x + i * d;
         if (valid) {
             size_t a = (size_t)b->dom[i];
             double la = m->log_coef[a] + m->kappas[a] * dot_fd(xi, m->means + a * d, d);
-            double ui = b->u[i], un = -INFINITY;
-            for (size_t c = 0; c < k; c++) {
-                if (c == a)
-                    continue;
-                double tb = tmax;
-                if (b->kappas[c] > 0.0) {
-                    tb = (ui - b->coef[c]) * b->inv_kappa[c] + b->shift[c];
-                    tb = tb > tmax ? tmax : tb;
-                    tb = tb < -tmax ? -tmax : tb;
-                    if (isnan(tb)) /* -inf - -inf: a component of weight 0 */
-                        tb = tmax;
+            double ui = b->u[i], lo = la - m->kappas[a] * gamma - skip;
+            /* The uniform bound first (one addition); the per-component one when it fails. */
+            double un = ui + grow;
+            if (!(un < lo)) {
+                un = -INFINITY;
+                for (size_t c = 0; c < k; c++) {
+                    if (c == a)
+                        continue;
+                    double tb = tmax;
+                    if (b->kappas[c] > 0.0) {
+                        tb = (ui - b->coef[c]) * b->inv_kappa[c] + b->shift[c];
+                        tb = tb > tmax ? tmax : tb;
+                        tb = tb < -tmax ? -tmax : tb; /* still an upper bound, and finite */
+                        if (isnan(tb))                /* -inf - -inf: a component of weight 0 */
+                            tb = tmax;
+                    }
+                    double l = m->log_coef[c] + m->kappas[c] * tb;
+                    un = l > un ? l : un;
                 }
-                double l = m->log_coef[c] + m->kappas[c] * tb;
-                un = l > un ? l : un;
             }
-            if (un - (la - m->kappas[a] * gamma) < -skip) {
+            if (un < lo) {
                 /* Skipped: r_ia = 1 (truncation of the file comment). */
                 b->u[i] = un;
                 s0[a] += 1.0;
