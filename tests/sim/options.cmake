@@ -7,3 +7,4 @@ set(VMF_TEST_OPTS_vmfmm_cli SOURCES ${CMAKE_CURRENT_LIST_DIR}/vmfmm_testrun.c TI
 set(VMF_TEST_OPTS_vmfmm_fit SOURCES ${CMAKE_CURRENT_LIST_DIR}/vmfmm_testrun.c TIMEOUT 300)
 set(VMF_TEST_OPTS_plot LIBS vmf_simcommon TIMEOUT 60)
 set(VMF_TEST_OPTS_cli_helpers LIBS vmf_simcommon TIMEOUT 60)
+set(VMF_TEST_OPTS_vmfmm_inputs SOURCES ${CMAKE_CURRENT_LIST_DIR}/vmfmm_testrun.c TIMEOUT 120)
