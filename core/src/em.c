@@ -13,7 +13,22 @@
  *   for t = 1..max_iter:
  *       theta_t = M-step(S), then re-seed starved components
  *       pass(theta_t) -> S, L_t          (L_t is the trace entry t)
- *       stop when |L_t - L_{t-1}| < tol  (L = mean per-sample log-likelihood)
+ *       stop when |L_t - L_{t-1}| < tol max(1, |L_t|)  (L = mean per-sample
+ *                                       log-likelihood; tol alone with tol_absolute)
+ *
+ * With the search (use_search) this loop runs on the search subsample from
+ * theta_0, then in rounds of split-and-merge moves (search()), and last on
+ * all rows from the search's result, the only phase that fills the trace,
+ * calls the progress callback and uses the bounded E-step (bounds.c).
+ * Why the split test works: a vMF component's tangent covariance is
+ * isotropic, (1 - E[(mu^T x)^2]) / (d - 1) in every direction, and a sample
+ * of s0 rows widens its largest eigenvalue at most to about that times
+ * (1 + sqrt((d - 1)/s0))^2; two clusters under one mean add the variance of
+ * their separation along one direction, tens of times the edge for clusters
+ * that EM can tell apart. The threshold (2x the edge) only decides which
+ * moves are tried; a move stays only if the likelihood rises by more than
+ * the tolerance, so the search never returns a worse fit than plain EM
+ * from the same seeding.
  *
  * The returned mixture is theta_t and report->loglik is exactly L_t, its mean
  * log-likelihood (computed by the EM kernel; vmf_mixture_mean_loglik agrees

@@ -10,8 +10,31 @@
  * are combined in double, in block order, so a fit is bit-for-bit
  * deterministic for a given seed, input and BLAS thread count.
  *
- * Convergence: EM stops when the absolute change of the mean per-sample
- * log-likelihood falls below `tol` (tol = 0 runs exactly max_iter iterations).
+ * Convergence: EM stops when the change of the mean per-sample
+ * log-likelihood L falls below tol * max(1, |L|) (a relative rule: the
+ * float32 resolution of L grows with |L|, about 1,600 nats per row at
+ * d = 768, where an absolute 1e-6 is never met), or below tol itself with
+ * tol_absolute (the rule of version 0.1). tol = 0 runs exactly max_iter
+ * iterations of plain EM. `converged` is 1 only when the rule triggered.
+ *
+ * Default fit (search = 1, soft EM, tol > 0, K >= 2): seeding (k-means++ or
+ * random, or the given means) and EM run on a uniform subsample of
+ * search_rows rows (256 K, at least 4096, all rows when fewer); then a
+ * split-and-merge search: a component whose largest tangent variance
+ * exceeds what one vMF shows (the Marchenko-Pastur edge of its sample, by
+ * a factor 2) covers more than one cluster and is split along that
+ * direction, a starved component or the merge of the pair losing least
+ * expected complete-data log-likelihood freeing a slot for it; moves are
+ * kept only when the likelihood rises (em.c). EM on all rows then starts
+ * from the result. This recovers clusters that seeding misses in high
+ * dimension, where a single row seeds too noisy a mean to attract its
+ * cluster. search = 0 gives plain EM from the seeding.
+ *
+ * Bounded E-step (exact = 0, the default for soft EM): on all rows, a row
+ * whose other components provably carry under 2^-24 of its mass in total
+ * costs one dot product instead of its share of the two GEMMs (bounds.c
+ * argues the bound and the truncation: the log-likelihood moves by less
+ * than 1e-7 per row). exact = 1 keeps every responsibility of every row.
  *
  * Empty and collapsing components: after each M-step a component whose mass is
  * below `min_mass` (vmf_em_opts, default 0.5) is re-seeded
