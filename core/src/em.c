@@ -26,9 +26,9 @@
  * (1 + sqrt((d - 1)/s0))^2; two clusters under one mean add the variance of
  * their separation along one direction, tens of times the edge for clusters
  * that EM can tell apart. The threshold (2x the edge) only decides which
- * moves are tried; a move stays only if the likelihood rises by more than
- * the tolerance, so the search never returns a worse fit than plain EM
- * from the same seeding.
+ * moves are tried; a move stays only if the subsample's likelihood rises
+ * by more than the tolerance, so the search never ends below the EM fit
+ * it started from.
  *
  * The returned mixture is theta_t and report->loglik is exactly L_t, its mean
  * log-likelihood (computed by the EM kernel; vmf_mixture_mean_loglik agrees
