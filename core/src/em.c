@@ -25,7 +25,7 @@
  * of s0 rows widens its largest eigenvalue at most to about that times
  * (1 + sqrt((d - 1)/s0))^2; two clusters under one mean add the variance of
  * their separation along one direction, tens of times the edge for clusters
- * that EM can tell apart. The threshold (2x the edge) only decides which
+ * that EM can tell apart. The threshold (1.3x the edge) only decides which
  * moves are tried; a move stays only if the subsample's likelihood rises
  * by more than the tolerance, so the search never ends below the EM fit
  * it started from.
@@ -338,15 +338,16 @@ static int use_search(const vmf_em_opts *o, size_t k)
 }
 
 /*
- * Rows of the search sample: search_rows, or 256 K (at least 4096) by
+ * Rows of the search sample: search_rows, or 512 K (at least 4096) by
  * default, at most n, and at most 2^24 / K so that its responsibilities
  * [ns][K] stay within 64 MiB.
  */
-static size_t search_size(const vmf_em_opts *o, size_t n, size_t k)
+static size_t search_size(const vmf_em_opts *o, size_t n, size_t k, size_t d)
 {
     size_t ns = o->search_rows;
     if (ns == 0)
-        ns = k > SIZE_MAX / 256 ? SIZE_MAX : (256 * k < 4096 ? 4096 : 256 * k);
+        ns = k > SIZE_MAX / 512 ? SIZE_MAX : (512 * k < 4096 ? 4096 : 512 * k);
+    (void)d;
     size_t cap = ((size_t)1 << 24) / k;
     if (ns > cap)
         ns = cap;
@@ -426,6 +427,9 @@ static void search_buf_free(search_buf *b)
     vmf__free(b->taken);
     vmf_mixture_free(b->save);
 }
+
+/* Single moves tried in a round after the batch of all its moves failed. */
+#define SEARCH_SINGLES 3
 
 /* Power iterations on the tangent covariances; see the file comment. */
 #define SEARCH_POWER_STEPS 6
@@ -511,7 +515,7 @@ static int split_scores(const vmf_mixture *m, const float *x, size_t n, size_t d
 }
 
 /* Below this score a component is taken as one cluster (the edge already allows for noise). */
-#define SPLIT_SCORE 2.0
+#define SPLIT_SCORE 1.3
 /* Components with less mass than this many rows are free slots for splits. */
 #define FREE_MASS 3.0
 
@@ -610,12 +614,12 @@ static int plan_moves(const vmf_em_opts *o, const vmf_mixture *m, const double *
     return VMF_OK;
 }
 
-/* Applies the first `count` planned moves to m (statistics s0, s1 of its last pass). */
+/* Applies planned moves first .. first+count-1 to m (statistics s0, s1 of its last pass). */
 static int apply_moves(const vmf_em_opts *o, vmf_mixture *m, const double *s0, const double *s1,
-                       const search_buf *b, size_t count)
+                       const search_buf *b, size_t first, size_t count)
 {
     size_t d = m->d;
-    for (size_t q = 0; q < count; q++) {
+    for (size_t q = first; q < first + count; q++) {
         size_t c = b->split[q], f = b->freed[q], keep = b->pair[q];
         double wf = m->weights[f];
         if (keep != SIZE_MAX) {
@@ -723,20 +727,26 @@ static int search(const vmf_em_opts *o, vmf_mixture *m, const float *x, size_t n
         if (rc != VMF_OK || count == 0)
             break;
         params_copy(b.save, m);
-        size_t tries[2] = {count, 1};
+        /*
+         * Attempts: all planned moves at once, then each of the first
+         * SEARCH_SINGLES alone (a wrong merge or split in the batch must not
+         * hide the good ones), the first that raises the likelihood kept.
+         */
+        size_t singles = count < SEARCH_SINGLES ? count : SEARCH_SINGLES;
+        size_t n_try = (count > 1 ? 1 : 0) + singles;
         int accepted = 0;
-        for (int t = 0; t < 2 && !accepted; t++) {
-            if (t == 1 && count == 1)
-                break;
-            if (t == 1)
+        for (size_t t = 0; t < n_try && !accepted; t++) {
+            size_t first = count > 1 ? (t == 0 ? 0 : t - 1) : t;
+            size_t len = count > 1 && t == 0 ? count : 1;
+            if (t > 0) {
+                /* Back to the round's start; the failed attempt overwrote s0 / s1. */
+                double sum;
                 params_copy(m, b.save);
-            /* s0/s1 were overwritten by the failed attempt: recompute them. */
-            if (t == 1) {
-                rc = pass(o, m, x, n, d, rng, w, 0, w->s1, &ll);
+                rc = pass(o, m, x, n, d, rng, w, 0, w->s1, &sum);
                 if (rc != VMF_OK)
                     break;
             }
-            rc = apply_moves(o, m, w->s0, w->s1, &b, tries[t]);
+            rc = apply_moves(o, m, w->s0, w->s1, &b, first, len);
             if (rc != VMF_OK)
                 break;
             double nll;
@@ -746,7 +756,7 @@ static int search(const vmf_em_opts *o, vmf_mixture *m, const float *x, size_t n
                 break;
             if (nll > ll + (o->tol_absolute ? o->tol : o->tol * fmax(1.0, fabs(ll)))) {
                 accepted = 1;
-                r->n_moves += tries[t];
+                r->n_moves += len;
                 ll = nll;
             }
         }
@@ -814,7 +824,7 @@ static int run_once(const vmf_em_opts *o, const float *x, size_t n, size_t d, vm
     }
     /* The search on a subsample (or on all rows when they are few), then EM on all rows. */
     const float *xs = x;
-    size_t ns = search_size(o, n, k);
+    size_t ns = search_size(o, n, k, d);
     float *sub = NULL;
     if (ns < n) {
         sub = vmf__malloc_array(ns * d, sizeof *sub);

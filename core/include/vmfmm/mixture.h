@@ -19,10 +19,10 @@
  *
  * Default fit (search = 1, soft EM, tol > 0, K >= 2): seeding (k-means++ or
  * random, or the given means) and EM run on a uniform subsample of
- * search_rows rows (256 K, at least 4096, all rows when fewer); then a
+ * search_rows rows (512 K, at least 4096, all rows when fewer); then a
  * split-and-merge search: a component whose largest tangent variance
  * exceeds what one vMF shows (the Marchenko-Pastur edge of its sample, by
- * a factor 2) covers more than one cluster and is split along that
+ * a factor 1.3) covers more than one cluster and is split along that
  * direction, a starved component or the merge of the pair losing least
  * expected complete-data log-likelihood freeing a slot for it; moves are
  * kept only when the likelihood rises (em.c). EM on all rows then starts
@@ -96,7 +96,7 @@ typedef struct vmf_em_opts {
     /* Fields added in 0.2; vmf_em_opts_init fills them. */
     int tol_absolute; /* non-zero: tol is absolute (the 0.1 rule); default 0: relative, see above */
     int search;       /* split-and-merge search after EM (see above); default 1 */
-    size_t search_rows; /* rows of the search subsample; 0 (default): 256 K, at least 4096 */
+    size_t search_rows; /* rows of the search subsample; 0 (default): 512 K, at least 4096 */
     int exact;          /* non-zero: every responsibility of every row (the dense path);
                            default 0: bounded E-step and sparse M-step (see above) */
     /* Called after every full-data iteration (may be NULL): iteration, mean log-likelihood,
