@@ -223,12 +223,13 @@ static size_t reseed(vmf_mixture *m, const float *x, size_t n, const double *s0,
 
 /* Buffers of one restart, sized once per fit. */
 typedef struct em_work {
-    double *s0;          /* [k] */
-    double *s1;          /* [k][d] */
-    double *row_ll;      /* [n] */
-    double *kscr;        /* [k] */
-    size_t *used;        /* [k] */
-    vmf__bounds *bounds; /* per-row state of the bounded E-step, or NULL (dense path) */
+    double *s0;           /* [k] */
+    double *s1;           /* [k][d] */
+    double *row_ll;       /* [n] */
+    double *kscr;         /* [k] */
+    size_t *used;         /* [k] */
+    vmf__bounds *bounds;  /* per-row state of the bounded E-step, or NULL (dense path) */
+    vmf__bounds *sbounds; /* the same for the search sample, or NULL */
 } em_work;
 
 /* The result of one restart. */
@@ -271,9 +272,9 @@ static int has_converged(const vmf_em_opts *o, double prev, double cur)
 static int pass(const vmf_em_opts *o, const vmf_mixture *m, const float *x, size_t n, size_t d,
                 vmf_rng *rng, em_work *w, int full, double *s1, double *ll)
 {
-    if (full && w->bounds)
-        return vmf__mixture_estep_bounded(m, x, n, d, o->block_rows, w->bounds, w->s0, s1, ll,
-                                          w->row_ll);
+    vmf__bounds *b = full ? w->bounds : w->sbounds;
+    if (b)
+        return vmf__mixture_estep_bounded(m, x, n, d, o->block_rows, b, w->s0, s1, ll, w->row_ll);
     return vmf__mixture_estep_stats(m, x, n, d, o->assignment, rng, o->block_rows, w->s0, s1, ll,
                                     w->row_ll);
 }
@@ -328,13 +329,17 @@ static int em_loop(const vmf_em_opts *o, vmf_mixture *m, const float *x, size_t 
 }
 
 /*
- * The search runs for soft EM with K >= 2 and a tolerance (tol = 0 asks for
- * exactly max_iter plain EM iterations).
+ * The search runs for soft EM with 2 <= K <= SEARCH_MAX_K and a tolerance
+ * (tol = 0 asks for exactly max_iter plain EM iterations). Above
+ * SEARCH_MAX_K its K x K merge costs and its sample of a few rows per
+ * component would cost more than they find.
  */
+#define SEARCH_MAX_K 4096
+
 static int use_search(const vmf_em_opts *o, size_t k)
 {
-    return o->search && k >= 2 && o->tol > 0.0 && o->assignment == VMF_ASSIGN_SOFT &&
-           o->max_iter > 0;
+    return o->search && k >= 2 && k <= SEARCH_MAX_K && o->tol > 0.0 &&
+           o->assignment == VMF_ASSIGN_SOFT && o->max_iter > 0;
 }
 
 /*
@@ -407,6 +412,7 @@ typedef struct search_buf {
     double *q;     /* [k] */
     size_t *split, *freed, *pair; /* [k] each */
     unsigned char *taken;         /* [k] */
+    unsigned char *fresh;         /* [k] 1: start the power iteration from a random vector */
     vmf_mixture *save;
 } search_buf;
 
@@ -425,6 +431,7 @@ static void search_buf_free(search_buf *b)
     vmf__free(b->freed);
     vmf__free(b->pair);
     vmf__free(b->taken);
+    vmf__free(b->fresh);
     vmf_mixture_free(b->save);
 }
 
@@ -460,14 +467,21 @@ static int split_scores(const vmf_mixture *m, const float *x, size_t n, size_t d
             s0[c] += ri;
             b->s2[c] += ri * t * t;
         }
+    /*
+     * Start vectors: the last round's direction of a component no move
+     * touched since (it is close to converged: the steps accumulate over
+     * rounds), a random one otherwise.
+     */
     for (size_t c = 0; c < k; c++) {
         float *v = b->v + c * d;
         const float *mu = m->means + c * d;
         double dot = 0.0, nn = 0.0;
         for (size_t j = 0; j < d; j++) {
-            v[j] = (float)vmf_rng_normal(rng);
+            if (b->fresh[c])
+                v[j] = (float)vmf_rng_normal(rng);
             dot += (double)v[j] * (double)mu[j];
         }
+        b->fresh[c] = 0;
         for (size_t j = 0; j < d; j++) {
             v[j] = (float)((double)v[j] - dot * (double)mu[j]);
             nn += (double)v[j] * (double)v[j];
@@ -616,11 +630,14 @@ static int plan_moves(const vmf_em_opts *o, const vmf_mixture *m, const double *
 
 /* Applies planned moves first .. first+count-1 to m (statistics s0, s1 of its last pass). */
 static int apply_moves(const vmf_em_opts *o, vmf_mixture *m, const double *s0, const double *s1,
-                       const search_buf *b, size_t first, size_t count)
+                       search_buf *b, size_t first, size_t count)
 {
     size_t d = m->d;
     for (size_t q = first; q < first + count; q++) {
         size_t c = b->split[q], f = b->freed[q], keep = b->pair[q];
+        b->fresh[c] = b->fresh[f] = 1;
+        if (keep != SIZE_MAX)
+            b->fresh[keep] = 1;
         double wf = m->weights[f];
         if (keep != SIZE_MAX) {
             /* Merge f into keep: the pooled statistics. */
@@ -706,12 +723,14 @@ static int search(const vmf_em_opts *o, vmf_mixture *m, const float *x, size_t n
     b.freed = vmf__malloc_array(k, sizeof *b.freed);
     b.pair = vmf__malloc_array(k, sizeof *b.pair);
     b.taken = vmf__malloc_array(k, 1);
+    b.fresh = vmf__malloc_array(k, 1);
     double *s0 = vmf__malloc_array(k, sizeof *s0);
     if (!b.r || !b.p || !b.v || !b.u || !b.lam || !b.score || !b.s2 || !b.cost || !b.q ||
-        !b.split || !b.freed || !b.pair || !b.taken || !s0) {
+        !b.split || !b.freed || !b.pair || !b.taken || !b.fresh || !s0) {
         rc = vmf__error(VMF_ENOMEM, "vmf_mixture_fit: out of memory for the search");
         goto done;
     }
+    memset(b.fresh, 1, k);
     rc = vmf__mixture_alloc(k, d, &b.save);
     if (rc != VMF_OK)
         goto done;
@@ -833,12 +852,19 @@ static int run_once(const vmf_em_opts *o, const float *x, size_t n, size_t d, vm
         sample_rows(x, n, d, ns, rng, sub);
         xs = sub;
     }
+    /* The search's EM passes skip rows too (bounds.c: valid across any move). */
+    if (w->bounds && (rc = vmf__bounds_new(ns, k, d, &w->sbounds)) != VMF_OK) {
+        vmf__free(sub);
+        return rc;
+    }
     rc = init_params(o, m, xs, ns, d, rng, w, r);
     if (rc == VMF_OK)
         rc = search(o, m, xs, ns, d, rng, w, r);
     if (rc == VMF_OK)
         rc = em_loop(o, m, x, n, d, rng, w, r, o->max_iter, 1, &iters, &r->loglik, &r->converged);
     vmf__free(sub);
+    vmf__bounds_free(w->sbounds);
+    w->sbounds = NULL;
     return rc;
 }
 
