@@ -456,8 +456,8 @@ static void search_buf_free(search_buf *b)
  * the largest one to at most about iso_k (1 + sqrt((d-1)/s0_k))^2 (the
  * Marchenko-Pastur edge). A component that covers two clusters has a
  * tangent direction (between them) of far larger variance. score_k is the
- * largest eigenvalue (power iteration, all components at once: two GEMMs
- * per step) over that edge, so ~1 or below for a well fitted component.
+ * largest eigenvalue (power iteration over the component's rows, see
+ * below) over that edge, so ~1 or below for a well fitted component.
  */
 static int split_scores(const vmf_mixture *m, const float *x, size_t n, size_t d, vmf_rng *rng,
                         search_buf *b, double *s0, double *lsc)
