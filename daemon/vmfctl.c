@@ -4,12 +4,15 @@
  *
  *   vmfctl [--url URL | --socket PATH] [--token-file FILE] [--json] COMMAND
  *     status | ingest FILE [--key K] | predict FILE [--top-k K] |
- *     batch KEY | checkpoints | checkpoint | restore ID |
- *     model export [--output FILE]
+ *     batch KEY | checkpoints | checkpoint | checkpoint export ID [--output FILE] |
+ *     restore ID | model export [--output FILE]
+ *   vmfctl [COMMAND] --help
  *
- * Exit codes (sysexits): 0 success, 64 usage, 65 the daemon refused the data
- * (4xx), 66 input file unreadable, 69 daemon unavailable (cannot connect,
- * 503), 70 daemon error (5xx), 77 authentication refused (401/403).
+ * Exit codes (sysexits where one fits): 0 success, 1 ingest learned nothing
+ * (the key is known as superseded or rejected), 64 usage, 65 the daemon
+ * refused the data (4xx), 66 input file unreadable, 69 daemon unavailable
+ * (cannot connect, 503), 70 daemon error (5xx), 73/74 cannot write the
+ * output, 77 authentication refused (401/403).
  */
 #include "vmfmm/io.h"
 
@@ -24,6 +27,7 @@
 #include <unistd.h>
 
 #define EX_OK_       0
+#define EX_NOTHING_  1 /* answered, but nothing was (or will be) learned */
 #define EX_USAGE_    64
 #define EX_DATAERR_  65
 #define EX_NOINPUT_  66
@@ -41,6 +45,8 @@ static const char usage[] =
     "  batch KEY                    state of one batch\n"
     "  checkpoints                  list checkpoints\n"
     "  checkpoint                   write a checkpoint now\n"
+    "  checkpoint export ID [--output FILE]\n"
+    "                               checkpoint ID as model JSON, without restoring it\n"
     "  restore ID                   roll the model back to checkpoint ID\n"
     "  model export [--output FILE] the model JSON (stdout by default)\n"
     "\n"
@@ -49,8 +55,75 @@ static const char usage[] =
     "  --token-file FILE bearer token (default $VMFD_TOKEN)\n"
     "  --json            print the daemon's JSON answers unchanged\n"
     "\n"
-    "exit codes: 0 ok, 64 usage, 65 data refused, 66 unreadable input, 69 vmfd\n"
-    "unavailable, 70 vmfd error, 77 not authorized\n";
+    "  --help            this text; COMMAND --help: that command's\n"
+    "\n"
+    "exit codes: 0 ok, 1 ingest learned nothing (key superseded or rejected),\n"
+    "64 usage, 65 data refused, 66 unreadable input, 69 vmfd unavailable,\n"
+    "70 vmfd error, 73/74 cannot write the output, 77 not authorized\n";
+
+/* `vmfctl COMMAND --help`. */
+static const struct {
+    const char *cmd, *sub, *text;
+} command_help[] = {
+    {"status", NULL,
+     "usage: vmfctl [global options] status\n\n"
+     "Daemon and model state (GET /v1/status): readiness, classes, components,\n"
+     "rows seen, and the batches in the store by status (queued, applied,\n"
+     "rejected, superseded), the same counts as vmfd_batches{status} in /metrics.\n"
+     "Exit 0, or 69 when vmfd cannot be reached.\n"},
+    {"ingest", NULL,
+     "usage: vmfctl [global options] ingest FILE [--key K]\n\n"
+     "Sends an .npz (X float32 [n][d], y labels) or .json batch as\n"
+     "PUT /v1/batches/K; K defaults to the file's stem.\n"
+     "  --key K   the batch key (1-128 of A-Z a-z 0-9 . _ -)\n\n"
+     "exit 0: queued, or already known and learned (applied or queued);\n"
+     "exit 1: the key is known but nothing will be learned from it (superseded\n"
+     "        by a restore, or rejected): send it under a new key;\n"
+     "exit 65: refused (409 same key with other content, 4xx bad input);\n"
+     "exit 66: FILE unreadable; 69: vmfd unavailable or its queue full.\n"
+     "A warning names an earlier key with the same content (learned twice).\n"},
+    {"predict", NULL,
+     "usage: vmfctl [global options] predict FILE [--top-k K]\n\n"
+     "Classifies the rows of an .npy, .npz (X) or .json file (POST /v1/predict).\n"
+     "  --top-k K   classes per row (default 4)\n"},
+    {"batch", NULL,
+     "usage: vmfctl [global options] batch KEY\n\n"
+     "The state of one batch: queued, applied, rejected or superseded, with its\n"
+     "times, error and same_content_as. Exit 65 when the key is unknown.\n"},
+    {"checkpoints", NULL,
+     "usage: vmfctl [global options] checkpoints\n\nLists the checkpoints kept.\n"},
+    {"checkpoint", "export",
+     "usage: vmfctl [global options] checkpoint export ID [--output FILE]\n\n"
+     "Checkpoint ID as model JSON (GET /v1/checkpoints/ID/model), read from the\n"
+     "store without restoring it: the live model and the batches are untouched.\n"
+     "  --output FILE   write there instead of stdout\n"
+     "Exit 65 when there is no such checkpoint.\n"},
+    {"checkpoint", NULL,
+     "usage: vmfctl [global options] checkpoint\n\n"
+     "Writes a checkpoint now (POST /v1/checkpoints).\n"
+     "See also: vmfctl checkpoint export --help\n"},
+    {"restore", NULL,
+     "usage: vmfctl [global options] restore ID\n\n"
+     "Rolls the model back to checkpoint ID; the batches learned after it become\n"
+     "superseded (re-ingest them under new keys to learn them again).\n"},
+    {"model", "export",
+     "usage: vmfctl [global options] model export [--output FILE]\n\n"
+     "The live model JSON (GET /v1/model).\n"
+     "  --output FILE   write there instead of stdout\n"},
+};
+
+static int print_command_help(int nargs, const char *const *args)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++) {
+        if (strcmp(args[0], command_help[i].cmd) != 0)
+            continue;
+        if (command_help[i].sub && (nargs < 2 || strcmp(args[1], command_help[i].sub) != 0))
+            continue;
+        fputs(command_help[i].text, stdout);
+        return 1;
+    }
+    return 0;
+}
 
 typedef struct client {
     char host[256];
@@ -370,6 +443,12 @@ static void human_checkpoints(const response *r)
 static void human_ingest(const response *r)
 {
     json_t *o = json_loadb(r->body, r->len, 0, NULL);
+    const char *same = json_string_value(json_object_get(o, "same_content_as"));
+    if (same)
+        fprintf(stderr,
+                "vmfctl: warning: batch '%s' has the same content as '%s'; its rows are "
+                "learned again\n",
+                json_string_value(json_object_get(o, "key")), same);
     printf("%s: %s (%lld rows)%s\n", json_string_value(json_object_get(o, "key")),
            json_string_value(json_object_get(o, "status")),
            (long long)json_integer_value(json_object_get(o, "rows")),
@@ -411,12 +490,12 @@ int main(int argc, char **argv)
     int nargs = 0;
     const char *key = NULL, *output = NULL;
     long top_k = 0;
+    int help = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
+            help = 1;
         } else if (strcmp(a, "--json") == 0) {
             c.json = 1;
         } else if (strcmp(a, "--url") == 0 && has_val) {
@@ -445,6 +524,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "vmfctl: too many arguments\n");
             return EX_USAGE_;
         }
+    }
+    if (help) {
+        if (nargs == 0 || !print_command_help(nargs, args))
+            fputs(usage, stdout);
+        return 0;
     }
     if (nargs == 0) {
         fputs(usage, stderr);
@@ -504,8 +588,22 @@ int main(int argc, char **argv)
             return rc;
         return finish(&c, &r, 200, 200, NULL);
     }
-    if (strcmp(cmd, "model") == 0 && nargs == 2 && strcmp(args[1], "export") == 0) {
-        if ((rc = request(&c, "GET", "/v1/model", NULL, NULL, 0, &r)) != 0)
+    int ckpt_export =
+        strcmp(cmd, "checkpoint") == 0 && nargs == 3 && strcmp(args[1], "export") == 0;
+    if (ckpt_export ||
+        (strcmp(cmd, "model") == 0 && nargs == 2 && strcmp(args[1], "export") == 0)) {
+        if (ckpt_export) {
+            char *end;
+            long long id = strtoll(args[2], &end, 10);
+            if (*end || id <= 0) {
+                fprintf(stderr, "vmfctl: checkpoint export needs a checkpoint id\n");
+                return EX_USAGE_;
+            }
+            snprintf(path, sizeof path, "/v1/checkpoints/%lld/model", id);
+        } else {
+            snprintf(path, sizeof path, "/v1/model");
+        }
+        if ((rc = request(&c, "GET", path, NULL, NULL, 0, &r)) != 0)
             return rc;
         if (r.status != 200) {
             rc = http_failure(&r);
@@ -548,7 +646,20 @@ int main(int argc, char **argv)
         free(buf);
         if (rc != 0)
             return rc;
-        return finish(&c, &r, 200, 202, human_ingest);
+        int learned = 1;
+        if (r.status == 200) {
+            json_t *o = json_loadb(r.body, r.len, 0, NULL);
+            const char *st = json_string_value(json_object_get(o, "status"));
+            learned = !st || (strcmp(st, "superseded") != 0 && strcmp(st, "rejected") != 0);
+            if (!learned)
+                fprintf(stderr,
+                        "vmfctl: '%s' is known as %s: nothing is learned from it; send it "
+                        "under a new key to learn it\n",
+                        key, st);
+            json_decref(o);
+        }
+        rc = finish(&c, &r, 200, 202, human_ingest);
+        return rc == 0 && !learned ? EX_NOTHING_ : rc;
     }
     if (strcmp(cmd, "predict") == 0 && nargs == 2) {
         char *buf = NULL;

@@ -11,6 +11,7 @@
 #include "vmfd_log.h"
 #include "vmfd_model.h"
 #include "vmfd_store.h"
+#include "vmfd_store_views.h"
 #include "vmfmm/common.h"
 
 #include <jansson.h>
@@ -120,6 +121,8 @@ static void ingest_done(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         json_t *o =
             json_pack("{s:s, s:s, s:I, s:I}", "key", req->path + strlen("/v1/batches/"), "status",
                       r->batch_status, "rows", (json_int_t)r->rows, "seq", (json_int_t)r->seq);
+        if (o && r->same_content_as[0])
+            json_object_set_new(o, "same_content_as", json_string(r->same_content_as));
         answer_json(d, req, r->status, o);
         return;
     }
@@ -711,6 +714,72 @@ static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
     vmfd_worker_restore(d, id, restore_done, rc);
 }
 
+/*
+ * GET /v1/checkpoints/{id}/model: a stored checkpoint as model JSON. The
+ * live model and the batches are untouched; the work (decoding the blob,
+ * formatting JSON) runs on the threadpool with its own read-only connection,
+ * since the loop's connection belongs to the loop thread.
+ */
+typedef struct xjob {
+    uv_work_t w;
+    vmfd_daemon *d;
+    vmfd_http_req *req;
+    vmfd_model_opts opts;
+    int64_t id;
+    char *json;
+    int rc;
+    char err[256];
+} xjob;
+
+static void xjob_work(uv_work_t *w)
+{
+    xjob *j = (xjob *)w;
+    sqlite3 *db = NULL;
+    int64_t got;
+    if (vmfd_store_open(j->d->db_path, 0, 1, &db, j->err, sizeof j->err) != 0)
+        j->rc = -1;
+    else
+        j->rc = vmfd_store_export_checkpoint(db, &j->opts, j->id, &got, &j->json, j->err,
+                                             sizeof j->err);
+    vmfd_store_close(db);
+}
+
+static void xjob_after(uv_work_t *w, int status)
+{
+    xjob *j = (xjob *)w;
+    (void)status;
+    if (j->rc == 0) /* answer() takes the body over */
+        answer(j->d, j->req, 200, "application/json", NULL, j->json, strlen(j->json));
+    else if (j->rc == 1)
+        answer_error(j->d, j->req, 404, NULL, "not_found", "%s", j->err);
+    else
+        answer_error(j->d, j->req, 500, NULL, "export_failed", "%s", j->err);
+    free(j);
+}
+
+static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
+{
+    char *end;
+    long long id = strtoll(idtext, &end, 10);
+    if (end == idtext || strcmp(end, "/model") != 0 || id <= 0) {
+        answer_error(d, req, 404, NULL, "not_found", "use GET /v1/checkpoints/{id}/model");
+        return;
+    }
+    xjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        answer_error(d, req, 500, NULL, "out_of_memory", "export");
+        return;
+    }
+    j->d = d;
+    j->req = req;
+    j->id = id;
+    vmfd_model_opts_from_config(&j->opts, &d->cfg);
+    if (uv_queue_work(d->loop, &j->w, xjob_work, xjob_after) != 0) {
+        free(j);
+        answer_error(d, req, 500, NULL, "internal", "cannot queue work");
+    }
+}
+
 static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *allow)
 {
     char hdr[64];
@@ -771,6 +840,16 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
             g.model_components = d->snap->components;
             g.model_rows = vmfd_model_rows_seen(d->snap->model);
         }
+        vmfd_store_counts sc;
+        char err[256];
+        if (vmfd_store_counts_get(d->rdb, &sc, err, sizeof err) != 0) {
+            answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+            return;
+        }
+        g.stored_queued = (uint64_t)sc.queued;
+        g.stored_applied = (uint64_t)sc.applied;
+        g.stored_rejected = (uint64_t)sc.rejected;
+        g.stored_superseded = (uint64_t)sc.superseded;
         size_t len = 0;
         char *text = vmfd_metrics_render(&d->metrics, &g, &len);
         if (!text)
@@ -827,7 +906,13 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
         return;
     }
     if (strncmp(p, "/v1/checkpoints/", 16) == 0) {
-        if (m != HTTP_POST)
+        size_t plen = strlen(p);
+        if (plen > 6 && strcmp(p + plen - 6, "/model") == 0) {
+            if (m != HTTP_GET)
+                method_not_allowed(d, req, "GET");
+            else
+                get_checkpoint_model(d, req, p + 16);
+        } else if (m != HTTP_POST)
             method_not_allowed(d, req, "POST");
         else
             post_restore(d, req, p + 16);

@@ -128,6 +128,7 @@ typedef struct vmfd_ingest_reply {
     char batch_status[16];
     int64_t rows;
     int64_t seq;
+    char same_content_as[256]; /* 202: an earlier queued/applied key with the same content */
 } vmfd_ingest_reply;
 typedef void (*vmfd_ingest_cb)(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r);
 

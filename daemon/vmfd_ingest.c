@@ -121,6 +121,7 @@ static void run_ingest(vmfd_task *task)
     }
     t->reply.seq = r.seq;
     t->reply.rows = r.rows;
+    memcpy(t->reply.same_content_as, r.same_content_as, sizeof r.same_content_as);
     snprintf(t->reply.batch_status, sizeof t->reply.batch_status, "%s", r.status);
     if (r.conflict) {
         reply_err(&t->reply, 409, "conflict",
@@ -152,6 +153,11 @@ static void done_ingest(vmfd_task *task)
         d->metrics.rows_ingested += (uint64_t)t->reply.rows;
         vmfd_log(VMFD_LOG_INFO, "batch queued key=%s seq=%lld rows=%lld source=%s", t->key,
                  (long long)t->reply.seq, (long long)t->reply.rows, t->source);
+        if (t->reply.same_content_as[0])
+            vmfd_log(VMFD_LOG_WARNING,
+                     "batch has the content of another key key=%s same_content_as=%s"
+                     " action=\"learned again\"",
+                     t->key, t->reply.same_content_as);
         if (!d->stopping)
             vmfd_worker_apply(d, t->reply.seq); /* the queue slot passes to the worker */
         break;

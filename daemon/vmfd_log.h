@@ -27,4 +27,11 @@ __attribute__((format(printf, 2, 3)))
 #endif
 void vmfd_log(int level, const char *fmt, ...);
 
+/*
+ * Whether lines carry a timestamp: setting is $VMFD_LOG_TIMESTAMPS (yes, no,
+ * or auto/NULL), journal_stream $JOURNAL_STREAM, fd the log's descriptor;
+ * auto stamps unless fd is the journal's stream.
+ */
+int vmfd_log_timestamps_wanted(const char *setting, const char *journal_stream, int fd);
+
 #endif

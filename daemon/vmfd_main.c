@@ -5,8 +5,10 @@
  *
  *   vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT]
  *        [--socket PATH] [--check-config]
+ *   vmfd [--config FILE] --state-dir DIR --export-checkpoint ID|latest [--output FILE]
  *
- * Exit codes (sysexits): 0 clean stop, 64 usage, 70 internal error,
+ * Exit codes (sysexits): 0 clean stop, 64 usage, 66 no such database or
+ * checkpoint (export), 70 internal error,
  * 73 cannot create the state directory, 75 the state is locked by another
  * vmfd, 78 configuration error.
  */
@@ -15,6 +17,7 @@
 #include "vmfd_model.h"
 #include "vmfd_notify.h"
 #include "vmfd_store.h"
+#include "vmfd_store_views.h"
 #include "vmfmm/common.h"
 
 #include <errno.h>
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #define EX_USAGE_    64
+#define EX_NOINPUT_  66
 #define EX_SOFTWARE  70
 #define EX_CANTCREAT 73
 #define EX_TEMPFAIL  75
@@ -39,6 +43,7 @@ void openblas_set_num_threads(int num_threads);
 static const char usage[] =
     "usage: vmfd [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--socket PATH]\n"
     "            [--check-config]\n"
+    "       vmfd [--config FILE] --state-dir DIR --export-checkpoint ID|latest [--output FILE]\n"
     "\n"
     "The continual-learning vMF daemon: learns labelled embedding batches\n"
     "(PUT /v1/batches/KEY or .npz files in STATE/inbox) and answers predictions\n"
@@ -50,6 +55,10 @@ static const char usage[] =
     "                     an empty value disables TCP\n"
     "  --socket PATH      also listen on a Unix socket (server.socket)\n"
     "  --check-config     validate the configuration, print it, and exit\n"
+    "  --export-checkpoint ID\n"
+    "                     write checkpoint ID (or latest) of STATE_DIR/vmfd.db as model\n"
+    "                     JSON and exit; read-only, works beside a running vmfd\n"
+    "  --output FILE      where --export-checkpoint writes (default stdout)\n"
     "  --help             this text\n"
     "  --version          print the version\n"
     "\n"
@@ -143,6 +152,55 @@ static void print_config(const vmfd_config *c, const char *path)
     printf("[inbox]\nenabled = %s\nscan_interval_ms = %llu\n[log]\nlevel = %s\n",
            c->inbox_enabled ? "true" : "false", (unsigned long long)c->inbox_scan_ms,
            levels[c->log_level & 7]);
+}
+
+/* vmfd --export-checkpoint: offline, read-only, no lock (a live vmfd may run). */
+static int export_checkpoint(const vmfd_daemon *d, const char *idtext, const char *output)
+{
+    int64_t id = 0, got = 0;
+    if (strcmp(idtext, "latest") != 0) {
+        char *end;
+        long long v = strtoll(idtext, &end, 10);
+        if (end == idtext || *end || v <= 0) {
+            fprintf(stderr, "vmfd: --export-checkpoint needs a checkpoint id or 'latest'\n");
+            return EX_USAGE_;
+        }
+        id = v;
+    }
+    char path[VMFD_CONFIG_PATH_MAX + 16], err[512];
+    snprintf(path, sizeof path, "%.1000s/vmfd.db", d->cfg.state_dir);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "vmfd: cannot read %s: %s\n", path, strerror(errno));
+        return EX_NOINPUT_;
+    }
+    sqlite3 *db = NULL;
+    vmfd_model_opts o;
+    vmfd_model_opts_from_config(&o, &d->cfg);
+    char *json = NULL;
+    int rc = vmfd_store_open(path, 0, 1, &db, err, sizeof err);
+    if (rc == 0)
+        rc = vmfd_store_export_checkpoint(db, &o, id, &got, &json, err, sizeof err);
+    vmfd_store_close(db);
+    if (rc != 0) {
+        fprintf(stderr, "vmfd: %s\n", err);
+        return rc == 1 ? EX_NOINPUT_ : EX_SOFTWARE;
+    }
+    FILE *f = output ? fopen(output, "w") : stdout;
+    if (!f) {
+        fprintf(stderr, "vmfd: cannot write %s: %s\n", output, strerror(errno));
+        free(json);
+        return EX_CANTCREAT;
+    }
+    int bad = fputs(json, f) < 0 || fputc('\n', f) == EOF;
+    bad |= output ? fclose(f) != 0 : fflush(f) != 0;
+    free(json);
+    if (bad) {
+        fprintf(stderr, "vmfd: writing the model failed\n");
+        return EX_CANTCREAT;
+    }
+    if (output)
+        fprintf(stderr, "vmfd: checkpoint %lld written to %s\n", (long long)got, output);
+    return 0;
 }
 
 /* ---- lifecycle ---- */
@@ -337,6 +395,7 @@ int main(int argc, char **argv)
     static vmfd_daemon daemon_state;
     vmfd_daemon *d = &daemon_state;
     int check = 0;
+    const char *export_id = NULL, *export_out = NULL;
     char err[1024];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -362,6 +421,10 @@ int main(int argc, char **argv)
             slot = &d->opt_listen;
         else if (strcmp(a, "--socket") == 0)
             slot = &d->opt_socket;
+        else if (strcmp(a, "--export-checkpoint") == 0)
+            slot = &export_id;
+        else if (strcmp(a, "--output") == 0)
+            slot = &export_out;
         else {
             fprintf(stderr, "vmfd: unknown argument '%s'\n%s", a, usage);
             return EX_USAGE_;
@@ -384,6 +447,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmfd: %s\n", err);
         return rc;
     }
+    if (export_out && !export_id) {
+        fprintf(stderr, "vmfd: --output goes with --export-checkpoint\n");
+        return EX_USAGE_;
+    }
+    if (export_id)
+        return export_checkpoint(d, export_id, export_out);
     size_t tlen = 0;
     if (read_token(d->cfg.token_file, d->token, sizeof d->token, &tlen, err, sizeof err) != 0) {
         fprintf(stderr, "vmfd: %s\n", err);

@@ -97,8 +97,14 @@ char *vmfd_metrics_render(const vmfd_metrics *m, const vmfd_gauges *g, size_t *l
     for (int i = 0; i < VMFD_BATCH_N; i++)
         put(&b, "vmfd_batches_total{status=\"%s\"} %llu\n", outcome[i],
             (unsigned long long)m->batches[i]);
+    put(&b,
+        "# HELP vmfd_batches Batches in the store by status (the counts of /v1/status).\n"
+        "# TYPE vmfd_batches gauge\n"
+        "vmfd_batches{status=\"queued\"} %llu\nvmfd_batches{status=\"applied\"} %llu\n"
+        "vmfd_batches{status=\"rejected\"} %llu\nvmfd_batches{status=\"superseded\"} %llu\n",
+        (unsigned long long)g->stored_queued, (unsigned long long)g->stored_applied,
+        (unsigned long long)g->stored_rejected, (unsigned long long)g->stored_superseded);
     counter(&b, "vmfd_rows_ingested_total", "Rows of accepted batches.", m->rows_ingested);
-    counter(&b, "vmfd_rows_applied_total", "Rows learned by the model.", m->rows_applied);
     counter(&b, "vmfd_predict_rows_total", "Rows classified.", m->predict_rows);
     counter(&b, "vmfd_model_retries_total",
             "Model work retries scheduled after a failed checkpoint commit.", m->model_retries);
@@ -123,7 +129,10 @@ char *vmfd_metrics_render(const vmfd_metrics *m, const vmfd_gauges *g, size_t *l
     gauge(&b, "vmfd_model_classes", "Classes known to the model.", (double)g->model_classes);
     gauge(&b, "vmfd_model_components", "Mixture components over all classes.",
           (double)g->model_components);
-    gauge(&b, "vmfd_model_rows", "Rows the model has learned.", (double)g->model_rows);
+    gauge(&b, "vmfd_model_rows",
+          "Rows applied: rows the live model has learned (rows_seen of /v1/status; a restore"
+          " sets it back to the checkpoint's).",
+          (double)g->model_rows);
     gauge(&b, "vmfd_connections", "Open client connections.", (double)g->connections);
     gauge(&b, "vmfd_ready", "1 when recovery is done and the daemon serves.", g->ready);
     gauge(&b, "vmfd_uptime_seconds", "Seconds since start.", g->uptime_seconds);

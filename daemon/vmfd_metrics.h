@@ -34,7 +34,6 @@ enum vmfd_batch_outcome {
 typedef struct vmfd_metrics {
     uint64_t batches[VMFD_BATCH_N];
     uint64_t rows_ingested; /* rows of accepted batches */
-    uint64_t rows_applied;
     uint64_t predict_rows;
     uint64_t model_retries; /* retries scheduled after a failed commit */
     uint64_t predict_jobs;  /* threadpool predict jobs (a coalesced job counts once) */
@@ -55,6 +54,8 @@ typedef struct vmfd_gauges {
     uint64_t model_rows;
     uint64_t connections;
     int ready;
+    /* Batches in the store by status, as GET /v1/status reports them. */
+    uint64_t stored_queued, stored_applied, stored_rejected, stored_superseded;
 } vmfd_gauges;
 
 void vmfd_hist_observe(vmfd_hist *h, double seconds);

@@ -13,6 +13,7 @@
 #include "vmfd_store.h"
 
 #include "vmfd_model.h"
+#include "vmfd_store_views.h"
 #include "vmfmm/mixture.h"
 
 #include <jansson.h>
@@ -71,16 +72,12 @@ static const char schema_sql[] =
     " mean BLOB NOT NULL,"
     " s0 REAL,"
     " s1 BLOB,"
-    " PRIMARY KEY(checkpoint_id, class_idx, component)) WITHOUT ROWID;"
-    "CREATE VIEW IF NOT EXISTS latest_components AS"
-    " SELECT c.checkpoint_id, c.class_idx, cl.label, c.component, c.weight, c.kappa,"
-    "        length(c.mean)/4 AS dim, c.mean, c.s0, c.s1"
-    " FROM components c JOIN classes cl ON cl.idx = c.class_idx"
-    " WHERE c.checkpoint_id = (SELECT max(id) FROM checkpoints);"
-    "CREATE VIEW IF NOT EXISTS batches_per_day AS"
-    " SELECT substr(received_at,1,10) AS day, count(*) AS batches, sum(rows) AS rows,"
-    "        sum(status='applied') AS applied, sum(status='rejected') AS rejected"
-    " FROM batches GROUP BY day ORDER BY day;";
+    " label TEXT,"
+    " nearest_class INTEGER,"
+    " nearest_component INTEGER,"
+    " nearest_cos REAL,"
+    " PRIMARY KEY(checkpoint_id, class_idx, component)) WITHOUT ROWID;";
+/* The views (latest_components, component_summary, ...) are in vmfd_store_views.c. */
 
 static void set_err(char *err, size_t errsize, const char *fmt, ...)
 {
@@ -158,8 +155,25 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **out, c
                 goto fail;
             snprintf(sql, sizeof sql, "PRAGMA application_id=%d; PRAGMA user_version=%d;",
                      VMFD_STORE_APP_ID, VMFD_STORE_VERSION);
-            if (exec(db, schema_sql, err, errsize) != 0 || exec(db, sql, err, errsize) != 0 ||
-                exec(db, "COMMIT", err, errsize) != 0) {
+            if (exec(db, schema_sql, err, errsize) != 0 ||
+                vmfd_store_create_views(db, err, errsize) != 0 ||
+                exec(db, sql, err, errsize) != 0 || exec(db, "COMMIT", err, errsize) != 0) {
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                goto fail;
+            }
+        } else if (ver == 1 && app == VMFD_STORE_APP_ID && !readonly) {
+            /* Schema 2 added the readable component columns and views. */
+            char sql[64];
+            snprintf(sql, sizeof sql, "PRAGMA user_version=%d", VMFD_STORE_VERSION);
+            if (exec(db, "BEGIN IMMEDIATE", err, errsize) != 0)
+                goto fail;
+            if (pragma_int(db, "PRAGMA user_version") == 1 &&
+                (vmfd_store_migrate_v1(db, err, errsize) != 0 ||
+                 exec(db, sql, err, errsize) != 0)) {
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                goto fail;
+            }
+            if (exec(db, "COMMIT", err, errsize) != 0) {
                 sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
                 goto fail;
             }
@@ -172,7 +186,8 @@ int vmfd_store_open(const char *path, int create, int readonly, sqlite3 **out, c
                 (long long)app);
         goto fail;
     }
-    if (ver != VMFD_STORE_VERSION) {
+    /* A reader (an offline export) needs only the checkpoints, the same in version 1. */
+    if (ver != VMFD_STORE_VERSION && !(readonly && ver == 1)) {
         set_err(err, errsize, "%s has schema version %lld, this vmfd knows %d", path,
                 (long long)ver, VMFD_STORE_VERSION);
         goto fail;
@@ -265,6 +280,19 @@ int vmfd_store_ingest(sqlite3 *db, const char *key, const vmfd_batch *b, const c
         sqlite3_bind_null(st, 3);
     if (step_done(db, st, err, errsize) != 0)
         goto fail;
+    /* The same rows under another key are learned again: say so. */
+    st = prep(db,
+              "SELECT key FROM batches WHERE sha256 = ? AND seq < ?"
+              " AND status IN ('queued','applied') ORDER BY seq LIMIT 1",
+              err, errsize);
+    if (!st)
+        goto fail;
+    sqlite3_bind_text(st, 1, b->sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, r->seq);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(r->same_content_as, sizeof r->same_content_as, "%s",
+                 (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
     if (exec(db, "COMMIT", err, errsize) != 0)
         goto fail;
     free(labels);
@@ -456,15 +484,50 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
 {
     if (exec(db, "DELETE FROM classes", err, errsize) != 0)
         return -1;
-    size_t nc = vmfd_model_n_groups(m), d = vmfd_model_dim(m);
-    sqlite3_stmt *cs = prep(db,
-                            "INSERT INTO classes(idx, label, prior, rows, components,"
-                            " checkpoint_id) VALUES(?, ?, ?, ?, ?, ?)",
-                            err, errsize);
-    sqlite3_stmt *ps = prep(db,
-                            "INSERT INTO components(checkpoint_id, class_idx, component, weight,"
-                            " kappa, mean, s0, s1) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-                            err, errsize);
+    size_t nc = vmfd_model_n_groups(m), d = vmfd_model_dim(m), total = 0, at = 0;
+    /* Every mean of the model in one array for the nearest-component cosines. */
+    for (size_t i = 0; i < nc; i++) {
+        const vmf_mixture *mx = vmfd_model_group_mixture(m, i);
+        total += mx ? vmf_mixture_n_components(mx) : 0;
+    }
+    float *all = malloc((total ? total : 1) * (d ? d : 1) * sizeof *all);
+    int64_t *gcls = malloc((total ? total : 1) * sizeof *gcls);
+    int64_t *gcomp = malloc((total ? total : 1) * sizeof *gcomp);
+    int64_t *near = malloc((total ? total : 1) * sizeof *near);
+    double *ncos = malloc((total ? total : 1) * sizeof *ncos);
+    if (!all || !gcls || !gcomp || !near || !ncos) {
+        set_err(err, errsize, "out of memory for %zu components", total);
+        free(all);
+        free(gcls);
+        free(gcomp);
+        free(near);
+        free(ncos);
+        return -1;
+    }
+    for (size_t i = 0; i < nc; i++) {
+        const vmf_mixture *mx = vmfd_model_group_mixture(m, i);
+        size_t k = mx ? vmf_mixture_n_components(mx) : 0;
+        for (size_t j = 0; j < k; j++, at++) {
+            memcpy(all + at * d, vmf_mixture_means(mx) + j * d, d * sizeof *all);
+            gcls[at] = (int64_t)i;
+            gcomp[at] = (int64_t)j;
+        }
+    }
+    at = 0;
+    sqlite3_stmt *cs = NULL, *ps = NULL;
+    if (vmfd_store_nearest(all, total, d, near, ncos) != 0) {
+        set_err(err, errsize, "out of memory for the nearest components");
+        goto fail;
+    }
+    cs = prep(db,
+              "INSERT INTO classes(idx, label, prior, rows, components,"
+              " checkpoint_id) VALUES(?, ?, ?, ?, ?, ?)",
+              err, errsize);
+    ps = prep(db,
+              "INSERT INTO components(checkpoint_id, class_idx, component, weight,"
+              " kappa, mean, s0, s1, label, nearest_class, nearest_component,"
+              " nearest_cos) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              err, errsize);
     if (!cs || !ps)
         goto fail;
     for (size_t i = 0; i < nc; i++) {
@@ -503,6 +566,17 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
                 sqlite3_bind_blob64(ps, 8, s1 + j * d, d * sizeof(double), SQLITE_STATIC);
             else
                 sqlite3_bind_null(ps, 8);
+            sqlite3_bind_text(ps, 9, label, -1, SQLITE_TRANSIENT);
+            if (near[at] >= 0) {
+                sqlite3_bind_int64(ps, 10, gcls[near[at]]);
+                sqlite3_bind_int64(ps, 11, gcomp[near[at]]);
+                sqlite3_bind_double(ps, 12, ncos[at]);
+            } else {
+                sqlite3_bind_null(ps, 10);
+                sqlite3_bind_null(ps, 11);
+                sqlite3_bind_null(ps, 12);
+            }
+            at++;
             if (sqlite3_step(ps) != SQLITE_DONE) {
                 set_err(err, errsize, "sqlite: %s", sqlite3_errmsg(db));
                 goto fail;
@@ -512,10 +586,20 @@ static int write_components(sqlite3 *db, const vmfd_model *m, int64_t ckpt, char
     }
     sqlite3_finalize(cs);
     sqlite3_finalize(ps);
+    free(all);
+    free(gcls);
+    free(gcomp);
+    free(near);
+    free(ncos);
     return 0;
 fail:
     sqlite3_finalize(cs);
     sqlite3_finalize(ps);
+    free(all);
+    free(gcls);
+    free(gcomp);
+    free(near);
+    free(ncos);
     return -1;
 }
 
@@ -585,6 +669,8 @@ int vmfd_store_commit(sqlite3 *db, const vmfd_commit *c, int64_t *id, double *wr
         sqlite3_bind_int64(st, 4, c->supersede_upto);
         if (step_done(db, st, err, errsize) != 0)
             goto fail;
+        if (c->n_superseded)
+            *c->n_superseded = sqlite3_changes64(db);
     }
     if (write_components(db, c->model, *id, err, errsize) != 0)
         goto fail;
@@ -640,8 +726,11 @@ int vmfd_store_batch_json(sqlite3 *db, const char *key, int64_t visible_seq, cha
     sqlite3_stmt *st = prep(db,
                             "SELECT key, CASE WHEN status = 'applied' AND seq > ?2 THEN 'queued'"
                             " ELSE status END AS status, rows, dim, label_kind, sha256, source,"
-                            " seq, received_at, applied_at, checkpoint_id, error FROM batches"
-                            " WHERE key = ?1",
+                            " seq, received_at, applied_at, checkpoint_id, error,"
+                            " (SELECT o.key FROM batches o WHERE o.sha256 = b.sha256"
+                            "  AND o.seq < b.seq AND o.status IN ('queued','applied')"
+                            "  ORDER BY o.seq LIMIT 1) AS same_content_as"
+                            " FROM batches b WHERE key = ?1",
                             err, errsize);
     if (!st)
         return -1;

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #define VMFD_STORE_APP_ID  0x766d6664 /* "vmfd" */
-#define VMFD_STORE_VERSION 1
+#define VMFD_STORE_VERSION 2          /* 2: readable component columns and views */
 
 typedef struct vmfd_model vmfd_model;
 
@@ -38,6 +38,8 @@ typedef struct vmfd_ingest_result {
     int64_t seq;
     int64_t rows;
     char status[16];
+    char
+        same_content_as[256]; /* new batch: an earlier queued/applied key with its content, or "" */
 } vmfd_ingest_result;
 
 /*
@@ -87,6 +89,7 @@ typedef struct vmfd_commit {
     double apply_ms;         /* time spent learning these batches */
     int64_t retention_days;
     uint64_t keep_checkpoints;
+    int64_t *n_superseded; /* restore: receives the number of batches superseded (may be NULL) */
 } vmfd_commit;
 
 /*

@@ -40,6 +40,7 @@ struct vmfd_worker_state {
     double pending_apply_ms;
     uint64_t model_bytes;
     uint64_t version;
+    int64_t superseded; /* batches the last restore's commit superseded */
     int broken;
     long fail_commits; /* tests only: VMFD_TEST_FAIL_COMMITS fails that many commits */
 };
@@ -60,6 +61,7 @@ typedef struct wtask {
     vmfd_worker_reply reply;
     int applied, rejected, skipped, recovered;
     int64_t rows;
+    int64_t superseded;            /* restore: batches it superseded */
     int64_t ckpt_id, ckpt_batches; /* recovery: the checkpoint started from */
     double apply_s, ckpt_s;
     int wrote_ckpt;
@@ -181,6 +183,8 @@ static int commit(vmfd_worker_state *ws, const char *reason, int64_t supersede_a
         c.supersede_after = supersede_after;
         c.supersede_upto = ws->last_seq;
         c.restored_from = restored_from;
+        ws->superseded = 0;
+        c.n_superseded = &ws->superseded;
     }
     int64_t id;
     int rc;
@@ -398,6 +402,7 @@ static void run_task_body(vmfd_task *task)
         }
         vmfd_model_free(old);
         ws->batches = info.batches;
+        t->superseded = ws->superseded;
         t->ckpt_s = secs;
         t->wrote_ckpt = 1;
         t->reply.checkpoint_id = ws->checkpoint_id;
@@ -475,7 +480,6 @@ static void done_task(vmfd_task *task)
             d->queue_depth--;
         if (t->applied) {
             d->metrics.batches[VMFD_BATCH_APPLIED]++;
-            d->metrics.rows_applied += (uint64_t)t->rows;
             vmfd_hist_observe(&d->metrics.apply_seconds, t->apply_s);
             vmfd_log(VMFD_LOG_INFO,
                      "batch applied key=%s seq=%lld rows=%lld apply_ms=%.1f checkpoint=%lld",
@@ -503,8 +507,9 @@ static void done_task(vmfd_task *task)
         if (t->ready_cb)
             t->ready_cb(d, t->reply.status == 200);
     } else if (t->kind == W_RESTORE && t->reply.status == 200) {
-        vmfd_log(VMFD_LOG_NOTICE, "restored checkpoint=%lld new_checkpoint=%lld", (long long)t->id,
-                 (long long)t->reply.checkpoint_id);
+        d->metrics.batches[VMFD_BATCH_SUPERSEDED] += (uint64_t)t->superseded;
+        vmfd_log(VMFD_LOG_NOTICE, "restored checkpoint=%lld new_checkpoint=%lld superseded=%lld",
+                 (long long)t->id, (long long)t->reply.checkpoint_id, (long long)t->superseded);
     } else if (t->kind == W_CHECKPOINT && t->wrote_ckpt) {
         vmfd_log(VMFD_LOG_INFO, "checkpoint written id=%lld reason=%s ms=%.1f",
                  (long long)t->reply.checkpoint_id, t->reason, t->ckpt_s * 1e3);

@@ -5,13 +5,15 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config clang-format
+    build-essential cmake pkg-config clang-format clang
     libopenblas-dev libjansson-dev libzip-dev libcmocka-dev
     libuv1-dev libsqlite3-dev sqlite3 node-llhttp libinih-dev
     libxgboost-dev liblinear-dev libcairo2-dev
     python3 python3-mpmath python3-numpy
     systemd curl wrk
     python3-faiss
+    python3-pytest python3-sklearn python3-pandas
+    libjpeg-dev libpng-dev python3-torch python3-pil python3-regex
 )
 
 missing=()

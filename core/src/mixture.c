@@ -244,8 +244,11 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
  * multi-versioning through an ifunc). Every clone computes the same bits:
  * the operations are element-wise IEEE ones, C11 mode does not contract them
  * into FMAs, and the reductions are spelled out in a fixed lane order.
+ * ThreadSanitizer builds keep the one default version: the ifunc resolver
+ * would run, instrumented, before the sanitizer's runtime is initialised.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__has_attribute)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_THREAD__) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define VMF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #endif

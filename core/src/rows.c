@@ -61,3 +61,29 @@ int vmf_rows_normalize(float *x, size_t n, size_t d)
     }
     return VMF_OK;
 }
+
+int vmf_rows_normalized(const float *x, size_t n, size_t d)
+{
+    if (n == 0)
+        return 1;
+    if (!x || d == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *r = x + i * d;
+        /*
+         * The same sum, in the same order, as row_norm2 (so the same bits),
+         * without its per-value finiteness test: a NaN or Inf makes the sum
+         * non-finite, which is refused below.
+         */
+        double s = 0.0;
+        for (size_t j = 0; j < d; j++)
+            s += (double)r[j] * (double)r[j];
+        if (!(s > 0.0) || !isfinite(s))
+            return 0;
+        double inv = 1.0 / sqrt(s);
+        for (size_t j = 0; j < d; j++)
+            if ((float)((double)r[j] * inv) != r[j])
+                return 0;
+    }
+    return 1;
+}

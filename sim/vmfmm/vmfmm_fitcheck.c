@@ -15,7 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The files a fit writes into its output directory (see vmfmm_fit.c). */
+/*
+ * The files a fit writes into its output directory (vmfmm_fit.c). The
+ * embeddings of --clip-model are not among them: that run checks the rule
+ * before writing them and then overwrites them.
+ */
 static const char *const owned_files[] = {"model.json",      "convergence.json", "metrics.json",
                                           "classifier.json", "assignments.npy",  "split.npy"};
 /* The charts of vmfmm_report.c, each as .png and .svg, in plots/. */

@@ -20,6 +20,8 @@ static const char MAIN_HELP[] =
     "  predict   components (mixture) or classes (classifier) of new rows\n"
     "  sample    draw rows from a fitted mixture\n"
     "  inspect   print a readable summary of a model JSON file\n"
+    "  embed     CLIP embeddings of a text file or an image folder (.npy);\n"
+    "            'fit --clip-model DIR --text-file F --image-dir D' embeds then fits\n"
     "\n"
     "Run 'vmfmm COMMAND --help' for the options of a command.\n"
     "\n"
@@ -59,8 +61,12 @@ static int run(vmf_cli *cli, int argc, char **argv)
         printf("vmfmm %s\n", vmf_version());
         return VMF_EX_OK;
     }
+    if (strcmp(cmd, "fit") == 0 && vmfmm_clip_requested(argc, argv))
+        return vmfmm_cmd_fit_clip(cli, argc, argv);
     if (strcmp(cmd, "fit") == 0)
         return vmfmm_cmd_fit(cli, argc, argv);
+    if (strcmp(cmd, "embed") == 0)
+        return vmfmm_cmd_embed(cli, argc, argv);
     if (strcmp(cmd, "select") == 0)
         return vmfmm_cmd_select(cli, argc, argv);
     if (strcmp(cmd, "predict") == 0)

@@ -28,6 +28,10 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv);
 int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv);
 int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv);
 int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv);
+/* CLIP (vmfmm_embed.c): `embed`, and `fit` when vmfmm_clip_requested (--clip-model). */
+int vmfmm_cmd_embed(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv);
+int vmfmm_clip_requested(int argc, char **argv);
 
 /* ---- data ---------------------------------------------------------------- */
 

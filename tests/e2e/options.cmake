@@ -9,3 +9,12 @@ set(VMF_TEST_OPTS_vmfd_lifecycle TIMEOUT 300 LIBS sqlite3 SOURCES ${VMFD_E2E_UTI
 set(VMF_TEST_OPTS_vmfd_clustering TIMEOUT 120 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
 set(VMF_TEST_OPTS_vmfd_predict_load TIMEOUT 180 LIBS sqlite3 pthread SOURCES ${VMFD_E2E_UTIL})
 set(VMF_TEST_OPTS_vmfd_robust TIMEOUT 180 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})
+# The newcomer's check: install into a temporary prefix and use it from there.
+add_test(NAME e2e.install COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/install_check.sh
+         ${CMAKE_BINARY_DIR} ${PROJECT_SOURCE_DIR} "${VMF_SANITIZE}")
+set_tests_properties(e2e.install PROPERTIES LABELS "e2e" TIMEOUT 300)
+# Every option of each program's --help (and every vmfd.conf key) is in its man page.
+add_test(NAME e2e.manpages COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/manpages_check.sh
+         ${CMAKE_BINARY_DIR}/bin ${PROJECT_SOURCE_DIR})
+set_tests_properties(e2e.manpages PROPERTIES LABELS "e2e" TIMEOUT 60)
+set(VMF_TEST_OPTS_vmfd_inspect TIMEOUT 240 LIBS sqlite3 SOURCES ${VMFD_E2E_UTIL})

@@ -369,7 +369,7 @@ static void test_token_reload_socket_vmfctl(void **state)
     assert_non_null(strstr(out, "already known"));
     free(out);
     char *log = e2e_read_file(p.log, NULL);
-    assert_non_null(strstr(log, "<6>listening"));         /* info before the reload */
+    assert_non_null(strstr(log, "listening addr="));      /* info before the reload */
     assert_null(strstr(log, "batch queued key=day-001")); /* not after it */
     free(log);
     char st[32];

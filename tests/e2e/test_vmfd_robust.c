@@ -88,6 +88,23 @@ static int wait_path(const char *path, int timeout_ms)
     return -1;
 }
 
+/* Waits until vmfd's log holds `want` "reloaded" lines: a SIGHUP is done only
+   when the daemon says so, never after a fixed sleep. */
+static int wait_reloads(const char *log_path, int want, int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 20) {
+        char *log = vmf_test_read_file(log_path, NULL);
+        int n = 0;
+        for (const char *q = log; q && (q = strstr(q, "reloaded")) != NULL; q++)
+            n++;
+        free(log);
+        if (n >= want)
+            return 0;
+        e2e_sleep_ms(20);
+    }
+    return -1;
+}
+
 static void test_inbox_reload_body_limit(void **state)
 {
     (void)state;
@@ -118,14 +135,7 @@ static void test_inbox_reload_body_limit(void **state)
                      len * 4);
     vmf_test_write_file(conf, text, (size_t)n);
     assert_int_equal(kill(p.pid, SIGHUP), 0);
-    char *log = NULL;
-    for (int t = 0; t < 5000 && !(log && strstr(log, "reloaded")); t += 20) {
-        free(log);
-        e2e_sleep_ms(20);
-        log = vmf_test_read_file(p.log, NULL);
-    }
-    assert_non_null(strstr(log, "reloaded"));
-    free(log);
+    assert_int_equal(wait_reloads(p.log, 1, 5000), 0);
     drop(inbox, "day-002", &s, 2);
     snprintf(path, sizeof path, "%s/done/day-002.npz", inbox);
     assert_int_equal(wait_path(path, 10000), 0);
@@ -135,7 +145,7 @@ static void test_inbox_reload_body_limit(void **state)
     /* And a smaller one again refuses. */
     vmf_test_write_text(conf, SMALL_LIMIT);
     assert_int_equal(kill(p.pid, SIGHUP), 0);
-    e2e_sleep_ms(300);
+    assert_int_equal(wait_reloads(p.log, 2, 5000), 0);
     drop(inbox, "day-003", &s, 3);
     snprintf(path, sizeof path, "%s/rejected/day-003.npz.error.json", inbox);
     assert_int_equal(wait_path(path, 10000), 0);

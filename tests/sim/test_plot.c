@@ -131,7 +131,6 @@ static void test_heatmap_colours(void **state)
     cairo_surface_t *s = load_png(dir, "heat.png", 500, 500);
     const unsigned char *px = cairo_image_surface_get_data(s);
     int stride = cairo_image_surface_get_stride(s);
-    int found = 0;
     unsigned r = 0, gr = 0, b = 0;
     size_t blue = 0, red = 0, white = 0, grey = 0;
     for (int y = 0; y < 500; y++)
@@ -150,10 +149,8 @@ static void test_heatmap_colours(void **state)
                 white++;
             else if (near(r, gr, b, 0.8, 0.8, 0.8))
                 grey++;
-            found = 1;
         }
     cairo_surface_destroy(s);
-    assert_true(found);
     /* Each cell is at least 100 x 100 pixels of its exact colour (the colour bar adds some). */
     assert_true(blue > 10000);
     assert_true(red > 10000);

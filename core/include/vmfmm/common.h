@@ -56,8 +56,37 @@ VMF_API const char *vmf_last_error(void);
  * Allocation failure injection for tests: after `countdown` more successful
  * allocations by the calling thread, every allocation by libvmfmm fails with
  * VMF_ENOMEM. A negative value (the default) disables injection.
+ *
+ * Not part of the shared library's symbol table: it is declared only for the
+ * static build (VMF_STATIC) that the tests link, and for the library itself.
  */
-VMF_API void vmf_debug_fail_alloc_after(long countdown);
+#if defined(VMF_STATIC) || defined(VMF_BUILDING_LIBRARY)
+void vmf_debug_fail_alloc_after(long countdown);
+#endif
+
+/*
+ * Releases memory that libvmfmm allocated and handed to the caller (the
+ * strings of vmf_mixture_to_json and vmf_classifier_to_json, the buffers of
+ * vmf_classifier_save, vmf_npy_write_mem, vmf_npz_write_mem, ...). For
+ * callers that cannot reach the C library's free(), such as a Python binding
+ * built on ctypes. NULL is accepted. Thread-safe.
+ */
+VMF_API void vmf_free(void *p);
+
+/*
+ * ABI guard for bindings that mirror the public option and report structs
+ * (vmf_em_opts, vmf_kappa_opts, vmf_em_report, vmf_rng,
+ * vmf_classifier_opts, vmf_labels, vmf_array) instead of including this
+ * header. vmf_abi_sizeof gives sizeof the named struct as this library was
+ * built, or 0 for an unknown name. vmf_abi_field gives the offset and size of
+ * one member ("kappa.estimator" reaches into a nested struct); it returns
+ * VMF_OK, or VMF_ENOTFOUND for an unknown struct or member. A binding that
+ * allocates vmf_abi_sizeof bytes, fills them with the init function, and
+ * writes only members whose offset and size it has checked stays correct
+ * when later versions add members. Thread-safe.
+ */
+VMF_API size_t vmf_abi_sizeof(const char *type);
+VMF_API int vmf_abi_field(const char *type, const char *field, size_t *offset, size_t *size);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,16 @@ VMF_API int vmf_rows_check(const float *x, size_t n, size_t d);
  */
 VMF_API int vmf_rows_normalize(float *x, size_t n, size_t d);
 
+/*
+ * 1 when vmf_rows_normalize would leave x [n][d] bit-identical (every row
+ * is exactly the normalized form of itself), else 0, also for NaN/Inf or
+ * zero rows or x = NULL with n > 0; n = 0 gives 1. Reads only, one pass: a
+ * caller that must see the rows vmf_rows_normalize makes (as the CLIs and
+ * vmfd do) can use such an array as it is instead of normalizing a copy.
+ * Thread-safe.
+ */
+VMF_API int vmf_rows_normalized(const float *x, size_t n, size_t d);
+
 #ifdef __cplusplus
 }
 #endif
