@@ -651,12 +651,15 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     a.count = count;
     if (h.half) {
         /* Widened to float32: twice the file's bytes, under the same limit. */
-        if (bytes > VMF_IO_MAX_BYTES / 2)
+        if (bytes > VMF_IO_MAX_BYTES / 2) {
+            char sh[200];
+            shape_str(h.shape, h.ndim, sh, sizeof sh);
             return vmf__fail(VMF_EFORMAT, what,
                              "shape %s of %s needs %llu bytes as float32, above the %llu-byte "
                              "limit (VMF_IO_MAX_BYTES)",
                              sh, h.descr, (unsigned long long)bytes * 2,
                              (unsigned long long)VMF_IO_MAX_BYTES);
+        }
         chunk = vmf__malloc(bytes > 0 ? (size_t)bytes : 1);
         a.data = vmf__malloc_array(count ? count : 1, sizeof(float));
         if (!chunk || !a.data) {

@@ -35,8 +35,8 @@ int vmfmm_clip_requested(int argc, char **argv);
 
 /*
  * The streaming fit (vmfmm_stream.c): out of core and across MPI ranks.
- * vmfmm_cmd_fit hands over when vmfmm_stream_wanted (--out-of-core, several
- * --input, or an MPI launcher with more than one process).
+ * vmfmm_cmd_fit hands over when vmfmm_stream_wanted (--out-of-core, or an
+ * MPI launcher with more than one process).
  */
 int vmfmm_stream_wanted(int argc, char **argv);
 int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv);
