@@ -207,6 +207,10 @@ struct vmfd_pjob {
     vmfd_snapshot *snap; /* own reference; borrowed from the batch when coalesced */
     long top_k;
     int kind; /* 0 predict, 1 model JSON */
+    /* SIGHUP-reloadable settings, copied on the loop thread when the job is
+       made: the worker never reads d->cfg, which the loop may change. */
+    uint64_t max_rows;
+    double novelty_threshold;
     /* results */
     int status;
     char *out;
@@ -284,9 +288,9 @@ static int predict_decode(pjob *j, const vmfd_snapshot *snap)
         pjob_fail(j, 409, "no_model", "no batch has been applied yet");
         return -1;
     }
-    if (j->n > j->d->cfg.predict_max_rows) {
+    if (j->n > j->max_rows) {
         snprintf(detail, sizeof detail, "%zu rows; predict_max_rows is %llu", j->n,
-                 (unsigned long long)j->d->cfg.predict_max_rows);
+                 (unsigned long long)j->max_rows);
         pjob_fail(j, 413, "too_many_rows", detail);
         return -1;
     }
@@ -328,7 +332,7 @@ static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cl
             sb_put(&b, num, (size_t)w);
         }
         w = snprintf(num, sizeof num, "],\"novelty\":%.17g,\"unknown\":%s}", novelty[i],
-                     novelty[i] > j->d->cfg.novelty_threshold ? "true" : "false");
+                     novelty[i] > j->novelty_threshold ? "true" : "false");
         sb_put(&b, num, (size_t)w);
     }
     sb_str(&b, "]}");
@@ -601,6 +605,8 @@ static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
     j->snap = s;
     j->kind = kind;
     j->top_k = top_k;
+    j->max_rows = d->cfg.predict_max_rows;
+    j->novelty_threshold = d->cfg.novelty_threshold;
     uint64_t row_macs = (uint64_t)s->components * vmfd_model_dim(s->model);
     if (kind == 0 && req->body_len <= INLINE_PREDICT_BYTES &&
         row_macs * (req->body_len / 256 + 1) <= INLINE_PREDICT_MACS) {
