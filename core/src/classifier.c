@@ -534,12 +534,7 @@ static double principal_tangent(const float *x, size_t n, size_t d, const float 
     return lambda / mass;
 }
 
-/*
- * A batch EM from given means with the class options. The growth rule
- * chooses the split itself, so this is plain dense EM under the absolute
- * tolerance it was validated with: no split-and-merge search, no bounded
- * E-step (those are vmf_mixture_fit's defaults for whole-data clustering).
- */
+/* A batch EM from given means with the class options. */
 static int em_from(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, size_t k,
                    const float *means, size_t max_iter, vmf_mixture **out)
 {
@@ -548,9 +543,6 @@ static int em_from(const vmf_classifier_opts *o, const float *x, size_t n, size_
     eo.n_components = k;
     eo.max_iter = max_iter;
     eo.tol = 1e-7;
-    eo.tol_absolute = 1;
-    eo.search = 0;
-    eo.exact = 1;
     eo.init = VMF_INIT_GIVEN;
     eo.init_means = means;
     eo.kappa = o->kappa;
