@@ -24,6 +24,13 @@ int vmf__error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * (a path, "X.npy in a.npz", "<memory>"). */
 int vmf__fail(int rc, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * Re-raises the calling thread's last message as rc, prefixed by "a: " or
+ * "a: b: " (b may be NULL). The message is copied first: vmf__error writes
+ * the buffer that vmf_last_error() points to.
+ */
+int vmf__error_wrap(int rc, const char *a, const char *b);
+
 /* ---- allocation (alloc.c): every core allocation goes through these ---- */
 
 void *vmf__malloc(size_t size);
@@ -46,6 +53,11 @@ char *vmf__strdup(const char *s);
 void vmf__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t kk, float alpha,
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc);
+
+/* ---- kappa (kappa.c) ---- */
+
+/* Validates kappa options; `fn` prefixes the message: VMF_EINVAL. */
+int vmf__kappa_opts_check(const vmf_kappa_opts *k, const char *fn);
 
 /* ---- numerics ---- */
 

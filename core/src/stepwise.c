@@ -37,17 +37,6 @@
 static const char STEPWISE_MAGIC[8] = {'V', 'M', 'F', 'S', 'T', 'E', 'P', '\0'};
 #define STEPWISE_VERSION 1u
 
-/* ---- errors ---- */
-
-int vmf__error_wrap(int rc, const char *a, const char *b)
-{
-    char prev[512];
-    snprintf(prev, sizeof prev, "%s", vmf_last_error());
-    if (b)
-        return vmf__error(rc, "%s: %s: %s", a, b, prev);
-    return vmf__error(rc, "%s: %s", a, prev);
-}
-
 /* ---- options ---- */
 
 void vmf_stepwise_opts_init(vmf_stepwise_opts *o)
@@ -61,22 +50,6 @@ void vmf_stepwise_opts_init(vmf_stepwise_opts *o)
     o->tied_kappa = 0;
     vmf_kappa_opts_init(&o->kappa);
     o->seed = 42;
-}
-
-static int kappa_opts_check(const vmf_kappa_opts *k, const char *fn)
-{
-    if ((unsigned)k->estimator > (unsigned)VMF_KAPPA_EXACT)
-        return vmf__error(VMF_EINVAL, "%s: unknown kappa estimator %d", fn, (int)k->estimator);
-    if (!(isfinite(k->prior_count) && k->prior_count >= 0.0))
-        return vmf__error(VMF_EINVAL, "%s: kappa prior_count %g must be finite and >= 0", fn,
-                          k->prior_count);
-    if (!(k->prior_rbar >= 0.0 && k->prior_rbar < 1.0))
-        return vmf__error(VMF_EINVAL, "%s: kappa prior_rbar %g outside [0, 1)", fn, k->prior_rbar);
-    if (!(isfinite(k->kappa_min) && isfinite(k->kappa_max) && k->kappa_min >= 0.0 &&
-          k->kappa_min <= k->kappa_max))
-        return vmf__error(VMF_EINVAL, "%s: need 0 <= kappa_min <= kappa_max < inf, got [%g, %g]",
-                          fn, k->kappa_min, k->kappa_max);
-    return VMF_OK;
 }
 
 int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn)
@@ -94,7 +67,7 @@ int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn)
         return vmf__error(VMF_EINVAL, "%s: eta_floor = %g outside [0, 1)", fn, o->eta_floor);
     if (o->minibatch < 1 || o->minibatch > ((size_t)1 << 40))
         return vmf__error(VMF_EINVAL, "%s: minibatch = %zu must be >= 1", fn, o->minibatch);
-    return kappa_opts_check(&o->kappa, fn);
+    return vmf__kappa_opts_check(&o->kappa, fn);
 }
 
 /* ---- object ---- */

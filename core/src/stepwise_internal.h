@@ -40,13 +40,6 @@ struct vmf_stepwise {
     vmf_mixture *m;      /* current parameters; NULL before the first update */
 };
 
-/*
- * Re-raises the calling thread's last message as rc, prefixed by "a: " or
- * "a: b: " (b may be NULL). The message is copied first: vmf__error writes
- * the buffer that vmf_last_error() points to.
- */
-int vmf__error_wrap(int rc, const char *a, const char *b);
-
 /* Validates stepwise options; `fn` prefixes the message. */
 int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn);
 
