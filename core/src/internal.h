@@ -12,6 +12,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/*
+ * The largest dimension a model, state or classifier may have (2^24): the
+ * bound every loader checks before it allocates from a stored size.
+ */
+#define VMF__MAX_DIM ((size_t)1 << 24)
+
 /* ---- errors (error.c) ---- */
 
 /*

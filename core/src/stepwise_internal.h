@@ -28,6 +28,9 @@
  */
 enum { VMF__CLOCK_STEPS = 0, VMF__CLOCK_ROWS = 1 };
 
+/* The largest number of components a stepwise state may hold. */
+#define VMF__STEPWISE_MAX_COMPONENTS ((size_t)1 << 20)
+
 struct vmf_stepwise {
     vmf_stepwise_opts o; /* o.n_components is the current K */
     size_t d;            /* dimension, >= 2 */
@@ -45,6 +48,9 @@ int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn);
 
 /* An empty state with the given clock (vmf_stepwise_new is clock STEPS). */
 int vmf__stepwise_new_clock(const vmf_stepwise_opts *o, size_t d, int clock, vmf_stepwise **out);
+
+/* Statistics arrays s0 [k], s1 [k][d] (vmf__malloc'ed); both or neither. */
+int vmf__stepwise_stats_alloc(size_t k, size_t d, double **s0, double **s1);
 
 /* Deep copy. */
 int vmf__stepwise_copy(const vmf_stepwise *s, vmf_stepwise **out);
