@@ -211,7 +211,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     uint64_t nc = vmf__rbuf_u64(&r);
     if (r.bad)
         return vmf__error(VMF_EFORMAT, "%s: truncated header", fn);
-    if (d == 1 || d > ((uint64_t)1 << 24) || spare > 1 || is_str > 1 ||
+    if (d == 1 || d > (uint64_t)VMF__MAX_DIM || spare > 1 || is_str > 1 ||
         !isfinite(rng.spare_normal) || (nc > 0 && d == 0))
         return vmf__error(VMF_EFORMAT, "%s: invalid header fields", fn);
     /* Each class takes more than 64 bytes, so nc is bounded by the blob size. */
@@ -637,7 +637,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         goto done;
     const json_t *jd = json_object_get(root, "dim"), *jc = json_object_get(root, "classes");
     if (!json_is_integer(jd) || json_integer_value(jd) == 1 || json_integer_value(jd) < 0 ||
-        json_integer_value(jd) > ((json_int_t)1 << 24) || !json_is_array(jc)) {
+        json_integer_value(jd) > (json_int_t)VMF__MAX_DIM || !json_is_array(jc)) {
         rc = vmf__error(VMF_EFORMAT, "%s: need an integer \"dim\" and a \"classes\" array", fn);
         goto done;
     }

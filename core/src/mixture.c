@@ -902,7 +902,7 @@ int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture *
         rc = json_size_field(root, "n_components", where, &k);
     if (rc != VMF_OK)
         return rc;
-    if (d < 2 || d > ((size_t)1 << 24))
+    if (d < 2 || d > VMF__MAX_DIM)
         return vmf__error(VMF_EFORMAT, "%s: \"dim\" = %zu outside [2, 2^24]", where, d);
     if (k < 1 || k > ((size_t)1 << 24))
         return vmf__error(VMF_EFORMAT, "%s: \"n_components\" = %zu outside [1, 2^24]", where, k);
