@@ -70,6 +70,11 @@ int vmf__kappa_opts_check(const vmf_kappa_opts *k, const char *fn);
 /* log(sum_i exp(v[i])) over n values, stable; -inf for n == 0 or all -inf. */
 double vmf__logsumexp(const double *v, size_t n);
 
+/* Seconds from a monotonic clock. */
+double vmf__now(void);
+
+/* ---- JSON (json.c); a json_t * travels as void * so this needs no jansson ---- */
+
 /*
  * Serializes a jansson value (json_t *, passed as void * so this header needs
  * no jansson) compactly with 17 significant digits, so every double and every
@@ -79,8 +84,31 @@ double vmf__logsumexp(const double *v, size_t n);
  */
 int vmf__json_dump(void *obj, char **json, const char *what);
 
-/* Seconds from a monotonic clock. */
-double vmf__now(void);
+/* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
+void *vmf__json_u64(uint64_t v);
+int vmf__json_get_u64(const void *obj, uint64_t *v);
+
+/* Flags of the typed readers: an absent member is an error unless optional. */
+enum { VMF__JSON_REQUIRED = 0, VMF__JSON_OPTIONAL = 1 };
+
+/*
+ * The typed reader of object members: member `key` of obj as a finite number,
+ * a non-negative integer, or a "0x" + 16 hex digit string. An absent optional
+ * member leaves *out as it was; an absent required member or one of another
+ * type is VMF_EFORMAT with a message naming `where` and `key`.
+ */
+int vmf__json_get_f64(const void *obj, const char *key, int flags, const char *where, double *out);
+int vmf__json_get_size(const void *obj, const char *key, int flags, const char *where, size_t *out);
+int vmf__json_get_hex64(const void *obj, const char *key, int flags, const char *where,
+                        uint64_t *out);
+
+/*
+ * A JSON array of exactly n finite numbers into outd [n] or, when outd is
+ * NULL, outf [n] (a value beyond float's range is an error); `name` names
+ * the array in messages. VMF_EFORMAT otherwise.
+ */
+int vmf__json_get_numbers(const void *arr, size_t n, const char *where, const char *name,
+                          double *outd, float *outf);
 
 /* ---- array I/O (npy.c), shared by npz.c and csv.c ---- */
 

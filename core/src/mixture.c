@@ -835,52 +835,6 @@ int vmf_mixture_to_json(const vmf_mixture *m, char **json)
     return rc;
 }
 
-/* A JSON number (integer or real) as double; -1 when it is not a number. */
-static int json_num(const json_t *v, double *out)
-{
-    if (!json_is_number(v))
-        return -1;
-    *out = json_number_value(v);
-    return 0;
-}
-
-/* A JSON array of exactly n numbers into out [n] (double or float). */
-static int json_vec(const json_t *arr, size_t n, const char *where, const char *name, double *outd,
-                    float *outf)
-{
-    if (!json_is_array(arr))
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be an array", where, name);
-    if (json_array_size(arr) != n)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" has %zu entries, expected %zu", where, name,
-                          json_array_size(arr), n);
-    for (size_t i = 0; i < n; i++) {
-        double v;
-        if (json_num(json_array_get(arr, i), &v) != 0 || !isfinite(v))
-            return vmf__error(VMF_EFORMAT, "%s: %s[%zu] is not a finite number", where, name, i);
-        if (outd)
-            outd[i] = v;
-        else {
-            if (fabs(v) > FLT_MAX)
-                return vmf__error(VMF_EFORMAT, "%s: %s[%zu] = %g overflows float", where, name, i,
-                                  v);
-            outf[i] = (float)v;
-        }
-    }
-    return VMF_OK;
-}
-
-/* A non-negative JSON integer field. */
-static int json_size_field(const json_t *root, const char *key, const char *where, size_t *out)
-{
-    const json_t *v = json_object_get(root, key);
-    if (!v)
-        return vmf__error(VMF_EFORMAT, "%s: missing \"%s\"", where, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a non-negative integer", where, key);
-    *out = (size_t)json_integer_value(v);
-    return VMF_OK;
-}
-
 int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture **out)
 {
     const json_t *root = obj;
@@ -897,9 +851,9 @@ int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture *
     if (!json_is_string(v) || strcmp(json_string_value(v), "mixture") != 0)
         return vmf__error(VMF_EFORMAT, "%s: \"kind\" must be \"mixture\"", where);
     size_t d = 0, k = 0;
-    int rc = json_size_field(root, "dim", where, &d);
+    int rc = vmf__json_get_size(root, "dim", VMF__JSON_REQUIRED, where, &d);
     if (rc == VMF_OK)
-        rc = json_size_field(root, "n_components", where, &k);
+        rc = vmf__json_get_size(root, "n_components", VMF__JSON_REQUIRED, where, &k);
     if (rc != VMF_OK)
         return rc;
     if (d < 2 || d > VMF__MAX_DIM)
@@ -945,13 +899,13 @@ int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture *
         rc = vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", where, k, d);
         goto done;
     }
-    rc = json_vec(jw, k, where, "weights", w, NULL);
+    rc = vmf__json_get_numbers(jw, k, where, "weights", w, NULL);
     if (rc == VMF_OK)
-        rc = json_vec(jk, k, where, "kappas", kap, NULL);
+        rc = vmf__json_get_numbers(jk, k, where, "kappas", kap, NULL);
     for (size_t c = 0; c < k && rc == VMF_OK; c++) {
         char name[48];
         snprintf(name, sizeof name, "means[%zu]", c);
-        rc = json_vec(json_array_get(jm, c), d, where, name, NULL, means + c * d);
+        rc = vmf__json_get_numbers(json_array_get(jm, c), d, where, name, NULL, means + c * d);
     }
     if (rc == VMF_OK) {
         rc = mixture_build(k, d, w, means, kap, tied, where, out);

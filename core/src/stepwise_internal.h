@@ -77,8 +77,4 @@ int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out);
 int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj);
 int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise **out);
 
-/* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
-void *vmf__json_u64(uint64_t v);
-int vmf__json_get_u64(const void *obj, uint64_t *v);
-
 #endif

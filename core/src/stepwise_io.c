@@ -213,36 +213,6 @@ int vmf_stepwise_load(const void *buf, size_t len, vmf_stepwise **out)
 
 /* ---- JSON state ---- */
 
-void *vmf__json_u64(uint64_t v)
-{
-    char t[24];
-    snprintf(t, sizeof t, "0x%016" PRIx64, v);
-    return json_string(t);
-}
-
-int vmf__json_get_u64(const void *obj, uint64_t *v)
-{
-    const json_t *j = obj;
-    if (!json_is_string(j))
-        return -1;
-    const char *s = json_string_value(j);
-    if (strncmp(s, "0x", 2) != 0 || strlen(s) != 18)
-        return -1;
-    uint64_t r = 0;
-    for (size_t i = 2; i < 18; i++) {
-        char ch = s[i];
-        int dig = ch >= '0' && ch <= '9'   ? ch - '0'
-                  : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                           : -1;
-        if (dig < 0)
-            return -1;
-        r = (r << 4) | (uint64_t)dig;
-    }
-    *v = r;
-    return 0;
-}
-
 static json_t *json_doubles(const double *v, size_t n)
 {
     json_t *a = json_array();
@@ -322,47 +292,6 @@ int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj)
     return VMF_OK;
 }
 
-static int jnum(const json_t *o, const char *key, const char *where, double *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_number(v) || !isfinite(json_number_value(v)))
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a finite number", where, key);
-    *out = json_number_value(v);
-    return VMF_OK;
-}
-
-static int jsize(const json_t *o, const char *key, const char *where, size_t *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a non-negative integer", where, key);
-    *out = (size_t)json_integer_value(v);
-    return VMF_OK;
-}
-
-static int ju64(const json_t *o, const char *key, const char *where, uint64_t *out)
-{
-    if (vmf__json_get_u64(json_object_get(o, key), out) != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a \"0x\" + 16 hex digit string", where,
-                          key);
-    return VMF_OK;
-}
-
-/* n finite numbers of a JSON array into v. */
-static int jdoubles(const json_t *a, size_t n, const char *where, const char *name, double *v)
-{
-    if (!json_is_array(a) || json_array_size(a) != n)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be an array of %zu numbers", where, name,
-                          n);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(a, i);
-        if (!json_is_number(e) || !isfinite(json_number_value(e)))
-            return vmf__error(VMF_EFORMAT, "%s: %s[%zu] is not a finite number", where, name, i);
-        v[i] = json_number_value(e);
-    }
-    return VMF_OK;
-}
-
 int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise **out)
 {
     *out = NULL;
@@ -396,33 +325,33 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
         return vmf__error(VMF_EFORMAT, "%s: \"clock\" must be \"steps\" or \"rows\"", where);
     uint64_t steps = 0, rows = 0;
     vmf_rng r;
-    int rc = jsize(root, "dim", where, &d);
+    int rc = vmf__json_get_size(root, "dim", VMF__JSON_REQUIRED, where, &d);
     if (rc == VMF_OK)
-        rc = jsize(root, "n_components", where, &o.n_components);
+        rc = vmf__json_get_size(root, "n_components", VMF__JSON_REQUIRED, where, &o.n_components);
     if (rc == VMF_OK)
-        rc = jnum(opts, "alpha", where, &o.alpha);
+        rc = vmf__json_get_f64(opts, "alpha", VMF__JSON_REQUIRED, where, &o.alpha);
     if (rc == VMF_OK)
-        rc = jnum(opts, "t0", where, &o.t0);
+        rc = vmf__json_get_f64(opts, "t0", VMF__JSON_REQUIRED, where, &o.t0);
     if (rc == VMF_OK)
-        rc = jnum(opts, "eta_floor", where, &o.eta_floor);
+        rc = vmf__json_get_f64(opts, "eta_floor", VMF__JSON_REQUIRED, where, &o.eta_floor);
     if (rc == VMF_OK)
-        rc = jsize(opts, "minibatch", where, &o.minibatch);
+        rc = vmf__json_get_size(opts, "minibatch", VMF__JSON_REQUIRED, where, &o.minibatch);
     if (rc == VMF_OK)
-        rc = ju64(opts, "seed", where, &o.seed);
+        rc = vmf__json_get_hex64(opts, "seed", VMF__JSON_REQUIRED, where, &o.seed);
     if (rc == VMF_OK)
-        rc = jnum(kap, "prior_count", where, &o.kappa.prior_count);
+        rc = vmf__json_get_f64(kap, "prior_count", VMF__JSON_REQUIRED, where, &o.kappa.prior_count);
     if (rc == VMF_OK)
-        rc = jnum(kap, "prior_rbar", where, &o.kappa.prior_rbar);
+        rc = vmf__json_get_f64(kap, "prior_rbar", VMF__JSON_REQUIRED, where, &o.kappa.prior_rbar);
     if (rc == VMF_OK)
-        rc = jnum(kap, "kappa_min", where, &o.kappa.kappa_min);
+        rc = vmf__json_get_f64(kap, "kappa_min", VMF__JSON_REQUIRED, where, &o.kappa.kappa_min);
     if (rc == VMF_OK)
-        rc = jnum(kap, "kappa_max", where, &o.kappa.kappa_max);
+        rc = vmf__json_get_f64(kap, "kappa_max", VMF__JSON_REQUIRED, where, &o.kappa.kappa_max);
     if (rc == VMF_OK)
-        rc = ju64(root, "steps", where, &steps);
+        rc = vmf__json_get_hex64(root, "steps", VMF__JSON_REQUIRED, where, &steps);
     if (rc == VMF_OK)
-        rc = ju64(root, "rows_seen", where, &rows);
+        rc = vmf__json_get_hex64(root, "rows_seen", VMF__JSON_REQUIRED, where, &rows);
     if (rc == VMF_OK)
-        rc = jnum(rng, "spare_normal", where, &r.spare_normal);
+        rc = vmf__json_get_f64(rng, "spare_normal", VMF__JSON_REQUIRED, where, &r.spare_normal);
     if (rc != VMF_OK)
         return rc;
     v = json_object_get(opts, "tied_kappa");
@@ -467,9 +396,9 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
     if (rc == VMF_OK)
         rc = vmf__stepwise_stats_alloc(k, d, &s->s0, &s->s1);
     if (rc == VMF_OK)
-        rc = jdoubles(json_object_get(root, "s0"), k, where, "s0", s->s0);
+        rc = vmf__json_get_numbers(json_object_get(root, "s0"), k, where, "s0", s->s0, NULL);
     for (size_t c = 0; c < k && rc == VMF_OK; c++)
-        rc = jdoubles(json_array_get(js1, c), d, where, "s1 row", s->s1 + c * d);
+        rc = vmf__json_get_numbers(json_array_get(js1, c), d, where, "s1 row", s->s1 + c * d, NULL);
     if (rc == VMF_OK)
         rc = check_restored(s, where);
     if (rc != VMF_OK) {
