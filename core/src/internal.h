@@ -110,7 +110,7 @@ int vmf__json_get_hex64(const void *obj, const char *key, int flags, const char 
 int vmf__json_get_numbers(const void *arr, size_t n, const char *where, const char *name,
                           double *outd, float *outf);
 
-/* ---- array I/O (npy.c), shared by npz.c and csv.c ---- */
+/* ---- the .npy reader (npy.c), shared by npz.c and rowstream.c ---- */
 
 /*
  * Reads exactly n bytes into dst, or returns a negative VMF_E* code having
@@ -135,6 +135,15 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
 int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
                          vmf_dtype *dtype, size_t *ndim, size_t *shape, uint64_t *offset);
 
+/* ---- files (fileio.c): below every format reader and writer ---- */
+
+/*
+ * Opens `path` for binary reading and checks that it is a regular file (a
+ * directory fails only on the first read, and a FIFO or device may never
+ * end); *size receives its length. On failure nothing is left open.
+ */
+int vmf__open_regular(const char *path, FILE **fp, uint64_t *size);
+
 /*
  * Atomic file replacement: vmf__atomic_open creates a temporary file beside
  * `path` (mode 0666 less the umask) and returns it as *fp with its name in
@@ -143,12 +152,6 @@ int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const cha
  * release fp and tmp whatever happens.
  */
 int vmf__atomic_open(const char *path, FILE **fp, char **tmp);
-/*
- * Opens `path` for binary reading and checks that it is a regular file (a
- * directory fails only on the first read, and a FIFO or device may never
- * end); *size receives its length. On failure nothing is left open.
- */
-int vmf__open_regular(const char *path, FILE **fp, uint64_t *size);
 int vmf__atomic_commit(FILE *fp, char *tmp, const char *path);
 void vmf__atomic_abort(FILE *fp, char *tmp);
 

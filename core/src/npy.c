@@ -1,7 +1,6 @@
 /*
  * npy.c - the NumPy .npy format (versions 1.0, 2.0 and 3.0): a reader that
- * trusts nothing in the file, a writer whose bytes match numpy.save, and the
- * atomic file replacement every I/O writer uses.
+ * trusts nothing in the file and a writer whose bytes match numpy.save.
  *
  * Format (numpy/doc/neps/nep-0001): the magic "\x93NUMPY", a major and a minor
  * version byte, the header length (uint16 LE in 1.0, uint32 LE in 2.0 and 3.0),
@@ -719,26 +718,6 @@ int vmf_npy_read(const char *path, vmf_array *out)
     return rc;
 }
 
-int vmf__open_regular(const char *path, FILE **fp, uint64_t *size)
-{
-    *fp = fopen(path, "rb");
-    if (!*fp)
-        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
-    struct stat st;
-    int rc = VMF_OK;
-    if (fstat(fileno(*fp), &st) != 0)
-        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = vmf__fail(VMF_EIO, path, "not a regular file");
-    if (rc != VMF_OK) {
-        fclose(*fp);
-        *fp = NULL;
-        return rc;
-    }
-    *size = (uint64_t)st.st_size;
-    return VMF_OK;
-}
-
 int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out)
 {
     if (!out)
@@ -983,87 +962,4 @@ int vmf_npy_write_mem(const vmf_array *a, void **buf, size_t *len)
     }
     vmf__free(pl);
     return rc;
-}
-
-/* ---- atomic replacement ---- */
-
-int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
-{
-    *fp = NULL;
-    *tmp = NULL;
-    size_t n = strlen(path), cap = n + 48;
-    char *name = vmf__malloc(cap);
-    if (!name)
-        return vmf__fail(VMF_ENOMEM, path, "out of memory");
-    /* O_EXCL makes a name collision (another writer, a stale file) harmless:
-     * the next attempt picks another suffix. The mode 0666 honours the umask
-     * as a plain fopen would. */
-    uint64_t salt = (uint64_t)(vmf__now() * 1e9) ^ (uint64_t)(uintptr_t)name;
-    int fd = -1;
-    for (unsigned attempt = 0; attempt < 64 && fd < 0; attempt++) {
-        snprintf(name, cap, "%s.tmp%ld.%04x", path, (long)getpid(),
-                 (unsigned)((salt >> 7) + attempt * 0x9e37u) & 0xffffu);
-        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        vmf__free(name);
-        return vmf__fail(VMF_EIO, path, "cannot create a temporary file beside it: %s",
-                         strerror(e));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(name);
-        vmf__free(name);
-        return vmf__fail(VMF_EIO, path, "cannot open a stream: %s", strerror(e));
-    }
-    *fp = f;
-    *tmp = name;
-    return VMF_OK;
-}
-
-void vmf__atomic_abort(FILE *fp, char *tmp)
-{
-    if (fp)
-        fclose(fp);
-    if (tmp) {
-        unlink(tmp);
-        vmf__free(tmp);
-    }
-}
-
-int vmf__atomic_commit(FILE *fp, char *tmp, const char *path)
-{
-    int e = 0;
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        e = errno;
-    if (fclose(fp) != 0 && e == 0)
-        e = errno;
-    if (e != 0) {
-        unlink(tmp);
-        vmf__free(tmp);
-        return vmf__fail(VMF_EIO, path, "write failed: %s", strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        vmf__free(tmp);
-        return vmf__fail(VMF_EIO, path, "cannot rename the temporary file into place: %s",
-                         strerror(e));
-    }
-    /* The rename is durable only once the directory entry is on disk. */
-    char *slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp ? 1 : 0] = '\0';
-    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    vmf__free(tmp);
-    return VMF_OK;
 }
