@@ -110,6 +110,18 @@ int vmf__json_get_hex64(const void *obj, const char *key, int flags, const char 
 int vmf__json_get_numbers(const void *arr, size_t n, const char *where, const char *name,
                           double *outd, float *outf);
 
+/* ---- the array container (array.c), used by the readers above it ---- */
+
+/* "(2, 3)" for messages: a's shape in buf [cap]; returns buf. */
+const char *vmf__array_shape_text(const vmf_array *a, char *buf, size_t cap);
+
+/*
+ * Moves a 2-D numeric array into *x [n][d] as float32, reusing a float32
+ * array's buffer (a->data then becomes NULL); `what` names the source in
+ * messages. Rejects NaN, infinities and values beyond float32.
+ */
+int vmf__array_take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d);
+
 /* ---- the .npy reader (npy.c), shared by npz.c and rowstream.c ---- */
 
 /*
