@@ -7,7 +7,6 @@
 #include "mixture_internal.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 

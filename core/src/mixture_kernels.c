@@ -16,10 +16,7 @@
 #include "internal.h"
 #include "mixture_internal.h"
 
-#include <float.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* ---- kernels ---- */

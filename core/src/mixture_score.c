@@ -6,11 +6,8 @@
 #include "internal.h"
 #include "mixture_internal.h"
 
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 /* ---- scoring ---- */
 
