@@ -5,6 +5,8 @@
  * next to the SGEMM time of the same shapes in the same run:
  *   partial_fit  ~ per class X_c·Mᵀ and Rᵀ·X_c: together 5000 x 512 x 5, twice
  *   predict      X·Mᵀ: 100000 x 512 times 512 x 1000, then log-sum-exp per class
+ *   predict + novelty  the same with each row's novelty score (the largest
+ *                cosine to a component mean, taken in the same pass)
  *
  *   vmf_bench_classifier [rows_predict]
  *
@@ -128,12 +130,19 @@ int main(int argc, char **argv)
         memcpy(allm + at * D, vmf_mixture_means(m), k * D * sizeof *allm);
         at += k;
     }
-    double tq[3], ts[3];
+    double tq[3], ts[3], tn[3];
+    double *nov = malloc(npred * sizeof *nov);
+    if (!nov)
+        die("out of memory");
     for (int r = 0; r < 3; r++) {
         t0 = vmf__now();
         if (vmf_classifier_predict_topk(c, xp, npred, D, 5, top, pr) != VMF_OK)
             die("predict");
         tq[r] = vmf__now() - t0;
+        t0 = vmf__now();
+        if (vmf_classifier_predict_topk_novelty(c, xp, npred, D, 5, top, pr, nov) != VMF_OK)
+            die("predict with novelty");
+        tn[r] = vmf__now() - t0;
         t0 = vmf__now();
         for (size_t i0 = 0; i0 < npred; i0 += 4096) {
             size_t rows = npred - i0 < 4096 ? npred - i0 : 4096;
@@ -149,7 +158,12 @@ int main(int argc, char **argv)
            "(%.0f rows/s, %.1f GFLOP/s in the GEMM)\n",
            npred, tqm, npred, D, ncomp, tsm, tqm / tsm, npred / tqm,
            2.0 * (double)npred * D * (double)ncomp / tsm * 1e-9);
+    double tnm = median3(tn);
+    printf("predict_topk_novelty %zu rows (k=5): %.3f s   ratio to the sgemm %.2f   "
+           "(novelty adds %.1f%% to predict_topk)\n",
+           npred, tnm, tnm / tsm, 100.0 * (tnm / tqm - 1.0));
     printf("top-1 accuracy on the synthetic rows: %.4f\n", (double)hit / (double)npred);
+    free(nov);
     vmf_classifier_free(c);
     free(cen);
     free(xw);

@@ -51,6 +51,7 @@ typedef struct vmfd_config {
     double eta_floor;
     uint64_t minibatch;
     uint64_t seed;
+    double novelty_threshold; /* predict marks a row unknown when its novelty exceeds this */
     /* [inbox] */
     int inbox_enabled;
     uint64_t inbox_scan_ms;

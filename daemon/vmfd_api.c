@@ -300,9 +300,13 @@ static int predict_decode(pjob *j, const vmfd_snapshot *snap)
     return 0;
 }
 
-/* The JSON answer of j from its top-k rows cls/proba [n][k]. */
+/*
+ * The JSON answer of j from its top-k rows cls/proba [n][k] and novelty [n]:
+ * each row also carries its novelty score and "unknown", true when the
+ * score exceeds model.novelty_threshold (the labels are still the top-k).
+ */
 static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cls,
-                           const double *proba)
+                           const double *proba, const double *novelty)
 {
     size_t n = j->n, k = j->k;
     sbuf b = {NULL, 0, 0, 0};
@@ -323,7 +327,9 @@ static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cl
             w = snprintf(num, sizeof num, r ? ",%.17g" : "%.17g", proba[i * k + r]);
             sb_put(&b, num, (size_t)w);
         }
-        sb_str(&b, "]}");
+        w = snprintf(num, sizeof num, "],\"novelty\":%.17g,\"unknown\":%s}", novelty[i],
+                     novelty[i] > j->d->cfg.novelty_threshold ? "true" : "false");
+        sb_put(&b, num, (size_t)w);
     }
     sb_str(&b, "]}");
     if (b.oom) {
@@ -349,8 +355,9 @@ static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
     float *x = cnt == 1 ? list[0]->x : malloc(rows * dim * sizeof *x);
     int32_t *cls = malloc(rows * k * sizeof *cls);
     double *proba = malloc(rows * k * sizeof *proba);
+    double *nov = malloc(rows * sizeof *nov);
     const char *fail = NULL, *why = NULL;
-    if (!x || !cls || !proba) {
+    if (!x || !cls || !proba || !nov) {
         fail = "out_of_memory";
         why = "predict";
     } else {
@@ -361,7 +368,7 @@ static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
                 off += list[i]->n;
             }
         }
-        if (vmfd_model_predict_topk(snap->model, x, rows, dim, k, cls, proba) != VMF_OK) {
+        if (vmfd_model_predict_topk(snap->model, x, rows, dim, k, cls, proba, nov) != VMF_OK) {
             fail = "predict_failed";
             why = vmf_last_error();
         }
@@ -371,13 +378,14 @@ static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
         if (fail)
             pjob_fail(list[i], strcmp(fail, "out_of_memory") == 0 ? 507 : 500, fail, why);
         else
-            predict_format(list[i], snap, cls + off * k, proba + off * k);
+            predict_format(list[i], snap, cls + off * k, proba + off * k, nov + off);
         off += list[i]->n;
     }
     if (cnt > 1)
         free(x);
     free(cls);
     free(proba);
+    free(nov);
 }
 
 /* Parses rows and predicts one request; fills status/out or error fields. Any thread. */

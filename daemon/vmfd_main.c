@@ -320,6 +320,7 @@ static void on_signal(uv_signal_t *s, int signum)
         d->cfg.max_label_bytes = c.max_label_bytes;
         d->cfg.max_classes = c.max_classes;
         d->cfg.drain_timeout_ms = c.drain_timeout_ms;
+        d->cfg.novelty_threshold = c.novelty_threshold;
         d->cfg.queue_length = c.queue_length;
         memcpy(d->cfg.token_file, c.token_file, sizeof c.token_file);
         memcpy(d->token, token, sizeof token);

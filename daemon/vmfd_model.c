@@ -258,14 +258,25 @@ char *vmfd_model_label_json(const vmfd_model *m, size_t i)
 }
 
 int vmfd_model_predict_topk(const vmfd_model *m, const float *x, size_t n, size_t d, size_t k,
-                            int32_t *labels, double *proba)
+                            int32_t *labels, double *proba, double *novelty)
 {
     if (m->o.mode == VMFD_MODE_CLASSIFIER)
-        return vmf_classifier_predict_topk(m->cls, x, n, d, k, labels, proba);
+        return vmf_classifier_predict_topk_novelty(m->cls, x, n, d, k, labels, proba, novelty);
     const vmf_mixture *mx = clu_mixture(m);
     if (!mx)
         return VMF_EINVAL;
     size_t K = vmf_mixture_n_components(mx);
+    for (size_t i = 0; i < n && novelty; i++) {
+        const float *mu = vmf_mixture_means(mx);
+        double near = -1.0;
+        for (size_t c = 0; c < K; c++) {
+            double s = 0.0;
+            for (size_t q = 0; q < d; q++)
+                s += (double)mu[c * d + q] * (double)x[i * d + q];
+            near = s > near ? s : near;
+        }
+        novelty[i] = near > 1.0 ? 0.0 : near < -1.0 ? 2.0 : 1.0 - near;
+    }
     double *post = malloc(n * K * sizeof *post);
     if (!post)
         return VMF_ENOMEM;

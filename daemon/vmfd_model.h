@@ -57,9 +57,14 @@ uint64_t vmfd_model_n_components(const vmfd_model *m); /* over all groups */
 /* Label i as JSON text (an integer or a string), malloc'ed; NULL when out of memory. */
 char *vmfd_model_label_json(const vmfd_model *m, size_t i);
 
-/* Top-k label indices and probabilities of rows x [n][d] (see vmf_classifier_predict_topk). */
+/*
+ * Top-k label indices and probabilities of rows x [n][d] (see
+ * vmf_classifier_predict_topk) and, when novelty is not NULL, each row's
+ * novelty score [n]: the cosine distance to the nearest known component
+ * mean (vmf_classifier_novelty; in clustering mode, to the nearest mean).
+ */
 int vmfd_model_predict_topk(const vmfd_model *m, const float *x, size_t n, size_t d, size_t k,
-                            int32_t *labels, double *proba);
+                            int32_t *labels, double *proba, double *novelty);
 
 /* Model JSON (malloc'ed). */
 int vmfd_model_to_json(const vmfd_model *m, char **json);

@@ -11,6 +11,7 @@ packages=(
     libxgboost-dev liblinear-dev libcairo2-dev
     python3 python3-mpmath python3-numpy
     systemd curl wrk
+    python3-faiss
     python3-pytest python3-sklearn python3-pandas
     libjpeg-dev libpng-dev python3-torch python3-pil python3-regex
     openmpi-bin libopenmpi-dev

@@ -1182,6 +1182,18 @@ static int check_predict(const vmf_classifier *c, const float *x, size_t n, size
  */
 #define SKIP_LOG 60.0
 
+/*
+ * The novelty score of a row whose largest cosine to a component mean is
+ * `near`: the cosine distance 1 - near to the nearest known mode, clamped
+ * to [0, 2] (float rounding of a unit row against a unit mean can exceed 1
+ * by a few ulps).
+ */
+static double novelty_of(float near)
+{
+    double v = 1.0 - (double)near;
+    return v < 0.0 ? 0.0 : v > 2.0 ? 2.0 : v;
+}
+
 /* log sum_j exp(l_j) over class q's components, given their maximum cm. */
 static double class_lse(const vmf_classifier *c, const float *dr, size_t q, double cm)
 {
@@ -1205,7 +1217,7 @@ static double class_lse(const vmf_classifier *c, const float *dr, size_t q, doub
  * of the full computation. `kbuf` holds k doubles.
  */
 static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows, float *dots,
-                            double *out, size_t k, double *kbuf)
+                            double *out, size_t k, double *kbuf, double *novelty)
 {
     size_t T = c->n_comp, nc = c->n_classes, kmax = 1;
     for (size_t q = 0; q < nc; q++)
@@ -1217,12 +1229,14 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
         const float *dr = dots + i * T;
         double *o = out + i * nc;
         double best = -INFINITY;
+        float near = -2.0f;
         size_t have = 0;
         for (size_t q = 0; q < nc; q++) {
             double cm = -INFINITY;
             for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
                 double l = c->pcoef[j] + c->pkappa[j] * (double)dr[j];
                 cm = l > cm ? l : cm;
+                near = dr[j] > near ? dr[j] : near;
             }
             o[q] = cm;
             best = cm > best ? cm : best;
@@ -1257,11 +1271,13 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
         double lse = mx + log(s);
         for (size_t q = 0; q < nc; q++)
             o[q] -= lse;
+        if (novelty)
+            novelty[i] = novelty_of(near);
     }
 }
 
 static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, size_t k,
-                          int32_t *classes, double *proba, double *log_proba)
+                          int32_t *classes, double *proba, double *log_proba, double *novelty)
 {
     size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
     float *dots = vmf__malloc_array(b * T, sizeof *dots);
@@ -1276,7 +1292,8 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
         double *o = log_proba ? log_proba + i0 * nc : lp;
-        block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf);
+        block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf,
+                        novelty ? novelty + i0 : NULL);
         if (!classes)
             continue;
         for (size_t i = 0; i < rows; i++) {
@@ -1315,6 +1332,12 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
 int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                 size_t k, int32_t *classes, double *proba)
 {
+    return vmf_classifier_predict_topk_novelty(c, x, n, d, k, classes, proba, NULL);
+}
+
+int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                        size_t k, int32_t *classes, double *proba, double *novelty)
+{
     const char *fn = "vmf_classifier_predict_topk";
     int rc = check_predict(c, x, n, d, fn);
     if (rc != VMF_OK)
@@ -1325,7 +1348,7 @@ int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t 
         return VMF_OK;
     if (!classes)
         return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
-    return predict_blocks(c, x, n, k, classes, proba, NULL);
+    return predict_blocks(c, x, n, k, classes, proba, NULL, novelty);
 }
 
 int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n, size_t d,
@@ -1339,7 +1362,36 @@ int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, si
         return VMF_OK;
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
-    return predict_blocks(c, x, n, 0, NULL, NULL, out);
+    return predict_blocks(c, x, n, 0, NULL, NULL, out, NULL);
+}
+
+int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                           double *novelty)
+{
+    const char *fn = "vmf_classifier_novelty";
+    int rc = check_predict(c, x, n, d, fn);
+    if (rc != VMF_OK)
+        return rc;
+    if (n == 0)
+        return VMF_OK;
+    if (!novelty)
+        return vmf__error(VMF_EINVAL, "%s: novelty is NULL", fn);
+    size_t T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
+    float *dots = vmf__malloc_array(b * T, sizeof *dots);
+    if (!dots)
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
+    for (size_t i0 = 0; i0 < n; i0 += b) {
+        size_t rows = n - i0 < b ? n - i0 : b;
+        vmf__sgemm(0, 1, rows, T, d, 1.0f, x + i0 * d, d, c->pmeans, d, 0.0f, dots, T);
+        for (size_t i = 0; i < rows; i++) {
+            float near = -2.0f;
+            for (size_t j = 0; j < T; j++)
+                near = dots[i * T + j] > near ? dots[i * T + j] : near;
+            novelty[i0 + i] = novelty_of(near);
+        }
+    }
+    vmf__free(dots);
+    return VMF_OK;
 }
 
 /* ---- accessors ---- */

@@ -158,11 +158,54 @@ static int parse_number(char *field, float *v, const char *what, size_t lineno, 
     return 1;
 }
 
-static int csv_parse(lines *r, vmf_array *out)
+/*
+ * Columns kept as text (vmf_csv_read_columns): spec is a header name or a
+ * 1-based index (NULL: none); col the resolved 0-based index; vals the
+ * strings of the data rows.
+ */
+typedef struct text_col {
+    const char *spec;
+    size_t col;
+    char **vals;
+} text_col;
+
+/* Resolves a text column from the header fields (or NULL when there is none). */
+static int resolve_col(text_col *t, char **fields, size_t nf, const char *what, size_t lineno)
+{
+    if (!t->spec)
+        return VMF_OK;
+    if (fields) {
+        for (size_t j = 0; j < nf; j++) {
+            char *e, *s = trim(fields[j], &e);
+            if (strcmp(s, t->spec) == 0) {
+                t->col = j;
+                return VMF_OK;
+            }
+        }
+    }
+    char *stop;
+    errno = 0;
+    unsigned long long v = strtoull(t->spec, &stop, 10);
+    if (t->spec[0] >= '0' && t->spec[0] <= '9' && *stop == '\0' && errno == 0 && v >= 1 &&
+        v <= nf) {
+        t->col = (size_t)v - 1;
+        return VMF_OK;
+    }
+    if (!fields)
+        return vmf__fail(VMF_EFORMAT, what,
+                         "column '%.40s' is not a 1-based index within the %zu fields of line %zu "
+                         "and there is no header line to find it by name",
+                         t->spec, nf, lineno);
+    return vmf__fail(VMF_EFORMAT, what, "the header (line %zu) has no column '%.40s'", lineno,
+                     t->spec);
+}
+
+static int csv_parse(lines *r, text_col *tc, size_t ntc, vmf_array *out)
 {
     const char *what = r->what;
     float *data = NULL;
-    size_t n = 0, cap = 0, d = 0, width_line = 0, lineno = 0, header_line = 0;
+    size_t n = 0, cap = 0, d = 0, width_line = 0, lineno = 0, header_line = 0, dx = 0;
+    int resolved = ntc == 0;
     char **fields = NULL;
     size_t fcap = 0;
     int rc = VMF_OK;
@@ -231,16 +274,50 @@ static int csv_parse(lines *r, vmf_array *out)
                         numeric++;
                 }
             }
+            /* With text columns, a line naming one of them is the header too. */
+            for (size_t t = 0; t < ntc && numeric > 0; t++) {
+                for (size_t j = 0; tc[t].spec && j < nf; j++) {
+                    char *e, *sv = trim(fields[j], &e);
+                    if (strcmp(sv, tc[t].spec) == 0) {
+                        char *stop;
+                        (void)strtod(sv, &stop);
+                        if (stop != e) /* a name, not a number */
+                            numeric = 0;
+                    }
+                }
+            }
             if (numeric == 0) {
                 header_line = lineno;
+                for (size_t t = 0; t < ntc && rc == VMF_OK; t++)
+                    rc = resolve_col(&tc[t], fields, nf, what, lineno);
+                if (rc != VMF_OK)
+                    goto fail;
+                resolved = 1;
                 continue;
+            }
+        }
+        if (!resolved) {
+            for (size_t t = 0; t < ntc && rc == VMF_OK; t++)
+                rc = resolve_col(&tc[t], NULL, nf, what, lineno);
+            if (rc != VMF_OK)
+                goto fail;
+            resolved = 1;
+        }
+        if (dx == 0) {
+            dx = d;
+            for (size_t t = 0; t < ntc; t++)
+                if (tc[t].spec)
+                    dx--;
+            if (dx == 0) {
+                rc = vmf__fail(VMF_EFORMAT, what, "line %zu has no numeric column left", lineno);
+                goto fail;
             }
         }
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 1024, bytes;
-            if (vmf__mul_overflow(ncap, d * sizeof(float), &bytes) != 0 ||
+            if (vmf__mul_overflow(ncap, dx * sizeof(float), &bytes) != 0 ||
                 bytes > VMF_IO_MAX_BYTES) {
-                if (vmf__mul_overflow(n + 1, d * sizeof(float), &bytes) != 0 ||
+                if (vmf__mul_overflow(n + 1, dx * sizeof(float), &bytes) != 0 ||
                     bytes > VMF_IO_MAX_BYTES) {
                     rc = vmf__fail(
                         VMF_EFORMAT, what,
@@ -248,8 +325,8 @@ static int csv_parse(lines *r, vmf_array *out)
                         (unsigned long long)VMF_IO_MAX_BYTES, lineno);
                     goto fail;
                 }
-                ncap = VMF_IO_MAX_BYTES / (d * sizeof(float));
-                bytes = ncap * d * sizeof(float);
+                ncap = VMF_IO_MAX_BYTES / (dx * sizeof(float));
+                bytes = ncap * dx * sizeof(float);
             }
             float *nd = vmf__realloc(data, bytes);
             if (!nd) {
@@ -257,10 +334,41 @@ static int csv_parse(lines *r, vmf_array *out)
                 goto fail;
             }
             data = nd;
+            for (size_t t = 0; t < ntc; t++) {
+                if (!tc[t].spec)
+                    continue;
+                char **v = vmf__realloc(tc[t].vals, ncap * sizeof *v);
+                if (!v) {
+                    rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %zu rows", ncap);
+                    goto fail;
+                }
+                tc[t].vals = v;
+            }
             cap = ncap;
         }
+        for (size_t t = 0; t < ntc; t++)
+            if (tc[t].spec)
+                tc[t].vals[n] = NULL;
+        size_t jx = 0;
         for (size_t j = 0; j < nf; j++) {
-            int ok = parse_number(fields[j], &data[n * d + j], what, lineno, j + 1);
+            int text = 0;
+            for (size_t t = 0; t < ntc; t++) {
+                if (!tc[t].spec || tc[t].col != j)
+                    continue;
+                char *e, *sv = trim(fields[j], &e);
+                char *copy = vmf__malloc((size_t)(e - sv) + 1);
+                if (!copy) {
+                    rc = vmf__fail(VMF_ENOMEM, what, "out of memory at line %zu", lineno);
+                    goto fail;
+                }
+                memcpy(copy, sv, (size_t)(e - sv) + 1);
+                tc[t].vals[n] = copy;
+                text = 1;
+            }
+            if (text)
+                continue;
+            int ok = parse_number(fields[j], &data[n * dx + jx], what, lineno, j + 1);
+            jx++;
             if (ok < 0) {
                 rc = ok;
                 goto fail;
@@ -283,7 +391,7 @@ static int csv_parse(lines *r, vmf_array *out)
         goto fail;
     }
     if (n < cap) {
-        float *shrunk = vmf__realloc(data, n * d * sizeof(float));
+        float *shrunk = vmf__realloc(data, n * dx * sizeof(float));
         if (shrunk)
             data = shrunk;
     }
@@ -292,14 +400,21 @@ static int csv_parse(lines *r, vmf_array *out)
     out->dtype = VMF_DTYPE_F32;
     out->ndim = 2;
     out->shape[0] = n;
-    out->shape[1] = d;
-    out->count = n * d;
+    out->shape[1] = dx;
+    out->count = n * dx;
     out->data = data;
     return VMF_OK;
 
 fail:
     vmf__free(fields);
     vmf__free(data);
+    for (size_t t = 0; t < ntc; t++) {
+        /* Strings of rows before the failing one (row n may hold some too). */
+        for (size_t i = 0; tc[t].vals && i <= n && i < cap; i++)
+            vmf__free(tc[t].vals[i]);
+        vmf__free(tc[t].vals);
+        tc[t].vals = NULL;
+    }
     return rc;
 }
 
@@ -318,10 +433,72 @@ int vmf_csv_read(const char *path, vmf_array *out)
     lines r = {0};
     r.fp = fp;
     r.what = path;
-    rc = csv_parse(&r, out);
+    rc = csv_parse(&r, NULL, 0, out);
     vmf__free(r.buf);
     fclose(fp);
     return rc;
+}
+
+void vmf_csv_opts_init(vmf_csv_opts *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+/* A 1-D string array taking over vals [n]. */
+static void string_array(vmf_array *a, char **vals, size_t n)
+{
+    memset(a, 0, sizeof *a);
+    a->dtype = VMF_DTYPE_STR;
+    a->ndim = 1;
+    a->shape[0] = n;
+    a->count = n;
+    a->data = vals;
+}
+
+int vmf_csv_read_columns(const char *path, const vmf_csv_opts *o, vmf_array *x, vmf_array *ids,
+                         vmf_array *labels)
+{
+    if (!x || !o)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read_columns: options and x are required");
+    memset(x, 0, sizeof *x);
+    if (ids)
+        memset(ids, 0, sizeof *ids);
+    if (labels)
+        memset(labels, 0, sizeof *labels);
+    if (!path)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read_columns: path is NULL");
+    if (o->id_column && o->label_column && strcmp(o->id_column, o->label_column) == 0)
+        return vmf__error(VMF_EINVAL,
+                          "vmf_csv_read_columns: the id and label columns are both "
+                          "'%.40s'",
+                          o->id_column);
+    FILE *fp;
+    uint64_t size;
+    int rc = vmf__open_regular(path, &fp, &size);
+    if (rc != VMF_OK)
+        return rc;
+    lines r = {0};
+    r.fp = fp;
+    r.what = path;
+    text_col tc[2] = {{o->id_column, 0, NULL}, {o->label_column, 0, NULL}};
+    rc = csv_parse(&r, tc, 2, x);
+    vmf__free(r.buf);
+    fclose(fp);
+    if (rc != VMF_OK)
+        return rc;
+    size_t n = x->shape[0];
+    vmf_array tmp;
+    for (int t = 0; t < 2; t++) {
+        if (!tc[t].vals)
+            continue;
+        string_array(&tmp, tc[t].vals, n);
+        vmf_array *dst = t == 0 ? ids : labels;
+        if (dst)
+            *dst = tmp;
+        else
+            vmf_array_free(&tmp);
+    }
+    return VMF_OK;
 }
 
 int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out)
@@ -335,7 +512,7 @@ int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out)
     r.mem = buf;
     r.mem_left = len;
     r.what = "CSV data";
-    int rc = csv_parse(&r, out);
+    int rc = csv_parse(&r, NULL, 0, out);
     vmf__free(r.buf);
     return rc;
 }

@@ -88,6 +88,34 @@ int vmf__mixture_estep_stats(const vmf_mixture *m, const float *x, size_t n, siz
                              double *s1, double *loglik_sum, double *row_loglik);
 
 /*
+ * Per-row state of the bounded E-step (vmf__mixture_estep_bounded): for
+ * every row its dominant component and an upper bound on the log joint
+ * density of every other component, valid for the parameters of the pass
+ * that last wrote them. Create with vmf__bounds_new (n rows, k components),
+ * free with vmf__bounds_free.
+ */
+typedef struct vmf__bounds vmf__bounds;
+int vmf__bounds_new(size_t n, size_t k, size_t d, vmf__bounds **out);
+void vmf__bounds_free(vmf__bounds *b);
+/* Forgets the bounds: the next pass evaluates every row. */
+void vmf__bounds_reset(vmf__bounds *b);
+
+/*
+ * vmf__mixture_estep_stats for soft EM with skipping: a row whose other
+ * components provably (see bounds.c) have responsibilities summing to
+ * under 2^-24 costs one dot product and
+ * counts fully for its dominant component; the others go through the GEMMs
+ * as usual, gathered into blocks. s1 may be NULL. The state b carries the
+ * bounds from pass to pass (the first pass over b evaluates every row).
+ */
+int vmf__mixture_estep_bounded(const vmf_mixture *m, const float *x, size_t n, size_t d,
+                               size_t block_rows, vmf__bounds *b, double *s0, double *s1,
+                               double *loglik_sum, double *row_loglik);
+
+/* Fraction of the row visits of the passes over b that were skipped. */
+double vmf__bounds_skipped(const vmf__bounds *b);
+
+/*
  * M-step from statistics: weights = s0 / sum(s0); mean_k = s1_k / |s1_k|
  * (kept unchanged when |s1_k| == 0); kappa_k = vmf_kappa_estimate(kopts, d,
  * s0_k, |s1_k|), or with `tied` one kappa from (sum s0, sum_k |s1_k|).

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,13 +85,35 @@ typedef struct npy_header {
     vmf_dtype dtype;
     size_t width; /* code points per element for VMF_DTYPE_STR */
     size_t esize; /* bytes per element in the file */
+    int half;     /* '<f2': IEEE binary16 in the file, widened to float32 on reading */
     int fortran;
     size_t ndim;
     size_t shape[VMF_IO_MAX_NDIM];
     char descr[48]; /* as written, for messages */
 } npy_header;
 
-static const char *const supported = "<f4 <f8 <i2 <i4 <i8 |u1 <U";
+static const char *const supported = "<f2 <f4 <f8 <i2 <i4 <i8 |u1 <U";
+
+/*
+ * IEEE 754 binary16 to float, exactly (every half is a float): normal
+ * numbers rebias the exponent, subnormals are m 2^-24, Inf and NaN keep
+ * their class (NaN rows are then refused like any NaN input).
+ */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
+    if (e == 0) {
+        float v = ldexpf((float)m, -24);
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        bits = sign | 0x7f800000u | (m << 13);
+    else
+        bits = sign | ((e + 112) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 /* Decodes a descr string such as "<f4" or "<U12" into h. */
 static int parse_descr(const char *what, const char *d, npy_header *h)
@@ -135,8 +158,9 @@ static int parse_descr(const char *what, const char *d, npy_header *h)
         const char *code;
         vmf_dtype dtype;
         size_t size;
-    } codes[] = {{"f4", VMF_DTYPE_F32, 4}, {"f8", VMF_DTYPE_F64, 8}, {"i2", VMF_DTYPE_I16, 2},
-                 {"i4", VMF_DTYPE_I32, 4}, {"i8", VMF_DTYPE_I64, 8}, {"u1", VMF_DTYPE_U8, 1}};
+    } codes[] = {{"f2", VMF_DTYPE_F32, 2}, {"f4", VMF_DTYPE_F32, 4}, {"f8", VMF_DTYPE_F64, 8},
+                 {"i2", VMF_DTYPE_I16, 2}, {"i4", VMF_DTYPE_I32, 4}, {"i8", VMF_DTYPE_I64, 8},
+                 {"u1", VMF_DTYPE_U8, 1}};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         if (strcmp(t, codes[i].code) != 0)
             continue;
@@ -147,6 +171,7 @@ static int parse_descr(const char *what, const char *d, npy_header *h)
                              pr, codes[i].code);
         h->dtype = codes[i].dtype;
         h->esize = codes[i].size;
+        h->half = strcmp(codes[i].code, "f2") == 0;
         return VMF_OK;
     }
     return vmf__fail(VMF_EFORMAT, what, "unsupported dtype '%s' (supported: %s)", pr, supported);
@@ -623,7 +648,32 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
     a.ndim = h.ndim;
     memcpy(a.shape, h.shape, sizeof a.shape);
     a.count = count;
-    if (h.dtype != VMF_DTYPE_STR) {
+    if (h.half) {
+        /* Widened to float32: twice the file's bytes, under the same limit. */
+        if (bytes > VMF_IO_MAX_BYTES / 2) {
+            char sh[200];
+            shape_str(h.shape, h.ndim, sh, sizeof sh);
+            return vmf__fail(VMF_EFORMAT, what,
+                             "shape %s of %s needs %llu bytes as float32, above the %llu-byte "
+                             "limit (VMF_IO_MAX_BYTES)",
+                             sh, h.descr, (unsigned long long)bytes * 2,
+                             (unsigned long long)VMF_IO_MAX_BYTES);
+        }
+        chunk = vmf__malloc(bytes > 0 ? (size_t)bytes : 1);
+        a.data = vmf__malloc_array(count ? count : 1, sizeof(float));
+        if (!chunk || !a.data) {
+            rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %zu float16 values", count);
+            goto fail;
+        }
+        if (bytes > 0 && (rc = read(ctx, chunk, (size_t)bytes)) != VMF_OK)
+            goto fail;
+        const unsigned char *src = (const unsigned char *)chunk;
+        float *dst = a.data;
+        for (size_t i = 0; i < count; i++)
+            dst[i] = half_to_float((uint16_t)(src[2 * i] | (src[2 * i + 1] << 8)));
+        vmf__free(chunk);
+        chunk = NULL;
+    } else if (h.dtype != VMF_DTYPE_STR) {
         a.data = vmf__malloc((size_t)bytes);
         if (!a.data) {
             rc = vmf__fail(VMF_ENOMEM, what, "out of memory for %llu bytes of data",

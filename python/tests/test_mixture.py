@@ -70,7 +70,10 @@ def test_fitted_attributes(fitted):
     assert np.all(m.kappas_ > 0)
     assert m.converged_ and 1 <= m.n_iter_ <= 100
     assert m.lower_bound_ == m.loglik_trace_[-1]
-    assert abs(m.score(X) - m.lower_bound_) < 1e-9
+    # lower_bound_ is the EM kernel's value; since the bounded E-step (issue 11) rows
+    # whose other components hold < 2^-24 of their mass count for one component only,
+    # and the dominant density's dot product is taken in double: within 1e-6 per row.
+    assert abs(m.score(X) - m.lower_bound_) < 1e-6
 
 
 def test_scoring_functions_agree(fitted):
@@ -128,9 +131,13 @@ def test_json_and_pickle_round_trips_keep_every_bit(fitted, tmp_path):
 def test_warm_start_and_given_init(fitted):
     X, m = fitted
     w = VonMisesFisherMixture(6, random_state=0, warm_start=True).fit(X)
-    first = w.n_iter_
+    first, first_ll = w.n_iter_, w.lower_bound_
     w.fit(X)  # starts from the converged means
-    assert w.n_iter_ < first
+    # The default split-and-merge search already ends the first fit within one or two
+    # iterations over all rows (issue 11): the warm fit needs no more, and is as good
+    # within the relative stopping tolerance (1e-6 |L|, about 1e-4 here).
+    assert w.n_iter_ <= first
+    assert w.lower_bound_ >= first_ll - 1e-3
     g = VonMisesFisherMixture(6, init=m.means_.astype(np.float64), random_state=1).fit(X)
     # EM from the converged means (with fresh weights and kappas) stays at
     # that optimum, whatever the seed.

@@ -5,7 +5,10 @@
 #include "vmfmm_tool.h"
 
 #include <errno.h>
+#include <glob.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const vmf_cli_opt vmfmm_common_opts[] = {{"input", 'i', VMF_CLI_REQ_ARG, OPT_INPUT},
                                          {"labels", 'l', VMF_CLI_REQ_ARG, OPT_LABELS},
@@ -29,6 +32,10 @@ const vmf_cli_opt vmfmm_common_opts[] = {{"input", 'i', VMF_CLI_REQ_ARG, OPT_INP
                                          {"quiet", 'q', VMF_CLI_NO_ARG, OPT_QUIET},
                                          {"no-plots", 0, VMF_CLI_NO_ARG, OPT_NO_PLOTS},
                                          {"help", 'h', VMF_CLI_NO_ARG, OPT_HELP},
+                                         {"id-column", 0, VMF_CLI_REQ_ARG, OPT_ID_COLUMN},
+                                         {"label-column", 0, VMF_CLI_REQ_ARG, OPT_LABEL_COLUMN},
+                                         {"no-search", 0, VMF_CLI_NO_ARG, OPT_NO_SEARCH},
+                                         {"exact", 0, VMF_CLI_NO_ARG, OPT_EXACT},
                                          {NULL, 0, 0, 0}};
 
 void vmfmm_args_init(vmfmm_args *a)
@@ -41,14 +48,88 @@ void vmfmm_args_init(vmfmm_args *a)
     a->test_split = 0.2;
 }
 
+void vmfmm_args_free(vmfmm_args *a)
+{
+    for (size_t i = 0; i < a->n_glob_owned; i++)
+        free(a->glob_owned[i]);
+    free(a->glob_owned);
+    a->glob_owned = NULL;
+    a->n_glob_owned = 0;
+}
+
+/* Appends path to list (at most VMFMM_MAX_INPUTS); returns an exit code. */
+static int push_path(vmf_cli *cli, const char **list, size_t *n, const char *path, const char *opt)
+{
+    if (*n == VMFMM_MAX_INPUTS)
+        return vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d %s files", VMFMM_MAX_INPUTS, opt);
+    list[(*n)++] = path;
+    return VMF_EX_OK;
+}
+
+/*
+ * Adds the files of one --input/--labels argument: the path itself when it
+ * names a file (or has no wildcard), else the sorted matches of it as a
+ * glob (a quoted "shard-*.npy"); a glob without matches is kept as given so
+ * that loading reports it unreadable.
+ */
+static int add_paths(vmf_cli *cli, vmfmm_args *a, const char **list, size_t *n, const char *arg,
+                     const char *opt)
+{
+    struct stat st;
+    if (strpbrk(arg, "*?[") == NULL || stat(arg, &st) == 0)
+        return push_path(cli, list, n, arg, opt);
+    glob_t g;
+    if (glob(arg, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        globfree(&g);
+        return push_path(cli, list, n, arg, opt);
+    }
+    char **owned = realloc(a->glob_owned, (a->n_glob_owned + g.gl_pathc) * sizeof *owned);
+    if (owned == NULL) {
+        globfree(&g);
+        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+    }
+    a->glob_owned = owned;
+    int ex = VMF_EX_OK;
+    for (size_t i = 0; i < g.gl_pathc && !ex; i++) {
+        char *p = strdup(g.gl_pathv[i]);
+        if (p == NULL) {
+            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            break;
+        }
+        a->glob_owned[a->n_glob_owned++] = p;
+        ex = push_path(cli, list, n, p, opt);
+    }
+    globfree(&g);
+    return ex;
+}
+
 int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
 {
+    int ex;
     switch (id) {
     case OPT_INPUT:
-        a->input = arg;
-        return VMF_EX_OK;
+        ex = add_paths(cli, a, a->inputs, &a->n_inputs, arg, "--input");
+        a->input = a->n_inputs ? a->inputs[0] : NULL;
+        return ex;
     case OPT_LABELS:
-        a->labels = arg;
+        ex = add_paths(cli, a, a->labels_list, &a->n_labels, arg, "--labels");
+        a->labels = a->n_labels ? a->labels_list[0] : NULL;
+        return ex;
+    case OPT_NO_SEARCH:
+        a->em.search = 0;
+        return VMF_EX_OK;
+    case OPT_EXACT:
+        a->em.exact = 1;
+        return VMF_EX_OK;
+    case OPT_ID_COLUMN:
+        if (arg[0] == '\0')
+            return vmf_cli_fail(cli, VMF_EX_USAGE, "--id-column must not be empty");
+        a->id_column = arg;
+        return VMF_EX_OK;
+    case OPT_LABEL_COLUMN:
+        if (arg[0] == '\0')
+            return vmf_cli_fail(cli, VMF_EX_USAGE, "--label-column must not be empty");
+        a->label_column = arg;
         return VMF_EX_OK;
     case OPT_K:
         return vmf_cli_parse_size(cli, "-k/--n-components", arg, 1, 100000, &a->em.n_components);
@@ -128,8 +209,24 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data)
         vmf_cli_progress(cli, "drawing %zu synthetic rows (d=%zu, k=%zu)", a->n_samples, a->dim, k);
         return vmfmm_data_synthetic(cli, a->n_samples, a->dim, k, a->em.seed, data);
     }
-    vmf_cli_progress(cli, "loading %s", a->input);
-    return vmfmm_data_load(cli, a->input, a->labels, data);
+    /* A positional input (vmfmm_positionals) lands in a->input alone. */
+    const char *one[1] = {a->input};
+    const char *const *paths = a->n_inputs ? a->inputs : one;
+    size_t np = a->n_inputs ? a->n_inputs : 1;
+    if (a->n_labels > 0 && a->n_labels != np)
+        return vmf_cli_fail(cli, VMF_EX_USAGE,
+                            "%zu --labels files for %zu --input files: give one per input, in "
+                            "the same order",
+                            a->n_labels, np);
+    if (a->label_column && a->n_labels > 0)
+        return vmf_cli_fail(cli, VMF_EX_USAGE, "--label-column and --labels both give labels");
+    if (np == 1 && !a->id_column && !a->label_column) {
+        vmf_cli_progress(cli, "loading %s", paths[0]);
+        return vmfmm_data_load(cli, paths[0], a->n_labels ? a->labels_list[0] : NULL, data);
+    }
+    vmf_cli_progress(cli, "loading %zu file%s", np, np == 1 ? "" : "s");
+    return vmfmm_data_load_many(cli, paths, np, a->labels_list, a->n_labels, a->id_column,
+                                a->label_column, data);
 }
 
 int vmfmm_make_dir(vmf_cli *cli, const char *dir)

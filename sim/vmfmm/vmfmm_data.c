@@ -202,6 +202,161 @@ fail:
     return ex;
 }
 
+/* One input of vmfmm_data_load_many: its unit rows and its raw labels (if any). */
+static int load_part(vmf_cli *cli, const char *path, const char *labels_path, const char *id_col,
+                     const char *label_col, float **x, size_t *n, size_t *d, vmf_array *y)
+{
+    int ex = vmfmm_check_readable(cli, "input", path);
+    if (!ex && labels_path)
+        ex = vmfmm_check_readable(cli, "labels", labels_path);
+    if (ex)
+        return ex;
+    int rc;
+    if (id_col || label_col) {
+        char ext[16];
+        vmf_cli_extension(path, ext, sizeof ext);
+        if (strcmp(ext, "csv") != 0)
+            return vmf_cli_fail(cli, VMF_EX_USAGE,
+                                "--id-column and --label-column apply to CSV inputs, not '%s'",
+                                path);
+        vmf_csv_opts o;
+        vmf_csv_opts_init(&o);
+        o.id_column = id_col;
+        o.label_column = label_col;
+        vmf_array xa = {0};
+        rc = vmf_csv_read_columns(path, &o, &xa, NULL, label_col ? y : NULL);
+        if (rc == VMF_OK)
+            rc = vmf_array_to_f32(&xa, x, n, d);
+        vmf_array_free(&xa);
+    } else {
+        rc = vmf_load_matrix(path, x, n, d, labels_path ? NULL : y);
+    }
+    if (rc != VMF_OK) {
+        vmf_array_free(y);
+        return load_fail(cli, rc, "input", path);
+    }
+    if (*n == 0)
+        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has no rows", path);
+    else if (*d < 2)
+        ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
+                          "input '%s' has %zu column(s); a direction needs at least 2", path, *d);
+    else if ((rc = vmf_rows_normalize(*x, *n, *d)) != VMF_OK)
+        ex = fail_named(cli, rc, "input", path);
+    else if (labels_path && (ex = read_labels_file(cli, labels_path, y)) == VMF_EX_OK &&
+             y->count != *n)
+        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "labels '%s' have %zu rows, the input '%s' has %zu",
+                          labels_path, y->count, path, *n);
+    if (ex) {
+        free(*x);
+        *x = NULL;
+        vmf_array_free(y);
+    }
+    return ex;
+}
+
+int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
+                         const char *const *labels_paths, size_t n_labels, const char *id_column,
+                         const char *label_column, vmfmm_data *out)
+{
+    memset(out, 0, sizeof *out);
+    vmf_array *ys = calloc(n_paths ? n_paths : 1, sizeof *ys);
+    size_t *rows = calloc(n_paths ? n_paths : 1, sizeof *rows);
+    int ex = VMF_EX_OK, labelled = 1;
+    if (ys == NULL || rows == NULL) {
+        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_paths && !ex; i++) {
+        float *xi = NULL;
+        size_t ni = 0, di = 0;
+        ex = load_part(cli, paths[i], n_labels ? labels_paths[i] : NULL, id_column, label_column,
+                       &xi, &ni, &di, &ys[i]);
+        if (ex)
+            break;
+        if (i > 0 && di != out->d) {
+            free(xi);
+            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has %zu columns, '%s' has %zu",
+                              paths[i], di, paths[0], out->d);
+            break;
+        }
+        size_t total = out->n + ni, bytes;
+        if (__builtin_mul_overflow(total, di * sizeof(float), &bytes)) {
+            free(xi);
+            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "the inputs hold too many rows");
+            break;
+        }
+        if (i == 0) {
+            out->x = xi;
+        } else {
+            float *grown = realloc(out->x, bytes);
+            if (grown == NULL) {
+                free(xi);
+                ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu rows", total);
+                break;
+            }
+            out->x = grown;
+            memcpy(out->x + out->n * di, xi, ni * di * sizeof(float));
+            free(xi);
+        }
+        out->n = total;
+        out->d = di;
+        rows[i] = ni;
+        labelled &= ys[i].data != NULL;
+    }
+    if (ex)
+        goto done;
+    if (n_paths == 1)
+        snprintf(out->source, sizeof out->source, "%s", paths[0]);
+    else
+        snprintf(out->source, sizeof out->source, "%s (+%zu more)", paths[0], n_paths - 1);
+    if (labelled) {
+        out->y = malloc(out->n * sizeof *out->y);
+        int rc = out->y ? vmf_label_table_new(&out->labels) : VMF_ENOMEM;
+        size_t off = 0;
+        for (size_t i = 0; i < n_paths && rc == VMF_OK; i++) {
+            const char *lp = n_labels ? labels_paths[i] : paths[i];
+            vmf_array flat = ys[i];
+            if (flat.ndim != 1 && !(flat.ndim == 2 && flat.shape[1] == 1)) {
+                ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
+                                  "labels '%s': expected a 1-D array, got %zu-D", lp, flat.ndim);
+                break;
+            }
+            flat.ndim = 1;
+            flat.shape[0] = flat.count;
+            vmf_labels view;
+            int64_t *storage = NULL;
+            rc = vmf_labels_from_array(&flat, &view, &storage);
+            if (rc == VMF_OK)
+                rc = vmf_label_table_intern(out->labels, &view, out->y + off);
+            free(storage);
+            if (rc != VMF_OK) {
+                ex = vmf_cli_fail_vmf(cli, rc, "labels '%s'%s", lp,
+                                      i > 0 ? " (all inputs need labels of one kind)" : "");
+                break;
+            }
+            off += rows[i];
+        }
+        if (!ex && rc != VMF_OK)
+            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+    } else if (n_labels == 0) {
+        /* Some inputs carry labels, others not: use none rather than a partial set. */
+        for (size_t i = 0; i < n_paths; i++)
+            if (ys[i].data != NULL) {
+                vmf_cli_warn(cli, "only some inputs carry labels ('%s' does); ignoring them",
+                             paths[i]);
+                break;
+            }
+    }
+done:
+    for (size_t i = 0; ys && i < n_paths; i++)
+        vmf_array_free(&ys[i]);
+    free(ys);
+    free(rows);
+    if (ex)
+        vmfmm_data_free(out);
+    return ex;
+}
+
 int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t seed, vmfmm_data *out)
 {
     memset(out, 0, sizeof *out);

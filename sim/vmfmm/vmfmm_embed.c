@@ -574,6 +574,12 @@ int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
             cli->progress = 0;
     if ((code = check_inputs(cli, &o, "fit")) != VMF_EX_OK)
         goto done;
+    /* fit's output-directory rule, before the embeddings land there. */
+    int force = 0;
+    for (int j = 2; j < nr; j++)
+        force |= strcmp(rest[j], "--force") == 0;
+    if ((code = vmfmm_output_dir_prepare(cli, output_dir, force)) != VMF_EX_OK)
+        goto done;
     if ((code = vmfmm_make_dir(cli, output_dir)) != VMF_EX_OK)
         goto done;
     char npy[VMFMM_PATH_MAX], ids[VMFMM_PATH_MAX];
@@ -591,6 +597,9 @@ int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
         goto done;
     rest[nr++] = "--input";
     rest[nr++] = npy;
+    /* The directory now holds this run's embeddings: the fit may write beside them. */
+    if (!force)
+        rest[nr++] = "--force";
     code = vmfmm_cmd_fit(cli, nr, rest);
 done:
     free(rest);

@@ -14,6 +14,13 @@
  *                     input order (train and test rows alike)
  *   split.npy         uint8 [n]: 0 = train row, 1 = test row
  *   plots/            see vmfmm_report.c
+ *
+ * A non-empty output directory is refused unless --force, which first
+ * deletes the files above (and only those; vmfmm_fitcheck.c), so that two
+ * fits never leave their files side by side. Several --input files (or a
+ * quoted glob) are concatenated in order. Warnings (not converged,
+ * near-duplicate means, starved components) go to stderr and to
+ * convergence.json's "warnings".
  */
 #include "vmfmm_tool.h"
 
@@ -31,11 +38,17 @@ static const char FIT_HELP[] =
     "(and classifier.json with labels) plus plots/ into DIR.\n"
     "\n"
     "Input:\n"
-    "  -i, --input FILE         .npy, .npz (X and optional y) or .csv; rows are\n"
-    "                           normalized to unit length. Without --input a\n"
+    "  -i, --input FILE         .npy (float32, float64 or float16), .npz (X and\n"
+    "                           optional y) or .csv; rows are normalized to unit\n"
+    "                           length. Repeat it (or quote a glob, 'shard-*.npy')\n"
+    "                           to concatenate files in order. Without --input a\n"
     "                           built-in synthetic sample is used.\n"
     "  -l, --labels FILE        labels (.npy, .npz member y, .csv) for NMI, ARI,\n"
-    "                           purity and the classifier's top-k macro recall\n"
+    "                           purity and the classifier's top-k macro recall;\n"
+    "                           one per --input, in the same order\n"
+    "      --id-column C        CSV input: column C (header name or 1-based\n"
+    "                           index) is an id, not a coordinate\n"
+    "      --label-column C     CSV input: column C holds the labels (strings)\n"
     "      --n-samples N        synthetic rows (default 1000)\n"
     "      --dim D              synthetic dimension (default 512)\n"
     "      --synthetic-k K      synthetic components (default: -k)\n"
@@ -51,10 +64,16 @@ static const char FIT_HELP[] =
     "      --hard               same as --assignment hard\n"
     "      --kappa-estimator banerjee|sra|song|exact   (default exact)\n"
     "      --tied-kappa         one kappa shared by all components\n"
+    "      --no-search          plain EM from the seeding, without the split-and-\n"
+    "                           merge search (on by default when --tol > 0)\n"
+    "      --exact              evaluate every responsibility of every row (the\n"
+    "                           dense path; default: skip provably negligible ones)\n"
     "Evaluation and output:\n"
     "      --test-split F       fraction of rows held out, chosen by seed (default 0.2)\n"
     "  -t, --threads N          OpenBLAS threads (default: OpenBLAS's choice)\n"
-    "  -o, --output-dir DIR     output directory, created if needed (default results)\n"
+    "  -o, --output-dir DIR     output directory, created if needed (default results);\n"
+    "                           a non-empty one is refused\n"
+    "      --force              replace a previous fit's files in DIR (others stay)\n"
     "      --no-plots           skip plots/\n"
     "      --json               print the metrics as one JSON object on stdout\n"
     "  -q, --quiet              no progress on stderr\n"
@@ -66,7 +85,14 @@ static const char FIT_HELP[] =
     "  vmfmm fit -i data.npz -k 20 --n-init 5 --kappa-estimator sra --json\n"
     "\n"
     "Exit status: 0 ok, 64 usage, 65 bad data (NaN or zero row, K > rows), 66\n"
-    "unreadable input, 73 cannot create output, 74 I/O error.\n";
+    "unreadable input, 73 cannot create output (or DIR not empty), 74 I/O error.\n";
+
+/* Progress on a terminal: the iteration, the log-likelihood and its change. */
+static void fit_progress(void *ctx, size_t iter, double loglik, double change)
+{
+    vmf_cli_progress((vmf_cli *)ctx, "iteration %zu  loglik %.6f / row  change %+.3g", iter, loglik,
+                     change);
+}
 
 /* What one fit produced, for the reports. */
 typedef struct fit_result {
@@ -293,7 +319,12 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
     }
     vmf_cli_progress(cli, "fitting K=%zu to %zu rows x %zu (%s EM, max %zu iterations)", k,
                      r->n_train, d, vmfmm_assignment_name(a->em.assignment), a->em.max_iter);
-    rc = vmf_mixture_fit(&a->em, xtr, r->n_train, d, &r->mixture, &r->report);
+    vmf_em_opts em = a->em;
+    if (cli->progress) {
+        em.progress = fit_progress;
+        em.progress_ctx = cli;
+    }
+    rc = vmf_mixture_fit(&em, xtr, r->n_train, d, &r->mixture, &r->report);
     if (rc != VMF_OK) {
         ex = vmf_cli_fail_vmf(cli, rc, "fit");
         goto done;
@@ -418,9 +449,14 @@ static json_t *metrics_json(const vmfmm_args *a, const vmfmm_data *data, const f
     return m;
 }
 
-static json_t *convergence_json(const vmfmm_args *a, const fit_result *r)
+static json_t *convergence_json(const vmfmm_args *a, const fit_result *r, json_t *warnings)
 {
     json_t *c = json_object();
+    json_object_set_new(c, "warnings", warnings ? warnings : json_array());
+    json_object_set_new(c, "n_moves", json_integer((json_int_t)r->report.n_moves));
+    json_object_set_new(c, "n_search_iter", json_integer((json_int_t)r->report.n_search_iter));
+    json_object_set_new(c, "skipped_rows", vmfmm_jreal(r->report.skipped_rows));
+    json_object_set_new(c, "tol_relative", json_boolean(!a->em.tol_absolute));
     json_object_set_new(c, "iterations", json_integer((json_int_t)r->report.n_iter));
     json_object_set_new(c, "converged", json_boolean(r->report.converged));
     json_object_set_new(c, "final_mean_loglik", vmfmm_jreal(r->report.loglik));
@@ -505,28 +541,64 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
         buf[size - 1] = '\0';
 }
 
+/* fit's options: the common ones plus --force. */
+static void fit_opts(vmf_cli_opt *opts, size_t cap)
+{
+    size_t n = 0;
+    while (vmfmm_common_opts[n].long_name != NULL && n + 2 < cap) {
+        opts[n] = vmfmm_common_opts[n];
+        n++;
+    }
+    opts[n++] = (vmf_cli_opt){"force", 0, VMF_CLI_NO_ARG, OPT_FORCE};
+    opts[n] = (vmf_cli_opt){NULL, 0, 0, 0};
+}
+
+static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv);
+
 int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
 {
     if (vmfmm_stream_wanted(argc, argv))
         return vmfmm_cmd_fit_stream(cli, argc, argv);
     vmfmm_args a;
     vmfmm_args_init(&a);
+    int ex = fit_main(cli, &a, argc, argv);
+    vmfmm_args_free(&a);
+    return ex;
+}
+
+static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
+{
+    vmfmm_args a = *ap;
+    vmf_cli_opt opts[64];
+    fit_opts(opts, sizeof opts / sizeof *opts);
     vmf_cli_parser p;
     vmf_cli_parser_init(&p, argc, argv, 2, "fit");
     const char *arg;
     int id;
-    while ((id = vmf_cli_next(cli, &p, vmfmm_common_opts, &arg)) > 0) {
+    while ((id = vmf_cli_next(cli, &p, opts, &arg)) > 0) {
         if (id == OPT_HELP) {
             fputs(FIT_HELP, stdout);
+            *ap = a;
             return VMF_EX_OK;
         }
+        if (id == OPT_FORCE) {
+            a.force = 1;
+            continue;
+        }
         int ex = vmfmm_args_apply(cli, &a, id, arg);
-        if (ex)
+        if (ex) {
+            *ap = a;
             return ex;
+        }
     }
+    *ap = a; /* vmfmm_cmd_fit frees what parsing allocated */
     if (id < 0)
         return VMF_EX_USAGE;
     int ex = vmfmm_positionals(cli, &p, "fit", &a.input);
+    if (ex)
+        return ex;
+    /* Before the work: never fit for minutes and then refuse to write. */
+    ex = vmfmm_output_dir_prepare(cli, a.output_dir, a.force);
     if (ex)
         return ex;
     vmfmm_set_threads(a.threads);
@@ -550,8 +622,10 @@ int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
         ex = vmf_cli_fail_vmf(cli, rc, "model JSON");
         goto done;
     }
+    vmf_cli_progress_done(cli);
     metrics = metrics_json(&a, &data, &r);
-    conv = convergence_json(&a, &r);
+    conv = convergence_json(
+        &a, &r, vmfmm_fit_warnings(cli, r.mixture, &r.report, a.em.tol, a.em.max_iter, r.n_train));
     if (metrics == NULL || conv == NULL) {
         ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
         goto done;

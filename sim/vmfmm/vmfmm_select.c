@@ -305,6 +305,19 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
 
     out = json_object();
     json_object_set_new(out, "chosen_k", json_integer((json_int_t)rows[best].k));
+    /* The criterion's optimum may lie outside a range whose edge it picked. */
+    json_t *warnings = json_array();
+    if (nk > 1 && (best == nk - 1 || (best == 0 && rows[0].k > 1))) {
+        char msg[256];
+        snprintf(msg, sizeof msg,
+                 "chosen K = %zu is the %s of the range %zu..%zu: the best K may lie %s it; "
+                 "widen -k",
+                 rows[best].k, best == 0 ? "smallest" : "largest", rows[0].k, rows[nk - 1].k,
+                 best == 0 ? "below" : "above");
+        vmf_cli_warn(cli, "%s", msg);
+        json_array_append_new(warnings, json_string(msg));
+    }
+    json_object_set_new(out, "warnings", warnings);
     json_object_set_new(out, "criterion", json_string(criterion));
     json_object_set_new(out, "input", json_string(data.source));
     json_object_set_new(out, "rows", json_integer((json_int_t)data.n));
@@ -395,5 +408,6 @@ done:
     free(xte);
     free(rows);
     vmfmm_data_free(&data);
+    vmfmm_args_free(&a);
     return ex;
 }

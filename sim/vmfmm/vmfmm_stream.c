@@ -1,7 +1,8 @@
 /*
  * vmfmm_stream.c - `vmfmm fit` for data that does not fit in memory or in
- * one process: `vmfmm fit --out-of-core`, several inputs (shards), or
- * `mpirun -np N vmfmm fit ...`. vmfmm_fit.c hands over to this file when
+ * one process: `vmfmm fit --out-of-core`, or `mpirun -np N vmfmm fit ...`
+ * (several --input files in one process without --out-of-core are loaded
+ * and concatenated in memory by vmfmm_fit.c instead). vmfmm_fit.c hands over to this file when
  * vmfmm_stream_wanted() says so.
  *
  * The model is batch EM exactly as vmf_mixture_fit runs it (same initial
@@ -104,17 +105,13 @@ static const vmf_cli_opt stream_opts[] = {{"out-of-core", 0, VMF_CLI_NO_ARG, OPT
 
 int vmfmm_stream_wanted(int argc, char **argv)
 {
-    int inputs = 0;
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--out-of-core") == 0)
             return 1;
-        if (strcmp(argv[i], "--input") == 0 || strcmp(argv[i], "-i") == 0 ||
-            strncmp(argv[i], "--input=", 8) == 0)
-            inputs++;
     }
-    return inputs > 1 || vmfmm_comm_launched_parallel();
+    return vmfmm_comm_launched_parallel();
 }
 
 static double now_s(void)

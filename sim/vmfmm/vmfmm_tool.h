@@ -35,8 +35,8 @@ int vmfmm_clip_requested(int argc, char **argv);
 
 /*
  * The streaming fit (vmfmm_stream.c): out of core and across MPI ranks.
- * vmfmm_cmd_fit hands over when vmfmm_stream_wanted (--out-of-core, several
- * --input, or an MPI launcher with more than one process).
+ * vmfmm_cmd_fit hands over when vmfmm_stream_wanted (--out-of-core, or an
+ * MPI launcher with more than one process).
  */
 int vmfmm_stream_wanted(int argc, char **argv);
 int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv);
@@ -62,6 +62,22 @@ void vmfmm_data_free(vmfmm_data *data);
  * the row. Returns an exit code.
  */
 int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmfmm_data *out);
+
+/* At most this many --input (and --labels) files per run. */
+#define VMFMM_MAX_INPUTS 1024
+
+/*
+ * Loads n_paths inputs (as vmfmm_data_load each) and concatenates their rows
+ * in the order given; every file must have the same dimension. labels_paths
+ * holds 0 or n_paths label files, matched by position; without them the
+ * labels inside the inputs (.npz y, CSV label column) are used when every
+ * input has them. For CSV inputs, id_column / label_column (may be NULL)
+ * name columns kept out of the matrix (vmf_csv_read_columns); the label
+ * column gives string labels. Returns an exit code.
+ */
+int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
+                         const char *const *labels_paths, size_t n_labels, const char *id_column,
+                         const char *label_column, vmfmm_data *out);
 
 /*
  * The built-in synthetic sample: n rows in dimension d drawn from a mixture of
@@ -159,7 +175,20 @@ typedef struct vmfmm_args {
     int json;               /* --json */
     int quiet;              /* --quiet: no progress */
     int no_plots;           /* --no-plots */
+    /* Several inputs (repeated --input, or a quoted glob) and their labels, in order. */
+    const char *inputs[VMFMM_MAX_INPUTS];
+    size_t n_inputs;
+    const char *labels_list[VMFMM_MAX_INPUTS];
+    size_t n_labels;
+    char **glob_owned; /* paths expanded from globs, freed by vmfmm_args_free */
+    size_t n_glob_owned;
+    const char *id_column;    /* --id-column (CSV) */
+    const char *label_column; /* --label-column (CSV) */
+    int force;                /* fit --force: replace a previous fit's files */
 } vmfmm_args;
+
+/* Releases what vmfmm_args_apply allocated (glob expansions). */
+void vmfmm_args_free(vmfmm_args *a);
 
 /* Option ids shared by fit and select (their tables list these plus their own). */
 enum {
@@ -190,6 +219,11 @@ enum {
     OPT_TOP_K,
     OPT_PROBA,
     OPT_OUTPUT,
+    OPT_ID_COLUMN,
+    OPT_LABEL_COLUMN,
+    OPT_FORCE,
+    OPT_NO_SEARCH,
+    OPT_EXACT,
     OPT_N
 };
 
@@ -209,6 +243,26 @@ int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg);
  * returns an exit code.
  */
 int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
+
+/*
+ * The output-directory rule of `vmfmm fit`: a directory that does not exist
+ * or is empty is fine; a non-empty one is refused (exit 73) unless force,
+ * which deletes the files a fit writes (vmfmm_fit.c lists them) and leaves
+ * everything else. Returns an exit code.
+ */
+int vmfmm_output_dir_prepare(vmf_cli *cli, const char *dir, int force);
+
+/*
+ * The fit's warnings (not converged when tol > 0, near-duplicate means,
+ * starved components) as a JSON array of strings, each also printed on
+ * stderr. n_rows is the number of rows fitted.
+ */
+json_t *vmfmm_fit_warnings(vmf_cli *cli, const vmf_mixture *m, const vmf_em_report *rep, double tol,
+                           size_t max_iter, size_t n_rows);
+
+/* Thresholds of the warnings. */
+#define VMFMM_WARN_COSINE 0.95 /* two means closer than this: probably one cluster split */
+#define VMFMM_WARN_ROWS   3.0  /* a component with less mass than this many rows */
 
 /* Creates dir (mkdir -p), printing the error; returns an exit code. */
 int vmfmm_make_dir(vmf_cli *cli, const char *dir);

@@ -2,11 +2,18 @@
  * model_gmm.c - the class-conditional diagonal GMM baseline (libvmfmm's
  * vmf_gmm_classifier), refit from scratch on all stream rows so far; the
  * production model that vMF replaces. Refit every --refit-every days.
+ *
+ * Novelty: minus the largest class log-density max_c log p(x | c), each a
+ * diagonal-Gaussian mixture. The log-densities of all components are one
+ * double GEMM of [x^2, x] with [-1/(2 var), mean / var].
  */
 #include "vmfsim.h"
 
+#include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct gmm_state {
     vmf_gmm_opts opts;
@@ -52,13 +59,80 @@ static int gmm_learn(void *state, size_t day, const float *x, size_t n, size_t d
     return VMF_OK;
 }
 
+static int gmm_novelty(const vmf_gmm_classifier *g, const float *x, size_t n, size_t d,
+                       double *novelty, char *err)
+{
+    size_t nc = vmf_gmm_classifier_n_classes(g), T = 0;
+    for (size_t c = 0; c < nc; c++)
+        T += vmf_gmm_classifier_class_n_components(g, c);
+    const size_t B = 256;
+    double *coef = malloc(T * 2 * d * sizeof *coef), *cst = malloc(T * sizeof *cst);
+    double *f = malloc(B * 2 * d * sizeof *f), *l = malloc(B * T * sizeof *l);
+    if (!coef || !cst || !f || !l) {
+        free(coef), free(cst), free(f), free(l);
+        return snprintf(err, VMFSIM_ERR_SIZE, "gmm novelty: out of memory"), VMF_ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t c = 0; c < nc; c++) {
+        size_t kc = vmf_gmm_classifier_class_n_components(g, c);
+        const double *w = vmf_gmm_classifier_class_weights(g, c);
+        const double *mu = vmf_gmm_classifier_class_means(g, c);
+        const double *var = vmf_gmm_classifier_class_variances(g, c);
+        for (size_t j = 0; j < kc; j++, at++) {
+            double c0 = log(w[j]);
+            for (size_t q = 0; q < d; q++) {
+                double v = var[j * d + q], m = mu[j * d + q];
+                coef[at * 2 * d + q] = -0.5 / v;
+                coef[at * 2 * d + d + q] = m / v;
+                c0 -= 0.5 * (m * m / v + (1.8378770664093453 + log(v)) /* log(2 pi v) */);
+            }
+            cst[at] = c0;
+        }
+    }
+    for (size_t i0 = 0; i0 < n; i0 += B) {
+        size_t rows = n - i0 < B ? n - i0 : B;
+        for (size_t i = 0; i < rows; i++)
+            for (size_t q = 0; q < d; q++) {
+                double v = (double)x[(i0 + i) * d + q];
+                f[i * 2 * d + q] = v * v;
+                f[i * 2 * d + d + q] = v;
+            }
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)T, (int)(2 * d), 1.0,
+                    f, (int)(2 * d), coef, (int)(2 * d), 0.0, l, (int)T);
+        for (size_t i = 0; i < rows; i++) {
+            double best = -INFINITY;
+            size_t j0 = 0;
+            for (size_t c = 0; c < nc; c++) {
+                size_t kc = vmf_gmm_classifier_class_n_components(g, c);
+                double mx = -INFINITY, sm = 0.0;
+                for (size_t j = j0; j < j0 + kc; j++)
+                    mx = fmax(mx, l[i * T + j] + cst[j]);
+                for (size_t j = j0; j < j0 + kc; j++)
+                    sm += exp(l[i * T + j] + cst[j] - mx);
+                best = fmax(best, mx + log(sm));
+                j0 += kc;
+            }
+            novelty[i0 + i] = -best;
+        }
+    }
+    free(coef), free(cst), free(f), free(l);
+    return VMF_OK;
+}
+
 static int gmm_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     gmm_state *s = state;
     if (!s->gmm) {
         vmfsim_topk_untrained(-1, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
+    }
+    if (novelty) {
+        int nrc = gmm_novelty(s->gmm, x, n, d, novelty, err);
+        if (nrc)
+            return nrc;
     }
     int rc = vmf_gmm_classifier_predict_topk(s->gmm, x, n, d, k, topk, NULL);
     if (rc)
@@ -86,6 +160,7 @@ static void gmm_destroy(void *state)
 const vmfsim_model_ops vmfsim_ops_gmm = {
     .name = "gmm",
     .refit = 1,
+    .novelty = 1,
     .create = gmm_create,
     .learn_day = gmm_learn,
     .predict_topk = gmm_predict,

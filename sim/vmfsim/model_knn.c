@@ -3,14 +3,21 @@
  * each day's rows are added to the index; with --knn-reservoir R > 0 every
  * class keeps a uniform reservoir sample of R rows (seeded), which bounds the
  * per-day prediction cost over a 200-day stream.
+ *
+ * Novelty: the cosine distance from a row to its k-th nearest stored row
+ * (1 - the k-th largest cosine), the deep nearest-neighbour out-of-
+ * distribution score (Sun et al., ICML 2022) with the classifier's own k.
  */
 #include "vmfsim.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct knn_state {
     vmf_knn_classifier *knn;
+    size_t k;
     uint64_t rows;
     int64_t *lab;
     size_t cap;
@@ -26,6 +33,7 @@ static int knn_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, v
     vmf_knn_opts o;
     vmf_knn_opts_init(&o);
     o.k = cfg->knn_k;
+    s->k = cfg->knn_k;
     o.reservoir_per_class = cfg->knn_reservoir;
     o.seed = cfg->seed;
     int rc = vmf_knn_classifier_new(&o, d, &s->knn);
@@ -60,13 +68,60 @@ static int knn_learn(void *state, size_t day, const float *x, size_t n, size_t d
     return VMF_OK;
 }
 
-static int knn_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
+#define NOVELTY_BLOCK 256
+
+/* novelty [n]: 1 - the kk-th largest cosine of each row of x to the stored rows. */
+static int knn_novelty(const knn_state *s, const float *x, size_t n, size_t d, double *novelty,
                        char *err)
+{
+    size_t nr = vmf_knn_classifier_n_rows(s->knn);
+    const float *r = vmf_knn_classifier_rows(s->knn);
+    size_t kk = s->k < nr ? s->k : nr;
+    float *sim = malloc(NOVELTY_BLOCK * nr * sizeof *sim);
+    float *best = malloc(kk * sizeof *best);
+    if (!sim || !best) {
+        free(sim), free(best);
+        return snprintf(err, VMFSIM_ERR_SIZE, "knn novelty: out of memory"), VMF_ENOMEM;
+    }
+    for (size_t i0 = 0; i0 < n; i0 += NOVELTY_BLOCK) {
+        size_t rows = n - i0 < NOVELTY_BLOCK ? n - i0 : NOVELTY_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)nr, (int)d, 1.0f,
+                    x + i0 * d, (int)d, r, (int)d, 0.0f, sim, (int)nr);
+        for (size_t i = 0; i < rows; i++) {
+            const float *v = sim + i * nr;
+            size_t have = 0;
+            /* The kk largest similarities in decreasing order (kk is small). */
+            for (size_t j = 0; j < nr; j++) {
+                if (have == kk && !(v[j] > best[kk - 1]))
+                    continue;
+                size_t at = have < kk ? have++ : kk - 1;
+                while (at > 0 && v[j] > best[at - 1]) {
+                    best[at] = best[at - 1];
+                    at--;
+                }
+                best[at] = v[j];
+            }
+            novelty[i0 + i] = 1.0 - (double)best[kk - 1];
+        }
+    }
+    free(sim), free(best);
+    return VMF_OK;
+}
+
+static int knn_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
+                       double *novelty, char *err)
 {
     knn_state *s = state;
     if (vmf_knn_classifier_n_rows(s->knn) == 0) {
         vmfsim_topk_untrained(-1, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
+    }
+    if (novelty) {
+        int nrc = knn_novelty(s, x, n, d, novelty, err);
+        if (nrc)
+            return nrc;
     }
     int rc = vmf_knn_classifier_predict_topk(s->knn, x, n, d, k, topk, NULL);
     if (rc)
@@ -94,6 +149,7 @@ static void knn_destroy(void *state)
 const vmfsim_model_ops vmfsim_ops_knn = {
     .name = "knn",
     .refit = 0,
+    .novelty = 1,
     .create = knn_create,
     .learn_day = knn_learn,
     .predict_topk = knn_predict,

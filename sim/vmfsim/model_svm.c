@@ -1,8 +1,17 @@
 /*
- * model_svm.c - linear SVM baseline through liblinear: L2-regularized
- * L2-loss SVC solved in the dual (liblinear's default solver), one-vs-rest,
- * with a bias term; the top-k classes are those with the largest decision
- * values. Refit on all rows so far every --refit-every days.
+ * model_svm.c - the linear baselines through liblinear, one-vs-rest with a
+ * bias term, refit on all rows so far every --refit-every days:
+ *
+ *   svm     L2-regularized L2-loss SVC solved in the dual (liblinear's
+ *           default solver), C = --svm-c; top-k by decision value;
+ *   logreg  L2-regularized logistic regression (primal trust-region
+ *           Newton, liblinear's -s 0), C = --logreg-c; top-k by probability.
+ *
+ * Both are class-balanced as a careful practitioner would run them on a
+ * long-tailed stream scored by macro recall: class c's loss weight is
+ * n / (C n_c) (scikit-learn's class_weight='balanced'), through liblinear's
+ * per-class weights. Novelty score: minus the largest probability (logreg)
+ * or decision value (svm).
  *
  * liblinear shuffles its coordinate-descent order with rand(); the model
  * seeds it (srand) before each training so runs are reproducible. Its
@@ -16,6 +25,7 @@
 #include <string.h>
 
 typedef struct svm_state {
+    int lr; /* 1: logistic regression */
     double c;
     unsigned seed;
     struct model *mdl;
@@ -32,19 +42,32 @@ static void quiet(const char *s)
     (void)s;
 }
 
-static int svm_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, void **state,
-                      char *err)
+static int linear_create(int lr, const vmfsim_model_cfg *cfg, void **state, char *err)
 {
-    (void)d, (void)n_classes;
     svm_state *s = calloc(1, sizeof *s);
     if (!s)
         return snprintf(err, VMFSIM_ERR_SIZE, "out of memory"), VMF_ENOMEM;
-    s->c = cfg->svm_c;
+    s->lr = lr;
+    s->c = lr ? cfg->logreg_c : cfg->svm_c;
     s->seed = (unsigned)(cfg->seed & 0x7fffffffu);
     s->single = -1;
     set_print_string_function(quiet);
     *state = s;
     return VMF_OK;
+}
+
+static int svm_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, void **state,
+                      char *err)
+{
+    (void)d, (void)n_classes;
+    return linear_create(0, cfg, state, err);
+}
+
+static int logreg_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, void **state,
+                         char *err)
+{
+    (void)d, (void)n_classes;
+    return linear_create(1, cfg, state, err);
 }
 
 /* Fills the liblinear row x [d] plus the bias node and the terminator. */
@@ -97,28 +120,58 @@ static int svm_learn(void *state, size_t day, const float *x, size_t n, size_t d
         return VMF_OK;
     }
     struct problem prob = {.l = (int)n, .n = (int)d + 1, .y = s->yd, .x = s->xp, .bias = 1.0};
+    /* Class-balanced weights n / (C n_c) over the classes present. */
+    int32_t maxc = 0;
+    for (size_t i = 0; i < n; i++)
+        maxc = y[i] > maxc ? y[i] : maxc;
+    size_t *cnt = calloc((size_t)maxc + 1, sizeof *cnt);
+    int *wl = malloc(((size_t)maxc + 1) * sizeof *wl);
+    double *wv = malloc(((size_t)maxc + 1) * sizeof *wv);
+    if (!cnt || !wl || !wv) {
+        free(cnt), free(wl), free(wv);
+        return snprintf(err, VMFSIM_ERR_SIZE, "svm: out of memory"), VMF_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        cnt[y[i]]++;
+    int nw = 0, present = 0;
+    for (int32_t c = 0; c <= maxc; c++)
+        present += cnt[c] > 0;
+    for (int32_t c = 0; c <= maxc; c++) {
+        if (!cnt[c])
+            continue;
+        wl[nw] = c;
+        wv[nw++] = (double)n / ((double)present * (double)cnt[c]);
+    }
     struct parameter par;
     memset(&par, 0, sizeof par);
-    par.solver_type = L2R_L2LOSS_SVC_DUAL;
+    par.solver_type = s->lr ? L2R_LR_DUAL : L2R_L2LOSS_SVC_DUAL;
     par.eps = 0.1;
     par.C = s->c;
     par.p = 0.1;
+    par.nr_weight = nw;
+    par.weight_label = wl;
+    par.weight = wv;
     const char *msg = check_parameter(&prob, &par);
-    if (msg)
-        return snprintf(err, VMFSIM_ERR_SIZE, "svm: %s", msg), VMF_EINVAL;
+    if (msg) {
+        free(cnt), free(wl), free(wv);
+        return snprintf(err, VMFSIM_ERR_SIZE, "%s: %s", s->lr ? "logreg" : "svm", msg), VMF_EINVAL;
+    }
     srand(s->seed);
     s->mdl = train(&prob, &par);
+    free(cnt), free(wl), free(wv);
     if (!s->mdl)
         return snprintf(err, VMFSIM_ERR_SIZE, "svm: liblinear training failed"), VMF_ENOMEM;
     return VMF_OK;
 }
 
 static int svm_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     svm_state *s = state;
     if (!s->mdl) {
         vmfsim_topk_untrained(s->single, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
     }
     size_t c = (size_t)get_nr_class(s->mdl);
@@ -138,12 +191,22 @@ static int svm_predict(void *state, const float *x, size_t n, size_t d, size_t k
         class_of[j] = lab[j];
     for (size_t i = 0; i < n; i++) {
         fill_row(nd, x + i * d, d);
-        predict_values(s->mdl, nd, dec);
-        if (c == 2) { /* one decision value, positive for label[0] */
+        if (s->lr) {
+            predict_probability(s->mdl, nd, dec); /* c probabilities, also for c == 2 */
+            memcpy(scores + i * c, dec, c * sizeof *dec);
+        } else if (c == 2) { /* one decision value, positive for label[0] */
+            predict_values(s->mdl, nd, dec);
             scores[i * c] = dec[0];
             scores[i * c + 1] = -dec[0];
         } else {
+            predict_values(s->mdl, nd, dec);
             memcpy(scores + i * c, dec, c * sizeof *dec);
+        }
+        if (novelty) {
+            double mx = scores[i * c];
+            for (size_t j = 1; j < c; j++)
+                mx = scores[i * c + j] > mx ? scores[i * c + j] : mx;
+            novelty[i] = -mx;
         }
     }
     vmfsim_topk_from_scores(scores, n, c, k, class_of, topk);
@@ -168,9 +231,21 @@ static void svm_destroy(void *state)
     free(s);
 }
 
+const vmfsim_model_ops vmfsim_ops_logreg = {
+    .name = "logreg",
+    .refit = 1,
+    .novelty = 1,
+    .create = logreg_create,
+    .learn_day = svm_learn,
+    .predict_topk = svm_predict,
+    .rows_seen = svm_rows,
+    .destroy = svm_destroy,
+};
+
 const vmfsim_model_ops vmfsim_ops_svm = {
     .name = "svm",
     .refit = 1,
+    .novelty = 1,
     .create = svm_create,
     .learn_day = svm_learn,
     .predict_topk = svm_predict,

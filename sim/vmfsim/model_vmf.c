@@ -104,16 +104,18 @@ static int vmf_learn(void *state, size_t day, const float *x, size_t n, size_t d
 }
 
 static int vmf_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     vmf_state *s = state;
     if (vmf_classifier_n_classes(s->clf) == 0) {
         vmfsim_topk_untrained(-1, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
     }
     if (!(x = normalized(s, x, n, d, err)))
         return VMF_EINVAL;
-    int rc = vmf_classifier_predict_topk(s->clf, x, n, d, k, topk, NULL);
+    int rc = vmf_classifier_predict_topk_novelty(s->clf, x, n, d, k, topk, NULL, novelty);
     if (rc)
         return snprintf(err, VMFSIM_ERR_SIZE, "vmfmm predict: %s", vmf_last_error()), rc;
     vmfsim_topk_to_labels(vmf_classifier_labels(s->clf), topk, n * k);
@@ -140,6 +142,7 @@ static void vmf_destroy(void *state)
 const vmfsim_model_ops vmfsim_ops_vmfmm = {
     .name = "vmfmm",
     .refit = 0,
+    .novelty = 1,
     .create = vmf_create,
     .learn_day = vmf_learn,
     .predict_topk = vmf_predict,
@@ -185,14 +188,16 @@ static int via_learn(void *state, size_t day, const float *x, size_t n, size_t d
 }
 
 static int via_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     via_state *s = state;
     if (s->rows == 0) {
         vmfsim_topk_untrained(-1, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
     }
-    return vmfsim_via_predict(s->via, x, n, d, k, topk, err);
+    return vmfsim_via_predict(s->via, x, n, d, k, topk, novelty, err);
 }
 
 static uint64_t via_rows(const void *state)
@@ -213,6 +218,7 @@ static void via_destroy(void *state)
 const vmfsim_model_ops vmfsim_ops_vmfmm_via = {
     .name = "vmfmm",
     .refit = 0,
+    .novelty = 1,
     .create = via_create,
     .learn_day = via_learn,
     .predict_topk = via_predict,

@@ -205,11 +205,13 @@ done:
 }
 
 static int xgb_predict(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     xgb_state *s = state;
     if (!s->booster) {
         vmfsim_topk_untrained(s->single, n, k, topk);
+        if (novelty)
+            memset(novelty, 0, n * sizeof *novelty);
         return VMF_OK;
     }
     DMatrixHandle dm = NULL;
@@ -232,6 +234,12 @@ static int xgb_predict(void *state, const float *x, size_t n, size_t d, size_t k
         } else {
             for (size_t i = 0; i < n * s->k; i++)
                 scores[i] = p[i];
+            for (size_t i = 0; i < n && novelty; i++) {
+                double mx = 0.0;
+                for (size_t j = 0; j < s->k; j++)
+                    mx = scores[i * s->k + j] > mx ? scores[i * s->k + j] : mx;
+                novelty[i] = -mx;
+            }
             vmfsim_topk_from_scores(scores, n, s->k, k, s->class_of, topk);
             free(scores);
         }
@@ -260,6 +268,7 @@ static void xgb_destroy(void *state)
 const vmfsim_model_ops vmfsim_ops_xgboost = {
     .name = "xgboost",
     .refit = 1,
+    .novelty = 1,
     .create = xgb_create,
     .learn_day = xgb_learn,
     .predict_topk = xgb_predict,
@@ -270,6 +279,7 @@ const vmfsim_model_ops vmfsim_ops_xgboost = {
 const vmfsim_model_ops vmfsim_ops_rf = {
     .name = "rf",
     .refit = 1,
+    .novelty = 1,
     .create = rf_create,
     .learn_day = xgb_learn,
     .predict_topk = xgb_predict,

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const family_names[VMFSIM_MAX_MODEL] = {"vmfmm", "gmm", "knn",
-                                                           "svm",   "rf",  "xgboost"};
+static const char *const family_names[VMFSIM_MAX_MODEL] = {"vmfmm", "gmm",     "knn",   "svm",
+                                                           "rf",    "xgboost", "logreg"};
 
 void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
 {
@@ -20,6 +20,7 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->knn_reservoir = 200;
     c->gmm_max_iter = 50;
     c->svm_c = 1.0;
+    c->logreg_c = 1.0;
     c->xgb_rounds = 20;
     c->xgb_depth = 4;
     c->xgb_eta = 0.3;
@@ -65,9 +66,10 @@ size_t vmfsim_models_parse(const char *list, int *families, char *err)
         name[len] = '\0';
         int f = vmfsim_family_parse(name);
         if (f < 0) {
-            snprintf(err, VMFSIM_ERR_SIZE,
-                     "unknown model '%s' (choose among vmfmm, gmm, knn, svm, rf, xgboost, all)",
-                     name);
+            snprintf(
+                err, VMFSIM_ERR_SIZE,
+                "unknown model '%s' (choose among vmfmm, gmm, knn, svm, rf, xgboost, logreg, all)",
+                name);
             return 0;
         }
         for (size_t i = 0; i < n; i++) {
@@ -101,6 +103,8 @@ static const vmfsim_model_ops *ops_of(int family, const vmfsim_model_cfg *cfg)
         return &vmfsim_ops_rf;
     case VMFSIM_XGBOOST:
         return &vmfsim_ops_xgboost;
+    case VMFSIM_LOGREG:
+        return &vmfsim_ops_logreg;
     default:
         return NULL;
     }

@@ -9,9 +9,15 @@
  * last model in between. A model that did not change since it was last
  * scored is not scored again: its predictions would be identical, so the day
  * repeats the previous scores with predict_s = 0.
+ *
+ * Novelty: on every day with test rows of classes that have no stream row
+ * yet ("unseen") and test rows of the others, each family with a novelty
+ * score is scored by the AUROC of that score at telling the unseen rows
+ * from the rest (vmfsim_auroc); other days get NaN.
  */
 #include "vmfsim.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +41,8 @@ void vmfsim_curves_free(vmfsim_curve *c, size_t n)
         free(c[i].train_s);
         free(c[i].predict_s);
         free(c[i].refit_day);
+        free(c[i].novelty_auroc);
+        free(c[i].band);
     }
     free(c);
 }
@@ -49,9 +57,54 @@ static int curve_alloc(vmfsim_curve *c, int family, size_t days)
     c->train_s = calloc(days, sizeof *c->train_s);
     c->predict_s = calloc(days, sizeof *c->predict_s);
     c->refit_day = calloc(days, 1);
-    return c->top1 && c->top4 && c->rows_seen && c->train_s && c->predict_s && c->refit_day
+    c->novelty_auroc = calloc(days, sizeof *c->novelty_auroc);
+    return c->top1 && c->top4 && c->rows_seen && c->train_s && c->predict_s && c->refit_day &&
+                   c->novelty_auroc
                ? VMF_OK
                : VMF_ENOMEM;
+}
+
+typedef struct ranked {
+    double v;
+    unsigned char pos;
+} ranked;
+
+static int ranked_cmp(const void *a, const void *b)
+{
+    double x = ((const ranked *)a)->v, y = ((const ranked *)b)->v;
+    return (x > y) - (x < y);
+}
+
+double vmfsim_auroc(const double *score, const unsigned char *pos, size_t n)
+{
+    size_t np = 0;
+    for (size_t i = 0; i < n; i++)
+        np += pos[i] != 0;
+    if (np == 0 || np == n)
+        return NAN;
+    ranked *r = malloc(n * sizeof *r);
+    if (!r)
+        return NAN;
+    for (size_t i = 0; i < n; i++) {
+        r[i].v = score[i];
+        r[i].pos = pos[i] != 0;
+    }
+    qsort(r, n, sizeof *r, ranked_cmp);
+    /* Mann-Whitney U from mid-ranks: ties share the mean of their ranks. */
+    double rank_sum = 0.0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && r[j].v == r[i].v)
+            j++;
+        double mid = 0.5 * (double)(i + 1 + j);
+        for (size_t q = i; q < j; q++)
+            if (r[q].pos)
+                rank_sum += mid;
+        i = j;
+    }
+    free(r);
+    double nn = (double)(n - np), pp = (double)np;
+    return (rank_sum - pp * (pp + 1.0) / 2.0) / (pp * nn);
 }
 
 int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_curve **out,
@@ -76,8 +129,11 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
     size_t fitted_rows[VMFSIM_MAX_MODEL] = {0};
     int scored[VMFSIM_MAX_MODEL] = {0};
     int32_t *topk = malloc(nt * K * sizeof *topk);
+    double *nov = malloc((nt ? nt : 1) * sizeof *nov);
+    unsigned char *unseen = malloc(nt ? nt : 1);
+    unsigned char *seen = calloc(s->n_classes ? s->n_classes : 1, 1);
     int rc = VMF_ENOMEM;
-    if (!cv || !topk) {
+    if (!cv || !topk || !nov || !unseen || !seen) {
         snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
         goto fail;
     }
@@ -94,6 +150,12 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
     for (size_t t = 1; t <= days; t++) {
         const size_t off = s->day_off[t], nday = s->day_off[t + 1] - off;
         const size_t so_far = s->day_off[t + 1];
+        for (size_t i = off; i < so_far; i++)
+            seen[s->y[i]] = 1;
+        size_t n_unseen = 0;
+        for (size_t i = 0; i < nt; i++)
+            n_unseen += (unseen[i] = !seen[s->test_y[i]]);
+        const int novelty_day = n_unseen > 0 && n_unseen < nt;
         for (size_t m = 0; m < o->n_models; m++) {
             vmfsim_model *mod = models[m];
             const char *name = vmfsim_family_name(o->families[m]);
@@ -120,8 +182,10 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
             cv[m].refit_day[t - 1] = (unsigned char)(learned && mod->ops->refit);
             cv[m].refits += learned && mod->ops->refit;
             cv[m].rows_seen[t - 1] = mod->ops->rows_seen(mod->state);
+            const int want_nov = novelty_day && mod->ops->novelty;
             if (learned || !scored[m]) {
-                if ((rc = mod->ops->predict_topk(mod->state, s->test_x, nt, d, K, topk, err))) {
+                if ((rc = mod->ops->predict_topk(mod->state, s->test_x, nt, d, K, topk,
+                                                 want_nov ? nov : NULL, err))) {
                     size_t l = strlen(err);
                     snprintf(err + l, VMFSIM_ERR_SIZE - l, " (model %s, day %zu)", name, t);
                     goto fail;
@@ -134,11 +198,23 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
                              vmf_last_error());
                     goto fail;
                 }
+                cv[m].novelty_auroc[t - 1] = want_nov ? vmfsim_auroc(nov, unseen, nt) : NAN;
                 cv[m].predict_s[t - 1] = now_s() - t1;
                 scored[m] = 1;
             } else {
                 cv[m].top1[t - 1] = cv[m].top1[t - 2];
                 cv[m].top4[t - 1] = cv[m].top4[t - 2];
+                /* Same model, same scores; the unseen set may have shrunk since. */
+                cv[m].novelty_auroc[t - 1] = NAN;
+                if (want_nov) {
+                    if ((rc = mod->ops->predict_topk(mod->state, s->test_x, nt, d, K, topk, nov,
+                                                     err))) {
+                        size_t l = strlen(err);
+                        snprintf(err + l, VMFSIM_ERR_SIZE - l, " (model %s, day %zu)", name, t);
+                        goto fail;
+                    }
+                    cv[m].novelty_auroc[t - 1] = vmfsim_auroc(nov, unseen, nt);
+                }
             }
         }
         if (o->progress) {
@@ -161,5 +237,8 @@ fail:
         vmfsim_model_free(models[m]);
     vmfsim_curves_free(cv, o->n_models);
     free(topk);
+    free(nov);
+    free(unseen);
+    free(seen);
     return rc;
 }

@@ -52,13 +52,17 @@ int vmfsim_write_daily_csv(const char *path, const vmfsim_curve *c, size_t n_mod
     FILE *f = fopen(path, "w");
     if (!f)
         return snprintf(err, VMFSIM_ERR_SIZE, "cannot create %s", path), VMF_EIO;
-    fprintf(f, "day,model,top1,top4,rows_seen,train_s,predict_s\n");
+    fprintf(f, "day,model,top1,top4,rows_seen,train_s,predict_s,novelty_auroc\n");
     size_t days = n_models ? c[0].days : 0;
     for (size_t t = 0; t < days; t++) {
         for (size_t m = 0; m < n_models; m++) {
-            fprintf(f, "%zu,%s,%.8f,%.8f,%llu,%.6f,%.6f\n", t + 1, vmfsim_family_name(c[m].family),
+            fprintf(f, "%zu,%s,%.8f,%.8f,%llu,%.6f,%.6f,", t + 1, vmfsim_family_name(c[m].family),
                     c[m].top1[t], c[m].top4[t], (unsigned long long)c[m].rows_seen[t],
                     timings ? c[m].train_s[t] : 0.0, timings ? c[m].predict_s[t] : 0.0);
+            if (c[m].novelty_auroc && !isnan(c[m].novelty_auroc[t]))
+                fprintf(f, "%.8f\n", c[m].novelty_auroc[t]);
+            else
+                fprintf(f, "\n");
         }
     }
     if (fclose(f) != 0)
@@ -72,6 +76,52 @@ static double sum(const double *v, size_t n)
     for (size_t i = 0; i < n; i++)
         s += v[i];
     return s;
+}
+
+static json_t *num_or_null(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+/*
+ * {"mean": mean AUROC over the days that have one, "days": how many,
+ *  "day30": .., "day60": .. (null when undefined that day)}.
+ */
+static json_t *novelty_json(const vmfsim_curve *c)
+{
+    double s = 0.0;
+    size_t n = 0;
+    for (size_t t = 0; c->novelty_auroc && t < c->days; t++)
+        if (!isnan(c->novelty_auroc[t])) {
+            s += c->novelty_auroc[t];
+            n++;
+        }
+    double d30 = c->novelty_auroc && c->days >= 30 ? c->novelty_auroc[29] : NAN;
+    double d60 = c->novelty_auroc && c->days >= 60 ? c->novelty_auroc[59] : NAN;
+    return json_pack("{s:o, s:I, s:o, s:o}", "mean", num_or_null(n ? s / (double)n : NAN), "days",
+                     (json_int_t)n, "day30", num_or_null(d30), "day60", num_or_null(d60));
+}
+
+/* {"median", "lo", "hi"}: the median and the 90 % interval of v [n]. */
+static json_t *interval_json(const double *v, size_t n)
+{
+    return json_pack("{s:o, s:o, s:o}", "median", num_or_null(vmfsim_quantile(v, n, 0.5)), "lo",
+                     num_or_null(vmfsim_quantile(v, n, 0.05)), "hi",
+                     num_or_null(vmfsim_quantile(v, n, 0.95)));
+}
+
+/* The replicates of model m: counts and intervals (see replicates.c). */
+static json_t *reps_json(const vmfsim_reps *r, size_t m)
+{
+    const size_t n = r->n;
+    json_t *ttp = json_object();
+    for (int e = 0; e < VMFSIM_N_EPS; e++)
+        json_object_set_new(ttp, eps_key[e],
+                            interval_json(r->ttp + (m * VMFSIM_N_EPS + (size_t)e) * n, n));
+    return json_pack("{s:I, s:f, s:o, s:o, s:o, s:o}", "n", (json_int_t)n, "level", 0.9,
+                     "final_top1", interval_json(r->final1 + m * n, n), "final_top4",
+                     interval_json(r->final4 + m * n, n), "peak_top1",
+                     interval_json(r->peak1 + m * n, n), "time_to_peak", ttp);
 }
 
 static json_t *model_json(const vmfsim_curve *c, const vmfsim_run_info *info)
@@ -96,7 +146,7 @@ static json_t *model_json(const vmfsim_curve *c, const vmfsim_run_info *info)
     const char *mode = refit                                               ? "refit"
                        : (c->family == VMFSIM_VMFMM && info->cfg->via_url) ? "via"
                                                                            : "online";
-    return json_pack(
+    json_t *mj = json_pack(
         "{s:s, s:s, s:o, s:I, s:{s:f, s:f, s:I}, s:{s:f, s:I, s:f, s:I}, s:o, s:o, s:{s:f, s:f, "
         "s:f}}",
         "family", vmfsim_family_name(c->family), "mode", mode, "refit_every",
@@ -105,6 +155,9 @@ static json_t *model_json(const vmfsim_curve *c, const vmfsim_run_info *info)
         "rows_seen", (json_int_t)c->rows_seen[days - 1], "peak", "top1", p1, "day", (json_int_t)d1,
         "top4", p4, "top4_day", (json_int_t)d4, "time_to_peak", ttp, "time_to_peak_top4", ttp4,
         "seconds", "train", tr, "predict", pr, "total", tr + pr);
+    if (mj)
+        json_object_set_new(mj, "novelty_auroc", novelty_json(c));
+    return mj;
 }
 
 int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_models,
@@ -115,6 +168,8 @@ int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_
         json_array_append_new(eps, json_real(vmfsim_eps[e]));
     for (size_t m = 0; m < n_models; m++) {
         json_t *mj = model_json(&c[m], info);
+        if (mj && info->reps)
+            json_object_set_new(mj, "replicates", reps_json(info->reps, m));
         if (!mj) {
             json_decref(models);
             json_decref(eps);
@@ -143,6 +198,7 @@ int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_
     json_t *st = json_object_get(root, "settings");
     json_object_set_new(st, "gmm_max_iter", json_integer((json_int_t)cfg->gmm_max_iter));
     json_object_set_new(st, "xgb_eta", json_real(cfg->xgb_eta));
+    json_object_set_new(st, "logreg_c", json_real(cfg->logreg_c));
     json_object_set_new(st, "tree_min_child_weight", json_real(cfg->tree_min_child_weight));
     json_object_set_new(st, "threads", json_integer(cfg->threads));
     json_object_set_new(st, "vmf_kappa_scale", json_real(cfg->vmf_kappa_scale));

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -507,8 +508,16 @@ static const json_t *row_labels(const json_t *root, size_t i)
     return json_array_get(json_object_get(root, "labels"), i);
 }
 
+/* The novelty score of row i of a predict answer ({"predictions":[{"novelty":..},..]}), or NaN. */
+static double row_novelty(const json_t *root, size_t i)
+{
+    const json_t *r = json_array_get(json_object_get(root, "predictions"), i);
+    const json_t *v = json_object_get(r, "novelty");
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
 int vmfsim_via_predict(vmfsim_via *v, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err)
+                       double *novelty, char *err)
 {
     vmf_array ax = f32_matrix(x, n, d);
     void *npy = NULL;
@@ -541,6 +550,11 @@ int vmfsim_via_predict(vmfsim_via *v, const float *x, size_t n, size_t d, size_t
         const json_t *l = row_labels(root, i);
         if (!json_is_array(l)) {
             ERR("vmfd predict answer has no labels for row %zu", i);
+            rc = VMF_EFORMAT;
+            break;
+        }
+        if (novelty && isnan(novelty[i] = row_novelty(root, i))) {
+            ERR("vmfd predict answer has no novelty for row %zu", i);
             rc = VMF_EFORMAT;
             break;
         }

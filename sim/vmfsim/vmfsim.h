@@ -21,7 +21,7 @@
 #define VMFSIM_MAX_DAY   200 /* stream days are 1..200 */
 #define VMFSIM_TOPK      4   /* the replay scores top-1 and top-4 */
 #define VMFSIM_N_EPS     3   /* time-to-peak tolerances reported */
-#define VMFSIM_MAX_MODEL 6
+#define VMFSIM_MAX_MODEL 7
 
 /* ------------------------------------------------------------------ stream */
 
@@ -112,7 +112,8 @@ typedef enum {
     VMFSIM_KNN,
     VMFSIM_SVM,
     VMFSIM_RF,
-    VMFSIM_XGBOOST
+    VMFSIM_XGBOOST,
+    VMFSIM_LOGREG
 } vmfsim_family;
 
 /* Settings of every family; vmfsim_model_cfg_init sets the defaults. */
@@ -125,6 +126,7 @@ typedef struct vmfsim_model_cfg {
     size_t knn_reservoir;   /* rows kept per class, 0 = all */
     size_t gmm_max_iter;
     double svm_c;
+    double logreg_c; /* logreg inverse regularisation (liblinear C) */
     size_t xgb_rounds;
     size_t xgb_depth;
     double xgb_eta;
@@ -145,16 +147,23 @@ typedef struct vmfsim_model vmfsim_model;
  * The interface every family implements. learn_day (day 1..200) gets the
  * day's rows, or, for refit families, all stream rows so far (the stream is
  * sorted by day, so that is the prefix x[0 .. n)); it is not called with n = 0. predict_topk writes
- * the top-k dense classes of each row (-1 for empty slots).
+ * the top-k dense classes of each row (-1 for empty slots) and, when
+ * `novelty` is not NULL and the family has a novelty score (ops->novelty),
+ * novelty [n]: larger means "less like any class the model knows" (vmfmm:
+ * cosine distance to the nearest component mean; gmm: minus the largest
+ * class log-density; knn: cosine distance to the k-th nearest stored row;
+ * logreg, rf, xgboost: minus the largest class probability; svm: minus the
+ * largest decision value). A model that cannot score yet writes 0.
  */
 typedef struct vmfsim_model_ops {
     const char *name;
-    int refit; /* 1: refits on all rows so far (every refit_every days) */
+    int refit;   /* 1: refits on all rows so far (every refit_every days) */
+    int novelty; /* 1: predict_topk can write a novelty score */
     int (*create)(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, void **state, char *err);
     int (*learn_day)(void *state, size_t day, const float *x, size_t n, size_t d, const int32_t *y,
                      char *err);
     int (*predict_topk)(void *state, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                        char *err);
+                        double *novelty, char *err);
     uint64_t (*rows_seen)(const void *state);
     void (*destroy)(void *state);
 } vmfsim_model_ops;
@@ -166,13 +175,14 @@ extern const vmfsim_model_ops vmfsim_ops_knn;
 extern const vmfsim_model_ops vmfsim_ops_svm;
 extern const vmfsim_model_ops vmfsim_ops_rf;
 extern const vmfsim_model_ops vmfsim_ops_xgboost;
+extern const vmfsim_model_ops vmfsim_ops_logreg;
 
-/* Family by name ("vmfmm", "gmm", "knn", "svm", "rf", "xgboost"); -1 if unknown. */
+/* Family by name ("vmfmm", "gmm", "knn", "svm", "rf", "xgboost", "logreg"); -1 if unknown. */
 int vmfsim_family_parse(const char *name);
 const char *vmfsim_family_name(int family);
 
 /*
- * Parses a comma-separated model list ("all" = the six) into families[]
+ * Parses a comma-separated model list ("all" = the seven) into families[]
  * without duplicates; returns the count, or 0 with err on a bad name.
  */
 size_t vmfsim_models_parse(const char *list, int *families, char *err);
@@ -212,6 +222,17 @@ typedef struct vmfsim_curve {
     double *train_s, *predict_s;
     unsigned char *refit_day; /* 1 when the model was (re)fit that day */
     size_t refits;
+    /*
+     * AUROC of the novelty score at separating test rows of classes with no
+     * stream row up to that day from the other test rows; NaN when the
+     * family has no score or the day has no such rows (or only such rows).
+     */
+    double *novelty_auroc;
+    /*
+     * With replicates: [4][days] the 5th and 95th percentiles of top-1, then
+     * of top-4, per day over the replicates (vmfsim_reps_bands); else NULL.
+     */
+    double *band;
 } vmfsim_curve;
 
 typedef struct vmfsim_replay_opts {
@@ -226,6 +247,38 @@ typedef struct vmfsim_replay_opts {
 int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_curve **out,
                   char *err);
 void vmfsim_curves_free(vmfsim_curve *c, size_t n);
+
+/*
+ * AUROC of score [n] for positives pos [n] (nonzero) against the others:
+ * the probability that a random positive scores above a random negative,
+ * ties counting one half (Mann-Whitney). NaN without positives or
+ * negatives, or when out of memory.
+ */
+double vmfsim_auroc(const double *score, const unsigned char *pos, size_t n);
+
+/* -------------------------------------------------------------- replicates */
+
+/* What R replays measured (replicates.c), [model][replicate] unless said. */
+typedef struct vmfsim_reps {
+    size_t n, n_models, days;
+    double *final1, *final4, *peak1;
+    double *ttp;         /* [model][eps][replicate] time-to-peak of top-1, days */
+    double *top1, *top4; /* [model][day][replicate] */
+} vmfsim_reps;
+
+int vmfsim_reps_new(size_t n, size_t n_models, size_t days, vmfsim_reps **out);
+void vmfsim_reps_free(vmfsim_reps *r);
+/* Stores replicate `rep` (0 .. n-1) from the curves of one replay. */
+void vmfsim_reps_record(vmfsim_reps *r, size_t rep, const vmfsim_curve *c);
+/* Sets c[m].band from the replicates (see vmfsim_curve). */
+void vmfsim_reps_bands(const vmfsim_reps *r, vmfsim_curve *c);
+/* Quantile p in [0, 1] of v [n] (linear between order statistics); NaN for n = 0. */
+double vmfsim_quantile(const double *v, size_t n, double p);
+/*
+ * A replicate of stream s: the rows of each day in a fresh seeded order and
+ * a bootstrap sample of the test rows (n_test draws with replacement).
+ */
+int vmfsim_stream_perturb(const vmfsim_stream *s, uint64_t seed, vmfsim_stream *out, char *err);
 
 /* ----------------------------------------------------------------- summary */
 
@@ -246,7 +299,8 @@ typedef struct vmfsim_run_info {
     const vmfsim_model_cfg *cfg;
     const vmfsim_stream *s;
     double wall_s;
-    int timings; /* 0: timing columns written as 0 (--no-timings) */
+    int timings;             /* 0: timing columns written as 0 (--no-timings) */
+    const vmfsim_reps *reps; /* --replicates (n >= 2), or NULL */
 } vmfsim_run_info;
 
 int vmfsim_write_daily_csv(const char *path, const vmfsim_curve *c, size_t n_models, int timings,
@@ -283,7 +337,7 @@ int vmfsim_via_put_batch(vmfsim_via *v, const char *key, const float *x, size_t 
                          const int32_t *y, char *err);
 /* POST /v1/predict?top_k=k with an .npy of x; labels into topk [n][k] (-1 padding). */
 int vmfsim_via_predict(vmfsim_via *v, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
-                       char *err);
+                       double *novelty, char *err);
 
 /* A tiny HTTP/1.1 exchange (exposed for tests): status, body (malloc'ed). */
 int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char *ctype,

@@ -29,10 +29,12 @@ static const char usage_text[] =
     "       vmfsim --help | --version\n"
     "\n"
     "run replays a 200-day stream through the chosen models: each day every model\n"
-    "learns that day's rows (vmfmm and knn incrementally; gmm, svm, rf and xgboost\n"
-    "refit on all rows so far every --refit-every days, carrying their last model in\n"
-    "between) and is scored on the fixed held-out test rows (top-1 and top-4 macro\n"
-    "recall; a class never seen scores 0). Writes DIR/daily.csv, DIR/summary.json\n"
+    "learns that day's rows (vmfmm and knn incrementally; gmm, svm, logreg, rf and\n"
+    "xgboost refit on all rows so far every --refit-every days, carrying their last\n"
+    "model in between) and is scored on the fixed held-out test rows (top-1 and top-4\n"
+    "macro recall; a class never seen scores 0; and the AUROC of each family's\n"
+    "novelty score at flagging test rows of classes not seen yet). Writes DIR/daily.csv, "
+    "DIR/summary.json\n"
     "and DIR/plots/{accuracy,rows}.{png,svg}, and prints a summary table.\n"
     "\n"
     "stream and output:\n"
@@ -41,13 +43,20 @@ static const char usage_text[] =
     "  --days N              replay days 1..N (default 200)\n"
     "  --output-dir DIR      output directory (default vmfsim-out; ablate: vmfsim-ablate)\n"
     "  --seed N              seed of the generator and of every model (default 42)\n"
+    "  --replicates R        R replays (default 1): the first is the main run; each other\n"
+    "                        re-draws the order of the rows within each day, a bootstrap\n"
+    "                        of the test rows and the model seeds (seed + r), and for\n"
+    "                        the synthetic stream the stream itself; summary.json gets\n"
+    "                        90% intervals per model and the plot bands (vmfmm runs\n"
+    "                        in-process in the extra replicates, also with --via)\n"
     "  --no-plots            skip the plots\n"
     "  --no-timings          write 0 in the timing columns and fields (byte-identical\n"
     "                        outputs for the same seed)\n"
     "  --quiet               no progress line on stderr (shown only on a terminal)\n"
     "  --json                print summary.json on stdout instead of the table\n"
     "models:\n"
-    "  --models LIST         comma-separated among vmfmm,gmm,knn,svm,rf,xgboost, or all\n"
+    "  --models LIST         comma-separated among vmfmm,gmm,knn,svm,rf,xgboost,logreg,\n"
+    "                        or all\n"
     "                        (default all)\n"
     "  --via URL             vmfmm through a running vmfd (http://HOST:PORT): each day is\n"
     "                        PUT /v1/batches/day-NNN, scoring is POST /v1/predict\n"
@@ -56,11 +65,13 @@ static const char usage_text[] =
     "  --vmf-kappa-scale S   vmfmm prediction temperature (kappa_scale of libvmfmm's\n"
     "                        classifier; default: the library's, as in vmfd)\n"
     "  --vmf-own-kappa       vmfmm predicts with each component's kappa, not the pooled one\n"
-    "  --refit-every N       refit period of gmm, svm, rf, xgboost in days (default 20)\n"
+    "  --refit-every N       refit period of gmm, svm, logreg, rf, xgboost in days\n"
+    "                        (default 20)\n"
     "  --knn-k N             neighbours (default 10)\n"
     "  --knn-reservoir N     rows kept per class by knn, 0 = all (default 200)\n"
     "  --gmm-max-iter N      EM iterations of a gmm refit (default 50)\n"
-    "  --svm-c C             liblinear C (default 1)\n"
+    "  --svm-c C             liblinear C of svm (default 1; class-balanced weights)\n"
+    "  --logreg-c C          liblinear C of logreg (default 1; class-balanced weights)\n"
     "  --xgb-rounds N        boosting rounds (default 20)\n"
     "  --xgb-depth N         tree depth (default 4)\n"
     "  --xgb-eta E           learning rate (default 0.3)\n"
@@ -100,7 +111,7 @@ typedef struct cli {
     vmf_cli ui;
     const char *cmd;
     const char *stream, *output_dir, *output, *models, *components;
-    size_t days;
+    size_t days, replicates;
     int no_plots, no_timings, quiet, json;
     vmfsim_model_cfg cfg;
     vmfsim_gen_opts gen;
@@ -159,6 +170,7 @@ static const opt opts[] = {
     O("--models", T_STR, models),
     O("--components", T_STR, components),
     O("--days", T_SIZE, days),
+    O("--replicates", T_SIZE, replicates),
     O("--no-plots", T_FLAG, no_plots),
     O("--no-timings", T_FLAG, no_timings),
     O("--quiet", T_FLAG, quiet),
@@ -172,6 +184,7 @@ static const opt opts[] = {
     O("--knn-reservoir", T_SIZE, cfg.knn_reservoir),
     O("--gmm-max-iter", T_SIZE, cfg.gmm_max_iter),
     O("--svm-c", T_DBL, cfg.svm_c),
+    O("--logreg-c", T_DBL, cfg.logreg_c),
     O("--xgb-rounds", T_SIZE, cfg.xgb_rounds),
     O("--xgb-depth", T_SIZE, cfg.xgb_depth),
     O("--xgb-eta", T_DBL, cfg.xgb_eta),
@@ -281,12 +294,16 @@ static int check_cfg(const cli *c)
         return usage_error("--days must be in 1..200%s", "");
     if (c->cfg.refit_every < 1)
         return usage_error("--refit-every must be >= 1%s", "");
+    if (c->replicates < 1 || c->replicates > 1000)
+        return usage_error("--replicates must be in 1..1000%s", "");
     if (c->cfg.knn_k < 1)
         return usage_error("--knn-k must be >= 1%s", "");
     if (c->cfg.gmm_max_iter < 1)
         return usage_error("--gmm-max-iter must be >= 1%s", "");
     if (!(c->cfg.svm_c > 0))
         return usage_error("--svm-c must be > 0%s", "");
+    if (!(c->cfg.logreg_c > 0))
+        return usage_error("--logreg-c must be > 0%s", "");
     if (c->cfg.xgb_rounds < 1 || c->cfg.xgb_depth < 1 || c->cfg.xgb_depth > 20 ||
         !(c->cfg.xgb_eta > 0 && c->cfg.xgb_eta <= 1))
         return usage_error("xgboost needs rounds >= 1, depth 1..20, eta in (0, 1]%s", "");
@@ -367,6 +384,58 @@ static int has_vmfmm(const int *families, size_t n)
     return 0;
 }
 
+/*
+ * Replays r = 1 .. replicates-1 (replicates.c says what each re-draws) and
+ * records them with the main run's curves cv as replicate 0.
+ */
+static int replicates(cli *c, const vmfsim_stream *s, const vmfsim_replay_opts *main_ro,
+                      const vmfsim_curve *cv, vmfsim_reps **out, char *err)
+{
+    vmfsim_reps *reps = NULL;
+    int rc = vmfsim_reps_new(c->replicates, main_ro->n_models, c->days, &reps);
+    if (rc) {
+        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        return rc;
+    }
+    vmfsim_reps_record(reps, 0, cv);
+    for (size_t r = 1; r < c->replicates && rc == VMF_OK; r++) {
+        uint64_t seed = c->cfg.seed + r;
+        vmfsim_stream base, rs;
+        int own_base = 0;
+        memset(&base, 0, sizeof base);
+        if (!c->stream) {
+            vmfsim_gen_opts g = c->gen;
+            g.seed = seed;
+            if ((rc = vmfsim_stream_generate(&g, &base, NULL, err)))
+                break;
+            own_base = 1;
+        }
+        rc = vmfsim_stream_perturb(own_base ? &base : s, seed ^ 0x5bd1e995u, &rs, err);
+        if (own_base)
+            vmfsim_stream_free(&base);
+        if (rc)
+            break;
+        vmfsim_replay_opts ro = *main_ro;
+        ro.cfg.seed = seed;
+        ro.cfg.via_url = NULL;
+        ro.progress = 0;
+        if (c->ui.progress)
+            fprintf(stderr, "vmfsim: replicate %zu/%zu\n", r + 1, c->replicates);
+        vmfsim_curve *rc_cv = NULL;
+        rc = vmfsim_replay(&rs, &ro, &rc_cv, err);
+        if (rc == VMF_OK)
+            vmfsim_reps_record(reps, r, rc_cv);
+        vmfsim_curves_free(rc_cv, ro.n_models);
+        vmfsim_stream_free(&rs);
+    }
+    if (rc) {
+        vmfsim_reps_free(reps);
+        return rc;
+    }
+    *out = reps;
+    return VMF_OK;
+}
+
 static int cmd_run(cli *c)
 {
     int families[VMFSIM_MAX_MODEL];
@@ -412,8 +481,18 @@ static int cmd_run(cli *c)
         vmfsim_stream_free(&s);
         return replay_exit(c, rc, err, c->cfg.via_url);
     }
+    vmfsim_reps *reps = NULL;
+    if (c->replicates > 1) {
+        if ((rc = replicates(c, &s, &ro, cv, &reps, err))) {
+            vmfsim_curves_free(cv, n_models);
+            vmfsim_stream_free(&s);
+            return replay_exit(c, rc, err, NULL);
+        }
+        vmfsim_reps_bands(reps, cv);
+    }
     double wall = now_s() - t0;
-    vmfsim_run_info info = {.stream = c->stream ? c->stream : "synthetic",
+    vmfsim_run_info info = {.reps = reps,
+                            .stream = c->stream ? c->stream : "synthetic",
                             .seed = c->cfg.seed,
                             .days = c->days,
                             .cfg = &c->cfg,
@@ -458,6 +537,7 @@ static int cmd_run(cli *c)
                    c->cfg.refit_every, dir);
         }
     }
+    vmfsim_reps_free(reps);
     vmfsim_curves_free(cv, n_models);
     vmfsim_stream_free(&s);
     return ex;
@@ -578,6 +658,7 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.cmd = argv[1];
     c.days = VMFSIM_MAX_DAY;
+    c.replicates = 1;
     vmf_cli_init(&c.ui, "vmfsim");
     vmfsim_model_cfg_init(&c.cfg);
     vmfsim_gen_opts_init(&c.gen);

@@ -5,7 +5,8 @@
  *   accuracy  top-1 and top-4 macro recall per day, one curve per model (the
  *             palette index is the model family, so colours match across
  *             runs), time-to-peak (eps 0.01) of each model marked by a dashed
- *             vertical line in its colour;
+ *             vertical line in its colour; with --replicates, a light band per
+ *             model spans the 5th-95th percentile of the replicates each day;
  *   rows      rows seen per day by each model (left) and the stream's rows per
  *             day and class (right, a heatmap: classes by size, days across);
  *   ablate    final and peak top-1/top-4 against K_max.
@@ -45,6 +46,9 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
     const char **rlab = malloc(C * sizeof *rlab), **clab = malloc(days * sizeof *clab);
     char *rbuf = malloc(C * RLAB), *cbuf = malloc(days * CLAB);
     vmf_plot_series s1[VMFSIM_MAX_MODEL], s4[VMFSIM_MAX_MODEL], sr[VMFSIM_MAX_MODEL];
+    /* Bands first (drawn below the curves), then the curves. */
+    vmf_plot_series a1[2 * VMFSIM_MAX_MODEL], a4[2 * VMFSIM_MAX_MODEL];
+    size_t na = 0;
     vmf_plot_vline v1[VMFSIM_MAX_MODEL], v4[VMFSIM_MAX_MODEL];
     char vl1[VMFSIM_MAX_MODEL][48], vl4[VMFSIM_MAX_MODEL][48];
     char path[4096], perr[256] = "";
@@ -79,6 +83,27 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         sr[m].label = name;
         sr[m].y = rows + m * days;
     }
+    for (size_t m = 0; m < n_models; m++) {
+        if (!c[m].band)
+            continue;
+        memset(&a1[na], 0, sizeof a1[na]);
+        a1[na].x = xs;
+        a1[na].n = days;
+        a1[na].color = c[m].family;
+        a1[na].fill = 1;
+        a1[na].fill_alpha = 0.18;
+        a1[na].line_width = 0.3;
+        a1[na].y_base = c[m].band;
+        a1[na].y = c[m].band + days;
+        a4[na] = a1[na];
+        a4[na].y_base = c[m].band + 2 * days;
+        a4[na].y = c[m].band + 3 * days;
+        na++;
+    }
+    for (size_t m = 0; m < n_models; m++) {
+        a1[na + m] = s1[m];
+        a4[na + m] = s4[m];
+    }
     vmf_plot_panel p[2];
     day_panel(&p[0], VMF_PLOT_KIND_LINE,
               "top-1 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
@@ -86,7 +111,7 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
     day_panel(&p[1], VMF_PLOT_KIND_LINE,
               "top-4 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
               "top-4 macro recall");
-    const vmf_plot_series *acc_series[2] = {s1, s4};
+    const vmf_plot_series *acc_series[2] = {a1, a4};
     const vmf_plot_vline *acc_vlines[2] = {v1, v4};
     for (int i = 0; i < 2; i++) {
         p[i].opts.xmin = 0;
@@ -97,7 +122,7 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         p[i].opts.vlines = acc_vlines[i];
         p[i].opts.n_vlines = n_models;
         p[i].series = acc_series[i];
-        p[i].n_series = n_models;
+        p[i].n_series = na + n_models;
     }
     vmf_plot_opts page;
     vmf_plot_opts_init(&page);

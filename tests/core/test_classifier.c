@@ -763,6 +763,78 @@ static void test_prequential_record(void **state)
     free(y);
 }
 
+/*
+ * The novelty score is the cosine distance to the nearest component mean of
+ * any class, computed here from the public mixtures; predict_topk_novelty
+ * returns the same classes and probabilities as predict_topk, and
+ * vmf_classifier_novelty the same scores. Rows of a class the model never
+ * saw score far above rows of known classes.
+ */
+static void test_novelty(void **state)
+{
+    (void)state;
+    const size_t d = 16, nc = 4, sizes[4] = {300, 200, 150, 100};
+    float *centres = malloc(nc * d * sizeof *centres);
+    float *x = malloc(750 * d * sizeof *x);
+    int64_t *y = malloc(750 * sizeof *y);
+    size_t n = make_classes(11, d, nc, sizes, centres, x, y);
+    /* Learn classes 0..2 (labels 3, 13, 23); class 3 (label 33) stays unknown. */
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++)
+        if (y[i] != 33) {
+            memmove(x + nk * d, x + i * d, d * sizeof *x);
+            y[nk++] = y[i];
+        }
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, nk, d, &(vmf_labels){nk, y, NULL}));
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 12);
+    const size_t nq = 40;
+    float *q = malloc(nq * d * sizeof *q);
+    for (size_t i = 0; i < nq; i++)
+        vmf_assert_ok(vmf_sample_vmf(centres + (i % nc) * d, d, 200.0, 1, &rng, q + i * d));
+    int32_t *t0 = malloc(nq * 2 * sizeof *t0), *t1 = malloc(nq * 2 * sizeof *t1);
+    double *p0 = malloc(nq * 2 * sizeof *p0), *p1 = malloc(nq * 2 * sizeof *p1);
+    double *nv = malloc(nq * sizeof *nv), *nv2 = malloc(nq * sizeof *nv2);
+    vmf_assert_ok(vmf_classifier_predict_topk(c, q, nq, d, 2, t0, p0));
+    vmf_assert_ok(vmf_classifier_predict_topk_novelty(c, q, nq, d, 2, t1, p1, nv));
+    vmf_assert_ok(vmf_classifier_novelty(c, q, nq, d, nv2));
+    assert_memory_equal(t0, t1, nq * 2 * sizeof *t0);
+    assert_memory_equal(p0, p1, nq * 2 * sizeof *p0);
+    double known_max = 0.0, unknown_min = 2.0;
+    for (size_t i = 0; i < nq; i++) {
+        double best = -2.0;
+        for (size_t k = 0; k < vmf_classifier_n_classes(c); k++) {
+            const vmf_mixture *m = vmf_classifier_class_mixture(c, k);
+            for (size_t j = 0; j < vmf_mixture_n_components(m); j++) {
+                double s = 0.0;
+                for (size_t r = 0; r < d; r++)
+                    s += (double)vmf_mixture_means(m)[j * d + r] * q[i * d + r];
+                best = s > best ? s : best;
+            }
+        }
+        vmf_assert_close(nv[i], 1.0 - best, 1e-5, 1e-5);
+        assert_true(nv[i] == nv2[i]);
+        assert_true(nv[i] >= 0.0 && nv[i] <= 2.0);
+        if (i % nc == 3)
+            unknown_min = nv[i] < unknown_min ? nv[i] : unknown_min;
+        else
+            known_max = nv[i] > known_max ? nv[i] : known_max;
+    }
+    /* kappa 200 in 16 dims: known rows lie within ~0.1 of their mode; random
+     * centres are ~0.25 apart or more. */
+    assert_true(known_max < 0.15);
+    assert_true(unknown_min > known_max);
+    assert_int_equal(vmf_classifier_novelty(c, q, nq, d + 1, nv), VMF_EINVAL);
+    assert_int_equal(vmf_classifier_novelty(c, q, nq, d, NULL), VMF_EINVAL);
+    vmf_classifier_free(c);
+    free(centres), free(x), free(y), free(q), free(t0), free(t1), free(p0), free(p1), free(nv),
+        free(nv2);
+}
+
 /* ---- fmnist-cce64 ---- */
 
 typedef struct fmnist {
@@ -902,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_hostile_blobs),
         cmocka_unit_test(test_identical_rows),
         cmocka_unit_test(test_prequential_record),
+        cmocka_unit_test(test_novelty),
         cmocka_unit_test(test_fmnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

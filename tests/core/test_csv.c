@@ -90,6 +90,77 @@ static void test_header_rules(void **state)
     assert_int_equal(vmf_csv_read_mem(NULL, 3, &a), VMF_EINVAL);
 }
 
+/* Reads text via vmf_csv_read_columns; ids and labels as given (NULL: none). */
+static int read_cols(const char *dir, const char *text, const char *id, const char *label,
+                     vmf_array *x, vmf_array *ids, vmf_array *labels)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/c.csv", dir);
+    vmf_test_write_text(path, text);
+    vmf_csv_opts o;
+    vmf_csv_opts_init(&o);
+    o.id_column = id;
+    o.label_column = label;
+    return vmf_csv_read_columns(path, &o, x, ids, labels);
+}
+
+static void assert_strs(const vmf_array *a, size_t n, const char *const *want)
+{
+    assert_int_equal(a->dtype, VMF_DTYPE_STR);
+    assert_int_equal(a->count, n);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(((char **)a->data)[i], want[i]);
+}
+
+/* Id and label columns (string labels) by header name or 1-based index. */
+static void test_id_and_label_columns(void **state)
+{
+    (void)state;
+    char dir[512];
+    vmf_test_tmpdir(dir, sizeof dir);
+    vmf_array x, ids, lab;
+    const float want[] = {1, 2, 3, 4, 5, 6};
+    /* By name, columns anywhere, labels are text even when they look numeric. */
+    vmf_assert_ok(read_cols(dir, "f1,id, label ,f2\n1,a-7, cat ,2\n3,a-8,42,4\n5,a-9,dog,6\n", "id",
+                            "label", &x, &ids, &lab));
+    assert_f32(&x, 3, 2, want);
+    const char *wid[] = {"a-7", "a-8", "a-9"}, *wlab[] = {"cat", "42", "dog"};
+    assert_strs(&ids, 3, wid);
+    assert_strs(&lab, 3, wlab);
+    vmf_array_free(&x);
+    vmf_array_free(&ids);
+    vmf_array_free(&lab);
+    /* A pandas-style header with numeric feature names is still a header. */
+    vmf_assert_ok(
+        read_cols(dir, "label,0,1\nx,1,2\ny,3,4\nz,5,6\n", NULL, "label", &x, NULL, &lab));
+    assert_f32(&x, 3, 2, want);
+    const char *wxyz[] = {"x", "y", "z"};
+    assert_strs(&lab, 3, wxyz);
+    vmf_array_free(&x);
+    vmf_array_free(&lab);
+    /* No header: 1-based indexes. */
+    vmf_assert_ok(read_cols(dir, "9,1,2,u\n8,3,4,v\n7,5,6,w\n", "1", "4", &x, &ids, &lab));
+    assert_f32(&x, 3, 2, want);
+    const char *w987[] = {"9", "8", "7"}, *wuvw[] = {"u", "v", "w"};
+    assert_strs(&ids, 3, w987);
+    assert_strs(&lab, 3, wuvw);
+    vmf_array_free(&x);
+    vmf_array_free(&ids);
+    vmf_array_free(&lab);
+    /* Errors name the column; a bad number elsewhere still names its line. */
+    assert_int_equal(read_cols(dir, "a,b\n1,2\n", NULL, "species", &x, NULL, &lab), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "no column 'species'"));
+    assert_int_equal(read_cols(dir, "1,2\n3,4\n", NULL, "species", &x, NULL, &lab), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "no header line"));
+    assert_int_equal(read_cols(dir, "l,a\nx,1\ny,oops\n", NULL, "l", &x, NULL, &lab), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "line 3, field 2"));
+    assert_null(lab.data);
+    assert_int_equal(read_cols(dir, "l,a\nx,1\n", "l", "l", &x, NULL, &lab), VMF_EINVAL);
+    assert_int_equal(read_cols(dir, "l\nx\n", NULL, "l", &x, NULL, &lab), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "no numeric column"));
+    vmf_test_rmtree(dir);
+}
+
 /* A directory or a device is refused by name before any read, as .npy does:
  * a directory once gave a vague read error and /dev/null "no data rows". */
 static void test_read_refuses_a_non_regular_file(void **state)
@@ -273,6 +344,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_layouts),
         cmocka_unit_test(test_header_rules),
+        cmocka_unit_test(test_id_and_label_columns),
         cmocka_unit_test(test_read_refuses_a_non_regular_file),
         cmocka_unit_test(test_long_lines_and_many_rows),
         cmocka_unit_test(test_malformed_battery),

@@ -439,6 +439,7 @@ static void test_reseed_rule(void **state)
     o.init = VMF_INIT_GIVEN;
     o.init_means = init;
     o.max_iter = 1;
+    o.search = 0; /* the rule itself, without the split-and-merge search */
     vmf_mixture *m;
     vmf_em_report rep;
     vmf_assert_ok(vmf_mixture_fit(&o, t.x, t.n, t.d, &m, &rep));

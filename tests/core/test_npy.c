@@ -255,6 +255,35 @@ static size_t make_npy(unsigned char *out, int major, const char *header, int pa
     return 8 + lb + total_h + dlen;
 }
 
+/* '<f2' (numpy float16, as CLIP pipelines save embeddings) is widened to float32 exactly. */
+static void test_float16(void **state)
+{
+    (void)state;
+    /* 1, -2, 0.5, 65504 (largest half), 2^-24 (smallest subnormal), -0, 1/3 rounded, 2^-14 */
+    const uint16_t h[8] = {0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000, 0x3555, 0x0400};
+    const float want[8] = {1.0f, -2.0f, 0.5f, 65504.0f, 0x1p-24f, -0.0f, 0x1.554p-2f, 0x1p-14f};
+    unsigned char raw[16], img[256];
+    for (size_t i = 0; i < 8; i++) {
+        raw[2 * i] = (unsigned char)(h[i] & 0xff);
+        raw[2 * i + 1] = (unsigned char)(h[i] >> 8);
+    }
+    size_t len =
+        make_npy(img, 1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2, 4), }", 1, raw, 16);
+    vmf_array a;
+    vmf_assert_ok(vmf_npy_read_mem(img, len, &a));
+    assert_shape(&a, VMF_DTYPE_F32, 2, 2, 4);
+    assert_memory_equal(a.data, want, sizeof want);
+    vmf_array_free(&a);
+    /* Truncated data is still refused with the file's own byte count. */
+    vmf_array bad;
+    assert_int_equal(vmf_npy_read_mem(img, len - 1, &bad), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "truncated"));
+    /* Big-endian half is refused like every big-endian dtype. */
+    len = make_npy(img, 1, "{'descr': '>f2', 'fortran_order': False, 'shape': (8,), }", 1, raw, 16);
+    assert_int_equal(vmf_npy_read_mem(img, len, &bad), VMF_EFORMAT);
+    assert_non_null(strstr(vmf_last_error(), "big-endian"));
+}
+
 static void test_header_spellings(void **state)
 {
     (void)state;
@@ -633,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_writer_matches_numpy),
         cmocka_unit_test(test_roundtrip_every_dtype),
         cmocka_unit_test(test_header_spellings),
+        cmocka_unit_test(test_float16),
         cmocka_unit_test(test_malformed_battery),
         cmocka_unit_test(test_huge_shape_allocates_nothing),
         cmocka_unit_test(test_size_limit),

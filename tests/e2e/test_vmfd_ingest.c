@@ -3,7 +3,8 @@
  * day <= 30) sent to a real vmfd over HTTP and through the inbox give a model
  * bit-identical to an in-process classifier fed the same batches, and
  * predictions through POST /v1/predict equal in-process predict_topk (same
- * labels, same probabilities). Re-sending a key with the same content
+ * labels, same probabilities, same novelty scores; "unknown" follows
+ * model.novelty_threshold). Re-sending a key with the same content
  * applies nothing twice; other content under the key is 409.
  */
 #include "vmfd_e2e_util.h"
@@ -61,9 +62,17 @@ static float *test_rows(size_t n)
     return x;
 }
 
-/* Compares a predict answer with in-process predict_topk on normalized rows. */
-static void check_predictions(const char *body, const float *rows, size_t n, size_t k)
+/*
+ * Compares a predict answer with in-process predict_topk on normalized rows
+ * (threshold: the daemon's model.novelty_threshold); returns how many rows
+ * the answer marks unknown.
+ */
+static size_t check_predictions_t(const char *body, const float *rows, size_t n, size_t k,
+                                  double threshold)
 {
+    size_t unknown = 0;
+    double *nov = malloc(n * sizeof *nov);
+    assert_non_null(nov);
     float *xn = malloc(n * stream.d * sizeof *xn);
     int32_t *cls = malloc(n * k * sizeof *cls);
     double *proba = malloc(n * k * sizeof *proba);
@@ -72,7 +81,7 @@ static void check_predictions(const char *body, const float *rows, size_t n, siz
     assert_non_null(proba);
     memcpy(xn, rows, n * stream.d * sizeof *xn);
     vmf_assert_ok(vmf_rows_normalize(xn, n, stream.d));
-    vmf_assert_ok(vmf_classifier_predict_topk(ref, xn, n, stream.d, k, cls, proba));
+    vmf_assert_ok(vmf_classifier_predict_topk_novelty(ref, xn, n, stream.d, k, cls, proba, nov));
     const vmf_label_table *lt = vmf_classifier_labels(ref);
     json_error_t je;
     json_t *o = json_loads(body, 0, &je);
@@ -83,6 +92,11 @@ static void check_predictions(const char *body, const float *rows, size_t n, siz
         json_t *p = json_array_get(preds, i);
         json_t *labels = json_object_get(p, "labels"), *probs = json_object_get(p, "probabilities");
         assert_int_equal(json_array_size(labels), k);
+        assert_true(json_number_value(json_object_get(p, "novelty")) == nov[i]);
+        json_t *unk = json_object_get(p, "unknown");
+        assert_true(json_is_boolean(unk));
+        assert_int_equal(json_is_true(unk), nov[i] > threshold);
+        unknown += json_is_true(unk);
         for (size_t r = 0; r < k; r++) {
             assert_true(json_is_integer(json_array_get(labels, r)));
             assert_int_equal(json_integer_value(json_array_get(labels, r)),
@@ -100,12 +114,68 @@ static void check_predictions(const char *body, const float *rows, size_t n, siz
     free(xn);
     free(cls);
     free(proba);
+    free(nov);
+    return unknown;
+}
+
+static void check_predictions(const char *body, const float *rows, size_t n, size_t k)
+{
+    assert_int_equal(check_predictions_t(body, rows, n, k, 2.0), 0); /* the default: never */
 }
 
 static const char *batch_status(int port, const char *key)
 {
     static char st[32];
     return e2e_wait_batch(port, key, st, sizeof st, 30000);
+}
+
+/*
+ * model.novelty_threshold: rows whose novelty exceeds it are "unknown". The
+ * threshold 0.2 lies between the novelty of typical known-class test rows and
+ * that of the two classes not yet seen by day 30 (Coat, Pullover), so the
+ * answer for 1,000 test rows has both kinds.
+ */
+static void test_novelty_threshold(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    char conf[700];
+    e2e_init(&p);
+    snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
+    FILE *f = fopen(conf, "w");
+    assert_non_null(f);
+    fprintf(f, "[model]\nnovelty_threshold = 0.2\n");
+    fclose(f);
+    const char *args[] = {"--config", conf, NULL};
+    e2e_start(&p, args, 1);
+    for (int day = 1; day <= DAYS; day++)
+        assert_int_equal(e2e_put_day(p.port, &stream, day, NULL), 202);
+    assert_string_equal(batch_status(p.port, "day-030"), "applied");
+    size_t n = 1000;
+    float *rows = test_rows(n);
+    vmf_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = VMF_DTYPE_F32;
+    a.ndim = 2;
+    a.shape[0] = n;
+    a.shape[1] = stream.d;
+    a.count = n * stream.d;
+    a.data = rows;
+    void *npy;
+    size_t npy_len;
+    vmf_assert_ok(vmf_npy_write_mem(&a, &npy, &npy_len));
+    e2e_resp r;
+    assert_int_equal(e2e_http(p.port, "POST", "/v1/predict?top_k=2", "application/x-npy", npy,
+                              npy_len, NULL, &r),
+                     0);
+    assert_int_equal(r.status, 200);
+    size_t unknown = check_predictions_t(r.body, rows, n, 2, 0.2);
+    assert_true(unknown > 0 && unknown < n);
+    e2e_resp_free(&r);
+    free(npy);
+    free(rows);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    vmf_test_rmtree(p.dir);
 }
 
 static void test_http_stream(void **state)
@@ -314,6 +384,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_stream),
         cmocka_unit_test(test_inbox_stream),
+        cmocka_unit_test(test_novelty_threshold),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

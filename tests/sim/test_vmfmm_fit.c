@@ -161,8 +161,8 @@ static void test_fit_defaults_and_determinism(void **state)
     assert_string_equal(m1, m2);
     free(m1);
     free(m2);
-    /* Another seed gives another model. */
-    r = vmfmm_run(dir, "fit", "--no-plots", "-o", out2, "--seed", "43", NULL);
+    /* Another seed gives another model (replacing the first fit's files: --force). */
+    r = vmfmm_run(dir, "fit", "--no-plots", "-o", out2, "--seed", "43", "--force", NULL);
     expect_ok(&r, "fit seed 43");
     vmfmm_result_free(&r);
     m1 = vmf_test_read_file(vmfmm_path(path, sizeof path, out1, "model.json"), NULL);
@@ -189,11 +189,15 @@ static void test_fit_fmnist(void **state)
     assert_int_equal((int)jnum(m, "n_classes"), 10);
     double nmi = jnum(m, "nmi"), purity = jnum(m, "purity"), ari = jnum(m, "ari");
     print_message("fmnist K=10: NMI %.3f ARI %.3f purity %.3f\n", nmi, ari, purity);
-    /* Normalized-softmax embeddings of 10 classes cluster well, but not perfectly
-       (seed 42: NMI 0.798, ARI 0.818, purity 0.867; classes 3 and 6 are split). */
+    /* Normalized-softmax embeddings of 10 classes cluster well, but not perfectly.
+       Plain EM (--no-search, seed 42): NMI 0.798, ARI 0.818, purity 0.867, held-out
+       loglik 91.72; the default split-and-merge search reaches a higher likelihood
+       (held-out 92.82, train +1.20 nats per row) whose clusters cut the classes
+       differently: NMI 0.780, ARI 0.653, purity 0.873. Clusters are not classes. */
     assert_true(nmi > 0.7 && nmi < 0.95);
     assert_true(purity > 0.8 && purity < 0.97);
-    assert_true(ari > 0.7 && ari < 0.95);
+    assert_true(ari > 0.6 && ari < 0.95);
+    assert_true(jnum(json_object_get(m, "test"), "mean_loglik") > 92.5);
     json_t *train = json_object_get(m, "train"), *test = json_object_get(m, "test");
     assert_true(jnum(train, "nmi") > 0.5 && jnum(test, "purity") > 0.5);
     json_t *clf = json_object_get(m, "classifier");
@@ -537,7 +541,7 @@ static void test_fit_options_and_forms(void **state)
                                  {"--kappa-estimator", "song"}};
     for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++) {
         r = vmfmm_run(dir, "fit", "-i", xcsv, "-k", "3", variants[v][0], variants[v][1],
-                      "--no-plots", "-o", out, NULL);
+                      "--no-plots", "-o", out, "--force", NULL);
         expect_ok(&r, variants[v][1]);
         vmfmm_result_free(&r);
     }

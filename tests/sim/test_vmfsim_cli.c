@@ -231,18 +231,18 @@ static void test_gen_run_and_reproducibility(void **state)
     char *sa = strip_timings(da), *sc = strip_timings(dc);
     assert_string_equal(sa, sc); /* with timings: identical but for the timing columns */
     assert_true(strcmp(da, dc) != 0 || strstr(dc, ",0.000000,0.000000") != NULL);
-    /* 1 header + 20 days x 6 models. */
+    /* 1 header + 20 days x 7 models. */
     size_t lines = 0;
     for (const char *p = da; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 1 + 20 * 6);
+    assert_int_equal(lines, 1 + 20 * 7);
     free(sa), free(sc), free(da), free(db), free(dc);
     /* summary.json has the contract's keys for every model. */
     snprintf(path, sizeof path, "%s/summary.json", a);
     json_t *j = json_load_file(path, 0, NULL);
     assert_non_null(j);
     json_t *models = json_object_get(j, "models");
-    assert_int_equal(json_object_size(models), 6);
+    assert_int_equal(json_object_size(models), 7);
     const char *k;
     json_t *m;
     json_object_foreach(models, k, m)
@@ -325,7 +325,7 @@ static void test_golden_metrics(void **state)
     if (!want)
         fail_msg("golden %s: %s (VMF_UPDATE_GOLDEN=1 writes it)", golden, je.text);
     json_t *wm = json_object_get(want, "models"), *gm = json_object_get(got, "models");
-    assert_int_equal(json_object_size(wm), 6);
+    assert_int_equal(json_object_size(wm), 7);
     const char *name;
     json_t *w;
     json_object_foreach(wm, name, w)
@@ -342,6 +342,11 @@ static void test_golden_metrics(void **state)
             if (fabs(a - b) > 0.02)
                 fail_msg("%s %s.%s = %.4f, golden %.4f", name, num[i][0], num[i][1], a, b);
         }
+        /* The novelty AUROC (days 5..11 have late classes still unseen) within 0.02. */
+        double na = json_number_value(json_object_get(json_object_get(g, "novelty_auroc"), "mean"));
+        double nb = json_number_value(json_object_get(json_object_get(w, "novelty_auroc"), "mean"));
+        if (!(fabs(na - nb) <= 0.02))
+            fail_msg("%s novelty_auroc.mean = %.4f, golden %.4f", name, na, nb);
         static const char *const ek[3] = {"0.01", "0.02", "0.05"};
         for (int e = 0; e < 3; e++) {
             json_int_t a =

@@ -69,12 +69,38 @@ static void test_topk_from_scores(void **state)
     assert_memory_equal(o2, w2, sizeof w2);
 }
 
+/* AUROC by hand: pairs (positive, negative) ranked right, ties one half. */
+static void test_auroc(void **state)
+{
+    (void)state;
+    double sc[6] = {0.9, 0.8, 0.4, 0.3, 0.8, 0.1};
+    unsigned char pos[6] = {1, 1, 1, 0, 0, 0};
+    /* 9 pairs: 0.9 beats 3; 0.8 beats 0.3, 0.1 and ties 0.8; 0.4 beats 2 -> 7.5 / 9. */
+    vmf_assert_close(vmfsim_auroc(sc, pos, 6), 7.5 / 9.0, 0, 1e-15);
+    unsigned char all[6] = {1, 1, 1, 1, 1, 1};
+    assert_true(isnan(vmfsim_auroc(sc, all, 6)));
+    unsigned char flip[6] = {0, 0, 0, 1, 1, 1};
+    vmf_assert_close(vmfsim_auroc(sc, flip, 6), 1.5 / 9.0, 0, 1e-15);
+}
+
+/* Quantiles: linear between order statistics, as numpy's default. */
+static void test_quantile(void **state)
+{
+    (void)state;
+    double v[5] = {5, 1, 4, 2, 3};
+    vmf_assert_close(vmfsim_quantile(v, 5, 0.5), 3.0, 0, 1e-15);
+    vmf_assert_close(vmfsim_quantile(v, 5, 0.05), 1.2, 0, 1e-12);
+    vmf_assert_close(vmfsim_quantile(v, 5, 0.95), 4.8, 0, 1e-12);
+    assert_true(isnan(vmfsim_quantile(v, 0, 0.5)));
+}
+
 static void test_models_parse(void **state)
 {
     (void)state;
     int f[VMFSIM_MAX_MODEL];
     char err[VMFSIM_ERR_SIZE];
-    assert_int_equal(vmfsim_models_parse("all", f, err), 6);
+    assert_int_equal(vmfsim_models_parse("all", f, err), 7);
+    assert_int_equal(vmfsim_family_parse("logreg"), VMFSIM_LOGREG);
     assert_int_equal(vmfsim_models_parse("xgboost,vmfmm", f, err), 2);
     assert_int_equal(f[0], VMFSIM_XGBOOST);
     assert_int_equal(f[1], VMFSIM_VMFMM);
@@ -221,9 +247,10 @@ static void test_outputs_follow_the_contract(void **state)
     uint64_t ra[D] = {10, 20, 30, 40}, rb[D] = {10, 10, 30, 30};
     double tr[D] = {0.5, 0.25, 0.25, 0.125}, pr[D] = {0.125, 0.125, 0, 0};
     unsigned char fa[D] = {0}, fb[D] = {1, 0, 1, 0};
+    double na[D] = {NAN, 0.75, 0.5, NAN}, nb[D] = {NAN, NAN, NAN, NAN};
     vmfsim_curve c[2] = {
-        {VMFSIM_VMFMM, 0, D, t1a, t4a, ra, tr, pr, fa, 0},
-        {VMFSIM_XGBOOST, 1, D, t1b, t4b, rb, tr, pr, fb, 2},
+        {VMFSIM_VMFMM, 0, D, t1a, t4a, ra, tr, pr, fa, 0, na, NULL},
+        {VMFSIM_XGBOOST, 1, D, t1b, t4b, rb, tr, pr, fb, 2, nb, NULL},
     };
     vmfsim_stream s = {0};
     s.d = 8;
@@ -245,12 +272,14 @@ static void test_outputs_follow_the_contract(void **state)
     FILE *f = fopen(path, "r");
     char line[256];
     assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "day,model,top1,top4,rows_seen,train_s,predict_s\n");
+    assert_string_equal(line, "day,model,top1,top4,rows_seen,train_s,predict_s,novelty_auroc\n");
     assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "1,vmfmm,0.20000000,0.50000000,10,0.500000,0.125000\n");
+    assert_string_equal(line, "1,vmfmm,0.20000000,0.50000000,10,0.500000,0.125000,\n");
     assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "1,xgboost,0.10000000,0.30000000,10,0.500000,0.125000\n");
-    int lines = 3;
+    assert_string_equal(line, "1,xgboost,0.10000000,0.30000000,10,0.500000,0.125000,\n");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "2,vmfmm,0.60000000,0.90000000,20,0.250000,0.125000,0.75000000\n");
+    int lines = 4;
     while (fgets(line, sizeof line, f))
         lines++;
     assert_int_equal(lines, 1 + 2 * D);
@@ -259,7 +288,7 @@ static void test_outputs_follow_the_contract(void **state)
     f = fopen(path, "r");
     assert_non_null(fgets(line, sizeof line, f));
     assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "1,vmfmm,0.20000000,0.50000000,10,0.000000,0.000000\n");
+    assert_string_equal(line, "1,vmfmm,0.20000000,0.50000000,10,0.000000,0.000000,\n");
     fclose(f);
 
     snprintf(path, sizeof path, "%s/summary.json", dir);
@@ -283,10 +312,15 @@ static void test_outputs_follow_the_contract(void **state)
     assert_int_equal(json_integer_value(json_object_get(ttp, "0.05")), 3);
     assert_string_equal(json_string_value(json_object_get(m, "mode")), "online");
     assert_true(json_is_null(json_object_get(m, "refit_every")));
+    json_t *nv = json_object_get(m, "novelty_auroc");
+    vmf_assert_close(json_real_value(json_object_get(nv, "mean")), 0.625, 0, 1e-12);
+    assert_int_equal(json_integer_value(json_object_get(nv, "days")), 2);
+    assert_true(json_is_null(json_object_get(nv, "day30")));
     m = json_object_get(json_object_get(j, "models"), "xgboost");
     assert_string_equal(json_string_value(json_object_get(m, "mode")), "refit");
     assert_int_equal(json_integer_value(json_object_get(m, "refits")), 2);
-    assert_int_equal(json_integer_value(json_object_get(m, "refit_every")), 20);
+    assert_true(json_is_null(json_object_get(json_object_get(m, "novelty_auroc"), "mean")));
+    assert_int_equal(json_integer_value(json_object_get(m, "refit_every")), cfg.refit_every);
     vmf_assert_close(json_real_value(json_object_get(json_object_get(m, "seconds"), "total")),
                      1.375, 0, 1e-12);
 
@@ -318,7 +352,12 @@ static void test_outputs_follow_the_contract(void **state)
     vmf_test_rmtree(dir);
 }
 
-/* A real replay (six families, small stream) written and validated. */
+/*
+ * A real replay (seven families, small stream) with 3 replicates (the main
+ * run, then two on perturbed streams) written and validated: every model
+ * carries novelty AUROCs and 90 % intervals that contain its main-run value
+ * or lie around it, lo <= median <= hi.
+ */
 static void test_replay_summary_validates(void **state)
 {
     (void)state;
@@ -335,8 +374,8 @@ static void test_replay_summary_validates(void **state)
     vmfsim_stream s;
     char err[VMFSIM_ERR_SIZE] = "", dir[512], path[700];
     vmf_assert_ok(vmfsim_stream_generate(&g, &s, NULL, err));
-    int fam[6] = {0, 1, 2, 3, 4, 5};
-    vmfsim_replay_opts o = {.days = 12, .families = fam, .n_models = 6};
+    int fam[7] = {0, 1, 2, 3, 4, 5, 6};
+    vmfsim_replay_opts o = {.days = 12, .families = fam, .n_models = 7};
     vmfsim_model_cfg_init(&o.cfg);
     o.cfg.refit_every = 4;
     o.cfg.xgb_rounds = 5;
@@ -344,19 +383,73 @@ static void test_replay_summary_validates(void **state)
     vmfsim_curve *cv = NULL;
     if (vmfsim_replay(&s, &o, &cv, err))
         fail_msg("replay: %s", err);
-    vmfsim_run_info info = {
-        .stream = "synthetic", .seed = 42, .days = 12, .cfg = &o.cfg, .s = &s, .timings = 1};
+    vmfsim_reps *reps = NULL;
+    vmf_assert_ok(vmfsim_reps_new(3, 7, 12, &reps));
+    vmfsim_reps_record(reps, 0, cv);
+    for (size_t r = 1; r < 3; r++) {
+        vmfsim_stream ps;
+        vmf_assert_ok(vmfsim_stream_perturb(&s, 100 + r, &ps, err));
+        /* Same rows per day, same multiset of stream rows; the test rows are a bootstrap. */
+        assert_memory_equal(ps.day_off, s.day_off, sizeof s.day_off);
+        assert_int_equal(ps.n_test, s.n_test);
+        vmfsim_replay_opts o2 = o;
+        o2.cfg.seed = 42 + r;
+        vmfsim_curve *c2 = NULL;
+        if (vmfsim_replay(&ps, &o2, &c2, err))
+            fail_msg("replay: %s", err);
+        vmfsim_reps_record(reps, r, c2);
+        vmfsim_curves_free(c2, 7);
+        vmfsim_stream_free(&ps);
+    }
+    vmfsim_reps_bands(reps, cv);
+    for (size_t m = 0; m < 7; m++) {
+        assert_non_null(cv[m].band);
+        for (size_t t = 0; t < 12; t++)
+            assert_true(cv[m].band[t] <= cv[m].band[12 + t]);
+    }
+    vmfsim_run_info info = {.stream = "synthetic",
+                            .seed = 42,
+                            .days = 12,
+                            .cfg = &o.cfg,
+                            .s = &s,
+                            .timings = 1,
+                            .reps = reps};
     vmf_test_tmpdir(dir, sizeof dir);
     snprintf(path, sizeof path, "%s/summary.json", dir);
-    vmf_assert_ok(vmfsim_write_summary_json(path, cv, 6, &info, err));
+    vmf_assert_ok(vmfsim_write_summary_json(path, cv, 7, &info, err));
     json_t *j = json_load_file(path, 0, NULL), *schema = load_schema();
     assert_non_null(j);
     if (validate(j, schema, "$"))
         fail_msg("summary.json does not follow the schema: %s", vmsg);
-    assert_int_equal(json_object_size(json_object_get(j, "models")), 6);
+    assert_int_equal(json_object_size(json_object_get(j, "models")), 7);
+    const char *key;
+    json_t *mv;
+    json_object_foreach(json_object_get(j, "models"), key, mv)
+    {
+        json_t *rp = json_object_get(mv, "replicates");
+        assert_int_equal(json_integer_value(json_object_get(rp, "n")), 3);
+        json_t *f1 = json_object_get(rp, "final_top1");
+        double lo = json_number_value(json_object_get(f1, "lo"));
+        double me = json_number_value(json_object_get(f1, "median"));
+        double hi = json_number_value(json_object_get(f1, "hi"));
+        assert_true(lo <= me && me <= hi);
+        json_t *tt = json_object_get(json_object_get(rp, "time_to_peak"), "0.01");
+        assert_true(json_number_value(json_object_get(tt, "lo")) >= 1);
+        /* Late classes first appear on days 4..8: every family has a novelty AUROC. */
+        assert_true(
+            json_integer_value(json_object_get(json_object_get(mv, "novelty_auroc"), "days")) > 0);
+    }
+    /* The replicates object follows the schema too: a broken one fails. */
+    json_t *bad = json_deep_copy(j);
+    json_object_del(
+        json_object_get(json_object_get(json_object_get(bad, "models"), "logreg"), "replicates"),
+        "final_top1");
+    assert_int_equal(validate(bad, schema, "$"), 1);
+    json_decref(bad);
+    vmfsim_reps_free(reps);
     json_decref(j);
     json_decref(schema);
-    vmfsim_curves_free(cv, 6);
+    vmfsim_curves_free(cv, 7);
     vmfsim_stream_free(&s);
     vmf_test_rmtree(dir);
 }
@@ -366,6 +459,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_to_peak_hand_made),
         cmocka_unit_test(test_topk_from_scores),
+        cmocka_unit_test(test_auroc),
+        cmocka_unit_test(test_quantile),
         cmocka_unit_test(test_models_parse),
         cmocka_unit_test(test_outputs_follow_the_contract),
         cmocka_unit_test(test_replay_summary_validates),

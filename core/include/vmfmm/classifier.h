@@ -100,6 +100,32 @@ VMF_API int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, siz
 VMF_API int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                         size_t k, int32_t *classes, double *proba);
 
+/*
+ * Novelty (unknown-class) score. The novelty of a row x is the cosine
+ * distance from x to the nearest component mean of any known class,
+ *
+ *     novelty(x) = 1 - max_{c,k} mu_ck^T x,   in [0, 2],
+ *
+ * 0 for a row on a known mode, about 1 for a row orthogonal to every known
+ * class. It does not depend on the class priors or on the prediction
+ * temperature, so it is comparable across models and over time: a fixed
+ * threshold t marks a row "unknown" when novelty > t (vmfd's
+ * novelty_threshold). Why the nearest mode rather than the mixture density:
+ * on real embeddings (docs/classifier.md) the nearest-mode distance separates
+ * rows of classes never seen from rows of known classes as well as the
+ * density at its best temperature, and it needs no temperature.
+ *
+ * vmf_classifier_predict_topk_novelty is vmf_classifier_predict_topk that
+ * also writes novelty [n] (may be NULL, then identical to predict_topk);
+ * vmf_classifier_novelty writes only the scores. Same errors as
+ * predict_topk; thread safety as the other predict functions.
+ */
+VMF_API int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x, size_t n,
+                                                size_t d, size_t k, int32_t *classes, double *proba,
+                                                double *novelty);
+VMF_API int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                   double *novelty);
+
 /* log P(class | x) for all classes into out [n][n_classes]. */
 VMF_API int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n,
                                              size_t d, double *out);

@@ -3,12 +3,12 @@
  * and 3), .npz archives (stored or deflated, through libzip) and CSV of floats.
  *
  * Supported dtypes: <f4 <f8 <i2 <i4 <i8 |u1 and <U* (UTF-32 strings, converted
- * to UTF-8 on load). Only C order; a Fortran-order, object, big-endian or
- * structured array is an error naming the problem. Every size read from a file
- * is checked before it is trusted: a shape whose product overflows, a header
- * longer than the file, data shorter than the shape, or an array larger than
- * `VMF_IO_MAX_BYTES` is VMF_EFORMAT with a message, never a crash or an
- * unbounded allocation. Errors leave *out zeroed (nothing to free).
+ * to UTF-8 on load), and <f2 (float16) on reading only, widened exactly to
+ * VMF_DTYPE_F32 (the array in memory is float32). Only C order; a Fortran-order, object, big-endian
+ * or structured array is an error naming the problem. Every size read from a file is checked before
+ * it is trusted: a shape whose product overflows, a header longer than the file, data shorter than
+ * the shape, or an array larger than `VMF_IO_MAX_BYTES` is VMF_EFORMAT with a message, never a
+ * crash or an unbounded allocation. Errors leave *out zeroed (nothing to free).
  *
  * Thread-safe: no shared state.
  */
@@ -123,6 +123,31 @@ VMF_API int vmf_npz_write_mem(const char *const *names, const vmf_array *const *
 VMF_API int vmf_csv_read(const char *path, vmf_array *out);
 /* The same from an in-memory CSV text of len bytes. */
 VMF_API int vmf_csv_read_mem(const void *buf, size_t len, vmf_array *out);
+
+/*
+ * CSV with an id column and/or a label column among the numbers: each is
+ * named by its header field (exact, after trimming blanks) or, when no
+ * header field matches, by a 1-based index ("1" is the first column).
+ * NULL means no such column. Filled by vmf_csv_opts_init (both NULL).
+ */
+typedef struct vmf_csv_opts {
+    const char *id_column;
+    const char *label_column;
+} vmf_csv_opts;
+
+VMF_API void vmf_csv_opts_init(vmf_csv_opts *o);
+
+/*
+ * vmf_csv_read whose id and label columns are kept as text: x receives the
+ * other columns as a 2-D VMF_DTYPE_F32 array [rows][fields - text columns];
+ * ids and labels (each may be NULL to discard it) receive 1-D VMF_DTYPE_STR
+ * arrays [rows] of the trimmed fields (empty when that column is not asked
+ * for). A name that matches no header field and is not an index within the
+ * row width, or a name given when the file has no header, is VMF_EFORMAT
+ * naming it. Everything else as vmf_csv_read. Release with vmf_array_free.
+ */
+VMF_API int vmf_csv_read_columns(const char *path, const vmf_csv_opts *o, vmf_array *x,
+                                 vmf_array *ids, vmf_array *labels);
 
 /*
  * Writes a 1-D (one value per line) or 2-D numeric array as CSV without a

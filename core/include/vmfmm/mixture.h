@@ -10,8 +10,31 @@
  * are combined in double, in block order, so a fit is bit-for-bit
  * deterministic for a given seed, input and BLAS thread count.
  *
- * Convergence: EM stops when the absolute change of the mean per-sample
- * log-likelihood falls below `tol` (tol = 0 runs exactly max_iter iterations).
+ * Convergence: EM stops when the change of the mean per-sample
+ * log-likelihood L falls below tol * max(1, |L|) (a relative rule: the
+ * float32 resolution of L grows with |L|, about 1,600 nats per row at
+ * d = 768, where an absolute 1e-6 is never met), or below tol itself with
+ * tol_absolute (the rule of version 0.1). tol = 0 runs exactly max_iter
+ * iterations of plain EM. `converged` is 1 only when the rule triggered.
+ *
+ * Default fit (search = 1, soft EM, tol > 0, K >= 2): seeding (k-means++ or
+ * random, or the given means) and EM run on a uniform subsample of
+ * search_rows rows (512 K, at least 4096, all rows when fewer); then a
+ * split-and-merge search: a component whose largest tangent variance
+ * exceeds what one vMF shows (the Marchenko-Pastur edge of its sample, by
+ * a factor 1.3) covers more than one cluster and is split along that
+ * direction, a starved component or the merge of the pair losing least
+ * expected complete-data log-likelihood freeing a slot for it; moves are
+ * kept only when the likelihood rises (em.c). EM on all rows then starts
+ * from the result. This recovers clusters that seeding misses in high
+ * dimension, where a single row seeds too noisy a mean to attract its
+ * cluster. search = 0 gives plain EM from the seeding.
+ *
+ * Bounded E-step (exact = 0, the default for soft EM): on all rows, a row
+ * whose other components provably carry under 2^-24 of its mass in total
+ * costs one dot product instead of its share of the two GEMMs (bounds.c
+ * argues the bound and the truncation: the log-likelihood moves by less
+ * than 1e-7 per row). exact = 1 keeps every responsibility of every row.
  *
  * Empty and collapsing components: after each M-step a component whose mass is
  * below `min_mass` (vmf_em_opts, default 0.5) is re-seeded
@@ -70,6 +93,16 @@ typedef struct vmf_em_opts {
     double min_mass;           /* re-seed a component below this mass; default 0.5 */
     uint64_t seed;             /* default 42 */
     size_t block_rows;         /* rows per GEMM block; default 4096 */
+    /* Fields added in 0.2; vmf_em_opts_init fills them. */
+    int tol_absolute; /* non-zero: tol is absolute (the 0.1 rule); default 0: relative, see above */
+    int search;       /* split-and-merge search after EM (see above); default 1 */
+    size_t search_rows; /* rows of the search subsample; 0 (default): 512 K, at least 4096 */
+    int exact;          /* non-zero: every responsibility of every row (the dense path);
+                           default 0: bounded E-step and sparse M-step (see above) */
+    /* Called after every full-data iteration (may be NULL): iteration, mean log-likelihood,
+       its change. Runs on the fitting thread. */
+    void (*progress)(void *ctx, size_t iter, double loglik, double change);
+    void *progress_ctx;
 } vmf_em_opts;
 
 /* Fills `o` with the defaults above. */
@@ -84,6 +117,10 @@ typedef struct vmf_em_report {
     size_t n_reseeded; /* component re-seedings in the kept restart */
     size_t best_init;  /* index of the kept restart */
     double seconds;    /* wall time of the whole fit */
+    /* Fields added in 0.2. */
+    size_t n_moves;       /* accepted split-and-merge moves in the kept restart */
+    size_t n_search_iter; /* EM iterations of the search (on its subsample) */
+    double skipped_rows;  /* fraction of row visits the bounded E-step skipped */
 } vmf_em_report;
 
 VMF_API void vmf_em_report_free(vmf_em_report *r);

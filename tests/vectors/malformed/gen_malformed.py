@@ -89,8 +89,8 @@ emit("npy_object.npy", npy(good("|O", "(2,)"), b"\x80\x04N." * 4), "npy", "EFORM
      "object", "an object (pickle) array")
 emit("npy_big_endian.npy", npy(good(">f4"), f4_2x3), "npy", "EFORMAT", "big-endian",
      "big-endian float32")
-emit("npy_unknown_dtype.npy", npy(good("<f2"), f4_2x3[:12]), "npy", "EFORMAT",
-     "unsupported dtype '<f2'", "half precision is not supported")
+emit("npy_unknown_dtype.npy", npy(good("<u4"), f4_2x3), "npy", "EFORMAT",
+     "unsupported dtype '<u4'", "uint32 is not supported")
 emit("npy_complex.npy", npy(good("<c8", "(3,)"), f4_2x3), "npy", "EFORMAT",
      "unsupported dtype '<c8'", "complex64")
 emit("npy_structured.npy",
