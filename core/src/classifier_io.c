@@ -15,7 +15,7 @@
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
  *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
  *              u64 prequential rows, u64 hits [16] (version 2 only),
- *              the stepwise payload of stepwise.c
+ *              the stepwise payload of stepwise_io.c
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
