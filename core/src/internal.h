@@ -1,7 +1,8 @@
 /*
  * internal.h - declarations shared by libvmfmm's sources and its white-box
- * tests, never installed: allocation, error reporting, the BLAS wrapper and
- * small numeric helpers.
+ * tests, never installed: allocation, error reporting, the BLAS wrapper,
+ * small numeric helpers, the JSON helpers, and the I/O layers from the
+ * bottom up (files, the array container, the .npy reader).
  */
 #ifndef VMFMM_INTERNAL_H
 #define VMFMM_INTERNAL_H
