@@ -1,9 +1,10 @@
 /*
- * array.c - the vmf_array container: release, dtype names and sizes, the
- * conversion of any numeric array to the float32 matrix every model consumes,
- * and vmf_load_matrix, which picks the reader by file extension.
+ * array.c - the vmf_array container: release, dtype names and sizes, and the
+ * conversion of any numeric array to the float32 matrix every model consumes.
+ * It calls no format reader (they build arrays; load_matrix.c sits above
+ * both).
  *
- * vmf_load_matrix hands a float32 array's own buffer to the caller instead of
+ * Taking a matrix hands a float32 array's own buffer to the caller instead of
  * copying it, so a 10-million-row file costs the matrix and nothing more.
  */
 #include "internal.h"
@@ -11,7 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 void vmf_array_free(vmf_array *a)
 {
@@ -68,8 +68,7 @@ const char *vmf_dtype_name(vmf_dtype t)
     return "invalid";
 }
 
-/* "(2, 3)" for messages. */
-static const char *shape_text(const vmf_array *a, char *buf, size_t cap)
+const char *vmf__array_shape_text(const vmf_array *a, char *buf, size_t cap)
 {
     size_t o = (size_t)snprintf(buf, cap, "(");
     for (size_t i = 0; i < a->ndim && i < VMF_IO_MAX_NDIM && o < cap; i++)
@@ -89,11 +88,11 @@ static int check_matrix(const vmf_array *a, const char *what)
         return vmf__error(VMF_EINVAL, "%s: unknown dtype %d", what, (int)a->dtype);
     if (a->ndim != 2)
         return vmf__error(VMF_EINVAL, "%s: expected a 2-D array (rows, columns), got shape %s",
-                          what, shape_text(a, sh, sizeof sh));
+                          what, vmf__array_shape_text(a, sh, sizeof sh));
     size_t count;
     if (vmf__mul_overflow(a->shape[0], a->shape[1], &count) != 0 || count != a->count)
         return vmf__error(VMF_EINVAL, "%s: count %zu disagrees with shape %s", what, a->count,
-                          shape_text(a, sh, sizeof sh));
+                          vmf__array_shape_text(a, sh, sizeof sh));
     if (count > 0 && !a->data)
         return vmf__error(VMF_EINVAL, "%s: array data is NULL", what);
     return VMF_OK;
@@ -188,8 +187,6 @@ int vmf_array_to_f32(const vmf_array *a, float **x, size_t *n, size_t *d)
     return VMF_OK;
 }
 
-static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d);
-
 int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d)
 {
     if (!a || !x || !n || !d)
@@ -197,7 +194,7 @@ int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d)
     *x = NULL;
     *n = *d = 0;
     if (a->dtype != VMF_DTYPE_F64)
-        return a->dtype == VMF_DTYPE_F32 ? take_matrix(a, "array", x, n, d)
+        return a->dtype == VMF_DTYPE_F32 ? vmf__array_take_matrix(a, "array", x, n, d)
                                          : vmf_array_to_f32(a, x, n, d);
     int rc = check_matrix(a, "array");
     if (rc != VMF_OK)
@@ -233,8 +230,7 @@ int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d)
     return VMF_OK;
 }
 
-/* Moves a 2-D array into *x as float32, reusing a float32 array's buffer. */
-static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d)
+int vmf__array_take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d)
 {
     int rc = check_matrix(a, what);
     if (rc != VMF_OK)
@@ -258,56 +254,4 @@ static int take_matrix(vmf_array *a, const char *what, float **x, size_t *n, siz
     *n = a->shape[0];
     *d = a->shape[1];
     return VMF_OK;
-}
-
-int vmf_load_matrix(const char *path, float **x, size_t *n, size_t *d, vmf_array *labels)
-{
-    if (labels)
-        memset(labels, 0, sizeof *labels);
-    if (!path || !x || !n || !d)
-        return vmf__error(VMF_EINVAL, "vmf_load_matrix: NULL argument");
-    *x = NULL;
-    *n = *d = 0;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    const char *ext = strrchr(base, '.');
-    vmf_array a = {0};
-    int rc;
-    if (ext && strcasecmp(ext, ".npy") == 0) {
-        rc = vmf_npy_read(path, &a);
-    } else if (ext && strcasecmp(ext, ".npz") == 0) {
-        rc = vmf_npz_read(path, "X", &a);
-    } else if (ext && strcasecmp(ext, ".csv") == 0) {
-        rc = vmf_csv_read(path, &a);
-    } else {
-        return vmf__error(VMF_EINVAL, "%s: unknown file type; expected .npy, .npz or .csv", path);
-    }
-    if (rc != VMF_OK)
-        return rc;
-    if ((rc = take_matrix(&a, path, x, n, d)) != VMF_OK)
-        goto fail;
-    vmf_array_free(&a);
-    if (labels && ext && strcasecmp(ext, ".npz") == 0) {
-        rc = vmf_npz_read(path, "y", labels);
-        if (rc == VMF_ENOTFOUND) {
-            rc = VMF_OK;
-        } else if (rc != VMF_OK) {
-            goto fail;
-        } else if (labels->ndim != 1 || labels->shape[0] != *n) {
-            char sh[200];
-            rc = vmf__error(VMF_EFORMAT, "%s: y has shape %s but X has %zu rows", path,
-                            shape_text(labels, sh, sizeof sh), *n);
-            goto fail;
-        }
-    }
-    return VMF_OK;
-
-fail:
-    vmf_array_free(&a);
-    if (labels)
-        vmf_array_free(labels);
-    vmf__free(*x);
-    *x = NULL;
-    *n = *d = 0;
-    return rc;
 }

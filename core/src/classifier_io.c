@@ -15,7 +15,7 @@
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
  *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
  *              u64 prequential rows, u64 hits [16] (version 2 only),
- *              the stepwise payload of stepwise.c
+ *              the stepwise payload of stepwise_io.c
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
@@ -211,7 +211,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     uint64_t nc = vmf__rbuf_u64(&r);
     if (r.bad)
         return vmf__error(VMF_EFORMAT, "%s: truncated header", fn);
-    if (d == 1 || d > ((uint64_t)1 << 24) || spare > 1 || is_str > 1 ||
+    if (d == 1 || d > (uint64_t)VMF__MAX_DIM || spare > 1 || is_str > 1 ||
         !isfinite(rng.spare_normal) || (nc > 0 && d == 0))
         return vmf__error(VMF_EFORMAT, "%s: invalid header fields", fn);
     /* Each class takes more than 64 bytes, so nc is bounded by the blob size. */
@@ -423,28 +423,6 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     return rc;
 }
 
-static int jf(const json_t *o, const char *key, const char *where, double *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!v)
-        return VMF_OK; /* optional: keep the default */
-    if (!json_is_number(v) || !isfinite(json_number_value(v)))
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a finite number", where, key);
-    *out = json_number_value(v);
-    return VMF_OK;
-}
-
-static int jz(const json_t *o, const char *key, const char *where, size_t *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!v)
-        return VMF_OK;
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a non-negative integer", where, key);
-    *out = (size_t)json_integer_value(v);
-    return VMF_OK;
-}
-
 static int json_opts(const json_t *jo, vmf_classifier_opts *o)
 {
     const char *w = "classifier JSON options";
@@ -453,23 +431,23 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
         return VMF_OK;
     if (!json_is_object(jo))
         return vmf__error(VMF_EFORMAT, "%s: not an object", w);
-    int rc = jz(jo, "k_max", w, &o->k_max);
+    int rc = vmf__json_get_size(jo, "k_max", VMF__JSON_OPTIONAL, w, &o->k_max);
     if (rc == VMF_OK)
-        rc = jf(jo, "alpha", w, &o->alpha);
+        rc = vmf__json_get_f64(jo, "alpha", VMF__JSON_OPTIONAL, w, &o->alpha);
     if (rc == VMF_OK)
-        rc = jf(jo, "t0", w, &o->t0);
+        rc = vmf__json_get_f64(jo, "t0", VMF__JSON_OPTIONAL, w, &o->t0);
     if (rc == VMF_OK)
-        rc = jf(jo, "eta_floor", w, &o->eta_floor);
+        rc = vmf__json_get_f64(jo, "eta_floor", VMF__JSON_OPTIONAL, w, &o->eta_floor);
     if (rc == VMF_OK)
-        rc = jz(jo, "minibatch", w, &o->minibatch);
+        rc = vmf__json_get_size(jo, "minibatch", VMF__JSON_OPTIONAL, w, &o->minibatch);
     if (rc == VMF_OK)
-        rc = jz(jo, "rows_per_component", w, &o->rows_per_component);
+        rc = vmf__json_get_size(jo, "rows_per_component", VMF__JSON_OPTIONAL, w,
+                                &o->rows_per_component);
+    if (rc == VMF_OK)
+        rc = vmf__json_get_hex64(jo, "seed", VMF__JSON_OPTIONAL, w, &o->seed);
     if (rc != VMF_OK)
         return rc;
-    const json_t *v = json_object_get(jo, "seed");
-    if (v && vmf__json_get_u64(v, &o->seed) != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"seed\" must be a 0x hex string", w);
-    v = json_object_get(jo, "pooled_kappa");
+    const json_t *v = json_object_get(jo, "pooled_kappa");
     if (v) {
         if (!json_is_boolean(v))
             return vmf__error(VMF_EFORMAT, "%s: \"pooled_kappa\" must be a boolean", w);
@@ -481,7 +459,7 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
             return vmf__error(VMF_EFORMAT, "%s: \"count_priors\" must be a boolean", w);
         o->count_priors = json_is_true(v);
     }
-    rc = jf(jo, "kappa_scale", w, &o->kappa_scale);
+    rc = vmf__json_get_f64(jo, "kappa_scale", VMF__JSON_OPTIONAL, w, &o->kappa_scale);
     if (rc != VMF_OK)
         return rc;
     const json_t *k = json_object_get(jo, "kappa");
@@ -490,13 +468,13 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
         if (v && (!json_is_string(v) ||
                   vmf_kappa_estimator_parse(json_string_value(v), &o->kappa.estimator) != VMF_OK))
             return vmf__error(VMF_EFORMAT, "%s: unknown kappa estimator", w);
-        rc = jf(k, "prior_count", w, &o->kappa.prior_count);
+        rc = vmf__json_get_f64(k, "prior_count", VMF__JSON_OPTIONAL, w, &o->kappa.prior_count);
         if (rc == VMF_OK)
-            rc = jf(k, "prior_rbar", w, &o->kappa.prior_rbar);
+            rc = vmf__json_get_f64(k, "prior_rbar", VMF__JSON_OPTIONAL, w, &o->kappa.prior_rbar);
         if (rc == VMF_OK)
-            rc = jf(k, "kappa_min", w, &o->kappa.kappa_min);
+            rc = vmf__json_get_f64(k, "kappa_min", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_min);
         if (rc == VMF_OK)
-            rc = jf(k, "kappa_max", w, &o->kappa.kappa_max);
+            rc = vmf__json_get_f64(k, "kappa_max", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_max);
         if (rc != VMF_OK)
             return rc;
     }
@@ -637,7 +615,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         goto done;
     const json_t *jd = json_object_get(root, "dim"), *jc = json_object_get(root, "classes");
     if (!json_is_integer(jd) || json_integer_value(jd) == 1 || json_integer_value(jd) < 0 ||
-        json_integer_value(jd) > ((json_int_t)1 << 24) || !json_is_array(jc)) {
+        json_integer_value(jd) > (json_int_t)VMF__MAX_DIM || !json_is_array(jc)) {
         rc = vmf__error(VMF_EFORMAT, "%s: need an integer \"dim\" and a \"classes\" array", fn);
         goto done;
     }

@@ -1,5 +1,6 @@
 /*
- * error.c - error codes and the per-thread detailed message.
+ * error.c - error codes and the per-thread detailed message (recorded,
+ * prefixed, re-raised).
  */
 #include "internal.h"
 
@@ -60,4 +61,13 @@ int vmf__fail(int rc, const char *what, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return vmf__error(rc, "%s: %s", what, msg);
+}
+
+int vmf__error_wrap(int rc, const char *a, const char *b)
+{
+    char prev[512];
+    snprintf(prev, sizeof prev, "%s", vmf_last_error());
+    if (b)
+        return vmf__error(rc, "%s: %s: %s", a, b, prev);
+    return vmf__error(rc, "%s: %s", a, prev);
 }

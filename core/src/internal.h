@@ -1,7 +1,8 @@
 /*
  * internal.h - declarations shared by libvmfmm's sources and its white-box
- * tests, never installed: allocation, error reporting, the BLAS wrapper and
- * small numeric helpers.
+ * tests, never installed: allocation, error reporting, the BLAS wrapper,
+ * small numeric helpers, the JSON helpers, and the I/O layers from the
+ * bottom up (files, the array container, the .npy reader).
  */
 #ifndef VMFMM_INTERNAL_H
 #define VMFMM_INTERNAL_H
@@ -11,6 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/*
+ * The largest dimension a model, state or classifier may have (2^24): the
+ * bound every loader checks before it allocates from a stored size.
+ */
+#define VMF__MAX_DIM ((size_t)1 << 24)
 
 /* ---- errors (error.c) ---- */
 
@@ -23,6 +30,13 @@ int vmf__error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* vmf__error with "what: " in front, so that every message names its source
  * (a path, "X.npy in a.npz", "<memory>"). */
 int vmf__fail(int rc, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Re-raises the calling thread's last message as rc, prefixed by "a: " or
+ * "a: b: " (b may be NULL). The message is copied first: vmf__error writes
+ * the buffer that vmf_last_error() points to.
+ */
+int vmf__error_wrap(int rc, const char *a, const char *b);
 
 /* ---- allocation (alloc.c): every core allocation goes through these ---- */
 
@@ -47,10 +61,20 @@ void vmf__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t kk, float a
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc);
 
+/* ---- kappa (kappa.c) ---- */
+
+/* Validates kappa options; `fn` prefixes the message: VMF_EINVAL. */
+int vmf__kappa_opts_check(const vmf_kappa_opts *k, const char *fn);
+
 /* ---- numerics ---- */
 
 /* log(sum_i exp(v[i])) over n values, stable; -inf for n == 0 or all -inf. */
 double vmf__logsumexp(const double *v, size_t n);
+
+/* Seconds from a monotonic clock. */
+double vmf__now(void);
+
+/* ---- JSON (json.c); a json_t * travels as void * so this needs no jansson ---- */
 
 /*
  * Serializes a jansson value (json_t *, passed as void * so this header needs
@@ -61,10 +85,45 @@ double vmf__logsumexp(const double *v, size_t n);
  */
 int vmf__json_dump(void *obj, char **json, const char *what);
 
-/* Seconds from a monotonic clock. */
-double vmf__now(void);
+/* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
+void *vmf__json_u64(uint64_t v);
+int vmf__json_get_u64(const void *obj, uint64_t *v);
 
-/* ---- array I/O (npy.c), shared by npz.c and csv.c ---- */
+/* Flags of the typed readers: an absent member is an error unless optional. */
+enum { VMF__JSON_REQUIRED = 0, VMF__JSON_OPTIONAL = 1 };
+
+/*
+ * The typed reader of object members: member `key` of obj as a finite number,
+ * a non-negative integer, or a "0x" + 16 hex digit string. An absent optional
+ * member leaves *out as it was; an absent required member or one of another
+ * type is VMF_EFORMAT with a message naming `where` and `key`.
+ */
+int vmf__json_get_f64(const void *obj, const char *key, int flags, const char *where, double *out);
+int vmf__json_get_size(const void *obj, const char *key, int flags, const char *where, size_t *out);
+int vmf__json_get_hex64(const void *obj, const char *key, int flags, const char *where,
+                        uint64_t *out);
+
+/*
+ * A JSON array of exactly n finite numbers into outd [n] or, when outd is
+ * NULL, outf [n] (a value beyond float's range is an error); `name` names
+ * the array in messages. VMF_EFORMAT otherwise.
+ */
+int vmf__json_get_numbers(const void *arr, size_t n, const char *where, const char *name,
+                          double *outd, float *outf);
+
+/* ---- the array container (array.c), used by the readers above it ---- */
+
+/* "(2, 3)" for messages: a's shape in buf [cap]; returns buf. */
+const char *vmf__array_shape_text(const vmf_array *a, char *buf, size_t cap);
+
+/*
+ * Moves a 2-D numeric array into *x [n][d] as float32, reusing a float32
+ * array's buffer (a->data then becomes NULL); `what` names the source in
+ * messages. Rejects NaN, infinities and values beyond float32.
+ */
+int vmf__array_take_matrix(vmf_array *a, const char *what, float **x, size_t *n, size_t *d);
+
+/* ---- the .npy reader (npy.c), shared by npz.c and rowstream.c ---- */
 
 /*
  * Reads exactly n bytes into dst, or returns a negative VMF_E* code having
@@ -89,6 +148,15 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
 int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const char *what,
                          vmf_dtype *dtype, size_t *ndim, size_t *shape, uint64_t *offset);
 
+/* ---- files (fileio.c): below every format reader and writer ---- */
+
+/*
+ * Opens `path` for binary reading and checks that it is a regular file (a
+ * directory fails only on the first read, and a FIFO or device may never
+ * end); *size receives its length. On failure nothing is left open.
+ */
+int vmf__open_regular(const char *path, FILE **fp, uint64_t *size);
+
 /*
  * Atomic file replacement: vmf__atomic_open creates a temporary file beside
  * `path` (mode 0666 less the umask) and returns it as *fp with its name in
@@ -97,12 +165,6 @@ int vmf__npy_read_header(vmf__read_fn read, void *ctx, uint64_t total, const cha
  * release fp and tmp whatever happens.
  */
 int vmf__atomic_open(const char *path, FILE **fp, char **tmp);
-/*
- * Opens `path` for binary reading and checks that it is a regular file (a
- * directory fails only on the first read, and a FIFO or device may never
- * end); *size receives its length. On failure nothing is left open.
- */
-int vmf__open_regular(const char *path, FILE **fp, uint64_t *size);
 int vmf__atomic_commit(FILE *fp, char *tmp, const char *path);
 void vmf__atomic_abort(FILE *fp, char *tmp);
 

@@ -1,6 +1,6 @@
 /*
  * kappa.c - estimating the vMF concentration from the mean resultant length:
- * kappa solves A_d(kappa) = rbar.
+ * kappa solves A_d(kappa) = rbar; and checking the options that choose how.
  *
  * Near rbar -> 1 (kappa >> d) everything is done on the complement
  * 1 - rbar, which the callers can form exactly ((n - R) / n for the shrunk
@@ -297,4 +297,20 @@ int vmf_kappa_estimator_parse(const char *name, vmf_kappa_estimator *out)
     }
     return vmf__error(
         VMF_EINVAL, "unknown kappa estimator \"%s\" (expected banerjee, sra, song or exact)", name);
+}
+
+int vmf__kappa_opts_check(const vmf_kappa_opts *k, const char *fn)
+{
+    if ((unsigned)k->estimator > (unsigned)VMF_KAPPA_EXACT)
+        return vmf__error(VMF_EINVAL, "%s: unknown kappa estimator %d", fn, (int)k->estimator);
+    if (!(isfinite(k->prior_count) && k->prior_count >= 0.0))
+        return vmf__error(VMF_EINVAL, "%s: kappa prior_count %g must be finite and >= 0", fn,
+                          k->prior_count);
+    if (!(k->prior_rbar >= 0.0 && k->prior_rbar < 1.0))
+        return vmf__error(VMF_EINVAL, "%s: kappa prior_rbar %g outside [0, 1)", fn, k->prior_rbar);
+    if (!(isfinite(k->kappa_min) && isfinite(k->kappa_max) && k->kappa_min >= 0.0 &&
+          k->kappa_min <= k->kappa_max))
+        return vmf__error(VMF_EINVAL, "%s: need 0 <= kappa_min <= kappa_max < inf, got [%g, %g]",
+                          fn, k->kappa_min, k->kappa_max);
+    return VMF_OK;
 }

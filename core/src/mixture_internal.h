@@ -40,6 +40,14 @@ int vmf__mixture_alloc(size_t k, size_t d, vmf_mixture **out);
 void vmf__mixture_refresh(vmf_mixture *m);
 
 /*
+ * Validates and copies parameters into a new mixture (mixture.c): weights
+ * [k], means [k][d], kappas [k]; `what` names the source in messages. The
+ * constructor behind vmf_mixture_new and the JSON reader.
+ */
+int vmf__mixture_build(size_t k, size_t d, const double *weights, const float *means,
+                       const double *kappas, int tied, const char *what, vmf_mixture **out);
+
+/*
  * Log joint densities of a block: dots [rows][k] (float scratch) receives
  * X·Mᵀ through one sgemm, then logp [rows][k] = log_coef[k] + kappa_k·dot
  * in double. x [rows][d] with d = m->d, unchecked.

@@ -1,7 +1,6 @@
 /*
- * npy.c - the NumPy .npy format (versions 1.0, 2.0 and 3.0): a reader that
- * trusts nothing in the file, a writer whose bytes match numpy.save, and the
- * atomic file replacement every I/O writer uses.
+ * npy.c - reading the NumPy .npy format (versions 1.0, 2.0 and 3.0): a reader
+ * that trusts nothing in the file. The writer is npy_write.c.
  *
  * Format (numpy/doc/neps/nep-0001): the magic "\x93NUMPY", a major and a minor
  * version byte, the header length (uint16 LE in 1.0, uint32 LE in 2.0 and 3.0),
@@ -22,32 +21,17 @@
  * platform Debian ships vmfmm on is.
  */
 #include "internal.h"
+#include "npy_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "npy.c reads and writes little-endian data in place; port the byte order first"
-#endif
-
-#define NPY_MAGIC     "\x93NUMPY"
-#define NPY_MAGIC_LEN 6
 /* numpy itself refuses headers over 10000 bytes unless told otherwise; a valid
  * header of this library's dtypes and at most 8 dimensions is under 300. */
 #define NPY_MAX_HEADER ((uint32_t)1 << 20)
-/* numpy.save pads the header so that the data starts on a 64-byte boundary. */
-#define NPY_ALIGN 64
-/* numpy >= 1.24 leaves room to grow the first axis in place: it pads the dict
- * with 21 - len(str(shape[0])) spaces (format.GROWTH_AXIS_MAX_DIGITS). */
-#define NPY_GROWTH_DIGITS 21
-/* Strings are converted in chunks of about this many bytes of UTF-32. */
-#define NPY_STR_CHUNK 65536
 
 /* ---- messages ---- */
 
@@ -68,8 +52,7 @@ static const char *printable(const char *s, size_t n, char *buf, size_t cap)
     return buf;
 }
 
-/* Python's repr of a shape tuple: "()", "(3,)", "(2, 3)". */
-static const char *shape_str(const size_t *shape, size_t ndim, char *buf, size_t cap)
+const char *vmf__npy_shape_str(const size_t *shape, size_t ndim, char *buf, size_t cap)
 {
     size_t o = 0;
     o += (size_t)snprintf(buf, cap, "(");
@@ -382,8 +365,7 @@ static int parse_dict(parser *p, npy_header *h)
     return parse_descr(p->what, h->descr, h);
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n, size_t *bad)
+int vmf__npy_utf8_valid(const unsigned char *s, size_t n, size_t *bad)
 {
     size_t i = 0;
     while (i < n) {
@@ -550,7 +532,7 @@ static int read_header(vmf__read_fn read, void *ctx, uint64_t total, const char 
         }
     } else {
         size_t bad;
-        if (!utf8_valid((const unsigned char *)hdr, hlen, &bad)) {
+        if (!vmf__npy_utf8_valid((const unsigned char *)hdr, hlen, &bad)) {
             rc = vmf__fail(VMF_EFORMAT, what, "version 3.0 header is not valid UTF-8 (offset %zu)",
                            bad);
             goto fail;
@@ -563,7 +545,7 @@ static int read_header(vmf__read_fn read, void *ctx, uint64_t total, const char 
     hdr = NULL;
 
     char sh[200];
-    shape_str(h.shape, h.ndim, sh, sizeof sh);
+    vmf__npy_shape_str(h.shape, h.ndim, sh, sizeof sh);
     size_t count = 1, longer = 0;
     for (size_t i = 0; i < h.ndim; i++) {
         if (vmf__mul_overflow(count, h.shape[i], &count) != 0)
@@ -637,7 +619,7 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
         return rc;
     if (bytes > VMF_IO_MAX_BYTES) {
         char sh[200];
-        shape_str(h.shape, h.ndim, sh, sizeof sh);
+        vmf__npy_shape_str(h.shape, h.ndim, sh, sizeof sh);
         return vmf__fail(VMF_EFORMAT, what,
                          "shape %s of %s needs %llu bytes, above the %llu-byte limit "
                          "(VMF_IO_MAX_BYTES)",
@@ -653,7 +635,7 @@ int vmf__npy_read_stream(vmf__read_fn read, void *ctx, uint64_t total, const cha
         /* Widened to float32: twice the file's bytes, under the same limit. */
         if (bytes > VMF_IO_MAX_BYTES / 2) {
             char sh[200];
-            shape_str(h.shape, h.ndim, sh, sizeof sh);
+            vmf__npy_shape_str(h.shape, h.ndim, sh, sizeof sh);
             return vmf__fail(VMF_EFORMAT, what,
                              "shape %s of %s needs %llu bytes as float32, above the %llu-byte "
                              "limit (VMF_IO_MAX_BYTES)",
@@ -769,26 +751,6 @@ int vmf_npy_read(const char *path, vmf_array *out)
     return rc;
 }
 
-int vmf__open_regular(const char *path, FILE **fp, uint64_t *size)
-{
-    *fp = fopen(path, "rb");
-    if (!*fp)
-        return vmf__fail(VMF_EIO, path, "cannot open: %s", strerror(errno));
-    struct stat st;
-    int rc = VMF_OK;
-    if (fstat(fileno(*fp), &st) != 0)
-        rc = vmf__fail(VMF_EIO, path, "cannot stat: %s", strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = vmf__fail(VMF_EIO, path, "not a regular file");
-    if (rc != VMF_OK) {
-        fclose(*fp);
-        *fp = NULL;
-        return rc;
-    }
-    *size = (uint64_t)st.st_size;
-    return VMF_OK;
-}
-
 int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out)
 {
     if (!out)
@@ -798,322 +760,4 @@ int vmf_npy_read_mem(const void *buf, size_t len, vmf_array *out)
         return vmf__error(VMF_EINVAL, "vmf_npy_read_mem: buf is NULL");
     mem_src src = {buf, len, ".npy data"};
     return vmf__npy_read_stream(mem_read, &src, len, ".npy data", out);
-}
-
-/* ---- writing ---- */
-
-/* Number of code points of a valid UTF-8 string, or -1 when it is not valid. */
-static long long utf8_length(const char *s, size_t *bytes)
-{
-    size_t n = strlen(s), bad;
-    if (!utf8_valid((const unsigned char *)s, n, &bad))
-        return -1;
-    long long cps = 0;
-    for (size_t i = 0; i < n; i++)
-        cps += ((unsigned char)s[i] & 0xc0) != 0x80;
-    *bytes = n;
-    return cps;
-}
-
-static void utf8_to_utf32(const char *s, size_t width, unsigned char *dst)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (*u) {
-        uint32_t cp;
-        if (*u < 0x80) {
-            cp = *u++;
-        } else if ((*u & 0xe0) == 0xc0) {
-            cp = (uint32_t)(u[0] & 0x1f) << 6 | (u[1] & 0x3f);
-            u += 2;
-        } else if ((*u & 0xf0) == 0xe0) {
-            cp = (uint32_t)(u[0] & 0x0f) << 12 | (uint32_t)(u[1] & 0x3f) << 6 | (u[2] & 0x3f);
-            u += 3;
-        } else {
-            cp = (uint32_t)(u[0] & 0x07) << 18 | (uint32_t)(u[1] & 0x3f) << 12 |
-                 (uint32_t)(u[2] & 0x3f) << 6 | (u[3] & 0x3f);
-            u += 4;
-        }
-        dst[4 * i] = (unsigned char)cp;
-        dst[4 * i + 1] = (unsigned char)(cp >> 8);
-        dst[4 * i + 2] = (unsigned char)(cp >> 16);
-        dst[4 * i + 3] = (unsigned char)(cp >> 24);
-        i++;
-    }
-    memset(dst + 4 * i, 0, 4 * (width - i));
-}
-
-typedef struct npy_plan {
-    char header[NPY_ALIGN * 8]; /* prefix + dict + padding */
-    size_t header_len;
-    size_t esize, width;
-    uint64_t data_bytes;
-} npy_plan;
-
-/* Validates `a` and lays out the header exactly as numpy.save (1.24) would. */
-static int plan_write(const vmf_array *a, const char *what, npy_plan *pl)
-{
-    if (!a)
-        return vmf__fail(VMF_EINVAL, what, "array is NULL");
-    if ((unsigned)a->dtype > VMF_DTYPE_STR)
-        return vmf__fail(VMF_EINVAL, what, "unknown dtype %d", (int)a->dtype);
-    if (a->ndim > VMF_IO_MAX_NDIM)
-        return vmf__fail(VMF_EINVAL, what, "array has %zu dimensions, at most %d are supported",
-                         a->ndim, VMF_IO_MAX_NDIM);
-    size_t count = 1;
-    for (size_t i = 0; i < a->ndim; i++)
-        if (vmf__mul_overflow(count, a->shape[i], &count) != 0)
-            return vmf__fail(VMF_EINVAL, what, "shape overflows");
-    if (count != a->count)
-        return vmf__fail(VMF_EINVAL, what, "count %zu disagrees with the shape (%zu elements)",
-                         a->count, count);
-    if (count > 0 && !a->data)
-        return vmf__fail(VMF_EINVAL, what, "array data is NULL");
-    char descr[32];
-    pl->width = 0;
-    if (a->dtype == VMF_DTYPE_STR) {
-        const char *const *s = a->data;
-        size_t w = 1;
-        for (size_t i = 0; i < count; i++) {
-            size_t nb;
-            long long cps;
-            if (!s[i])
-                return vmf__fail(VMF_EINVAL, what, "string %zu is NULL", i);
-            if ((cps = utf8_length(s[i], &nb)) < 0)
-                return vmf__fail(VMF_EINVAL, what, "string %zu is not valid UTF-8", i);
-            if ((size_t)cps > w)
-                w = (size_t)cps;
-        }
-        pl->width = w;
-        if (vmf__mul_overflow(w, 4, &pl->esize) != 0)
-            return vmf__fail(VMF_EINVAL, what, "strings too wide");
-        snprintf(descr, sizeof descr, "<U%zu", w);
-    } else {
-        pl->esize = vmf_dtype_size(a->dtype);
-        snprintf(descr, sizeof descr, "%s", vmf_dtype_name(a->dtype));
-    }
-    if (__builtin_mul_overflow((uint64_t)count, (uint64_t)pl->esize, &pl->data_bytes) ||
-        pl->data_bytes > SIZE_MAX / 2)
-        return vmf__fail(VMF_EINVAL, what, "array too large to serialize");
-
-    char dict[NPY_ALIGN * 6], sh[200];
-    int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-                     descr, shape_str(a->shape, a->ndim, sh, sizeof sh));
-    size_t dlen = (size_t)n;
-    if (a->ndim > 0) {
-        char first[32];
-        size_t digits = (size_t)snprintf(first, sizeof first, "%zu", a->shape[0]);
-        size_t grow = NPY_GROWTH_DIGITS - digits;
-        memset(dict + dlen, ' ', grow);
-        dlen += grow;
-    }
-    /* numpy: padlen = 64 - ((8 + lenbytes + hlen) % 64), hlen counting the '\n',
-     * so a header already aligned still gets 64 spaces. With at most 8
-     * dimensions the header always fits version 1.0's 16-bit length; version
-     * 2.0 is there for completeness. */
-    size_t hlen = dlen + 1;
-    size_t lenbytes = 2;
-    size_t pad = NPY_ALIGN - ((NPY_MAGIC_LEN + 2 + lenbytes + hlen) % NPY_ALIGN);
-    if (hlen + pad > 65535) {
-        lenbytes = 4;
-        pad = NPY_ALIGN - ((NPY_MAGIC_LEN + 2 + lenbytes + hlen) % NPY_ALIGN);
-    }
-    unsigned char *o = (unsigned char *)pl->header;
-    size_t total_hlen = hlen + pad;
-    memcpy(o, NPY_MAGIC, NPY_MAGIC_LEN);
-    o[6] = lenbytes == 2 ? 1 : 2;
-    o[7] = 0;
-    for (size_t i = 0; i < lenbytes; i++)
-        o[8 + i] = (unsigned char)(total_hlen >> (8 * i));
-    size_t off = NPY_MAGIC_LEN + 2 + lenbytes;
-    memcpy(o + off, dict, dlen);
-    memset(o + off + dlen, ' ', pad);
-    o[off + dlen + pad] = '\n';
-    pl->header_len = off + total_hlen;
-    return VMF_OK;
-}
-
-typedef struct sink {
-    FILE *fp;
-    unsigned char *buf;
-    size_t pos;
-    const char *what;
-} sink;
-
-static int sink_put(sink *s, const void *p, size_t n)
-{
-    if (n == 0)
-        return VMF_OK;
-    if (s->fp) {
-        if (fwrite(p, 1, n, s->fp) != n)
-            return vmf__fail(VMF_EIO, s->what, "write failed: %s", strerror(errno));
-    } else {
-        memcpy(s->buf + s->pos, p, n);
-    }
-    s->pos += n;
-    return VMF_OK;
-}
-
-static int emit(const vmf_array *a, const npy_plan *pl, sink *s)
-{
-    int rc;
-    if ((rc = sink_put(s, pl->header, pl->header_len)) != VMF_OK)
-        return rc;
-    if (a->dtype != VMF_DTYPE_STR)
-        return sink_put(s, a->data, (size_t)pl->data_bytes);
-    const char *const *str = a->data;
-    size_t per = pl->esize >= NPY_STR_CHUNK ? 1 : NPY_STR_CHUNK / pl->esize;
-    if (per > a->count)
-        per = a->count;
-    if (a->count == 0)
-        return VMF_OK;
-    unsigned char *chunk = vmf__malloc(per * pl->esize);
-    if (!chunk)
-        return vmf__fail(VMF_ENOMEM, s->what, "out of memory converting strings");
-    for (size_t done = 0; done < a->count; done += per) {
-        size_t nel = a->count - done < per ? a->count - done : per;
-        for (size_t e = 0; e < nel; e++)
-            utf8_to_utf32(str[done + e], pl->width, chunk + e * pl->esize);
-        if ((rc = sink_put(s, chunk, nel * pl->esize)) != VMF_OK)
-            break;
-    }
-    vmf__free(chunk);
-    return rc;
-}
-
-int vmf_npy_write(const char *path, const vmf_array *a)
-{
-    if (!path)
-        return vmf__error(VMF_EINVAL, "vmf_npy_write: path is NULL");
-    npy_plan *pl = vmf__malloc(sizeof *pl);
-    if (!pl)
-        return vmf__fail(VMF_ENOMEM, path, "out of memory");
-    FILE *fp = NULL;
-    char *tmp = NULL;
-    int rc = plan_write(a, path, pl);
-    if (rc == VMF_OK)
-        rc = vmf__atomic_open(path, &fp, &tmp);
-    if (rc == VMF_OK) {
-        sink s = {fp, NULL, 0, path};
-        rc = emit(a, pl, &s);
-        if (rc == VMF_OK)
-            rc = vmf__atomic_commit(fp, tmp, path);
-        else
-            vmf__atomic_abort(fp, tmp);
-    }
-    vmf__free(pl);
-    return rc;
-}
-
-int vmf_npy_write_mem(const vmf_array *a, void **buf, size_t *len)
-{
-    if (!buf || !len)
-        return vmf__error(VMF_EINVAL, "vmf_npy_write_mem: buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    npy_plan *pl = vmf__malloc(sizeof *pl);
-    if (!pl)
-        return vmf__error(VMF_ENOMEM, ".npy: out of memory");
-    int rc = plan_write(a, ".npy", pl);
-    if (rc == VMF_OK) {
-        size_t total = pl->header_len + (size_t)pl->data_bytes;
-        unsigned char *b = vmf__malloc(total);
-        if (!b) {
-            rc = vmf__error(VMF_ENOMEM, ".npy: out of memory for %zu bytes", total);
-        } else {
-            sink s = {NULL, b, 0, ".npy"};
-            rc = emit(a, pl, &s);
-            if (rc == VMF_OK) {
-                *buf = b;
-                *len = total;
-            } else {
-                vmf__free(b);
-            }
-        }
-    }
-    vmf__free(pl);
-    return rc;
-}
-
-/* ---- atomic replacement ---- */
-
-int vmf__atomic_open(const char *path, FILE **fp, char **tmp)
-{
-    *fp = NULL;
-    *tmp = NULL;
-    size_t n = strlen(path), cap = n + 48;
-    char *name = vmf__malloc(cap);
-    if (!name)
-        return vmf__fail(VMF_ENOMEM, path, "out of memory");
-    /* O_EXCL makes a name collision (another writer, a stale file) harmless:
-     * the next attempt picks another suffix. The mode 0666 honours the umask
-     * as a plain fopen would. */
-    uint64_t salt = (uint64_t)(vmf__now() * 1e9) ^ (uint64_t)(uintptr_t)name;
-    int fd = -1;
-    for (unsigned attempt = 0; attempt < 64 && fd < 0; attempt++) {
-        snprintf(name, cap, "%s.tmp%ld.%04x", path, (long)getpid(),
-                 (unsigned)((salt >> 7) + attempt * 0x9e37u) & 0xffffu);
-        fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        int e = errno;
-        vmf__free(name);
-        return vmf__fail(VMF_EIO, path, "cannot create a temporary file beside it: %s",
-                         strerror(e));
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(name);
-        vmf__free(name);
-        return vmf__fail(VMF_EIO, path, "cannot open a stream: %s", strerror(e));
-    }
-    *fp = f;
-    *tmp = name;
-    return VMF_OK;
-}
-
-void vmf__atomic_abort(FILE *fp, char *tmp)
-{
-    if (fp)
-        fclose(fp);
-    if (tmp) {
-        unlink(tmp);
-        vmf__free(tmp);
-    }
-}
-
-int vmf__atomic_commit(FILE *fp, char *tmp, const char *path)
-{
-    int e = 0;
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0)
-        e = errno;
-    if (fclose(fp) != 0 && e == 0)
-        e = errno;
-    if (e != 0) {
-        unlink(tmp);
-        vmf__free(tmp);
-        return vmf__fail(VMF_EIO, path, "write failed: %s", strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        vmf__free(tmp);
-        return vmf__fail(VMF_EIO, path, "cannot rename the temporary file into place: %s",
-                         strerror(e));
-    }
-    /* The rename is durable only once the directory entry is on disk. */
-    char *slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp ? 1 : 0] = '\0';
-    int dfd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    vmf__free(tmp);
-    return VMF_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * sample.c - drawing from vMF(mu, kappa) and uniformly on S^{d-1}.
+ * sample.c - drawing from vMF(mu, kappa), uniformly on S^{d-1}, and from a
+ * vMF mixture.
  *
  * Wood (1994), "Simulation of the von Mises Fisher distribution": the cosine
  * w = mu^T x has density ∝ exp(kappa w)(1 - w^2)^{(d-3)/2}; it is drawn by
@@ -10,8 +11,10 @@
  * b = (d-1) / (2 kappa + sqrt(4 kappa^2 + (d-1)^2)).
  */
 #include "internal.h"
+#include "mixture_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Fills r [m] with independent standard normals and returns their sum of
@@ -104,5 +107,33 @@ int vmf_sample_vmf(const float *mu, size_t d, double kappa, size_t n, vmf_rng *r
         r[0] = (float)x0;
     }
     vmf__free(v);
+    return VMF_OK;
+}
+
+int vmf_mixture_sample(const vmf_mixture *m, size_t n, vmf_rng *rng, float *x, int32_t *comp)
+{
+    if (!m || !rng || (n > 0 && !x))
+        return vmf__error(VMF_EINVAL, "vmf_mixture_sample: mixture, rng and x are required");
+    for (size_t i = 0; i < n; i++) {
+        double u = vmf_rng_uniform(rng), acc = 0.0;
+        size_t c = 0, last = 0;
+        for (; c < m->k; c++) {
+            if (m->weights[c] > 0.0)
+                last = c;
+            acc += m->weights[c];
+            if (u < acc && m->weights[c] > 0.0)
+                break;
+        }
+        if (c == m->k)
+            c = last;
+        int rc = vmf_sample_vmf(m->means + c * m->d, m->d, m->kappas[c], 1, rng, x + i * m->d);
+        if (rc != VMF_OK) {
+            char msg[256]; /* vmf__error must not read the buffer it writes */
+            snprintf(msg, sizeof msg, "%s", vmf_last_error());
+            return vmf__error(rc, "vmf_mixture_sample: component %zu: %s", c, msg);
+        }
+        if (comp)
+            comp[i] = (int32_t)c;
+    }
     return VMF_OK;
 }

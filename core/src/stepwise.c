@@ -1,7 +1,7 @@
 /*
  * stepwise.c - stepwise (online) EM for a vMF mixture (Liang & Klein 2009;
- * Cappé & Moulines 2009), its binary and JSON state, and the little-endian
- * byte buffers that the classifier's state format shares.
+ * Cappé & Moulines 2009): options, the state object and its update. Its
+ * binary and JSON forms live in stepwise_io.c.
  *
  * Design note. The statistics are per sample (s0 sums to 1 over the
  * components, up to the initial state), so that blending a minibatch in is a
@@ -24,29 +24,8 @@
 #include "mixture_internal.h"
 #include "stepwise_internal.h"
 
-#include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#define MAX_DIM        ((size_t)1 << 24)
-#define MAX_COMPONENTS ((size_t)1 << 20)
-
-static const char STEPWISE_MAGIC[8] = {'V', 'M', 'F', 'S', 'T', 'E', 'P', '\0'};
-#define STEPWISE_VERSION 1u
-
-/* ---- errors ---- */
-
-int vmf__error_wrap(int rc, const char *a, const char *b)
-{
-    char prev[512];
-    snprintf(prev, sizeof prev, "%s", vmf_last_error());
-    if (b)
-        return vmf__error(rc, "%s: %s: %s", a, b, prev);
-    return vmf__error(rc, "%s: %s", a, prev);
-}
 
 /* ---- options ---- */
 
@@ -63,29 +42,13 @@ void vmf_stepwise_opts_init(vmf_stepwise_opts *o)
     o->seed = 42;
 }
 
-static int kappa_opts_check(const vmf_kappa_opts *k, const char *fn)
-{
-    if ((unsigned)k->estimator > (unsigned)VMF_KAPPA_EXACT)
-        return vmf__error(VMF_EINVAL, "%s: unknown kappa estimator %d", fn, (int)k->estimator);
-    if (!(isfinite(k->prior_count) && k->prior_count >= 0.0))
-        return vmf__error(VMF_EINVAL, "%s: kappa prior_count %g must be finite and >= 0", fn,
-                          k->prior_count);
-    if (!(k->prior_rbar >= 0.0 && k->prior_rbar < 1.0))
-        return vmf__error(VMF_EINVAL, "%s: kappa prior_rbar %g outside [0, 1)", fn, k->prior_rbar);
-    if (!(isfinite(k->kappa_min) && isfinite(k->kappa_max) && k->kappa_min >= 0.0 &&
-          k->kappa_min <= k->kappa_max))
-        return vmf__error(VMF_EINVAL, "%s: need 0 <= kappa_min <= kappa_max < inf, got [%g, %g]",
-                          fn, k->kappa_min, k->kappa_max);
-    return VMF_OK;
-}
-
 int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn)
 {
     if (!o)
         return vmf__error(VMF_EINVAL, "%s: options are NULL", fn);
-    if (o->n_components < 1 || o->n_components > MAX_COMPONENTS)
+    if (o->n_components < 1 || o->n_components > VMF__STEPWISE_MAX_COMPONENTS)
         return vmf__error(VMF_EINVAL, "%s: n_components = %zu outside [1, %zu]", fn,
-                          o->n_components, MAX_COMPONENTS);
+                          o->n_components, VMF__STEPWISE_MAX_COMPONENTS);
     if (!(o->alpha > 0.5 && o->alpha <= 1.0))
         return vmf__error(VMF_EINVAL, "%s: alpha = %g outside (0.5, 1]", fn, o->alpha);
     if (!(isfinite(o->t0) && o->t0 >= 0.0))
@@ -94,7 +57,7 @@ int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn)
         return vmf__error(VMF_EINVAL, "%s: eta_floor = %g outside [0, 1)", fn, o->eta_floor);
     if (o->minibatch < 1 || o->minibatch > ((size_t)1 << 40))
         return vmf__error(VMF_EINVAL, "%s: minibatch = %zu must be >= 1", fn, o->minibatch);
-    return kappa_opts_check(&o->kappa, fn);
+    return vmf__kappa_opts_check(&o->kappa, fn);
 }
 
 /* ---- object ---- */
@@ -105,9 +68,9 @@ int vmf__stepwise_new_clock(const vmf_stepwise_opts *o, size_t d, int clock, vmf
     int rc = vmf__stepwise_check_opts(o, "vmf_stepwise_new");
     if (rc != VMF_OK)
         return rc;
-    if (d < 2 || d > MAX_DIM)
+    if (d < 2 || d > VMF__MAX_DIM)
         return vmf__error(VMF_EINVAL, "vmf_stepwise_new: dimension %zu outside [2, %zu]", d,
-                          MAX_DIM);
+                          VMF__MAX_DIM);
     vmf_stepwise *s = vmf__calloc(1, sizeof *s);
     if (!s)
         return vmf__error(VMF_ENOMEM, "vmf_stepwise_new: out of memory");
@@ -136,8 +99,7 @@ void vmf_stepwise_free(vmf_stepwise *s)
     vmf__free(s);
 }
 
-/* Statistics arrays for k x d; both or neither. */
-static int stats_alloc(size_t k, size_t d, double **s0, double **s1)
+int vmf__stepwise_stats_alloc(size_t k, size_t d, double **s0, double **s1)
 {
     size_t kd;
     *s0 = NULL;
@@ -168,7 +130,7 @@ int vmf__stepwise_copy(const vmf_stepwise *s, vmf_stepwise **out)
     c->m = NULL;
     if (s->m) {
         size_t k = s->o.n_components;
-        int rc = stats_alloc(k, s->d, &c->s0, &c->s1);
+        int rc = vmf__stepwise_stats_alloc(k, s->d, &c->s0, &c->s1);
         if (rc == VMF_OK)
             rc = vmf_mixture_copy(s->m, &c->m);
         if (rc != VMF_OK) {
@@ -196,7 +158,7 @@ void vmf__stepwise_expected_stats(const vmf_mixture *m, double *s0, double *s1)
 int vmf__stepwise_reset(vmf_stepwise *s, vmf_mixture *m, const double *s0, const double *s1)
 {
     double *n0, *n1;
-    int rc = stats_alloc(m->k, m->d, &n0, &n1);
+    int rc = vmf__stepwise_stats_alloc(m->k, m->d, &n0, &n1);
     if (rc != VMF_OK)
         return rc;
     memcpy(n0, s0, m->k * sizeof *n0);
@@ -234,7 +196,7 @@ int vmf_stepwise_from_mixture(const vmf_stepwise_opts *o, const vmf_mixture *m, 
     double *s0 = NULL, *s1 = NULL;
     rc = vmf_mixture_copy(m, &mc);
     if (rc == VMF_OK)
-        rc = stats_alloc(m->k, m->d, &s0, &s1);
+        rc = vmf__stepwise_stats_alloc(m->k, m->d, &s0, &s1);
     if (rc != VMF_OK) {
         vmf_mixture_free(mc);
         vmf_stepwise_free(s);
@@ -293,9 +255,9 @@ static void work_free(step_work *w)
 static int work_alloc(size_t k, size_t d, step_work *w)
 {
     memset(w, 0, sizeof *w);
-    int rc = stats_alloc(k, d, &w->b0, &w->b1);
+    int rc = vmf__stepwise_stats_alloc(k, d, &w->b0, &w->b1);
     if (rc == VMF_OK)
-        rc = stats_alloc(k, d, &w->e0, &w->e1);
+        rc = vmf__stepwise_stats_alloc(k, d, &w->e0, &w->e1);
     if (rc != VMF_OK)
         work_free(w);
     return rc;
@@ -317,7 +279,7 @@ static int initialize(vmf_stepwise *c, const float *x, size_t n, step_work *w)
                           k, k, n);
     int rc = vmf__mixture_alloc(k, d, &c->m);
     if (rc == VMF_OK)
-        rc = stats_alloc(k, d, &c->s0, &c->s1);
+        rc = vmf__stepwise_stats_alloc(k, d, &c->s0, &c->s1);
     if (rc == VMF_OK)
         rc = vmf__kmeanspp(x, n, d, k, &c->rng, c->m->means);
     if (rc != VMF_OK)
@@ -436,710 +398,4 @@ const double *vmf_stepwise_s0(const vmf_stepwise *s)
 const double *vmf_stepwise_s1(const vmf_stepwise *s)
 {
     return s ? s->s1 : NULL;
-}
-
-/* ---- byte buffers ---- */
-
-static void wbuf_reserve(vmf__wbuf *b, size_t n)
-{
-    if (b->oom)
-        return;
-    if (n > SIZE_MAX - b->len) {
-        b->oom = 1;
-        return;
-    }
-    if (b->len + n <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n) {
-        if (cap > SIZE_MAX / 2) {
-            cap = b->len + n;
-            break;
-        }
-        cap *= 2;
-    }
-    uint8_t *p = vmf__realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-void vmf__wbuf_bytes(vmf__wbuf *b, const void *src, size_t n)
-{
-    wbuf_reserve(b, n);
-    if (b->oom || n == 0)
-        return;
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-void vmf__wbuf_u32(vmf__wbuf *b, uint32_t v)
-{
-    uint8_t t[4];
-    for (int i = 0; i < 4; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    vmf__wbuf_bytes(b, t, 4);
-}
-
-void vmf__wbuf_u64(vmf__wbuf *b, uint64_t v)
-{
-    uint8_t t[8];
-    for (int i = 0; i < 8; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
-    vmf__wbuf_bytes(b, t, 8);
-}
-
-void vmf__wbuf_f64(vmf__wbuf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, sizeof u);
-    vmf__wbuf_u64(b, u);
-}
-
-void vmf__wbuf_f64s(vmf__wbuf *b, const double *v, size_t n)
-{
-    for (size_t i = 0; i < n && !b->oom; i++)
-        vmf__wbuf_f64(b, v[i]);
-}
-
-void vmf__wbuf_f32s(vmf__wbuf *b, const float *v, size_t n)
-{
-    for (size_t i = 0; i < n && !b->oom; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], sizeof u);
-        vmf__wbuf_u32(b, u);
-    }
-}
-
-int vmf__rbuf_has(const vmf__rbuf *b, size_t count, size_t size)
-{
-    size_t bytes;
-    if (b->bad || vmf__mul_overflow(count, size, &bytes) != 0)
-        return 0;
-    return bytes <= b->len - b->pos;
-}
-
-int vmf__rbuf_bytes(vmf__rbuf *b, void *dst, size_t n)
-{
-    if (b->bad || n > b->len - b->pos) {
-        b->bad = 1;
-        memset(dst, 0, n);
-        return -1;
-    }
-    memcpy(dst, b->p + b->pos, n);
-    b->pos += n;
-    return 0;
-}
-
-uint32_t vmf__rbuf_u32(vmf__rbuf *b)
-{
-    uint8_t t[4];
-    vmf__rbuf_bytes(b, t, 4);
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)t[i] << (8 * i);
-    return v;
-}
-
-uint64_t vmf__rbuf_u64(vmf__rbuf *b)
-{
-    uint8_t t[8];
-    vmf__rbuf_bytes(b, t, 8);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)t[i] << (8 * i);
-    return v;
-}
-
-double vmf__rbuf_f64(vmf__rbuf *b)
-{
-    uint64_t u = vmf__rbuf_u64(b);
-    double v;
-    memcpy(&v, &u, sizeof v);
-    return v;
-}
-
-void vmf__rbuf_f64s(vmf__rbuf *b, double *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] = vmf__rbuf_f64(b);
-}
-
-void vmf__rbuf_f32s(vmf__rbuf *b, float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u = vmf__rbuf_u32(b);
-        memcpy(&v[i], &u, sizeof u);
-    }
-}
-
-uint64_t vmf__fnv1a64(const void *p, size_t n)
-{
-    const uint8_t *q = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= q[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-int vmf__blob_frame(const char magic[8], uint32_t version, const vmf__wbuf *payload, void **buf,
-                    size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    if (payload->oom)
-        return vmf__error(VMF_ENOMEM, "save: out of memory");
-    vmf__wbuf b = {0};
-    vmf__wbuf_bytes(&b, magic, 8);
-    vmf__wbuf_u32(&b, version);
-    vmf__wbuf_u32(&b, 0);
-    vmf__wbuf_u64(&b, (uint64_t)payload->len);
-    vmf__wbuf_bytes(&b, payload->p, payload->len);
-    if (!b.oom)
-        vmf__wbuf_u64(&b, vmf__fnv1a64(b.p, b.len));
-    if (b.oom) {
-        vmf__free(b.p);
-        return vmf__error(VMF_ENOMEM, "save: out of memory for a %zu-byte state", payload->len);
-    }
-    *buf = b.p;
-    *len = b.len;
-    return VMF_OK;
-}
-
-int vmf__blob_open(const char magic[8], uint32_t version, const void *buf, size_t len,
-                   const char *what, vmf__rbuf *payload)
-{
-    memset(payload, 0, sizeof *payload);
-    if (!buf)
-        return vmf__error(VMF_EINVAL, "%s: buffer is NULL", what);
-    const size_t head = 8 + 4 + 4 + 8, tail = 8;
-    if (len < head + tail)
-        return vmf__error(VMF_EFORMAT, "%s: %zu bytes is too short for a saved state", what, len);
-    const uint8_t *p = buf;
-    if (memcmp(p, magic, 8) != 0)
-        return vmf__error(VMF_EFORMAT, "%s: not a saved state (bad magic)", what);
-    vmf__rbuf r = {p, len, 8, 0};
-    uint32_t ver = vmf__rbuf_u32(&r);
-    uint32_t flags = vmf__rbuf_u32(&r);
-    uint64_t plen = vmf__rbuf_u64(&r);
-    if (ver != version)
-        return vmf__error(VMF_EFORMAT,
-                          "%s: format version %" PRIu32 ", this library reads %" PRIu32, what, ver,
-                          version);
-    if (flags != 0)
-        return vmf__error(VMF_EFORMAT, "%s: unknown flags 0x%" PRIx32, what, flags);
-    if (plen != (uint64_t)(len - head - tail))
-        return vmf__error(VMF_EFORMAT,
-                          "%s: payload length %" PRIu64 " does not match the %zu bytes given", what,
-                          plen, len - head - tail);
-    vmf__rbuf t = {p, len, len - tail, 0};
-    uint64_t sum = vmf__rbuf_u64(&t);
-    if (sum != vmf__fnv1a64(p, len - tail))
-        return vmf__error(VMF_EFORMAT, "%s: checksum mismatch (corrupt or truncated state)", what);
-    payload->p = p + head;
-    payload->len = (size_t)plen;
-    payload->pos = 0;
-    payload->bad = 0;
-    return VMF_OK;
-}
-
-/* ---- binary state ---- */
-
-void vmf__stepwise_write(vmf__wbuf *b, const vmf_stepwise *s)
-{
-    const vmf_stepwise_opts *o = &s->o;
-    size_t k = o->n_components, d = s->d;
-    vmf__wbuf_u64(b, (uint64_t)d);
-    vmf__wbuf_u32(b, (uint32_t)s->clock);
-    vmf__wbuf_u64(b, (uint64_t)k);
-    vmf__wbuf_f64(b, o->alpha);
-    vmf__wbuf_f64(b, o->t0);
-    vmf__wbuf_f64(b, o->eta_floor);
-    vmf__wbuf_u64(b, (uint64_t)o->minibatch);
-    vmf__wbuf_u32(b, o->tied_kappa ? 1u : 0u);
-    vmf__wbuf_u32(b, (uint32_t)o->kappa.estimator);
-    vmf__wbuf_f64(b, o->kappa.prior_count);
-    vmf__wbuf_f64(b, o->kappa.prior_rbar);
-    vmf__wbuf_f64(b, o->kappa.kappa_min);
-    vmf__wbuf_f64(b, o->kappa.kappa_max);
-    vmf__wbuf_u64(b, o->seed);
-    vmf__wbuf_u64(b, s->steps);
-    vmf__wbuf_u64(b, s->rows);
-    for (int i = 0; i < 4; i++)
-        vmf__wbuf_u64(b, s->rng.s[i]);
-    vmf__wbuf_f64(b, s->rng.spare_normal);
-    vmf__wbuf_u32(b, s->rng.has_spare ? 1u : 0u);
-    vmf__wbuf_u32(b, s->m ? 1u : 0u);
-    if (!s->m)
-        return;
-    vmf__wbuf_f64s(b, s->s0, k);
-    vmf__wbuf_f64s(b, s->s1, k * d);
-    vmf__wbuf_u32(b, s->m->tied ? 1u : 0u);
-    vmf__wbuf_f64s(b, s->m->weights, k);
-    vmf__wbuf_f64s(b, s->m->kappas, k);
-    vmf__wbuf_f32s(b, s->m->means, k * d);
-}
-
-/*
- * Validates restored statistics and parameters: everything finite, masses,
- * weights and kappas non-negative, weights with a positive sum, equal
- * kappas when tied.
- */
-static int check_restored(const vmf_stepwise *s, const char *where)
-{
-    size_t k = s->o.n_components, d = s->d;
-    const vmf_mixture *m = s->m;
-    double wsum = 0.0;
-    for (size_t c = 0; c < k; c++) {
-        if (!(isfinite(s->s0[c]) && s->s0[c] >= 0.0))
-            return vmf__error(VMF_EFORMAT, "%s: s0[%zu] is not a finite number >= 0", where, c);
-        if (!(isfinite(m->weights[c]) && m->weights[c] >= 0.0))
-            return vmf__error(VMF_EFORMAT, "%s: weight %zu is not a finite number >= 0", where, c);
-        if (!(isfinite(m->kappas[c]) && m->kappas[c] >= 0.0))
-            return vmf__error(VMF_EFORMAT, "%s: kappa %zu is not a finite number >= 0", where, c);
-        if (m->tied && m->kappas[c] != m->kappas[0])
-            return vmf__error(VMF_EFORMAT, "%s: tied kappas differ", where);
-        wsum += m->weights[c];
-    }
-    if (!(wsum > 0.0 && isfinite(wsum)))
-        return vmf__error(VMF_EFORMAT, "%s: the weights do not have a positive sum", where);
-    if (fabs(wsum - 1.0) > 1e-6)
-        return vmf__error(VMF_EFORMAT, "%s: the weights sum to %.17g, not 1", where, wsum);
-    for (size_t c = 0; c < k; c++) {
-        double nm = 0.0, ns = 0.0;
-        for (size_t j = 0; j < d; j++) {
-            double v = s->s1[c * d + j], mu = (double)m->means[c * d + j];
-            if (!isfinite(v) || !isfinite(mu))
-                return vmf__error(VMF_EFORMAT, "%s: component %zu holds a NaN or infinity", where,
-                                  c);
-            ns += v * v;
-            nm += mu * mu;
-        }
-        /* Rows are unit vectors, so |s1_k| <= s0_k; means are unit vectors. */
-        if (sqrt(ns) > s->s0[c] * (1.0 + VMF_ROWS_NORM_TOL) + 1e-12)
-            return vmf__error(VMF_EFORMAT, "%s: |s1[%zu]| exceeds s0[%zu]", where, c, c);
-        if (fabs(sqrt(nm) - 1.0) > VMF_ROWS_NORM_TOL)
-            return vmf__error(VMF_EFORMAT, "%s: mean %zu is not a unit vector", where, c);
-    }
-    return VMF_OK;
-}
-
-int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out)
-{
-    *out = NULL;
-    vmf_stepwise_opts o;
-    vmf_stepwise_opts_init(&o);
-    uint64_t d64 = vmf__rbuf_u64(b);
-    uint32_t clock = vmf__rbuf_u32(b);
-    uint64_t k64 = vmf__rbuf_u64(b);
-    o.alpha = vmf__rbuf_f64(b);
-    o.t0 = vmf__rbuf_f64(b);
-    o.eta_floor = vmf__rbuf_f64(b);
-    uint64_t mb = vmf__rbuf_u64(b);
-    o.tied_kappa = vmf__rbuf_u32(b) != 0;
-    uint32_t est = vmf__rbuf_u32(b);
-    o.kappa.prior_count = vmf__rbuf_f64(b);
-    o.kappa.prior_rbar = vmf__rbuf_f64(b);
-    o.kappa.kappa_min = vmf__rbuf_f64(b);
-    o.kappa.kappa_max = vmf__rbuf_f64(b);
-    o.seed = vmf__rbuf_u64(b);
-    uint64_t steps = vmf__rbuf_u64(b), rows = vmf__rbuf_u64(b);
-    vmf_rng rng;
-    for (int i = 0; i < 4; i++)
-        rng.s[i] = vmf__rbuf_u64(b);
-    rng.spare_normal = vmf__rbuf_f64(b);
-    uint32_t has_spare = vmf__rbuf_u32(b);
-    uint32_t has_model = vmf__rbuf_u32(b);
-    if (b->bad)
-        return vmf__error(VMF_EFORMAT, "%s: truncated stepwise state", where);
-    if (d64 < 2 || d64 > MAX_DIM || k64 < 1 || k64 > MAX_COMPONENTS)
-        return vmf__error(VMF_EFORMAT,
-                          "%s: dimension %" PRIu64 " or %" PRIu64 " components out of range", where,
-                          d64, k64);
-    if (clock > VMF__CLOCK_ROWS || est > (uint32_t)VMF_KAPPA_EXACT || has_spare > 1 ||
-        has_model > 1 || mb > ((uint64_t)1 << 40) || !isfinite(rng.spare_normal))
-        return vmf__error(VMF_EFORMAT, "%s: invalid stepwise header fields", where);
-    o.n_components = (size_t)k64;
-    o.minibatch = (size_t)mb;
-    o.kappa.estimator = (vmf_kappa_estimator)est;
-    rng.has_spare = (int)has_spare;
-    vmf_stepwise *s;
-    int rc = vmf__stepwise_new_clock(&o, (size_t)d64, (int)clock, &s);
-    if (rc != VMF_OK)
-        return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, where, NULL) : rc;
-    s->steps = steps;
-    s->rows = rows;
-    s->rng = rng;
-    if (has_model) {
-        size_t k = s->o.n_components, d = s->d, kd = k * d;
-        /* Sizes are checked against the bytes present before anything is allocated. */
-        if (!vmf__rbuf_has(b, k * 3 + 1, 8) || !vmf__rbuf_has(b, kd, 12)) {
-            vmf_stepwise_free(s);
-            return vmf__error(VMF_EFORMAT, "%s: truncated stepwise statistics", where);
-        }
-        rc = stats_alloc(k, d, &s->s0, &s->s1);
-        if (rc == VMF_OK)
-            rc = vmf__mixture_alloc(k, d, &s->m);
-        if (rc != VMF_OK) {
-            vmf_stepwise_free(s);
-            return rc;
-        }
-        vmf__rbuf_f64s(b, s->s0, k);
-        vmf__rbuf_f64s(b, s->s1, kd);
-        uint32_t tied = vmf__rbuf_u32(b);
-        vmf__rbuf_f64s(b, s->m->weights, k);
-        vmf__rbuf_f64s(b, s->m->kappas, k);
-        vmf__rbuf_f32s(b, s->m->means, kd);
-        s->m->tied = tied != 0;
-        rc = b->bad     ? vmf__error(VMF_EFORMAT, "%s: truncated stepwise state", where)
-             : tied > 1 ? vmf__error(VMF_EFORMAT, "%s: invalid tied flag", where)
-                        : check_restored(s, where);
-        if (rc != VMF_OK) {
-            vmf_stepwise_free(s);
-            return rc;
-        }
-        vmf__mixture_refresh(s->m);
-    }
-    *out = s;
-    return VMF_OK;
-}
-
-int vmf_stepwise_save(const vmf_stepwise *s, void **buf, size_t *len)
-{
-    if (!buf || !len)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_save: buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    if (!s)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_save: state is NULL");
-    vmf__wbuf b = {0};
-    vmf__stepwise_write(&b, s);
-    int rc = vmf__blob_frame(STEPWISE_MAGIC, STEPWISE_VERSION, &b, buf, len);
-    vmf__free(b.p);
-    return rc;
-}
-
-int vmf_stepwise_load(const void *buf, size_t len, vmf_stepwise **out)
-{
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_load: out is NULL");
-    *out = NULL;
-    vmf__rbuf r;
-    int rc = vmf__blob_open(STEPWISE_MAGIC, STEPWISE_VERSION, buf, len, "vmf_stepwise_load", &r);
-    if (rc != VMF_OK)
-        return rc;
-    rc = vmf__stepwise_read(&r, "vmf_stepwise_load", out);
-    if (rc == VMF_OK && r.pos != r.len) {
-        vmf_stepwise_free(*out);
-        *out = NULL;
-        return vmf__error(VMF_EFORMAT, "vmf_stepwise_load: %zu trailing bytes", r.len - r.pos);
-    }
-    return rc;
-}
-
-/* ---- JSON state ---- */
-
-void *vmf__json_u64(uint64_t v)
-{
-    char t[24];
-    snprintf(t, sizeof t, "0x%016" PRIx64, v);
-    return json_string(t);
-}
-
-int vmf__json_get_u64(const void *obj, uint64_t *v)
-{
-    const json_t *j = obj;
-    if (!json_is_string(j))
-        return -1;
-    const char *s = json_string_value(j);
-    if (strncmp(s, "0x", 2) != 0 || strlen(s) != 18)
-        return -1;
-    uint64_t r = 0;
-    for (size_t i = 2; i < 18; i++) {
-        char ch = s[i];
-        int dig = ch >= '0' && ch <= '9'   ? ch - '0'
-                  : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                  : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                           : -1;
-        if (dig < 0)
-            return -1;
-        r = (r << 4) | (uint64_t)dig;
-    }
-    *v = r;
-    return 0;
-}
-
-static json_t *json_doubles(const double *v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n && a; i++) {
-        if (json_array_append_new(a, json_real(v[i])) != 0) {
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj)
-{
-    *obj = NULL;
-    const vmf_stepwise_opts *o = &s->o;
-    size_t k = o->n_components, d = s->d;
-    json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
-           *st = json_array();
-    int bad = !root || !opts || !kap || !rng || !st;
-    bad |= json_object_set_new(root, "format", json_string("vmfmm-stepwise"));
-    bad |= json_object_set_new(root, "version", json_integer(1));
-    bad |= json_object_set_new(root, "dim", json_integer((json_int_t)d));
-    bad |= json_object_set_new(root, "n_components", json_integer((json_int_t)k));
-    bad |= json_object_set_new(root, "clock",
-                               json_string(s->clock == VMF__CLOCK_ROWS ? "rows" : "steps"));
-    bad |= json_object_set_new(opts, "alpha", json_real(o->alpha));
-    bad |= json_object_set_new(opts, "t0", json_real(o->t0));
-    bad |= json_object_set_new(opts, "eta_floor", json_real(o->eta_floor));
-    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)o->minibatch));
-    bad |= json_object_set_new(opts, "tied_kappa", json_boolean(o->tied_kappa));
-    bad |= json_object_set_new(opts, "seed", vmf__json_u64(o->seed));
-    bad |= json_object_set_new(kap, "estimator",
-                               json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
-    bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
-    bad |= json_object_set_new(kap, "prior_rbar", json_real(o->kappa.prior_rbar));
-    bad |= json_object_set_new(kap, "kappa_min", json_real(o->kappa.kappa_min));
-    bad |= json_object_set_new(kap, "kappa_max", json_real(o->kappa.kappa_max));
-    bad |= json_object_set(opts, "kappa", kap);
-    bad |= json_object_set(root, "options", opts);
-    bad |= json_object_set_new(root, "steps", vmf__json_u64(s->steps));
-    bad |= json_object_set_new(root, "rows_seen", vmf__json_u64(s->rows));
-    for (int i = 0; i < 4 && !bad; i++)
-        bad |= json_array_append_new(st, vmf__json_u64(s->rng.s[i]));
-    bad |= json_object_set(rng, "state", st);
-    bad |= json_object_set_new(rng, "spare_normal", json_real(s->rng.spare_normal));
-    bad |= json_object_set_new(rng, "has_spare", json_boolean(s->rng.has_spare));
-    bad |= json_object_set(root, "rng", rng);
-    if (!bad && s->m) {
-        void *mj = NULL;
-        json_t *s0 = json_doubles(s->s0, k), *s1 = json_array();
-        bad |= !s0 || !s1;
-        for (size_t c = 0; c < k && !bad; c++) {
-            json_t *row = json_doubles(s->s1 + c * d, d);
-            bad |= !row || json_array_append_new(s1, row) != 0;
-        }
-        bad |= json_object_set(root, "s0", s0);
-        bad |= json_object_set(root, "s1", s1);
-        json_decref(s0);
-        json_decref(s1);
-        if (!bad) {
-            int rc = vmf__mixture_to_json_obj(s->m, &mj);
-            bad |= rc != VMF_OK || json_object_set_new(root, "mixture", mj) != 0;
-        }
-    } else if (!bad) {
-        bad |= json_object_set_new(root, "mixture", json_null());
-    }
-    json_decref(opts);
-    json_decref(kap);
-    json_decref(rng);
-    json_decref(st);
-    if (bad) {
-        json_decref(root);
-        return vmf__error(VMF_ENOMEM, "stepwise JSON: out of memory");
-    }
-    *obj = root;
-    return VMF_OK;
-}
-
-static int jnum(const json_t *o, const char *key, const char *where, double *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_number(v) || !isfinite(json_number_value(v)))
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a finite number", where, key);
-    *out = json_number_value(v);
-    return VMF_OK;
-}
-
-static int jsize(const json_t *o, const char *key, const char *where, size_t *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a non-negative integer", where, key);
-    *out = (size_t)json_integer_value(v);
-    return VMF_OK;
-}
-
-static int ju64(const json_t *o, const char *key, const char *where, uint64_t *out)
-{
-    if (vmf__json_get_u64(json_object_get(o, key), out) != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be a \"0x\" + 16 hex digit string", where,
-                          key);
-    return VMF_OK;
-}
-
-/* n finite numbers of a JSON array into v. */
-static int jdoubles(const json_t *a, size_t n, const char *where, const char *name, double *v)
-{
-    if (!json_is_array(a) || json_array_size(a) != n)
-        return vmf__error(VMF_EFORMAT, "%s: \"%s\" must be an array of %zu numbers", where, name,
-                          n);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(a, i);
-        if (!json_is_number(e) || !isfinite(json_number_value(e)))
-            return vmf__error(VMF_EFORMAT, "%s: %s[%zu] is not a finite number", where, name, i);
-        v[i] = json_number_value(e);
-    }
-    return VMF_OK;
-}
-
-int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise **out)
-{
-    *out = NULL;
-    const json_t *root = obj;
-    if (!json_is_object(root))
-        return vmf__error(VMF_EFORMAT, "%s: not a JSON object", where);
-    const json_t *v = json_object_get(root, "format");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "vmfmm-stepwise") != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"format\" must be \"vmfmm-stepwise\"", where);
-    v = json_object_get(root, "version");
-    if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return vmf__error(VMF_EFORMAT, "%s: \"version\" must be 1", where);
-    vmf_stepwise_opts o;
-    vmf_stepwise_opts_init(&o);
-    size_t d = 0;
-    int clock;
-    const json_t *opts = json_object_get(root, "options");
-    const json_t *kap = json_object_get(opts, "kappa");
-    const json_t *rng = json_object_get(root, "rng");
-    const json_t *jc = json_object_get(root, "clock");
-    if (!json_is_object(opts) || !json_is_object(kap) || !json_is_object(rng))
-        return vmf__error(VMF_EFORMAT, "%s: missing \"options\", \"options.kappa\" or \"rng\"",
-                          where);
-    if (!json_is_string(jc))
-        return vmf__error(VMF_EFORMAT, "%s: \"clock\" must be \"steps\" or \"rows\"", where);
-    if (strcmp(json_string_value(jc), "steps") == 0)
-        clock = VMF__CLOCK_STEPS;
-    else if (strcmp(json_string_value(jc), "rows") == 0)
-        clock = VMF__CLOCK_ROWS;
-    else
-        return vmf__error(VMF_EFORMAT, "%s: \"clock\" must be \"steps\" or \"rows\"", where);
-    uint64_t steps = 0, rows = 0;
-    vmf_rng r;
-    int rc = jsize(root, "dim", where, &d);
-    if (rc == VMF_OK)
-        rc = jsize(root, "n_components", where, &o.n_components);
-    if (rc == VMF_OK)
-        rc = jnum(opts, "alpha", where, &o.alpha);
-    if (rc == VMF_OK)
-        rc = jnum(opts, "t0", where, &o.t0);
-    if (rc == VMF_OK)
-        rc = jnum(opts, "eta_floor", where, &o.eta_floor);
-    if (rc == VMF_OK)
-        rc = jsize(opts, "minibatch", where, &o.minibatch);
-    if (rc == VMF_OK)
-        rc = ju64(opts, "seed", where, &o.seed);
-    if (rc == VMF_OK)
-        rc = jnum(kap, "prior_count", where, &o.kappa.prior_count);
-    if (rc == VMF_OK)
-        rc = jnum(kap, "prior_rbar", where, &o.kappa.prior_rbar);
-    if (rc == VMF_OK)
-        rc = jnum(kap, "kappa_min", where, &o.kappa.kappa_min);
-    if (rc == VMF_OK)
-        rc = jnum(kap, "kappa_max", where, &o.kappa.kappa_max);
-    if (rc == VMF_OK)
-        rc = ju64(root, "steps", where, &steps);
-    if (rc == VMF_OK)
-        rc = ju64(root, "rows_seen", where, &rows);
-    if (rc == VMF_OK)
-        rc = jnum(rng, "spare_normal", where, &r.spare_normal);
-    if (rc != VMF_OK)
-        return rc;
-    v = json_object_get(opts, "tied_kappa");
-    const json_t *hs = json_object_get(rng, "has_spare");
-    const json_t *est = json_object_get(kap, "estimator");
-    const json_t *st = json_object_get(rng, "state");
-    if (!json_is_boolean(v) || !json_is_boolean(hs))
-        return vmf__error(VMF_EFORMAT, "%s: \"tied_kappa\" and \"has_spare\" must be booleans",
-                          where);
-    o.tied_kappa = json_is_true(v);
-    r.has_spare = json_is_true(hs);
-    if (!json_is_string(est) ||
-        vmf_kappa_estimator_parse(json_string_value(est), &o.kappa.estimator) != VMF_OK)
-        return vmf__error(VMF_EFORMAT, "%s: unknown kappa \"estimator\"", where);
-    if (!json_is_array(st) || json_array_size(st) != 4)
-        return vmf__error(VMF_EFORMAT, "%s: \"rng.state\" must hold 4 strings", where);
-    for (size_t i = 0; i < 4; i++)
-        if (vmf__json_get_u64(json_array_get(st, i), &r.s[i]) != 0)
-            return vmf__error(VMF_EFORMAT, "%s: rng.state[%zu] is not a 0x hex string", where, i);
-    vmf_stepwise *s;
-    rc = vmf__stepwise_new_clock(&o, d, clock, &s);
-    if (rc != VMF_OK)
-        return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, where, NULL) : rc;
-    s->steps = steps;
-    s->rows = rows;
-    s->rng = r;
-    const json_t *jm = json_object_get(root, "mixture");
-    if (json_is_null(jm)) {
-        *out = s;
-        return VMF_OK;
-    }
-    size_t k = s->o.n_components;
-    const json_t *js1 = json_object_get(root, "s1");
-    char name[64];
-    snprintf(name, sizeof name, "%s.mixture", where);
-    rc = vmf__mixture_from_json_obj(jm, name, &s->m);
-    if (rc == VMF_OK && (s->m->k != k || s->m->d != d))
-        rc = vmf__error(VMF_EFORMAT, "%s: the mixture is %zu x %zu, the state %zu x %zu", where,
-                        s->m->k, s->m->d, k, d);
-    if (rc == VMF_OK && (!json_is_array(js1) || json_array_size(js1) != k))
-        rc = vmf__error(VMF_EFORMAT, "%s: \"s1\" must hold %zu rows", where, k);
-    if (rc == VMF_OK)
-        rc = stats_alloc(k, d, &s->s0, &s->s1);
-    if (rc == VMF_OK)
-        rc = jdoubles(json_object_get(root, "s0"), k, where, "s0", s->s0);
-    for (size_t c = 0; c < k && rc == VMF_OK; c++)
-        rc = jdoubles(json_array_get(js1, c), d, where, "s1 row", s->s1 + c * d);
-    if (rc == VMF_OK)
-        rc = check_restored(s, where);
-    if (rc != VMF_OK) {
-        vmf_stepwise_free(s);
-        return rc;
-    }
-    *out = s;
-    return VMF_OK;
-}
-
-int vmf_stepwise_to_json(const vmf_stepwise *s, char **json)
-{
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_to_json: json is NULL");
-    *json = NULL;
-    if (!s)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_to_json: state is NULL");
-    void *obj;
-    int rc = vmf__stepwise_to_json_obj(s, &obj);
-    if (rc != VMF_OK)
-        return rc;
-    rc = vmf__json_dump(obj, json, "vmf_stepwise_to_json");
-    json_decref(obj);
-    return rc;
-}
-
-int vmf_stepwise_from_json(const char *json, size_t len, vmf_stepwise **out)
-{
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_from_json: out is NULL");
-    *out = NULL;
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_from_json: json is NULL");
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return vmf__error(VMF_EFORMAT, "stepwise JSON: line %d column %d: %s", err.line, err.column,
-                          err.text);
-    int rc = vmf__stepwise_from_json_obj(root, "stepwise JSON", out);
-    json_decref(root);
-    return rc;
 }

@@ -2,12 +2,14 @@
  * stepwise_internal.h - the representation of vmf_stepwise and the pieces of
  * stepwise.c that the classifier (classifier.c, classifier_io.c) builds on:
  * the row-clock step rule, in-place re-initialisation from a mixture, and the
- * little-endian byte buffers of the binary state formats. Never installed;
- * include it after internal.h and mixture_internal.h.
+ * state's binary and JSON forms (stepwise_io.c, written with blob.h's byte
+ * buffers). Never installed; include it after internal.h and
+ * mixture_internal.h.
  */
 #ifndef VMFMM_STEPWISE_INTERNAL_H
 #define VMFMM_STEPWISE_INTERNAL_H
 
+#include "blob.h"
 #include "vmfmm.h"
 
 #include <stddef.h>
@@ -26,6 +28,9 @@
  */
 enum { VMF__CLOCK_STEPS = 0, VMF__CLOCK_ROWS = 1 };
 
+/* The largest number of components a stepwise state may hold. */
+#define VMF__STEPWISE_MAX_COMPONENTS ((size_t)1 << 20)
+
 struct vmf_stepwise {
     vmf_stepwise_opts o; /* o.n_components is the current K */
     size_t d;            /* dimension, >= 2 */
@@ -38,18 +43,14 @@ struct vmf_stepwise {
     vmf_mixture *m;      /* current parameters; NULL before the first update */
 };
 
-/*
- * Re-raises the calling thread's last message as rc, prefixed by "a: " or
- * "a: b: " (b may be NULL). The message is copied first: vmf__error writes
- * the buffer that vmf_last_error() points to.
- */
-int vmf__error_wrap(int rc, const char *a, const char *b);
-
 /* Validates stepwise options; `fn` prefixes the message. */
 int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn);
 
 /* An empty state with the given clock (vmf_stepwise_new is clock STEPS). */
 int vmf__stepwise_new_clock(const vmf_stepwise_opts *o, size_t d, int clock, vmf_stepwise **out);
+
+/* Statistics arrays s0 [k], s1 [k][d] (vmf__malloc'ed); both or neither. */
+int vmf__stepwise_stats_alloc(size_t k, size_t d, double **s0, double **s1);
 
 /* Deep copy. */
 int vmf__stepwise_copy(const vmf_stepwise *s, vmf_stepwise **out);
@@ -68,54 +69,6 @@ int vmf__stepwise_reset(vmf_stepwise *s, vmf_mixture *m, const double *s0, const
  */
 void vmf__stepwise_expected_stats(const vmf_mixture *m, double *s0, double *s1);
 
-/* ---- little-endian byte buffers ---- */
-
-typedef struct vmf__wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    int oom; /* sticky: an allocation failed */
-} vmf__wbuf;
-
-void vmf__wbuf_bytes(vmf__wbuf *b, const void *src, size_t n);
-void vmf__wbuf_u32(vmf__wbuf *b, uint32_t v);
-void vmf__wbuf_u64(vmf__wbuf *b, uint64_t v);
-void vmf__wbuf_f64(vmf__wbuf *b, double v);
-void vmf__wbuf_f64s(vmf__wbuf *b, const double *v, size_t n);
-void vmf__wbuf_f32s(vmf__wbuf *b, const float *v, size_t n);
-
-typedef struct vmf__rbuf {
-    const uint8_t *p;
-    size_t len, pos;
-    int bad; /* sticky: read past the end */
-} vmf__rbuf;
-
-int vmf__rbuf_bytes(vmf__rbuf *b, void *dst, size_t n);
-uint32_t vmf__rbuf_u32(vmf__rbuf *b);
-uint64_t vmf__rbuf_u64(vmf__rbuf *b);
-double vmf__rbuf_f64(vmf__rbuf *b);
-/* 1 when at least count * size more bytes remain (checked for overflow). */
-int vmf__rbuf_has(const vmf__rbuf *b, size_t count, size_t size);
-void vmf__rbuf_f64s(vmf__rbuf *b, double *v, size_t n);
-void vmf__rbuf_f32s(vmf__rbuf *b, float *v, size_t n);
-
-/* FNV-1a 64 of n bytes: the integrity check of the binary formats. */
-uint64_t vmf__fnv1a64(const void *p, size_t n);
-
-/*
- * Frames a payload as a versioned blob: magic [8], u32 version, u32 0,
- * u64 payload length, payload, u64 FNV-1a of everything before it. On
- * success *buf (malloc'ed via vmf__malloc) and *len are set.
- */
-int vmf__blob_frame(const char magic[8], uint32_t version, const vmf__wbuf *payload, void **buf,
-                    size_t *len);
-
-/*
- * Checks a blob's magic, version, length and checksum; on success `payload`
- * reads its payload. VMF_EFORMAT with a message naming `what` otherwise.
- */
-int vmf__blob_open(const char magic[8], uint32_t version, const void *buf, size_t len,
-                   const char *what, vmf__rbuf *payload);
-
 /* The stepwise state as a payload, and back (validated: VMF_EFORMAT). */
 void vmf__stepwise_write(vmf__wbuf *b, const vmf_stepwise *s);
 int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out);
@@ -123,9 +76,5 @@ int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out);
 /* The stepwise state as a jansson object (json_t * as void *), and back. */
 int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj);
 int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise **out);
-
-/* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
-void *vmf__json_u64(uint64_t v);
-int vmf__json_get_u64(const void *obj, uint64_t *v);
 
 #endif
