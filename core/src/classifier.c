@@ -52,7 +52,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIM       ((size_t)1 << 24)
 #define SPLIT_EM_ITER 20
 #define FINAL_EM_ITER 100
 #define POWER_ITER    50
@@ -182,9 +181,9 @@ int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_new");
     if (rc != VMF_OK)
         return rc;
-    if (d == 1 || d > MAX_DIM)
+    if (d == 1 || d > VMF__MAX_DIM)
         return vmf__error(VMF_EINVAL, "vmf_classifier_new: dimension %zu outside [2, %zu] (or 0)",
-                          d, MAX_DIM);
+                          d, VMF__MAX_DIM);
     return vmf__classifier_alloc(o, d, out);
 }
 
@@ -787,8 +786,8 @@ static int check_rows(size_t want_d, const float *x, size_t n, size_t d, const c
 {
     if (n == 0)
         return vmf__error(VMF_EINVAL, "%s: empty batch (n = 0)", fn);
-    if (d < 2 || d > MAX_DIM)
-        return vmf__error(VMF_EINVAL, "%s: dimension %zu outside [2, %zu]", fn, d, MAX_DIM);
+    if (d < 2 || d > VMF__MAX_DIM)
+        return vmf__error(VMF_EINVAL, "%s: dimension %zu outside [2, %zu]", fn, d, VMF__MAX_DIM);
     if (want_d != 0 && d != want_d)
         return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the classifier has %zu", fn, d,
                           want_d);
