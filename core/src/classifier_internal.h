@@ -1,6 +1,9 @@
 /*
- * classifier_internal.h - the representation of vmf_classifier, shared by
- * classifier.c (learning, prediction) and classifier_io.c (binary state and
+ * classifier_internal.h - the representation of vmf_classifier and the
+ * functions its files share: classifier.c (lifecycle), classifier_grow.c
+ * (a class and its growth by splitting), classifier_fit.c (learning from
+ * batches), classifier_scale.c (temperature and prediction cache),
+ * classifier_predict.c (prediction) and classifier_io.c (binary state and
  * model JSON). Never installed; include after internal.h,
  * mixture_internal.h and stepwise_internal.h.
  */
@@ -80,6 +83,47 @@ int vmf__classifier_refresh(vmf_classifier *c);
  * with ("kappa_pooled"), so that the rebuilt classifier predicts identically.
  */
 int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa);
+
+/* Frees the prediction cache of c and clears its pointers (classifier.c). */
+void vmf__classifier_cache_free(vmf_classifier *c);
+
+/*
+ * A deep copy of class cl of dimension d into *out, its growth sample with
+ * capacity cap rows (classifier.c).
+ */
+int vmf__class_copy(const vmf__class *cl, size_t d, size_t cap, vmf__class **out);
+
+/* A new empty class of dimension d with one component (classifier_grow.c). */
+int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out);
+
+/*
+ * Learns rows x [n][d] of one class (a private copy, or a new class),
+ * growing its mixture when its row count asks for it (classifier_grow.c).
+ */
+int vmf__class_learn(const vmf_classifier_opts *o, vmf__class *cl, const float *x, size_t n,
+                     size_t d, vmf_rng *rng);
+
+/*
+ * Batch fit of one class on all its rows x [n][d] into a new class *out
+ * (classifier_grow.c).
+ */
+int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, vmf_rng *rng,
+                   vmf__class **out);
+
+/*
+ * Scores rows x [n][d] of known classes cls [n] with m at every grid scale
+ * into the prequential records of dst[cls[i]] (classifier_scale.c).
+ */
+int vmf__classifier_pq_score(const vmf_classifier *m, const float *x, size_t n, const int32_t *cls,
+                             vmf__class **dst);
+
+/*
+ * Picks at most about `budget` rows of a grouped batch (rows xs, class k at
+ * start[k] .. start[k + 1]) of classes below `known` for the prequential
+ * record into *xo [*no][d], their classes into *co (classifier_scale.c).
+ */
+int vmf__classifier_pq_pick(const float *xs, const size_t *start, size_t nc, size_t known, size_t d,
+                            size_t budget, float **xo, int32_t **co, size_t *no);
 
 /*
  * vmf_classifier_save in format version `version` (1 or 2; version 1 drops

@@ -1,6 +1,6 @@
 /*
  * stepwise_internal.h - the representation of vmf_stepwise and the pieces of
- * stepwise.c that the classifier (classifier.c, classifier_io.c) builds on:
+ * stepwise.c that the classifier (classifier*.c) builds on:
  * the row-clock step rule, in-place re-initialisation from a mixture, and the
  * state's binary and JSON forms (stepwise_io.c, written with blob.h's byte
  * buffers). Never installed; include it after internal.h and

@@ -1,0 +1,264 @@
+/*
+ * classifier_predict.c - the classifier's prediction path: top-k classes,
+ * class log-probabilities and the novelty score (the cosine distance to the
+ * nearest known mode), all from the prediction cache of classifier_scale.c.
+ *
+ * Prediction. P(c | x) ∝ pi_c sum_k w_ck C_d(kappa) exp(kappa mu_ck^T x)
+ * with equal priors pi_c = 1/C (the Bayes decision for a class-balanced
+ * evaluation such as macro recall; count_priors gives pi_c = n_c / n), the
+ * kappas and the temperature s being those of classifier_scale.c.
+ *
+ * The work is one GEMM X · Mᵀ over all components, blocked over rows, then
+ * a log-sum-exp per class and one over classes, in double.
+ */
+#include "classifier_internal.h"
+#include "internal.h"
+#include "mixture_internal.h"
+#include "stepwise_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PREDICT_BLOCK 1024
+
+/* ---- prediction ---- */
+
+static int check_predict(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                         const char *fn)
+{
+    if (!c)
+        return vmf__error(VMF_EINVAL, "%s: classifier is NULL", fn);
+    if (c->n_classes == 0)
+        return vmf__error(VMF_EINVAL, "%s: the classifier has not learned any class yet", fn);
+    if (n == 0)
+        return VMF_OK;
+    if (d != c->d)
+        return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the classifier has %zu", fn, d,
+                          c->d);
+    if (!x)
+        return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
+    int rc = vmf_rows_check(x, n, d);
+    if (rc != VMF_OK)
+        return vmf__error_wrap(rc, fn, NULL);
+    return VMF_OK;
+}
+
+/*
+ * Terms of a log-sum-exp more than SKIP_LOG below its maximum are not
+ * exponentiated: each is below e^-60 < 1e-26 of the sum, so even 10^9 of
+ * them change nothing at double precision.
+ */
+#define SKIP_LOG 60.0
+
+/*
+ * The novelty score of a row whose largest cosine to a component mean is
+ * `near`: the cosine distance 1 - near to the nearest known mode, clamped
+ * to [0, 2] (float rounding of a unit row against a unit mean can exceed 1
+ * by a few ulps).
+ */
+static double novelty_of(float near)
+{
+    double v = 1.0 - (double)near;
+    return v < 0.0 ? 0.0 : v > 2.0 ? 2.0 : v;
+}
+
+/* log sum_j exp(l_j) over class q's components, given their maximum cm. */
+static double class_lse(const vmf_classifier *c, const float *dr, size_t q, double cm)
+{
+    double s = 0.0;
+    for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
+        double t = c->pcoef[j] + c->pkappa[j] * (double)dr[j] - cm;
+        if (t > -SKIP_LOG)
+            s += exp(t);
+    }
+    return cm + log(s);
+}
+
+/*
+ * log P(class | x) for a block: dots [rows][n_comp] scratch, out [rows][nc].
+ * With k = 0 every class is evaluated. With 0 < k < nc only what the top k
+ * and the normalizer need is: o_q lies in [m_q, m_q + log K_q] with m_q the
+ * class's largest component term, so a class whose upper bound is below the
+ * k-th largest lower bound cannot be in the top k, and one more than
+ * SKIP_LOG below the best lower bound does not move the normalizer; those
+ * get -inf. The values of the classes that are evaluated are exactly those
+ * of the full computation. `kbuf` holds k doubles.
+ */
+static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows, float *dots,
+                            double *out, size_t k, double *kbuf, double *novelty)
+{
+    size_t T = c->n_comp, nc = c->n_classes, kmax = 1;
+    for (size_t q = 0; q < nc; q++)
+        kmax = c->off[q + 1] - c->off[q] > kmax ? c->off[q + 1] - c->off[q] : kmax;
+    double logk = log((double)kmax);
+    int prune = k > 0 && k < nc;
+    vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
+    for (size_t i = 0; i < rows; i++) {
+        const float *dr = dots + i * T;
+        double *o = out + i * nc;
+        double best = -INFINITY;
+        float near = -2.0f;
+        size_t have = 0;
+        for (size_t q = 0; q < nc; q++) {
+            double cm = -INFINITY;
+            for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
+                double l = c->pcoef[j] + c->pkappa[j] * (double)dr[j];
+                cm = l > cm ? l : cm;
+                near = dr[j] > near ? dr[j] : near;
+            }
+            o[q] = cm;
+            best = cm > best ? cm : best;
+            if (!prune || (have == k && !(cm > kbuf[k - 1])))
+                continue;
+            /* The k largest lower bounds, in decreasing order. */
+            size_t at = have < k ? have++ : k - 1;
+            while (at > 0 && cm > kbuf[at - 1]) {
+                kbuf[at] = kbuf[at - 1];
+                at--;
+            }
+            kbuf[at] = cm;
+        }
+        double kth = prune ? kbuf[k - 1] : -INFINITY, mx = -INFINITY;
+        for (size_t q = 0; q < nc; q++) {
+            if (o[q] == -INFINITY)
+                continue;
+            double ub = o[q] + logk;
+            if (prune && ub < kth && ub < best - SKIP_LOG) {
+                o[q] = -INFINITY;
+                continue;
+            }
+            o[q] = class_lse(c, dr, q, o[q]);
+            mx = o[q] > mx ? o[q] : mx;
+        }
+        double s = 0.0;
+        for (size_t q = 0; q < nc; q++) {
+            double t = o[q] - mx;
+            if (t > -SKIP_LOG)
+                s += exp(t);
+        }
+        double lse = mx + log(s);
+        for (size_t q = 0; q < nc; q++)
+            o[q] -= lse;
+        if (novelty)
+            novelty[i] = novelty_of(near);
+    }
+}
+
+static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, size_t k,
+                          int32_t *classes, double *proba, double *log_proba, double *novelty)
+{
+    size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
+    float *dots = vmf__malloc_array(b * T, sizeof *dots);
+    double *lp = log_proba ? NULL : vmf__malloc_array(b * nc, sizeof *lp);
+    double *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
+    if (!dots || (!log_proba && !lp) || !kbuf) {
+        vmf__free(dots);
+        vmf__free(lp);
+        vmf__free(kbuf);
+        return vmf__error(VMF_ENOMEM, "classifier predict: out of memory for %zu x %zu", b, T);
+    }
+    for (size_t i0 = 0; i0 < n; i0 += b) {
+        size_t rows = n - i0 < b ? n - i0 : b;
+        double *o = log_proba ? log_proba + i0 * nc : lp;
+        block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf,
+                        novelty ? novelty + i0 : NULL);
+        if (!classes)
+            continue;
+        for (size_t i = 0; i < rows; i++) {
+            const double *r = o + i * nc;
+            int32_t *ci = classes + (i0 + i) * k;
+            double *pi = proba ? proba + (i0 + i) * k : NULL;
+            size_t have = 0;
+            /* Insertion into the running top-k; ties keep the lower class index first. */
+            for (size_t q = 0; q < nc; q++) {
+                if (have == k && !(r[q] > r[ci[k - 1]]))
+                    continue;
+                size_t at = have < k ? have++ : k - 1;
+                while (at > 0 && r[q] > r[ci[at - 1]]) {
+                    ci[at] = ci[at - 1];
+                    at--;
+                }
+                ci[at] = (int32_t)q;
+            }
+            for (size_t j = 0; j < k; j++) {
+                if (j >= have) {
+                    ci[j] = -1;
+                    if (pi)
+                        pi[j] = 0.0;
+                } else if (pi) {
+                    pi[j] = exp(r[ci[j]]);
+                }
+            }
+        }
+    }
+    vmf__free(dots);
+    vmf__free(lp);
+    vmf__free(kbuf);
+    return VMF_OK;
+}
+
+int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                size_t k, int32_t *classes, double *proba)
+{
+    return vmf_classifier_predict_topk_novelty(c, x, n, d, k, classes, proba, NULL);
+}
+
+int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                        size_t k, int32_t *classes, double *proba, double *novelty)
+{
+    const char *fn = "vmf_classifier_predict_topk";
+    int rc = check_predict(c, x, n, d, fn);
+    if (rc != VMF_OK)
+        return rc;
+    if (k == 0)
+        return vmf__error(VMF_EINVAL, "%s: k must be >= 1", fn);
+    if (n == 0)
+        return VMF_OK;
+    if (!classes)
+        return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
+    return predict_blocks(c, x, n, k, classes, proba, NULL, novelty);
+}
+
+int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                                     double *out)
+{
+    const char *fn = "vmf_classifier_predict_log_proba";
+    int rc = check_predict(c, x, n, d, fn);
+    if (rc != VMF_OK)
+        return rc;
+    if (n == 0)
+        return VMF_OK;
+    if (!out)
+        return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
+    return predict_blocks(c, x, n, 0, NULL, NULL, out, NULL);
+}
+
+int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
+                           double *novelty)
+{
+    const char *fn = "vmf_classifier_novelty";
+    int rc = check_predict(c, x, n, d, fn);
+    if (rc != VMF_OK)
+        return rc;
+    if (n == 0)
+        return VMF_OK;
+    if (!novelty)
+        return vmf__error(VMF_EINVAL, "%s: novelty is NULL", fn);
+    size_t T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
+    float *dots = vmf__malloc_array(b * T, sizeof *dots);
+    if (!dots)
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
+    for (size_t i0 = 0; i0 < n; i0 += b) {
+        size_t rows = n - i0 < b ? n - i0 : b;
+        vmf__sgemm(0, 1, rows, T, d, 1.0f, x + i0 * d, d, c->pmeans, d, 0.0f, dots, T);
+        for (size_t i = 0; i < rows; i++) {
+            float near = -2.0f;
+            for (size_t j = 0; j < T; j++)
+                near = dots[i * T + j] > near ? dots[i * T + j] : near;
+            novelty[i0 + i] = novelty_of(near);
+        }
+    }
+    vmf__free(dots);
+    return VMF_OK;
+}

@@ -1,0 +1,253 @@
+/*
+ * classifier_scale.c - the classifier's temperature: the prequential record
+ * of top-1 hits per grid scale, the choice of kappa_scale from it, and the
+ * prediction cache (pooled kappa times the scale, log coefficients) that
+ * prediction reads.
+ *
+ * Prediction. P(c | x) ∝ pi_c sum_k w_ck C_d(kappa) exp(kappa mu_ck^T x)
+ * with equal priors pi_c = 1/C (the Bayes decision for a class-balanced
+ * evaluation such as macro recall; count_priors gives pi_c = n_c / n). With
+ * pooled_kappa (the default) every component uses one kappa estimated from
+ * the statistics of all classes pooled (mass sum_c n_c, resultant sum_c n_c
+ * sum_k |s1_ck|), so no class wins a region merely by being broader, times
+ * a temperature s: the likelihood estimate of a five-component mixture is
+ * far sharper than the decision-optimal one. s is kappa_scale when set;
+ * by default it is chosen from the prequential record, the top-1 hits of
+ * rows scored before they were learned, at the grid 2^(-g/2), g = 0..15
+ * (partial_fit: "test, then train"; fit: cross-fitting), as the grid value
+ * with the best macro recall. See docs/classifier.md for the measurements.
+ */
+#include "classifier_internal.h"
+#include "internal.h"
+#include "mixture_internal.h"
+#include "stepwise_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* exp() below e^-60 is skipped in the record's log-sum-exps, as in prediction. */
+#define SKIP_LOG_PQ 60.0
+
+double vmf__classifier_grid_scale(size_t g)
+{
+    return exp2(-0.5 * (double)g);
+}
+
+/* ---- prediction cache ---- */
+
+/*
+ * The kappa scale prediction uses: the option when it is set, otherwise the
+ * grid scale with the best prequential macro recall (the mean over classes
+ * with scored rows of their hit rate); ties keep the larger scale, and with
+ * no scored rows at all the scale is 1 (the likelihood estimate).
+ */
+static double choose_scale(const vmf_classifier *c)
+{
+    if (c->o.kappa_scale > 0.0)
+        return c->o.kappa_scale;
+    size_t best_g = 0;
+    double best = -1.0;
+    for (size_t g = 0; g < VMF__SCALE_GRID; g++) {
+        double v = 0.0;
+        for (size_t i = 0; i < c->n_classes; i++) {
+            const vmf__class *cl = c->cls[i];
+            if (cl->pq_rows > 0)
+                v += (double)cl->pq_hits[g] / (double)cl->pq_rows;
+        }
+        if (v > best) {
+            best = v;
+            best_g = g;
+        }
+    }
+    return vmf__classifier_grid_scale(best_g);
+}
+
+int vmf__classifier_refresh(vmf_classifier *c)
+{
+    return vmf__classifier_refresh_kappa(c, -1.0);
+}
+
+int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
+{
+    size_t nc = c->n_classes, d = c->d, total = 0;
+    double mass = 0.0, res = 0.0;
+    for (size_t i = 0; i < nc; i++) {
+        const vmf_stepwise *sw = c->cls[i]->sw;
+        size_t k = sw->m->k;
+        total += k;
+        double r = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            const double *v = sw->s1 + j * d;
+            double s = 0.0;
+            for (size_t q = 0; q < d; q++)
+                s += v[q] * v[q];
+            r += sqrt(s);
+        }
+        mass += (double)c->cls[i]->rows;
+        res += (double)c->cls[i]->rows * r;
+    }
+    double kpool = 0.0;
+    if (c->o.pooled_kappa && nc > 0 && kappa >= 0.0) {
+        kpool = kappa;
+    } else if (c->o.pooled_kappa && nc > 0) {
+        int rc = vmf_kappa_estimate(&c->o.kappa, d, mass, res, &kpool);
+        if (rc != VMF_OK)
+            return rc;
+    }
+    size_t *off = vmf__malloc_array(nc + 1, sizeof *off);
+    float *pm = vmf__malloc_array(total ? total * d : 1, sizeof *pm);
+    double *pc = vmf__malloc_array(total ? total : 1, sizeof *pc);
+    double *pk = vmf__malloc_array(total ? total : 1, sizeof *pk);
+    if (!off || !pm || !pc || !pk) {
+        vmf__free(off);
+        vmf__free(pm);
+        vmf__free(pc);
+        vmf__free(pk);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory for the prediction cache");
+    }
+    double scale = choose_scale(c);
+    double lognorm_pool = c->o.pooled_kappa ? vmf_log_norm_const(d, scale * kpool) : 0.0;
+    size_t at = 0;
+    for (size_t i = 0; i < nc; i++) {
+        const vmf_mixture *m = c->cls[i]->sw->m;
+        double lp = c->o.count_priors ? log((double)c->cls[i]->rows / mass) : -log((double)nc);
+        off[i] = at;
+        memcpy(pm + at * d, m->means, m->k * d * sizeof *pm);
+        for (size_t j = 0; j < m->k; j++, at++) {
+            double kap = scale * (c->o.pooled_kappa ? kpool : m->kappas[j]);
+            double ln = c->o.pooled_kappa ? lognorm_pool : vmf_log_norm_const(d, kap);
+            pk[at] = kap;
+            pc[at] = lp + log(m->weights[j]) + ln;
+        }
+    }
+    off[nc] = at;
+    vmf__classifier_cache_free(c);
+    c->off = off;
+    c->pmeans = pm;
+    c->pcoef = pc;
+    c->pkappa = pk;
+    c->n_comp = total;
+    c->kappa_pool = kpool;
+    c->scale = scale;
+    return VMF_OK;
+}
+
+/* ---- prequential record ---- */
+
+/*
+ * Scores rows x [n][d] of known classes cls [n] (indices into model m) with
+ * m at every grid scale and adds, per row, one to dst[cls[i]]->pq_rows and
+ * one to pq_hits[g] for each scale g at which the row's class is the top-1
+ * prediction (ties go to the lower class index, as in predict_topk). Class
+ * priors are those of prediction; with pooled_kappa the normaliser C_d is
+ * the same for every component and cancels.
+ */
+int vmf__classifier_pq_score(const vmf_classifier *m, const float *x, size_t n, const int32_t *cls,
+                             vmf__class **dst)
+{
+    size_t T = m->n_comp, nc = m->n_classes, d = m->d, G = VMF__SCALE_GRID;
+    int pooled = m->o.pooled_kappa;
+    float *dots = vmf__malloc_array(n * T, sizeof *dots);
+    double *base = vmf__malloc_array(T, sizeof *base);
+    double *kap = vmf__malloc_array(T, sizeof *kap);
+    double *lnc = pooled ? NULL : vmf__malloc_array(G * T, sizeof *lnc);
+    if (!dots || !base || !kap || (!pooled && !lnc)) {
+        vmf__free(dots);
+        vmf__free(base);
+        vmf__free(kap);
+        vmf__free(lnc);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory scoring %zu rows", n);
+    }
+    for (size_t q = 0; q < nc; q++) {
+        const vmf_mixture *mx = m->cls[q]->sw->m;
+        double lp = m->o.count_priors ? log((double)m->cls[q]->rows / (double)m->rows) : 0.0;
+        for (size_t j = 0; j < mx->k; j++) {
+            base[m->off[q] + j] = lp + log(mx->weights[j]);
+            kap[m->off[q] + j] = pooled ? m->kappa_pool : mx->kappas[j];
+        }
+    }
+    for (size_t g = 0; g < G && !pooled; g++)
+        for (size_t j = 0; j < T; j++)
+            lnc[g * T + j] = vmf_log_norm_const(d, vmf__classifier_grid_scale(g) * kap[j]);
+    vmf__sgemm(0, 1, n, T, d, 1.0f, x, d, m->pmeans, d, 0.0f, dots, T);
+    for (size_t i = 0; i < n; i++) {
+        const float *dr = dots + i * T;
+        vmf__class *cl = dst[cls[i]];
+        cl->pq_rows++;
+        for (size_t g = 0; g < G; g++) {
+            double sg = vmf__classifier_grid_scale(g), top = -INFINITY;
+            size_t arg = 0;
+            for (size_t q = 0; q < nc; q++) {
+                double mx = -INFINITY;
+                for (size_t j = m->off[q]; j < m->off[q + 1]; j++) {
+                    double l =
+                        base[j] + sg * kap[j] * (double)dr[j] + (pooled ? 0.0 : lnc[g * T + j]);
+                    mx = l > mx ? l : mx;
+                }
+                double s = 0.0;
+                for (size_t j = m->off[q]; j < m->off[q + 1]; j++) {
+                    double t = base[j] + sg * kap[j] * (double)dr[j] +
+                               (pooled ? 0.0 : lnc[g * T + j]) - mx;
+                    if (t > -SKIP_LOG_PQ)
+                        s += exp(t);
+                }
+                double v = mx + log(s);
+                if (v > top) {
+                    top = v;
+                    arg = q;
+                }
+            }
+            cl->pq_hits[g] += arg == (size_t)cls[i];
+        }
+    }
+    vmf__free(dots);
+    vmf__free(base);
+    vmf__free(kap);
+    vmf__free(lnc);
+    return VMF_OK;
+}
+
+/*
+ * Picks at most about `budget` rows of a grouped batch for the prequential
+ * record, spread evenly over the classes present (the first rows of each
+ * class, at least one per class), restricted to classes below `known`;
+ * copies them to *xo [*no][d] and their classes to *co. *xo is NULL when no
+ * row qualifies.
+ */
+int vmf__classifier_pq_pick(const float *xs, const size_t *start, size_t nc, size_t known, size_t d,
+                            size_t budget, float **xo, int32_t **co, size_t *no)
+{
+    *xo = NULL;
+    *co = NULL;
+    *no = 0;
+    size_t present = 0;
+    for (size_t k = 0; k < nc && k < known; k++)
+        present += start[k + 1] > start[k];
+    if (present == 0)
+        return VMF_OK;
+    size_t per = budget / present > 0 ? budget / present : 1, total = 0;
+    for (size_t k = 0; k < nc && k < known; k++) {
+        size_t cnt = start[k + 1] - start[k];
+        total += cnt < per ? cnt : per;
+    }
+    float *x = vmf__malloc_array(total * d, sizeof *x);
+    int32_t *cl = vmf__malloc_array(total, sizeof *cl);
+    if (!x || !cl) {
+        vmf__free(x);
+        vmf__free(cl);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory picking %zu rows", total);
+    }
+    size_t at = 0;
+    for (size_t k = 0; k < nc && k < known; k++) {
+        size_t cnt = start[k + 1] - start[k], take = cnt < per ? cnt : per;
+        memcpy(x + at * d, xs + start[k] * d, take * d * sizeof *x);
+        for (size_t i = 0; i < take; i++)
+            cl[at + i] = (int32_t)k;
+        at += take;
+    }
+    *xo = x;
+    *co = cl;
+    *no = total;
+    return VMF_OK;
+}
