@@ -6,7 +6,7 @@
  *
  * partial_fit(X, labels) creates unseen classes on the fly. A class starts with
  * one component and grows up to k_max components as its data allows (the
- * growth rule is documented in classifier.c and docs/classifier.md), so the rare
+ * growth rule is documented in classifier_grow.c and docs/classifier.md), so the rare
  * classes of a long tail are still predicted. fit() learns from scratch in
  * batch.
  *

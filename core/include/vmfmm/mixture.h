@@ -25,7 +25,7 @@
  * a factor 1.3) covers more than one cluster and is split along that
  * direction, a starved component or the merge of the pair losing least
  * expected complete-data log-likelihood freeing a slot for it; moves are
- * kept only when the likelihood rises (em.c). EM on all rows then starts
+ * kept only when the likelihood rises (em_search.c). EM on all rows then starts
  * from the result. This recovers clusters that seeding misses in high
  * dimension, where a single row seeds too noisy a mean to attract its
  * cluster. search = 0 gives plain EM from the seeding.
