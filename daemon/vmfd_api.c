@@ -17,7 +17,6 @@
 #include "vmfmm/common.h"
 
 #include <jansson.h>
-#include <llhttp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,7 +361,7 @@ static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *a
     /* HEAD is allowed wherever GET is (RFC 9110 9.3.2). */
     snprintf(hdr, sizeof hdr, "Allow: %s%s\r\n", allow, strstr(allow, "GET") ? ", HEAD" : "");
     vmfd_api_answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
-                          llhttp_method_name((llhttp_method_t)req->method), req->path, allow);
+                          req->method_name, req->path, allow);
 }
 
 void vmfd_api_handle(void *ud, vmfd_http_req *req)
@@ -370,16 +369,16 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     vmfd_daemon *d = ud;
     const char *p = req->path;
     /* HEAD runs the GET handler; vmfd_http_respond leaves the body out. */
-    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
+    vmfd_http_method m = req->method == VMFD_METHOD_HEAD ? VMFD_METHOD_GET : req->method;
     if (strcmp(p, "/healthz") == 0) {
-        if (m != HTTP_GET)
+        if (m != VMFD_METHOD_GET)
             method_not_allowed(d, req, "GET");
         else
             answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
         return;
     }
     if (strcmp(p, "/readyz") == 0) {
-        if (m != HTTP_GET)
+        if (m != VMFD_METHOD_GET)
             method_not_allowed(d, req, "GET");
         else if (d->ready && !d->stopping && d->read_only)
             /* Predictions are served; say why ingest is off. */
@@ -414,16 +413,17 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
             return;
         }
     }
-    if (d->read_only && (m == HTTP_PUT || (m == HTTP_POST && strcmp(p, "/v1/predict") != 0))) {
+    if (d->read_only &&
+        (m == VMFD_METHOD_PUT || (m == VMFD_METHOD_POST && strcmp(p, "/v1/predict") != 0))) {
         /* Started on a full disk: nothing can be written. */
-        if (m == HTTP_PUT)
+        if (m == VMFD_METHOD_PUT)
             d->metrics.batches[VMFD_BATCH_NO_SPACE]++;
         vmfd_api_answer_error(d, req, 507, "Retry-After: 60\r\n", "insufficient_storage", "%s",
                               d->ro_reason);
         return;
     }
     if (strcmp(p, "/metrics") == 0) {
-        if (m != HTTP_GET) {
+        if (m != VMFD_METHOD_GET) {
             method_not_allowed(d, req, "GET");
             return;
         }
@@ -459,9 +459,9 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     }
     if (strncmp(p, "/v1/batches/", 12) == 0) {
         const char *key = p + 12;
-        if (m == HTTP_PUT)
+        if (m == VMFD_METHOD_PUT)
             put_batch(d, req, key);
-        else if (m == HTTP_GET)
+        else if (m == VMFD_METHOD_GET)
             get_batch(d, req, key);
         else
             method_not_allowed(d, req, "GET, PUT");
@@ -470,7 +470,7 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     if (strcmp(p, "/v1/predict") == 0) {
         long top_k = DEFAULT_TOP_K;
         char err[128];
-        if (m != HTTP_POST)
+        if (m != VMFD_METHOD_POST)
             method_not_allowed(d, req, "POST");
         else if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
             vmfd_api_answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
@@ -484,23 +484,23 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
         return;
     }
     if (strcmp(p, "/v1/status") == 0) {
-        if (m != HTTP_GET)
+        if (m != VMFD_METHOD_GET)
             method_not_allowed(d, req, "GET");
         else
             get_status(d, req);
         return;
     }
     if (strcmp(p, "/v1/model") == 0) {
-        if (m != HTTP_GET)
+        if (m != VMFD_METHOD_GET)
             method_not_allowed(d, req, "GET");
         else
             vmfd_predict_run(d, req, 1, 0);
         return;
     }
     if (strcmp(p, "/v1/checkpoints") == 0) {
-        if (m == HTTP_GET)
+        if (m == VMFD_METHOD_GET)
             get_checkpoints(d, req);
-        else if (m == HTTP_POST) {
+        else if (m == VMFD_METHOD_POST) {
             if (!d->ready || d->stopping)
                 vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
                                       "vmfd is not serving");
@@ -513,11 +513,11 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     if (strncmp(p, "/v1/checkpoints/", 16) == 0) {
         size_t plen = strlen(p);
         if (plen > 6 && strcmp(p + plen - 6, "/model") == 0) {
-            if (m != HTTP_GET)
+            if (m != VMFD_METHOD_GET)
                 method_not_allowed(d, req, "GET");
             else
                 get_checkpoint_model(d, req, p + 16);
-        } else if (m != HTTP_POST)
+        } else if (m != VMFD_METHOD_POST)
             method_not_allowed(d, req, "POST");
         else
             post_restore(d, req, p + 16);

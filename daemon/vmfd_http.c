@@ -470,12 +470,30 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Our own method enum, so llhttp stays inside this file. */
+static vmfd_http_method method_of(llhttp_method_t m)
+{
+    switch (m) {
+    case HTTP_GET:
+        return VMFD_METHOD_GET;
+    case HTTP_HEAD:
+        return VMFD_METHOD_HEAD;
+    case HTTP_POST:
+        return VMFD_METHOD_POST;
+    case HTTP_PUT:
+        return VMFD_METHOD_PUT;
+    default:
+        return VMFD_METHOD_OTHER;
+    }
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     conn *c = p->data;
     c->in_message = 0;
     c->keep_alive = llhttp_should_keep_alive(p);
-    c->req.method = llhttp_get_method(p);
+    c->req.method = method_of((llhttp_method_t)llhttp_get_method(p));
+    c->req.method_name = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
     c->req.start_ns = uv_hrtime();
     if (!c->url) {
         c->url = strdup("/");
