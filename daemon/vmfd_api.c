@@ -195,8 +195,9 @@ static int query_top_k(const char *query, long *top_k, char *err, size_t errsize
 
 /* ---- status, checkpoints ---- */
 
-static void get_status(vmfd_daemon *d, vmfd_http_req *req)
+static void get_status(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
 {
+    (void)tail;
     vmfd_store_counts c;
     char err[256];
     if (vmfd_store_counts_get(d->rdb, &c, err, sizeof err) != 0) {
@@ -223,8 +224,9 @@ static void get_status(vmfd_daemon *d, vmfd_http_req *req)
     answer_json(d, req, 200, o);
 }
 
-static void get_checkpoints(vmfd_daemon *d, vmfd_http_req *req)
+static void get_checkpoints(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
 {
+    (void)tail;
     char *json = NULL, err[256];
     if (vmfd_store_checkpoints_json(d->rdb, &json, err, sizeof err) != 0)
         vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
@@ -355,6 +357,162 @@ static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char 
     }
 }
 
+/* ---- routes whose handlers were inline in the router ---- */
+
+static void get_healthz(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_readyz(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    if (d->ready && !d->stopping && d->read_only)
+        /* Predictions are served; say why ingest is off. */
+        answer_json(d, req, 200,
+                    json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
+    else if (d->ready && !d->stopping)
+        answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
+    else
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                              d->stopping ? "stopping" : "recovering");
+}
+
+static void get_metrics(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    vmfd_gauges g;
+    memset(&g, 0, sizeof g);
+    g.uptime_seconds = (double)(uv_hrtime() - d->start_ns) * 1e-9;
+    g.queue_depth = d->queue_depth;
+    g.connections = vmfd_http_connections(d->http);
+    g.ready = d->ready;
+    if (d->snap) {
+        g.model_bytes = d->snap->model_bytes;
+        g.model_classes = vmfd_model_n_labels(d->snap->model);
+        g.model_components = d->snap->components;
+        g.model_rows = vmfd_model_rows_seen(d->snap->model);
+    }
+    vmfd_store_counts sc;
+    char err[256];
+    if (vmfd_store_counts_get(d->rdb, &sc, err, sizeof err) != 0) {
+        vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        return;
+    }
+    g.stored_queued = (uint64_t)sc.queued;
+    g.stored_applied = (uint64_t)sc.applied;
+    g.stored_rejected = (uint64_t)sc.rejected;
+    g.stored_superseded = (uint64_t)sc.superseded;
+    size_t len = 0;
+    char *text = vmfd_metrics_render(&d->metrics, &g, &len);
+    if (!text)
+        vmfd_api_answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
+    else
+        vmfd_api_answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
+}
+
+static void post_predict(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    long top_k = DEFAULT_TOP_K;
+    char err[128];
+    if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
+        vmfd_api_answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
+    else if (json_too_large(d, req))
+        /* Parsing JSON costs ~32x the body: refused before parsing. */
+        vmfd_api_answer_error(d, req, 413, NULL, "json_too_large",
+                              "%zu bytes of JSON; max_json_body_bytes is %llu (send .npy)",
+                              req->body_len, (unsigned long long)d->cfg.max_json_body_bytes);
+    else
+        vmfd_predict_run(d, req, 0, top_k);
+}
+
+static void get_model(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    vmfd_predict_run(d, req, 1, 0);
+}
+
+static void post_checkpoint(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    if (!d->ready || d->stopping)
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                              "vmfd is not serving");
+    else
+        vmfd_worker_checkpoint(d, "manual", checkpoint_done, req);
+}
+
+/* ---- the route table ---- */
+
+typedef void (*route_fn)(vmfd_daemon *d, vmfd_http_req *req, const char *tail);
+
+/*
+ * One row per endpoint; docs/vmfd.md describes each. A path pattern is
+ * either exact or has one '*': the path must then start with the text
+ * before it and end with the text after it, and the handler receives the
+ * path from the '*' on as tail. The first row whose pattern matches picks
+ * the endpoint; the rows with that same pattern give the allowed methods
+ * (405 otherwise, Allow listing them in table order). HEAD runs the GET
+ * row. Open rows answer before authentication and while stopping.
+ */
+typedef struct route {
+    vmfd_http_method method;
+    const char *pattern;
+    route_fn fn;
+    int open;
+} route;
+
+/* clang-format off */
+static const route routes[] = {
+    {VMFD_METHOD_GET,  "/healthz",                 get_healthz,          1},
+    {VMFD_METHOD_GET,  "/readyz",                  get_readyz,           1},
+    {VMFD_METHOD_GET,  "/metrics",                 get_metrics,          0},
+    {VMFD_METHOD_GET,  "/v1/batches/*",            get_batch,            0},
+    {VMFD_METHOD_PUT,  "/v1/batches/*",            put_batch,            0},
+    {VMFD_METHOD_POST, "/v1/predict",              post_predict,         0},
+    {VMFD_METHOD_GET,  "/v1/status",               get_status,           0},
+    {VMFD_METHOD_GET,  "/v1/model",                get_model,            0},
+    {VMFD_METHOD_GET,  "/v1/checkpoints",          get_checkpoints,      0},
+    {VMFD_METHOD_POST, "/v1/checkpoints",          post_checkpoint,      0},
+    {VMFD_METHOD_GET,  "/v1/checkpoints/*/model",  get_checkpoint_model, 0},
+    {VMFD_METHOD_POST, "/v1/checkpoints/*",        post_restore,         0},
+};
+/* clang-format on */
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Whether path matches pattern; *tail receives the part matched by '*'. */
+static int pattern_match(const char *pattern, const char *path, const char **tail)
+{
+    const char *star = strchr(pattern, '*');
+    if (!star) {
+        *tail = "";
+        return strcmp(pattern, path) == 0;
+    }
+    size_t pre = (size_t)(star - pattern), suf = strlen(star + 1), plen = strlen(path);
+    if (strncmp(path, pattern, pre) != 0 || plen < suf || strcmp(path + plen - suf, star + 1) != 0)
+        return 0;
+    *tail = path + pre;
+    return 1;
+}
+
+static const char *method_text(vmfd_http_method m)
+{
+    switch (m) {
+    case VMFD_METHOD_GET:
+        return "GET";
+    case VMFD_METHOD_HEAD:
+        return "HEAD";
+    case VMFD_METHOD_POST:
+        return "POST";
+    case VMFD_METHOD_PUT:
+        return "PUT";
+    default:
+        return "?";
+    }
+}
+
 static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *allow)
 {
     char hdr[64];
@@ -364,32 +522,38 @@ static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *a
                           req->method_name, req->path, allow);
 }
 
+/* Runs the row of group (the first matching row) for method m, or answers 405. */
+static void dispatch(vmfd_daemon *d, vmfd_http_req *req, const route *group, vmfd_http_method m,
+                     const char *tail)
+{
+    char allow[64] = "";
+    for (const route *r = group; r < routes + N_ROUTES; r++) {
+        if (strcmp(r->pattern, group->pattern) != 0)
+            continue;
+        if (r->method == m) {
+            r->fn(d, req, tail);
+            return;
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
+                 method_text(r->method));
+    }
+    method_not_allowed(d, req, allow);
+}
+
 void vmfd_api_handle(void *ud, vmfd_http_req *req)
 {
     vmfd_daemon *d = ud;
     const char *p = req->path;
     /* HEAD runs the GET handler; vmfd_http_respond leaves the body out. */
     vmfd_http_method m = req->method == VMFD_METHOD_HEAD ? VMFD_METHOD_GET : req->method;
-    if (strcmp(p, "/healthz") == 0) {
-        if (m != VMFD_METHOD_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
-        return;
-    }
-    if (strcmp(p, "/readyz") == 0) {
-        if (m != VMFD_METHOD_GET)
-            method_not_allowed(d, req, "GET");
-        else if (d->ready && !d->stopping && d->read_only)
-            /* Predictions are served; say why ingest is off. */
-            answer_json(
-                d, req, 200,
-                json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
-        else if (d->ready && !d->stopping)
-            answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
-        else
-            vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
-                                  d->stopping ? "stopping" : "recovering");
+    const route *group = NULL;
+    const char *tail = "";
+    for (size_t i = 0; i < N_ROUTES && !group; i++)
+        if (pattern_match(routes[i].pattern, p, &tail))
+            group = &routes[i];
+    if (group && group->open) {
+        dispatch(d, req, group, m, tail);
         return;
     }
     if (d->stopping) {
@@ -422,106 +586,9 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
                               d->ro_reason);
         return;
     }
-    if (strcmp(p, "/metrics") == 0) {
-        if (m != VMFD_METHOD_GET) {
-            method_not_allowed(d, req, "GET");
-            return;
-        }
-        vmfd_gauges g;
-        memset(&g, 0, sizeof g);
-        g.uptime_seconds = (double)(uv_hrtime() - d->start_ns) * 1e-9;
-        g.queue_depth = d->queue_depth;
-        g.connections = vmfd_http_connections(d->http);
-        g.ready = d->ready;
-        if (d->snap) {
-            g.model_bytes = d->snap->model_bytes;
-            g.model_classes = vmfd_model_n_labels(d->snap->model);
-            g.model_components = d->snap->components;
-            g.model_rows = vmfd_model_rows_seen(d->snap->model);
-        }
-        vmfd_store_counts sc;
-        char err[256];
-        if (vmfd_store_counts_get(d->rdb, &sc, err, sizeof err) != 0) {
-            vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
-            return;
-        }
-        g.stored_queued = (uint64_t)sc.queued;
-        g.stored_applied = (uint64_t)sc.applied;
-        g.stored_rejected = (uint64_t)sc.rejected;
-        g.stored_superseded = (uint64_t)sc.superseded;
-        size_t len = 0;
-        char *text = vmfd_metrics_render(&d->metrics, &g, &len);
-        if (!text)
-            vmfd_api_answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
-        else
-            vmfd_api_answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
+    if (!group) {
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found", "no endpoint %s", p);
         return;
     }
-    if (strncmp(p, "/v1/batches/", 12) == 0) {
-        const char *key = p + 12;
-        if (m == VMFD_METHOD_PUT)
-            put_batch(d, req, key);
-        else if (m == VMFD_METHOD_GET)
-            get_batch(d, req, key);
-        else
-            method_not_allowed(d, req, "GET, PUT");
-        return;
-    }
-    if (strcmp(p, "/v1/predict") == 0) {
-        long top_k = DEFAULT_TOP_K;
-        char err[128];
-        if (m != VMFD_METHOD_POST)
-            method_not_allowed(d, req, "POST");
-        else if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
-            vmfd_api_answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
-        else if (json_too_large(d, req))
-            /* Parsing JSON costs ~32x the body: refused before parsing. */
-            vmfd_api_answer_error(d, req, 413, NULL, "json_too_large",
-                                  "%zu bytes of JSON; max_json_body_bytes is %llu (send .npy)",
-                                  req->body_len, (unsigned long long)d->cfg.max_json_body_bytes);
-        else
-            vmfd_predict_run(d, req, 0, top_k);
-        return;
-    }
-    if (strcmp(p, "/v1/status") == 0) {
-        if (m != VMFD_METHOD_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            get_status(d, req);
-        return;
-    }
-    if (strcmp(p, "/v1/model") == 0) {
-        if (m != VMFD_METHOD_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            vmfd_predict_run(d, req, 1, 0);
-        return;
-    }
-    if (strcmp(p, "/v1/checkpoints") == 0) {
-        if (m == VMFD_METHOD_GET)
-            get_checkpoints(d, req);
-        else if (m == VMFD_METHOD_POST) {
-            if (!d->ready || d->stopping)
-                vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
-                                      "vmfd is not serving");
-            else
-                vmfd_worker_checkpoint(d, "manual", checkpoint_done, req);
-        } else
-            method_not_allowed(d, req, "GET, POST");
-        return;
-    }
-    if (strncmp(p, "/v1/checkpoints/", 16) == 0) {
-        size_t plen = strlen(p);
-        if (plen > 6 && strcmp(p + plen - 6, "/model") == 0) {
-            if (m != VMFD_METHOD_GET)
-                method_not_allowed(d, req, "GET");
-            else
-                get_checkpoint_model(d, req, p + 16);
-        } else if (m != VMFD_METHOD_POST)
-            method_not_allowed(d, req, "POST");
-        else
-            post_restore(d, req, p + 16);
-        return;
-    }
-    vmfd_api_answer_error(d, req, 404, NULL, "not_found", "no endpoint %s", p);
+    dispatch(d, req, group, m, tail);
 }
