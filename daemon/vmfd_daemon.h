@@ -79,9 +79,6 @@ typedef struct vmfd_daemon {
     int drain_late;
     vmfd_inbox *inbox;
     vmfd_predict_queue pq;
-    uv_timer_t retry;  /* model work retry after a failed commit (vmfd_worker.c) */
-    uint64_t retry_ms; /* current backoff, 0 when healthy */
-    int retry_init;
 } vmfd_daemon;
 
 /* ---- snapshots (vmfd_worker.c) ---- */
