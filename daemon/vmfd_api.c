@@ -1,6 +1,7 @@
 /*
  * vmfd_api.c - the HTTP API of vmfd: routing, authentication and the
- * endpoint handlers (the contract is in docs/vmfd.md).
+ * endpoint handlers (the contract is in docs/vmfd.md). Predictions and the
+ * model JSON are computed by vmfd_predict.c.
  *
  * Every error answer is JSON {"error": "<code>", "detail": "<text>"}. Work
  * that can take more than about a millisecond (decoding large bodies,
@@ -10,27 +11,19 @@
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
 #include "vmfd_model.h"
+#include "vmfd_predict.h"
 #include "vmfd_store.h"
 #include "vmfd_store_views.h"
 #include "vmfmm/common.h"
 
 #include <jansson.h>
-#include <llhttp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/*
- * A predict request is answered on the loop thread when it is cheap: a small
- * body and little model work (rows x components x dim multiply-adds, the
- * size of the E-step GEMM). Anything more goes to the threadpool, so the
- * loop keeps parsing and the cores share the GEMMs.
- */
-#define INLINE_PREDICT_BYTES 16384
-#define INLINE_PREDICT_MACS  (1u << 17)
-#define DEFAULT_TOP_K        4
+#define DEFAULT_TOP_K 4
 
 char *vmfd_api_error_json(const char *error, const char *detail, size_t *len)
 {
@@ -41,8 +34,8 @@ char *vmfd_api_error_json(const char *error, const char *detail, size_t *len)
     return s;
 }
 
-static void answer(vmfd_daemon *d, vmfd_http_req *req, int status, const char *ctype,
-                   const char *extra, char *body, size_t len)
+void vmfd_api_answer(vmfd_daemon *d, vmfd_http_req *req, int status, const char *ctype,
+                     const char *extra, char *body, size_t len)
 {
     if (status >= 100 && status < 600)
         d->metrics.responses[status / 100]++;
@@ -54,18 +47,14 @@ static void answer_json(vmfd_daemon *d, vmfd_http_req *req, int status, json_t *
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!s) {
-        answer(d, req, 500, "application/json", NULL, NULL, 0);
+        vmfd_api_answer(d, req, 500, "application/json", NULL, NULL, 0);
         return;
     }
-    answer(d, req, status, "application/json", NULL, s, strlen(s));
+    vmfd_api_answer(d, req, status, "application/json", NULL, s, strlen(s));
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 6, 7)))
-#endif
-static void
-answer_error(vmfd_daemon *d, vmfd_http_req *req, int status, const char *extra, const char *error,
-             const char *fmt, ...)
+void vmfd_api_answer_error(vmfd_daemon *d, vmfd_http_req *req, int status, const char *extra,
+                           const char *error, const char *fmt, ...)
 {
     char detail[512];
     va_list ap;
@@ -74,7 +63,7 @@ answer_error(vmfd_daemon *d, vmfd_http_req *req, int status, const char *extra, 
     va_end(ap);
     size_t len;
     char *body = vmfd_api_error_json(error, detail, &len);
-    answer(d, req, status, "application/json", extra, body, len);
+    vmfd_api_answer(d, req, status, "application/json", extra, body, len);
 }
 
 void vmfd_api_refusal(void *ud, int status)
@@ -131,31 +120,33 @@ static void ingest_done(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         return;
     }
     /* 503 and 507 are temporary: the client retries the same key later. */
-    answer_error(d, req, r->status,
-                 r->status == 503 || r->status == 507 ? "Retry-After: 30\r\n" : NULL, r->error,
-                 "%s", r->detail);
+    vmfd_api_answer_error(d, req, r->status,
+                          r->status == 503 || r->status == 507 ? "Retry-After: 30\r\n" : NULL,
+                          r->error, "%s", r->detail);
 }
 
 static void put_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
 {
     if (!valid_key(key)) {
-        answer_error(d, req, 400, NULL, "bad_key",
-                     "keys are 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.'");
+        vmfd_api_answer_error(
+            d, req, 400, NULL, "bad_key",
+            "keys are 1-128 characters of A-Z a-z 0-9 . _ - not starting with '.'");
         return;
     }
     if (d->stopping) {
-        answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
-                     "vmfd is stopping; retry after its restart");
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
+                              "vmfd is stopping; retry after its restart");
         return;
     }
     if (d->queue_depth >= d->cfg.queue_length) {
         d->metrics.batches[VMFD_BATCH_BUSY]++;
-        answer_error(d, req, 503, "Retry-After: 5\r\n", "queue_full",
-                     "%llu batches are waiting (queue_length)", (unsigned long long)d->queue_depth);
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 5\r\n", "queue_full",
+                              "%llu batches are waiting (queue_length)",
+                              (unsigned long long)d->queue_depth);
         return;
     }
     if (req->body_len == 0) {
-        answer_error(d, req, 400, NULL, "empty_body", "the request has no body");
+        vmfd_api_answer_error(d, req, 400, NULL, "empty_body", "the request has no body");
         return;
     }
     d->queue_depth++;
@@ -169,463 +160,17 @@ static void get_batch(vmfd_daemon *d, vmfd_http_req *req, const char *key)
 {
     char *json = NULL, err[256];
     if (!valid_key(key)) {
-        answer_error(d, req, 404, NULL, "not_found", "no such batch");
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found", "no such batch");
         return;
     }
     int64_t visible = d->snap ? d->snap->last_seq : 0;
     int rc = vmfd_store_batch_json(d->rdb, key, visible, &json, err, sizeof err);
     if (rc == 1)
-        answer_error(d, req, 404, NULL, "not_found", "no batch with key '%s'", key);
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found", "no batch with key '%s'", key);
     else if (rc != 0)
-        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
     else
-        answer(d, req, 200, "application/json", NULL, json, strlen(json));
-}
-
-/* ---- predict ---- */
-
-/*
- * Coalescing. A predict request that is not answered inline and whose body
- * is at most COALESCE_MAX_BYTES joins the predict queue. While a coalesced
- * job runs on the threadpool, arriving requests wait in the queue; when it
- * finishes (on the loop thread), everything waiting (up to
- * COALESCE_MAX_REQUESTS requests) leaves as ONE job: each body is decoded,
- * the rows of all requests with the same top_k are stacked into one matrix
- * and predicted in one call against the snapshot current at that moment,
- * and each answer is sliced back to its request. Rows are predicted
- * independently, so the answers are those of one call per request; the
- * snapshot is at least as new as the one current when the request arrived.
- * Larger bodies run as their own jobs, as before.
- */
-#define COALESCE_MAX_BYTES    65536
-#define COALESCE_MAX_REQUESTS 1024
-
-struct vmfd_pjob {
-    uv_work_t w;
-    vmfd_daemon *d;
-    vmfd_http_req *req;
-    vmfd_snapshot *snap; /* own reference; borrowed from the batch when coalesced */
-    long top_k;
-    int kind; /* 0 predict, 1 model JSON */
-    /* SIGHUP-reloadable settings, copied on the loop thread when the job is
-       made: the worker never reads d->cfg, which the loop may change. */
-    uint64_t max_rows;
-    double novelty_threshold;
-    /* results */
-    int status;
-    char *out;
-    size_t out_len;
-    char error[48];
-    char detail[256];
-    size_t rows;
-    /* coalescing */
-    vmfd_pjob *next;
-    float *x; /* decoded rows [n][dim] */
-    size_t n, dim, k;
-};
-typedef vmfd_pjob pjob;
-
-/* One coalesced job: the requests of the queue at the moment it started. */
-typedef struct pbatch {
-    uv_work_t w;
-    vmfd_daemon *d;
-    vmfd_snapshot *snap;
-    pjob *head;
-    size_t n_req;
-} pbatch;
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->cap + n + 1) * 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void pjob_fail(pjob *j, int status, const char *error, const char *detail)
-{
-    j->status = status;
-    snprintf(j->error, sizeof j->error, "%s", error);
-    snprintf(j->detail, sizeof j->detail, "%s", detail ? detail : "");
-}
-
-/* Decodes and checks the rows of j against snap (j->x, n, dim, k); 0 or -1 with j failed. */
-static int predict_decode(pjob *j, const vmfd_snapshot *snap)
-{
-    vmfd_http_req *req = j->req;
-    vmfd_payload_error pe;
-    const vmfd_model *m = snap->model;
-    size_t nc = vmfd_model_n_labels(m);
-    char detail[256];
-    if (vmfd_payload_parse_predict(req->content_type, req->body, req->body_len, &j->x, &j->n,
-                                   &j->dim, &j->top_k, &pe) != 0) {
-        pjob_fail(j, pe.status, pe.error, pe.detail);
-        return -1;
-    }
-    if (nc == 0) {
-        pjob_fail(j, 409, "no_model", "no batch has been applied yet");
-        return -1;
-    }
-    if (j->n > j->max_rows) {
-        snprintf(detail, sizeof detail, "%zu rows; predict_max_rows is %llu", j->n,
-                 (unsigned long long)j->max_rows);
-        pjob_fail(j, 413, "too_many_rows", detail);
-        return -1;
-    }
-    if (j->dim != vmfd_model_dim(m)) {
-        snprintf(detail, sizeof detail, "rows have %zu values, the model has %zu", j->dim,
-                 vmfd_model_dim(m));
-        pjob_fail(j, 422, "bad_dimension", detail);
-        return -1;
-    }
-    j->k = (size_t)j->top_k < nc ? (size_t)j->top_k : nc;
-    return 0;
-}
-
-/*
- * The JSON answer of j from its top-k rows cls/proba [n][k] and novelty [n]:
- * each row also carries its novelty score and "unknown", true when the
- * score exceeds model.novelty_threshold (the labels are still the top-k).
- */
-static void predict_format(pjob *j, const vmfd_snapshot *snap, const int32_t *cls,
-                           const double *proba, const double *novelty)
-{
-    size_t n = j->n, k = j->k;
-    sbuf b = {NULL, 0, 0, 0};
-    char num[64];
-    int w = snprintf(num, sizeof num, "{\"model_version\":%llu,\"top_k\":%zu,\"predictions\":[",
-                     (unsigned long long)snap->version, k);
-    sb_put(&b, num, (size_t)w);
-    for (size_t i = 0; i < n; i++) {
-        sb_str(&b, i ? ",{\"labels\":[" : "{\"labels\":[");
-        for (size_t r = 0; r < k; r++) {
-            if (r)
-                sb_put(&b, ",", 1);
-            int32_t c = cls[i * k + r];
-            sb_str(&b, c >= 0 && (size_t)c < snap->n_labels ? snap->label_json[c] : "null");
-        }
-        sb_str(&b, "],\"probabilities\":[");
-        for (size_t r = 0; r < k; r++) {
-            w = snprintf(num, sizeof num, r ? ",%.17g" : "%.17g", proba[i * k + r]);
-            sb_put(&b, num, (size_t)w);
-        }
-        w = snprintf(num, sizeof num, "],\"novelty\":%.17g,\"unknown\":%s}", novelty[i],
-                     novelty[i] > j->novelty_threshold ? "true" : "false");
-        sb_put(&b, num, (size_t)w);
-    }
-    sb_str(&b, "]}");
-    if (b.oom) {
-        free(b.p);
-        pjob_fail(j, 507, "out_of_memory", "formatting the answer");
-        return;
-    }
-    j->status = 200;
-    j->out = b.p;
-    j->out_len = b.len;
-    j->rows = n;
-}
-
-/*
- * Predicts the decoded requests of list (status 0, all with the same k)
- * stacked into one matrix, then formats each answer. Any thread.
- */
-static void predict_stacked(pjob **list, size_t cnt, const vmfd_snapshot *snap)
-{
-    size_t rows = 0, dim = list[0]->dim, k = list[0]->k;
-    for (size_t i = 0; i < cnt; i++)
-        rows += list[i]->n;
-    float *x = cnt == 1 ? list[0]->x : malloc(rows * dim * sizeof *x);
-    int32_t *cls = malloc(rows * k * sizeof *cls);
-    double *proba = malloc(rows * k * sizeof *proba);
-    double *nov = malloc(rows * sizeof *nov);
-    const char *fail = NULL, *why = NULL;
-    if (!x || !cls || !proba || !nov) {
-        fail = "out_of_memory";
-        why = "predict";
-    } else {
-        if (cnt > 1) {
-            size_t off = 0;
-            for (size_t i = 0; i < cnt; i++) {
-                memcpy(x + off * dim, list[i]->x, list[i]->n * dim * sizeof *x);
-                off += list[i]->n;
-            }
-        }
-        if (vmfd_model_predict_topk(snap->model, x, rows, dim, k, cls, proba, nov) != VMF_OK) {
-            fail = "predict_failed";
-            why = vmf_last_error();
-        }
-    }
-    size_t off = 0;
-    for (size_t i = 0; i < cnt; i++) {
-        if (fail)
-            pjob_fail(list[i], strcmp(fail, "out_of_memory") == 0 ? 507 : 500, fail, why);
-        else
-            predict_format(list[i], snap, cls + off * k, proba + off * k, nov + off);
-        off += list[i]->n;
-    }
-    if (cnt > 1)
-        free(x);
-    free(cls);
-    free(proba);
-    free(nov);
-}
-
-/* Parses rows and predicts one request; fills status/out or error fields. Any thread. */
-static void predict_work(pjob *j)
-{
-    if (predict_decode(j, j->snap) == 0)
-        predict_stacked(&j, 1, j->snap);
-    free(j->x);
-    j->x = NULL;
-}
-
-static void model_work(pjob *j)
-{
-    char *json = NULL;
-    if (vmfd_model_to_json(j->snap->model, &json) != VMF_OK) {
-        j->status = 500;
-        snprintf(j->error, sizeof j->error, "model_json_failed");
-        snprintf(j->detail, sizeof j->detail, "%s", vmf_last_error());
-        return;
-    }
-    j->status = 200;
-    j->out = json;
-    j->out_len = strlen(json);
-}
-
-static void pjob_work(uv_work_t *w)
-{
-    pjob *j = (pjob *)w;
-    if (j->kind == 0)
-        predict_work(j);
-    else
-        model_work(j);
-}
-
-/* Answers j and frees it; releases j->snap when own_snap. Loop thread. */
-static void pjob_answer(pjob *j, int own_snap)
-{
-    vmfd_daemon *d = j->d;
-    if (own_snap)
-        vmfd_snapshot_release(j->snap);
-    if (j->status == 200) {
-        if (j->kind == 0) {
-            d->metrics.predict_rows += j->rows;
-            vmfd_hist_observe(&d->metrics.predict_seconds,
-                              (double)(uv_hrtime() - j->req->start_ns) * 1e-9);
-        }
-        answer(d, j->req, 200, "application/json", NULL, j->out, j->out_len);
-    } else {
-        answer_error(d, j->req, j->status, NULL, j->error, "%s", j->detail);
-    }
-    free(j);
-}
-
-static void pjob_finish(pjob *j)
-{
-    pjob_answer(j, 1);
-}
-
-static void pjob_after(uv_work_t *w, int status)
-{
-    (void)status;
-    if (((pjob *)w)->kind == 0)
-        ((pjob *)w)->d->metrics.predict_jobs++;
-    pjob_finish((pjob *)w);
-}
-
-/* ---- coalesced predictions ---- */
-
-static int cmp_k(const void *a, const void *b)
-{
-    const pjob *x = *(pjob *const *)a, *y = *(pjob *const *)b;
-    return x->k < y->k ? -1 : x->k > y->k;
-}
-
-static void pbatch_work(uv_work_t *w)
-{
-    pbatch *b = (pbatch *)w;
-    pjob **ok = malloc(b->n_req * sizeof *ok);
-    size_t n_ok = 0;
-    for (pjob *j = b->head; j; j = j->next) {
-        if (!ok)
-            pjob_fail(j, 507, "out_of_memory", "predict");
-        else if (predict_decode(j, b->snap) == 0)
-            ok[n_ok++] = j;
-    }
-    /* One stacked call per distinct top_k (usually one). */
-    if (n_ok > 1)
-        qsort(ok, n_ok, sizeof *ok, cmp_k);
-    for (size_t i = 0; i < n_ok;) {
-        size_t e = i + 1;
-        while (e < n_ok && ok[e]->k == ok[i]->k && ok[e]->dim == ok[i]->dim)
-            e++;
-        predict_stacked(ok + i, e - i, b->snap);
-        i = e;
-    }
-    for (pjob *j = b->head; j; j = j->next) {
-        free(j->x);
-        j->x = NULL;
-    }
-    free(ok);
-}
-
-static void pq_start(vmfd_daemon *d);
-
-static void pbatch_after(uv_work_t *w, int status)
-{
-    (void)status;
-    pbatch *b = (pbatch *)w;
-    vmfd_daemon *d = b->d;
-    d->metrics.predict_jobs++;
-    d->pq.busy = 0;
-    pjob *j = b->head;
-    while (j) {
-        pjob *next = j->next;
-        pjob_answer(j, 0);
-        j = next;
-    }
-    vmfd_snapshot_release(b->snap);
-    free(b);
-    pq_start(d);
-}
-
-/* Answers every request of the list with the same error. */
-static void pq_fail_all(vmfd_daemon *d, pjob *j, int status, const char *extra, const char *error,
-                        const char *detail)
-{
-    while (j) {
-        pjob *next = j->next;
-        answer_error(d, j->req, status, extra, error, "%s", detail);
-        free(j);
-        j = next;
-    }
-}
-
-/* Starts a coalesced job with what waits in the queue (none running). */
-static void pq_start(vmfd_daemon *d)
-{
-    vmfd_predict_queue *q = &d->pq;
-    if (q->busy || !q->head)
-        return;
-    pjob *head = q->head, *tail = head;
-    size_t cnt = 1;
-    while (tail->next && cnt < COALESCE_MAX_REQUESTS) {
-        tail = tail->next;
-        cnt++;
-    }
-    q->head = tail->next;
-    if (!q->head)
-        q->tail = NULL;
-    q->n -= cnt;
-    tail->next = NULL;
-    vmfd_snapshot *s = d->ready ? vmfd_snapshot_acquire(d) : NULL;
-    if (!s) {
-        pq_fail_all(d, head, 503, "Retry-After: 1\r\n", "not_ready",
-                    "the model is still being recovered");
-        pq_start(d);
-        return;
-    }
-    pbatch *b = calloc(1, sizeof *b);
-    if (!b) {
-        vmfd_snapshot_release(s);
-        pq_fail_all(d, head, 507, NULL, "out_of_memory", "predict");
-        pq_start(d);
-        return;
-    }
-    b->d = d;
-    b->snap = s;
-    b->head = head;
-    b->n_req = cnt;
-    if (uv_queue_work(d->loop, &b->w, pbatch_work, pbatch_after) != 0) {
-        vmfd_snapshot_release(s);
-        free(b);
-        pq_fail_all(d, head, 500, NULL, "internal", "cannot queue work");
-        return;
-    }
-    q->busy = 1;
-}
-
-static void pq_push(vmfd_daemon *d, pjob *j)
-{
-    vmfd_predict_queue *q = &d->pq;
-    j->next = NULL;
-    if (q->tail)
-        q->tail->next = j;
-    else
-        q->head = j;
-    q->tail = j;
-    q->n++;
-    pq_start(d);
-}
-
-static void run_pjob(vmfd_daemon *d, vmfd_http_req *req, int kind, long top_k)
-{
-    vmfd_snapshot *s = d->ready ? vmfd_snapshot_acquire(d) : NULL;
-    if (!s) {
-        answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
-                     "the model is still being recovered");
-        return;
-    }
-    if (kind == 0 && vmfd_model_n_labels(s->model) == 0) {
-        vmfd_snapshot_release(s);
-        answer_error(d, req, 409, NULL, "no_model", "no batch has been applied yet");
-        return;
-    }
-    pjob *j = calloc(1, sizeof *j);
-    if (!j) {
-        vmfd_snapshot_release(s);
-        answer_error(d, req, 507, NULL, "out_of_memory", "predict");
-        return;
-    }
-    j->d = d;
-    j->req = req;
-    j->snap = s;
-    j->kind = kind;
-    j->top_k = top_k;
-    j->max_rows = d->cfg.predict_max_rows;
-    j->novelty_threshold = d->cfg.novelty_threshold;
-    uint64_t row_macs = (uint64_t)s->components * vmfd_model_dim(s->model);
-    if (kind == 0 && req->body_len <= INLINE_PREDICT_BYTES &&
-        row_macs * (req->body_len / 256 + 1) <= INLINE_PREDICT_MACS) {
-        pjob_work(&j->w);
-        pjob_finish(j);
-        return;
-    }
-    if (kind == 0 && req->body_len <= COALESCE_MAX_BYTES) {
-        /* The coalesced job takes the snapshot current when it starts. */
-        vmfd_snapshot_release(s);
-        j->snap = NULL;
-        pq_push(d, j);
-        return;
-    }
-    if (uv_queue_work(d->loop, &j->w, pjob_work, pjob_after) != 0) {
-        vmfd_snapshot_release(s);
-        free(j);
-        answer_error(d, req, 500, NULL, "internal", "cannot queue work");
-    }
+        vmfd_api_answer(d, req, 200, "application/json", NULL, json, strlen(json));
 }
 
 static int query_top_k(const char *query, long *top_k, char *err, size_t errsize)
@@ -650,12 +195,13 @@ static int query_top_k(const char *query, long *top_k, char *err, size_t errsize
 
 /* ---- status, checkpoints ---- */
 
-static void get_status(vmfd_daemon *d, vmfd_http_req *req)
+static void get_status(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
 {
+    (void)tail;
     vmfd_store_counts c;
     char err[256];
     if (vmfd_store_counts_get(d->rdb, &c, err, sizeof err) != 0) {
-        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
         return;
     }
     vmfd_snapshot *s = d->snap;
@@ -678,13 +224,14 @@ static void get_status(vmfd_daemon *d, vmfd_http_req *req)
     answer_json(d, req, 200, o);
 }
 
-static void get_checkpoints(vmfd_daemon *d, vmfd_http_req *req)
+static void get_checkpoints(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
 {
+    (void)tail;
     char *json = NULL, err[256];
     if (vmfd_store_checkpoints_json(d->rdb, &json, err, sizeof err) != 0)
-        answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
     else
-        answer(d, req, 200, "application/json", NULL, json, strlen(json));
+        vmfd_api_answer(d, req, 200, "application/json", NULL, json, strlen(json));
 }
 
 static void checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r)
@@ -693,7 +240,7 @@ static void checkpoint_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r
     if (r->status == 200)
         answer_json(d, req, 201, json_pack("{s:I}", "checkpoint_id", (json_int_t)r->checkpoint_id));
     else
-        answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
+        vmfd_api_answer_error(d, req, r->status, NULL, r->error, "%s", r->detail);
 }
 
 typedef struct restore_ctx {
@@ -709,7 +256,7 @@ static void restore_done(vmfd_daemon *d, void *ud, const vmfd_worker_reply *r)
                     json_pack("{s:I, s:I, s:s}", "restored", (json_int_t)rc->id, "checkpoint_id",
                               (json_int_t)r->checkpoint_id, "later_batches", "superseded"));
     else
-        answer_error(d, rc->req, r->status, NULL, r->error, "%s", r->detail);
+        vmfd_api_answer_error(d, rc->req, r->status, NULL, r->error, "%s", r->detail);
     free(rc);
 }
 
@@ -718,16 +265,18 @@ static void post_restore(vmfd_daemon *d, vmfd_http_req *req, const char *idtext)
     char *end;
     long long id = strtoll(idtext, &end, 10);
     if (end == idtext || strcmp(end, "/restore") != 0 || id <= 0) {
-        answer_error(d, req, 404, NULL, "not_found", "use POST /v1/checkpoints/{id}/restore");
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found",
+                              "use POST /v1/checkpoints/{id}/restore");
         return;
     }
     if (!d->ready || d->stopping) {
-        answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready", "vmfd is not serving");
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                              "vmfd is not serving");
         return;
     }
     restore_ctx *rc = malloc(sizeof *rc);
     if (!rc) {
-        answer_error(d, req, 507, NULL, "out_of_memory", "restore");
+        vmfd_api_answer_error(d, req, 507, NULL, "out_of_memory", "restore");
         return;
     }
     rc->req = req;
@@ -776,12 +325,12 @@ static void xjob_after(uv_work_t *w, int status)
 {
     xjob *j = (xjob *)w;
     (void)status;
-    if (j->rc == 0) /* answer() takes the body over */
-        answer(j->d, j->req, 200, "application/json", NULL, j->json, strlen(j->json));
+    if (j->rc == 0) /* vmfd_api_answer() takes the body over */
+        vmfd_api_answer(j->d, j->req, 200, "application/json", NULL, j->json, strlen(j->json));
     else if (j->rc == 1)
-        answer_error(j->d, j->req, 404, NULL, "not_found", "%s", j->err);
+        vmfd_api_answer_error(j->d, j->req, 404, NULL, "not_found", "%s", j->err);
     else
-        answer_error(j->d, j->req, 500, NULL, "export_failed", "%s", j->err);
+        vmfd_api_answer_error(j->d, j->req, 500, NULL, "export_failed", "%s", j->err);
     free(j);
 }
 
@@ -790,12 +339,12 @@ static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char 
     char *end;
     long long id = strtoll(idtext, &end, 10);
     if (end == idtext || strcmp(end, "/model") != 0 || id <= 0) {
-        answer_error(d, req, 404, NULL, "not_found", "use GET /v1/checkpoints/{id}/model");
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found", "use GET /v1/checkpoints/{id}/model");
         return;
     }
     xjob *j = calloc(1, sizeof *j);
     if (!j) {
-        answer_error(d, req, 507, NULL, "out_of_memory", "export");
+        vmfd_api_answer_error(d, req, 507, NULL, "out_of_memory", "export");
         return;
     }
     j->d = d;
@@ -804,7 +353,163 @@ static void get_checkpoint_model(vmfd_daemon *d, vmfd_http_req *req, const char 
     vmfd_model_opts_from_config(&j->opts, &d->cfg);
     if (uv_queue_work(d->loop, &j->w, xjob_work, xjob_after) != 0) {
         free(j);
-        answer_error(d, req, 500, NULL, "internal", "cannot queue work");
+        vmfd_api_answer_error(d, req, 500, NULL, "internal", "cannot queue work");
+    }
+}
+
+/* ---- routes whose handlers were inline in the router ---- */
+
+static void get_healthz(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_readyz(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    if (d->ready && !d->stopping && d->read_only)
+        /* Predictions are served; say why ingest is off. */
+        answer_json(d, req, 200,
+                    json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
+    else if (d->ready && !d->stopping)
+        answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
+    else
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                              d->stopping ? "stopping" : "recovering");
+}
+
+static void get_metrics(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    vmfd_gauges g;
+    memset(&g, 0, sizeof g);
+    g.uptime_seconds = (double)(uv_hrtime() - d->start_ns) * 1e-9;
+    g.queue_depth = d->queue_depth;
+    g.connections = vmfd_http_connections(d->http);
+    g.ready = d->ready;
+    if (d->snap) {
+        g.model_bytes = d->snap->model_bytes;
+        g.model_classes = vmfd_model_n_labels(d->snap->model);
+        g.model_components = d->snap->components;
+        g.model_rows = vmfd_model_rows_seen(d->snap->model);
+    }
+    vmfd_store_counts sc;
+    char err[256];
+    if (vmfd_store_counts_get(d->rdb, &sc, err, sizeof err) != 0) {
+        vmfd_api_answer_error(d, req, 500, NULL, "store_failed", "%s", err);
+        return;
+    }
+    g.stored_queued = (uint64_t)sc.queued;
+    g.stored_applied = (uint64_t)sc.applied;
+    g.stored_rejected = (uint64_t)sc.rejected;
+    g.stored_superseded = (uint64_t)sc.superseded;
+    size_t len = 0;
+    char *text = vmfd_metrics_render(&d->metrics, &g, &len);
+    if (!text)
+        vmfd_api_answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
+    else
+        vmfd_api_answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
+}
+
+static void post_predict(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    long top_k = DEFAULT_TOP_K;
+    char err[128];
+    if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
+        vmfd_api_answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
+    else if (json_too_large(d, req))
+        /* Parsing JSON costs ~32x the body: refused before parsing. */
+        vmfd_api_answer_error(d, req, 413, NULL, "json_too_large",
+                              "%zu bytes of JSON; max_json_body_bytes is %llu (send .npy)",
+                              req->body_len, (unsigned long long)d->cfg.max_json_body_bytes);
+    else
+        vmfd_predict_run(d, req, 0, top_k);
+}
+
+static void get_model(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    vmfd_predict_run(d, req, 1, 0);
+}
+
+static void post_checkpoint(vmfd_daemon *d, vmfd_http_req *req, const char *tail)
+{
+    (void)tail;
+    if (!d->ready || d->stopping)
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
+                              "vmfd is not serving");
+    else
+        vmfd_worker_checkpoint(d, "manual", checkpoint_done, req);
+}
+
+/* ---- the route table ---- */
+
+typedef void (*route_fn)(vmfd_daemon *d, vmfd_http_req *req, const char *tail);
+
+/*
+ * One row per endpoint; docs/vmfd.md describes each. A path pattern is
+ * either exact or has one '*': the path must then start with the text
+ * before it and end with the text after it, and the handler receives the
+ * path from the '*' on as tail. The first row whose pattern matches picks
+ * the endpoint; the rows with that same pattern give the allowed methods
+ * (405 otherwise, Allow listing them in table order). HEAD runs the GET
+ * row. Open rows answer before authentication and while stopping.
+ */
+typedef struct route {
+    vmfd_http_method method;
+    const char *pattern;
+    route_fn fn;
+    int open;
+} route;
+
+/* clang-format off */
+static const route routes[] = {
+    {VMFD_METHOD_GET,  "/healthz",                 get_healthz,          1},
+    {VMFD_METHOD_GET,  "/readyz",                  get_readyz,           1},
+    {VMFD_METHOD_GET,  "/metrics",                 get_metrics,          0},
+    {VMFD_METHOD_GET,  "/v1/batches/*",            get_batch,            0},
+    {VMFD_METHOD_PUT,  "/v1/batches/*",            put_batch,            0},
+    {VMFD_METHOD_POST, "/v1/predict",              post_predict,         0},
+    {VMFD_METHOD_GET,  "/v1/status",               get_status,           0},
+    {VMFD_METHOD_GET,  "/v1/model",                get_model,            0},
+    {VMFD_METHOD_GET,  "/v1/checkpoints",          get_checkpoints,      0},
+    {VMFD_METHOD_POST, "/v1/checkpoints",          post_checkpoint,      0},
+    {VMFD_METHOD_GET,  "/v1/checkpoints/*/model",  get_checkpoint_model, 0},
+    {VMFD_METHOD_POST, "/v1/checkpoints/*",        post_restore,         0},
+};
+/* clang-format on */
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Whether path matches pattern; *tail receives the part matched by '*'. */
+static int pattern_match(const char *pattern, const char *path, const char **tail)
+{
+    const char *star = strchr(pattern, '*');
+    if (!star) {
+        *tail = "";
+        return strcmp(pattern, path) == 0;
+    }
+    size_t pre = (size_t)(star - pattern), suf = strlen(star + 1), plen = strlen(path);
+    if (strncmp(path, pattern, pre) != 0 || plen < suf || strcmp(path + plen - suf, star + 1) != 0)
+        return 0;
+    *tail = path + pre;
+    return 1;
+}
+
+static const char *method_text(vmfd_http_method m)
+{
+    switch (m) {
+    case VMFD_METHOD_GET:
+        return "GET";
+    case VMFD_METHOD_HEAD:
+        return "HEAD";
+    case VMFD_METHOD_POST:
+        return "POST";
+    case VMFD_METHOD_PUT:
+        return "PUT";
+    default:
+        return "?";
     }
 }
 
@@ -813,8 +518,27 @@ static void method_not_allowed(vmfd_daemon *d, vmfd_http_req *req, const char *a
     char hdr[64];
     /* HEAD is allowed wherever GET is (RFC 9110 9.3.2). */
     snprintf(hdr, sizeof hdr, "Allow: %s%s\r\n", allow, strstr(allow, "GET") ? ", HEAD" : "");
-    answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
-                 llhttp_method_name((llhttp_method_t)req->method), req->path, allow);
+    vmfd_api_answer_error(d, req, 405, hdr, "method_not_allowed", "%s %s is not supported; use %s",
+                          req->method_name, req->path, allow);
+}
+
+/* Runs the row of group (the first matching row) for method m, or answers 405. */
+static void dispatch(vmfd_daemon *d, vmfd_http_req *req, const route *group, vmfd_http_method m,
+                     const char *tail)
+{
+    char allow[64] = "";
+    for (const route *r = group; r < routes + N_ROUTES; r++) {
+        if (strcmp(r->pattern, group->pattern) != 0)
+            continue;
+        if (r->method == m) {
+            r->fn(d, req, tail);
+            return;
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "",
+                 method_text(r->method));
+    }
+    method_not_allowed(d, req, allow);
 }
 
 void vmfd_api_handle(void *ud, vmfd_http_req *req)
@@ -822,156 +546,49 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req)
     vmfd_daemon *d = ud;
     const char *p = req->path;
     /* HEAD runs the GET handler; vmfd_http_respond leaves the body out. */
-    int m = req->method == HTTP_HEAD ? HTTP_GET : req->method;
-    if (strcmp(p, "/healthz") == 0) {
-        if (m != HTTP_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            answer_json(d, req, 200, json_pack("{s:s}", "status", "ok"));
-        return;
-    }
-    if (strcmp(p, "/readyz") == 0) {
-        if (m != HTTP_GET)
-            method_not_allowed(d, req, "GET");
-        else if (d->ready && !d->stopping && d->read_only)
-            /* Predictions are served; say why ingest is off. */
-            answer_json(
-                d, req, 200,
-                json_pack("{s:b, s:b, s:s}", "ready", 1, "ingest", 0, "reason", d->ro_reason));
-        else if (d->ready && !d->stopping)
-            answer_json(d, req, 200, json_pack("{s:b}", "ready", 1));
-        else
-            answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready",
-                         d->stopping ? "stopping" : "recovering");
+    vmfd_http_method m = req->method == VMFD_METHOD_HEAD ? VMFD_METHOD_GET : req->method;
+    const route *group = NULL;
+    const char *tail = "";
+    for (size_t i = 0; i < N_ROUTES && !group; i++)
+        if (pattern_match(routes[i].pattern, p, &tail))
+            group = &routes[i];
+    if (group && group->open) {
+        dispatch(d, req, group, m, tail);
         return;
     }
     if (d->stopping) {
         /* Draining: requests read before SIGTERM are being finished; new
          * ones are refused (the connection closes after this answer). */
-        answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
-                     "vmfd is stopping; retry after its restart");
+        vmfd_api_answer_error(d, req, 503, "Retry-After: 5\r\n", "shutting_down",
+                              "vmfd is stopping; retry after its restart");
         return;
     }
     if (d->token_len) {
         if (!req->authorization[0]) {
-            answer_error(d, req, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
-                         "send Authorization: Bearer <token>");
+            vmfd_api_answer_error(d, req, 401, "WWW-Authenticate: Bearer\r\n", "unauthorized",
+                                  "send Authorization: Bearer <token>");
             return;
         }
         if (!token_ok(d, req->authorization)) {
             /* RFC 6750 3.1: a token that is not valid is 401, like a missing one. */
-            answer_error(d, req, 401, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
-                         "invalid_token", "the bearer token is not valid");
+            vmfd_api_answer_error(d, req, 401,
+                                  "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n",
+                                  "invalid_token", "the bearer token is not valid");
             return;
         }
     }
-    if (d->read_only && (m == HTTP_PUT || (m == HTTP_POST && strcmp(p, "/v1/predict") != 0))) {
+    if (d->read_only &&
+        (m == VMFD_METHOD_PUT || (m == VMFD_METHOD_POST && strcmp(p, "/v1/predict") != 0))) {
         /* Started on a full disk: nothing can be written. */
-        if (m == HTTP_PUT)
+        if (m == VMFD_METHOD_PUT)
             d->metrics.batches[VMFD_BATCH_NO_SPACE]++;
-        answer_error(d, req, 507, "Retry-After: 60\r\n", "insufficient_storage", "%s",
-                     d->ro_reason);
+        vmfd_api_answer_error(d, req, 507, "Retry-After: 60\r\n", "insufficient_storage", "%s",
+                              d->ro_reason);
         return;
     }
-    if (strcmp(p, "/metrics") == 0) {
-        if (m != HTTP_GET) {
-            method_not_allowed(d, req, "GET");
-            return;
-        }
-        vmfd_gauges g;
-        memset(&g, 0, sizeof g);
-        g.uptime_seconds = (double)(uv_hrtime() - d->start_ns) * 1e-9;
-        g.queue_depth = d->queue_depth;
-        g.connections = vmfd_http_connections(d->http);
-        g.ready = d->ready;
-        if (d->snap) {
-            g.model_bytes = d->snap->model_bytes;
-            g.model_classes = vmfd_model_n_labels(d->snap->model);
-            g.model_components = d->snap->components;
-            g.model_rows = vmfd_model_rows_seen(d->snap->model);
-        }
-        vmfd_store_counts sc;
-        char err[256];
-        if (vmfd_store_counts_get(d->rdb, &sc, err, sizeof err) != 0) {
-            answer_error(d, req, 500, NULL, "store_failed", "%s", err);
-            return;
-        }
-        g.stored_queued = (uint64_t)sc.queued;
-        g.stored_applied = (uint64_t)sc.applied;
-        g.stored_rejected = (uint64_t)sc.rejected;
-        g.stored_superseded = (uint64_t)sc.superseded;
-        size_t len = 0;
-        char *text = vmfd_metrics_render(&d->metrics, &g, &len);
-        if (!text)
-            answer_error(d, req, 507, NULL, "out_of_memory", "metrics");
-        else
-            answer(d, req, 200, "text/plain; version=0.0.4", NULL, text, len);
+    if (!group) {
+        vmfd_api_answer_error(d, req, 404, NULL, "not_found", "no endpoint %s", p);
         return;
     }
-    if (strncmp(p, "/v1/batches/", 12) == 0) {
-        const char *key = p + 12;
-        if (m == HTTP_PUT)
-            put_batch(d, req, key);
-        else if (m == HTTP_GET)
-            get_batch(d, req, key);
-        else
-            method_not_allowed(d, req, "GET, PUT");
-        return;
-    }
-    if (strcmp(p, "/v1/predict") == 0) {
-        long top_k = DEFAULT_TOP_K;
-        char err[128];
-        if (m != HTTP_POST)
-            method_not_allowed(d, req, "POST");
-        else if (query_top_k(req->query, &top_k, err, sizeof err) != 0)
-            answer_error(d, req, 400, NULL, "bad_top_k", "%s", err);
-        else if (json_too_large(d, req))
-            /* Parsing JSON costs ~32x the body: refused before parsing. */
-            answer_error(d, req, 413, NULL, "json_too_large",
-                         "%zu bytes of JSON; max_json_body_bytes is %llu (send .npy)",
-                         req->body_len, (unsigned long long)d->cfg.max_json_body_bytes);
-        else
-            run_pjob(d, req, 0, top_k);
-        return;
-    }
-    if (strcmp(p, "/v1/status") == 0) {
-        if (m != HTTP_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            get_status(d, req);
-        return;
-    }
-    if (strcmp(p, "/v1/model") == 0) {
-        if (m != HTTP_GET)
-            method_not_allowed(d, req, "GET");
-        else
-            run_pjob(d, req, 1, 0);
-        return;
-    }
-    if (strcmp(p, "/v1/checkpoints") == 0) {
-        if (m == HTTP_GET)
-            get_checkpoints(d, req);
-        else if (m == HTTP_POST) {
-            if (!d->ready || d->stopping)
-                answer_error(d, req, 503, "Retry-After: 1\r\n", "not_ready", "vmfd is not serving");
-            else
-                vmfd_worker_checkpoint(d, "manual", checkpoint_done, req);
-        } else
-            method_not_allowed(d, req, "GET, POST");
-        return;
-    }
-    if (strncmp(p, "/v1/checkpoints/", 16) == 0) {
-        size_t plen = strlen(p);
-        if (plen > 6 && strcmp(p + plen - 6, "/model") == 0) {
-            if (m != HTTP_GET)
-                method_not_allowed(d, req, "GET");
-            else
-                get_checkpoint_model(d, req, p + 16);
-        } else if (m != HTTP_POST)
-            method_not_allowed(d, req, "POST");
-        else
-            post_restore(d, req, p + 16);
-        return;
-    }
-    answer_error(d, req, 404, NULL, "not_found", "no endpoint %s", p);
+    dispatch(d, req, group, m, tail);
 }

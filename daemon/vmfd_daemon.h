@@ -16,6 +16,7 @@
 #include "vmfd_http.h"
 #include "vmfd_metrics.h"
 #include "vmfd_payload.h"
+#include "vmfd_predict.h"
 #include "vmfd_serial.h"
 
 #include <sqlite3.h>
@@ -43,17 +44,6 @@ typedef struct vmfd_snapshot {
 } vmfd_snapshot;
 
 typedef struct vmfd_ingest_state vmfd_ingest_state;
-typedef struct vmfd_pjob vmfd_pjob;
-
-/*
- * Predict coalescing (vmfd_api.c): small predict requests that arrive while
- * a coalesced predict job runs wait here and go out together as one job.
- */
-typedef struct vmfd_predict_queue {
-    vmfd_pjob *head, *tail;
-    size_t n;
-    int busy; /* a coalesced job is on the threadpool */
-} vmfd_predict_queue;
 typedef struct vmfd_worker_state vmfd_worker_state;
 typedef struct vmfd_inbox vmfd_inbox;
 
@@ -89,9 +79,6 @@ typedef struct vmfd_daemon {
     int drain_late;
     vmfd_inbox *inbox;
     vmfd_predict_queue pq;
-    uv_timer_t retry;  /* model work retry after a failed commit (vmfd_worker.c) */
-    uint64_t retry_ms; /* current backoff, 0 when healthy */
-    int retry_init;
 } vmfd_daemon;
 
 /* ---- snapshots (vmfd_worker.c) ---- */
@@ -158,6 +145,18 @@ void vmfd_api_handle(void *ud, vmfd_http_req *req);
 void vmfd_api_refusal(void *ud, int status);
 /* A JSON error body {"error","detail"} (malloc'ed). */
 char *vmfd_api_error_json(const char *error, const char *detail, size_t *len);
+/*
+ * Sends an answer and counts its status class in the metrics; the body
+ * (malloc'ed, may be NULL) is taken over. Loop thread only.
+ */
+void vmfd_api_answer(vmfd_daemon *d, vmfd_http_req *req, int status, const char *ctype,
+                     const char *extra, char *body, size_t len);
+/* Sends the JSON error {"error": error, "detail": printf(fmt, ...)}. Loop thread only. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 6, 7)))
+#endif
+void vmfd_api_answer_error(vmfd_daemon *d, vmfd_http_req *req, int status, const char *extra,
+                           const char *error, const char *fmt, ...);
 
 /* ---- inbox (vmfd_inbox.c) ---- */
 int vmfd_inbox_start(vmfd_daemon *d, char *err, size_t errsize);

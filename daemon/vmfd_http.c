@@ -1,5 +1,7 @@
 /*
- * vmfd_http.c - HTTP/1.1 server (see vmfd_http.h).
+ * vmfd_http.c - HTTP/1.1 server connections: reading, parsing with llhttp,
+ * answering (see vmfd_http.h). The listening sockets are in
+ * vmfd_http_listen.c.
  *
  * Design notes. Each connection owns one llhttp parser. Bytes are parsed
  * straight from libuv's read buffer; when a request completes the parser is
@@ -20,6 +22,7 @@
  */
 #include "vmfd_http.h"
 
+#include "vmfd_http_server.h"
 #include "vmfd_log.h"
 
 #include <errno.h>
@@ -28,24 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define READ_CHUNK 65536
-
-typedef struct conn conn;
-
-typedef struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_stream_t stream;
-        uv_handle_t handle;
-    } h;
-    vmfd_http *srv;
-    struct listener *next;
-} listener;
 
 struct conn {
     union {
@@ -89,20 +76,6 @@ struct conn {
     char *pending;
     size_t pending_len;
     char readbuf[READ_CHUNK];
-};
-
-struct vmfd_http {
-    uv_loop_t *loop;
-    vmfd_http_limits limits;
-    vmfd_http_handler handler;
-    vmfd_http_refusal refusal;
-    void *ud;
-    listener *listeners;
-    conn *conns;
-    size_t n_conns;
-    int draining; /* vmfd_http_drain: every answer closes its connection */
-    int freeing;
-    int open_listeners;
 };
 
 typedef struct write_req {
@@ -470,12 +443,30 @@ static int on_chunk_ext(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+/* Our own method enum, so llhttp stays inside this file. */
+static vmfd_http_method method_of(llhttp_method_t m)
+{
+    switch (m) {
+    case HTTP_GET:
+        return VMFD_METHOD_GET;
+    case HTTP_HEAD:
+        return VMFD_METHOD_HEAD;
+    case HTTP_POST:
+        return VMFD_METHOD_POST;
+    case HTTP_PUT:
+        return VMFD_METHOD_PUT;
+    default:
+        return VMFD_METHOD_OTHER;
+    }
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     conn *c = p->data;
     c->in_message = 0;
     c->keep_alive = llhttp_should_keep_alive(p);
-    c->req.method = llhttp_get_method(p);
+    c->req.method = method_of((llhttp_method_t)llhttp_get_method(p));
+    c->req.method_name = llhttp_method_name((llhttp_method_t)llhttp_get_method(p));
     c->req.start_ns = uv_hrtime();
     if (!c->url) {
         c->url = strdup("/");
@@ -668,7 +659,7 @@ void vmfd_http_respond(vmfd_http_req *req, int status, const char *content_type,
 
 /* ---- accepting ---- */
 
-static void on_connection(uv_stream_t *server, int status)
+void vmfd_http_on_connection(uv_stream_t *server, int status)
 {
     listener *l = server->data;
     vmfd_http *h = l->srv;
@@ -734,147 +725,6 @@ void vmfd_http_set_limits(vmfd_http *h, const vmfd_http_limits *limits)
 size_t vmfd_http_connections(const vmfd_http *h)
 {
     return h->n_conns;
-}
-
-static listener *new_listener(vmfd_http *h)
-{
-    listener *l = calloc(1, sizeof *l);
-    if (!l)
-        return NULL;
-    l->srv = h;
-    return l;
-}
-
-static int start_listener(vmfd_http *h, listener *l, char *err, size_t errsize)
-{
-    l->h.handle.data = l;
-    int rc = uv_listen(&l->h.stream, 511, on_connection);
-    if (rc != 0) {
-        snprintf(err, errsize, "listen: %s", uv_strerror(rc));
-        return -1;
-    }
-    l->next = h->listeners;
-    h->listeners = l;
-    h->open_listeners++;
-    return 0;
-}
-
-static void on_listener_closed(uv_handle_t *handle)
-{
-    listener *l = handle->data;
-    vmfd_http *h = l->srv;
-    free(l);
-    h->open_listeners--;
-    if (h->freeing && !h->conns && h->open_listeners == 0)
-        free(h);
-}
-
-static void free_unlistened(uv_handle_t *handle)
-{
-    free(handle->data);
-}
-
-int vmfd_http_listen_tcp(vmfd_http *h, const char *host, int port, int *bound, char *err,
-                         size_t errsize)
-{
-    struct sockaddr_storage addr;
-    int rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-    if (rc != 0)
-        rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
-    if (rc != 0) {
-        snprintf(err, errsize, "listen: '%s' is not an IPv4 or IPv6 address", host);
-        return -1;
-    }
-    listener *l = new_listener(h);
-    if (!l) {
-        snprintf(err, errsize, "out of memory");
-        return -1;
-    }
-    uv_tcp_init(h->loop, &l->h.tcp);
-    l->h.handle.data = l;
-    rc = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&addr, 0);
-    if (rc == 0) {
-        char e2[128];
-        if (start_listener(h, l, e2, sizeof e2) != 0)
-            rc = UV_EADDRINUSE;
-    }
-    if (rc != 0) {
-        snprintf(err, errsize, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
-        uv_close(&l->h.handle, free_unlistened);
-        return -1;
-    }
-    struct sockaddr_storage got;
-    int len = sizeof got;
-    uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&got, &len);
-    if (bound)
-        *bound = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
-                                           : ntohs(((struct sockaddr_in *)&got)->sin_port);
-    return 0;
-}
-
-int vmfd_http_listen_unix(vmfd_http *h, const char *path, char *err, size_t errsize)
-{
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-    listener *l = new_listener(h);
-    if (!l) {
-        snprintf(err, errsize, "out of memory");
-        return -1;
-    }
-    uv_pipe_init(h->loop, &l->h.pipe, 0);
-    l->h.handle.data = l;
-    int rc = uv_pipe_bind(&l->h.pipe, path);
-    if (rc != 0 || start_listener(h, l, err, errsize) != 0) {
-        if (rc != 0)
-            snprintf(err, errsize, "cannot bind %s: %s", path, uv_strerror(rc));
-        uv_close(&l->h.handle, free_unlistened);
-        return -1;
-    }
-    chmod(path, 0660);
-    return 0;
-}
-
-int vmfd_http_listen_fd(vmfd_http *h, int fd, char *err, size_t errsize)
-{
-    struct sockaddr_storage sa;
-    socklen_t len = sizeof sa;
-    if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        snprintf(err, errsize, "fd %d is not a socket: %s", fd, strerror(errno));
-        return -1;
-    }
-    listener *l = new_listener(h);
-    if (!l) {
-        snprintf(err, errsize, "out of memory");
-        return -1;
-    }
-    int rc;
-    if (sa.ss_family == AF_UNIX) {
-        uv_pipe_init(h->loop, &l->h.pipe, 0);
-        rc = uv_pipe_open(&l->h.pipe, fd);
-    } else {
-        uv_tcp_init(h->loop, &l->h.tcp);
-        rc = uv_tcp_open(&l->h.tcp, fd);
-    }
-    l->h.handle.data = l;
-    if (rc != 0 || start_listener(h, l, err, errsize) != 0) {
-        if (rc != 0)
-            snprintf(err, errsize, "cannot adopt fd %d: %s", fd, uv_strerror(rc));
-        uv_close(&l->h.handle, free_unlistened);
-        return -1;
-    }
-    return 0;
-}
-
-void vmfd_http_stop_listening(vmfd_http *h)
-{
-    listener *l = h->listeners;
-    h->listeners = NULL;
-    while (l) {
-        listener *next = l->next;
-        uv_close(&l->h.handle, on_listener_closed);
-        l = next;
-    }
 }
 
 void vmfd_http_drain(vmfd_http *h)

@@ -34,10 +34,20 @@ typedef struct vmfd_http_limits {
     uint64_t idle_timeout_ms;
 } vmfd_http_limits;
 
+/* The request methods vmfd routes on; any other is VMFD_METHOD_OTHER. */
+typedef enum vmfd_http_method {
+    VMFD_METHOD_OTHER = 0,
+    VMFD_METHOD_GET,
+    VMFD_METHOD_HEAD,
+    VMFD_METHOD_POST,
+    VMFD_METHOD_PUT,
+} vmfd_http_method;
+
 typedef struct vmfd_http_req {
-    int method;  /* llhttp_method_t */
-    char *path;  /* without the query */
-    char *query; /* after '?', "" when none */
+    vmfd_http_method method;
+    const char *method_name; /* as received, e.g. "PATCH" (static storage) */
+    char *path;              /* without the query */
+    char *query;             /* after '?', "" when none */
     char content_type[128];
     char authorization[VMFD_AUTH_MAX + 1];
     char *body;

@@ -44,6 +44,11 @@ struct vmfd_worker_state {
     int broken;
     int read_only;     /* full disk: the newest checkpoint only, nothing re-applied */
     long fail_commits; /* tests only: VMFD_TEST_FAIL_COMMITS fails that many commits */
+    /* The retry after a failed commit: the loop thread's alone (done
+       callbacks, the timer), never touched by a run callback. */
+    uv_timer_t retry;
+    uint64_t retry_ms; /* current backoff, 0 when healthy */
+    int retry_init;
 };
 
 enum { W_RECOVER, W_APPLY, W_CHECKPOINT, W_RESTORE, W_RETRY };
@@ -454,20 +459,21 @@ static void on_retry(uv_timer_t *timer)
 static void retry_update(vmfd_daemon *d, const wtask *t)
 {
     if (!t->broken_after) {
-        if (d->retry_ms && t->kind == W_RETRY)
+        if (d->wk->retry_ms && t->kind == W_RETRY)
             vmfd_log(VMFD_LOG_NOTICE, "model retry succeeded batches=%lld",
                      (long long)d->wk->batches);
-        d->retry_ms = 0;
+        d->wk->retry_ms = 0;
         return;
     }
-    if (d->stopping || uv_is_active((uv_handle_t *)&d->retry))
+    if (d->stopping || uv_is_active((uv_handle_t *)&d->wk->retry))
         return;
-    d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_FIRST_MS;
-    if (d->retry_ms > RETRY_MAX_MS)
-        d->retry_ms = RETRY_MAX_MS;
+    d->wk->retry_ms = d->wk->retry_ms ? d->wk->retry_ms * 2 : RETRY_FIRST_MS;
+    if (d->wk->retry_ms > RETRY_MAX_MS)
+        d->wk->retry_ms = RETRY_MAX_MS;
     d->metrics.model_retries++;
-    vmfd_log(VMFD_LOG_WARNING, "model retry scheduled in_ms=%llu", (unsigned long long)d->retry_ms);
-    uv_timer_start(&d->retry, on_retry, d->retry_ms, 0);
+    vmfd_log(VMFD_LOG_WARNING, "model retry scheduled in_ms=%llu",
+             (unsigned long long)d->wk->retry_ms);
+    uv_timer_start(&d->wk->retry, on_retry, d->wk->retry_ms, 0);
 }
 
 static void done_task(vmfd_task *task)
@@ -561,9 +567,9 @@ static int worker_init(vmfd_daemon *d, int read_only, char *err, size_t errsize)
         ws->fail_commits = strtol(fail, NULL, 10);
     d->wk = ws;
     vmfd_serial_init(&d->model_chain, d->loop);
-    uv_timer_init(d->loop, &d->retry);
-    d->retry.data = d;
-    d->retry_init = 1;
+    uv_timer_init(d->loop, &ws->retry);
+    ws->retry.data = d;
+    ws->retry_init = 1;
     return 0;
 }
 
@@ -584,10 +590,10 @@ static void on_retry_closed(uv_handle_t *h)
 
 void vmfd_worker_stop_retry(vmfd_daemon *d)
 {
-    if (d->retry_init) {
-        uv_timer_stop(&d->retry);
-        uv_close((uv_handle_t *)&d->retry, on_retry_closed);
-        d->retry_init = 0;
+    if (d->wk && d->wk->retry_init) {
+        uv_timer_stop(&d->wk->retry);
+        uv_close((uv_handle_t *)&d->wk->retry, on_retry_closed);
+        d->wk->retry_init = 0;
     }
 }
 
