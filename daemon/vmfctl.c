@@ -24,16 +24,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
-#define EX_OK_       0
-#define EX_NOTHING_  1 /* answered, but nothing was (or will be) learned */
-#define EX_USAGE_    64
-#define EX_DATAERR_  65
-#define EX_NOINPUT_  66
-#define EX_UNAVAIL_  69
-#define EX_SOFTWARE_ 70
-#define EX_NOPERM_   77
+/* Not a sysexits code: answered, but nothing was (or will be) learned. */
+#define EX_NOTHING 1
 
 static const char usage[] =
     "usage: vmfctl [--url URL | --socket PATH] [--token-file FILE] [--json] COMMAND\n"
@@ -202,7 +197,7 @@ static int request(const client *c, const char *method, const char *path, const 
         else
             fprintf(stderr, "vmfctl: cannot connect to %s:%s: %s (is vmfd running?)\n", c->host,
                     c->port, strerror(errno));
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
     char head[2048], ct[192] = "", auth[600] = "";
     if (ctype)
@@ -217,7 +212,7 @@ static int request(const client *c, const char *method, const char *path, const 
         (len && write_all(fd, body, len) != 0)) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
     size_t cap = 65536, got = 0;
     char *buf = malloc(cap);
@@ -225,7 +220,7 @@ static int request(const client *c, const char *method, const char *path, const 
         if (!buf) {
             close(fd);
             fprintf(stderr, "vmfctl: out of memory\n");
-            return EX_SOFTWARE_;
+            return EX_SOFTWARE;
         }
         if (got == cap) {
             char *b = realloc(buf, cap * 2);
@@ -255,7 +250,7 @@ static int request(const client *c, const char *method, const char *path, const 
     if (!hend || got < 12 || strncmp(buf, "HTTP/1.", 7) != 0) {
         free(buf);
         fprintf(stderr, "vmfctl: the daemon closed the connection without a valid answer\n");
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
     r->status = atoi(buf + 9);
     size_t off = (size_t)(hend + 4 - buf);
@@ -263,7 +258,7 @@ static int request(const client *c, const char *method, const char *path, const 
     r->body = malloc(r->len + 1);
     if (!r->body) {
         free(buf);
-        return EX_SOFTWARE_;
+        return EX_SOFTWARE;
     }
     memcpy(r->body, buf + off, r->len);
     r->body[r->len] = '\0';
@@ -280,12 +275,12 @@ static int http_failure(const response *r)
     fprintf(stderr, "vmfctl: HTTP %d %s%s%s\n", r->status, e ? e : "", d ? ": " : "", d ? d : "");
     json_decref(o);
     if (r->status == 401 || r->status == 403)
-        return EX_NOPERM_;
+        return EX_NOPERM;
     if (r->status == 503)
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     if (r->status >= 500)
-        return EX_SOFTWARE_;
-    return EX_DATAERR_;
+        return EX_SOFTWARE;
+    return EX_DATAERR;
 }
 
 static int read_file(const char *path, char **buf, size_t *len)
@@ -293,7 +288,7 @@ static int read_file(const char *path, char **buf, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "vmfctl: cannot open %s: %s\n", path, strerror(errno));
-        return EX_NOINPUT_;
+        return EX_NOINPUT;
     }
     size_t cap = 1 << 20, n = 0;
     char *b = malloc(cap);
@@ -316,7 +311,7 @@ static int read_file(const char *path, char **buf, size_t *len)
     if (!b || bad) {
         free(b);
         fprintf(stderr, "vmfctl: cannot read %s\n", path);
-        return EX_NOINPUT_;
+        return EX_NOINPUT;
     }
     *buf = b;
     *len = n;
@@ -513,16 +508,16 @@ int main(int argc, char **argv)
             top_k = strtol(argv[++i], &end, 10);
             if (*end || top_k < 1) {
                 fprintf(stderr, "vmfctl: --top-k needs a positive integer\n");
-                return EX_USAGE_;
+                return EX_USAGE;
             }
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "vmfctl: unknown option or missing value: %s\n%s", a, usage);
-            return EX_USAGE_;
+            return EX_USAGE;
         } else if (nargs < 8) {
             args[nargs++] = a;
         } else {
             fprintf(stderr, "vmfctl: too many arguments\n");
-            return EX_USAGE_;
+            return EX_USAGE;
         }
     }
     if (help) {
@@ -532,11 +527,11 @@ int main(int argc, char **argv)
     }
     if (nargs == 0) {
         fputs(usage, stderr);
-        return EX_USAGE_;
+        return EX_USAGE;
     }
     if (parse_url(&c, url && *url ? url : "http://127.0.0.1:8077") != 0) {
         fprintf(stderr, "vmfctl: bad --url\n");
-        return EX_USAGE_;
+        return EX_USAGE;
     }
     if (token_file) {
         FILE *f = fopen(token_file, "r");
@@ -544,7 +539,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "vmfctl: cannot read the token file %s\n", token_file);
             if (f)
                 fclose(f);
-            return EX_NOINPUT_;
+            return EX_NOINPUT;
         }
         fclose(f);
         c.token[strcspn(c.token, "\r\n \t")] = '\0';
@@ -581,7 +576,7 @@ int main(int argc, char **argv)
         long long id = strtoll(args[1], &end, 10);
         if (*end || id <= 0) {
             fprintf(stderr, "vmfctl: restore needs a checkpoint id\n");
-            return EX_USAGE_;
+            return EX_USAGE;
         }
         snprintf(path, sizeof path, "/v1/checkpoints/%lld/restore", id);
         if ((rc = request(&c, "POST", path, NULL, NULL, 0, &r)) != 0)
@@ -597,7 +592,7 @@ int main(int argc, char **argv)
             long long id = strtoll(args[2], &end, 10);
             if (*end || id <= 0) {
                 fprintf(stderr, "vmfctl: checkpoint export needs a checkpoint id\n");
-                return EX_USAGE_;
+                return EX_USAGE;
             }
             snprintf(path, sizeof path, "/v1/checkpoints/%lld/model", id);
         } else {
@@ -614,13 +609,13 @@ int main(int argc, char **argv)
         if (!f) {
             fprintf(stderr, "vmfctl: cannot write %s: %s\n", output, strerror(errno));
             free(r.body);
-            return 73;
+            return EX_CANTCREAT;
         }
         fwrite(r.body, 1, r.len, f);
         fputc('\n', f);
         if (output && fclose(f) != 0) {
             free(r.body);
-            return 74;
+            return EX_IOERR;
         }
         free(r.body);
         return 0;
@@ -659,7 +654,7 @@ int main(int argc, char **argv)
             json_decref(o);
         }
         rc = finish(&c, &r, 200, 202, human_ingest);
-        return rc == 0 && !learned ? EX_NOTHING_ : rc;
+        return rc == 0 && !learned ? EX_NOTHING : rc;
     }
     if (strcmp(cmd, "predict") == 0 && nargs == 2) {
         char *buf = NULL;
@@ -671,13 +666,13 @@ int main(int argc, char **argv)
             void *npy = NULL;
             if (vmf_npz_read(args[1], "X", &a) != VMF_OK) {
                 fprintf(stderr, "vmfctl: %s: %s\n", args[1], vmf_last_error());
-                return EX_NOINPUT_;
+                return EX_NOINPUT;
             }
             rc = vmf_npy_write_mem(&a, &npy, &len);
             vmf_array_free(&a);
             if (rc != VMF_OK) {
                 fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
-                return EX_SOFTWARE_;
+                return EX_SOFTWARE;
             }
             buf = npy;
         } else {
@@ -694,5 +689,5 @@ int main(int argc, char **argv)
         return finish(&c, &r, 200, 200, human_predict);
     }
     fprintf(stderr, "vmfctl: unknown command or wrong arguments: %s\n%s", cmd, usage);
-    return EX_USAGE_;
+    return EX_USAGE;
 }

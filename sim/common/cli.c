@@ -27,19 +27,19 @@ int vmf_cli_exit_code(int vmf_rc)
 {
     switch (vmf_rc) {
     case VMF_OK:
-        return VMF_EX_OK;
+        return EX_OK;
     case VMF_EINVAL:
     case VMF_EFORMAT:
     case VMF_ERANGE:
-        return VMF_EX_DATAERR;
+        return EX_DATAERR;
     case VMF_ENOTFOUND:
-        return VMF_EX_NOINPUT;
+        return EX_NOINPUT;
     case VMF_EIO:
-        return VMF_EX_IOERR;
+        return EX_IOERR;
     case VMF_ENOMEM:
-        return VMF_EX_OSERR;
+        return EX_OSERR;
     default:
-        return VMF_EX_SOFTWARE;
+        return EX_SOFTWARE;
     }
 }
 
@@ -136,7 +136,7 @@ static int usage_error(vmf_cli *cli, const vmf_cli_parser *p, const char *fmt, c
 {
     char msg[512];
     snprintf(msg, sizeof msg, fmt, what);
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s (see '%s %s --help')", msg, cli->prog,
+    vmf_cli_fail(cli, EX_USAGE, "%s (see '%s %s --help')", msg, cli->prog,
                  p->command ? p->command : "");
     return -1;
 }
@@ -235,15 +235,15 @@ int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t l
     if (parse_ull(arg, 10, &v) != 0)
         goto bad;
     if (v < lo || v > hi) {
-        vmf_cli_fail(cli, VMF_EX_USAGE, "%s must be in [%zu, %zu], got %s", name, lo, hi, arg);
-        return VMF_EX_USAGE;
+        vmf_cli_fail(cli, EX_USAGE, "%s must be in [%zu, %zu], got %s", name, lo, hi, arg);
+        return EX_USAGE;
     }
     *out = (size_t)v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects a non-negative integer, got '%.60s'", name,
+    vmf_cli_fail(cli, EX_USAGE, "%s expects a non-negative integer, got '%.60s'", name,
                  arg ? arg : "");
-    return VMF_EX_USAGE;
+    return EX_USAGE;
 }
 
 int vmf_cli_parse_u64(vmf_cli *cli, const char *name, const char *arg, uint64_t *out)
@@ -252,11 +252,11 @@ int vmf_cli_parse_u64(vmf_cli *cli, const char *name, const char *arg, uint64_t 
     if (parse_ull(arg, 0, &v) != 0)
         goto bad;
     *out = (uint64_t)v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects an unsigned 64-bit integer, got '%.60s'", name,
+    vmf_cli_fail(cli, EX_USAGE, "%s expects an unsigned 64-bit integer, got '%.60s'", name,
                  arg ? arg : "");
-    return VMF_EX_USAGE;
+    return EX_USAGE;
 }
 
 int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double lo, double hi,
@@ -270,14 +270,14 @@ int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double
     if (errno == ERANGE || end == arg || *end != '\0' || !isfinite(v))
         goto bad;
     if (v < lo || v > hi) {
-        vmf_cli_fail(cli, VMF_EX_USAGE, "%s must be in [%g, %g], got %s", name, lo, hi, arg);
-        return VMF_EX_USAGE;
+        vmf_cli_fail(cli, EX_USAGE, "%s must be in [%g, %g], got %s", name, lo, hi, arg);
+        return EX_USAGE;
     }
     *out = v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects a number, got '%.60s'", name, arg ? arg : "");
-    return VMF_EX_USAGE;
+    vmf_cli_fail(cli, EX_USAGE, "%s expects a number, got '%.60s'", name, arg ? arg : "");
+    return EX_USAGE;
 }
 
 /* ---- files --------------------------------------------------------------- */

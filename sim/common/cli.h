@@ -20,23 +20,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sysexits.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* sysexits.h values, spelled out so that the tools do not depend on that BSD header. */
-enum {
-    VMF_EX_OK = 0,
-    VMF_EX_USAGE = 64,     /* bad command line: unknown flag, missing or malformed value */
-    VMF_EX_DATAERR = 65,   /* input data is wrong: shape, NaN, zero row, K > rows, bad model */
-    VMF_EX_NOINPUT = 66,   /* an input file does not exist or cannot be read */
-    VMF_EX_SOFTWARE = 70,  /* internal error (a bug) */
-    VMF_EX_OSERR = 71,     /* out of memory or another operating-system failure */
-    VMF_EX_CANTCREAT = 73, /* an output file or directory cannot be created */
-    VMF_EX_IOERR = 74,     /* a read or write failed part-way */
-    VMF_EX_CONFIG = 78     /* options that parse but do not make sense together */
-};
 
 /* Per-process CLI context. */
 typedef struct vmf_cli {
@@ -122,7 +110,7 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
 
 /*
  * Parses a number for option `name` (used in messages) within [lo, hi].
- * Return VMF_EX_OK or VMF_EX_USAGE after printing the error.
+ * Return EX_OK or EX_USAGE after printing the error.
  */
 int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
                        size_t *out);

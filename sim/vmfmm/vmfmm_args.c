@@ -61,9 +61,9 @@ void vmfmm_args_free(vmfmm_args *a)
 static int push_path(vmf_cli *cli, const char **list, size_t *n, const char *path, const char *opt)
 {
     if (*n == VMFMM_MAX_INPUTS)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d %s files", VMFMM_MAX_INPUTS, opt);
+        return vmf_cli_fail(cli, EX_USAGE, "more than %d %s files", VMFMM_MAX_INPUTS, opt);
     list[(*n)++] = path;
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /*
@@ -86,14 +86,14 @@ static int add_paths(vmf_cli *cli, vmfmm_args *a, const char **list, size_t *n, 
     char **owned = realloc(a->glob_owned, (a->n_glob_owned + g.gl_pathc) * sizeof *owned);
     if (owned == NULL) {
         globfree(&g);
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(cli, EX_OSERR, "out of memory");
     }
     a->glob_owned = owned;
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     for (size_t i = 0; i < g.gl_pathc && !ex; i++) {
         char *p = strdup(g.gl_pathv[i]);
         if (p == NULL) {
-            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
             break;
         }
         a->glob_owned[a->n_glob_owned++] = p;
@@ -117,20 +117,20 @@ int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
         return ex;
     case OPT_NO_SEARCH:
         a->em.search = 0;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_EXACT:
         a->em.exact = 1;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_ID_COLUMN:
         if (arg[0] == '\0')
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "--id-column must not be empty");
+            return vmf_cli_fail(cli, EX_USAGE, "--id-column must not be empty");
         a->id_column = arg;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_LABEL_COLUMN:
         if (arg[0] == '\0')
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "--label-column must not be empty");
+            return vmf_cli_fail(cli, EX_USAGE, "--label-column must not be empty");
         a->label_column = arg;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_K:
         return vmf_cli_parse_size(cli, "-k/--n-components", arg, 1, 100000, &a->em.n_components);
     case OPT_MAX_ITER:
@@ -147,9 +147,9 @@ int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
         else if (strcmp(arg, "random") == 0)
             a->em.init = VMF_INIT_RANDOM;
         else
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "--init must be kmeans++ or random, got '%.40s'",
+            return vmf_cli_fail(cli, EX_USAGE, "--init must be kmeans++ or random, got '%.40s'",
                                 arg);
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_ASSIGNMENT:
         if (strcmp(arg, "soft") == 0)
             a->em.assignment = VMF_ASSIGN_SOFT;
@@ -158,26 +158,26 @@ int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
         else if (strcmp(arg, "stochastic") == 0)
             a->em.assignment = VMF_ASSIGN_STOCHASTIC;
         else
-            return vmf_cli_fail(cli, VMF_EX_USAGE,
+            return vmf_cli_fail(cli, EX_USAGE,
                                 "--assignment must be soft, hard or stochastic, got '%.40s'", arg);
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_HARD:
         a->em.assignment = VMF_ASSIGN_HARD;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_KAPPA_EST:
         return vmfmm_parse_estimator(cli, arg, &a->em.kappa.estimator);
     case OPT_TIED:
         a->em.tied_kappa = 1;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_TEST_SPLIT:
         return vmf_cli_parse_double(cli, "--test-split", arg, 0, 0.95, &a->test_split);
     case OPT_THREADS:
         return vmf_cli_parse_size(cli, "--threads", arg, 0, 1024, &a->threads);
     case OPT_OUTPUT_DIR:
         if (arg[0] == '\0')
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "--output-dir must not be empty");
+            return vmf_cli_fail(cli, EX_USAGE, "--output-dir must not be empty");
         a->output_dir = arg;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_N_SAMPLES:
         return vmf_cli_parse_size(cli, "--n-samples", arg, 1, 100000000, &a->n_samples);
     case OPT_DIM:
@@ -186,14 +186,14 @@ int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg)
         return vmf_cli_parse_size(cli, "--synthetic-k", arg, 1, 100000, &a->synth_k);
     case OPT_JSON:
         a->json = 1;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_QUIET:
         a->quiet = 1;
         cli->progress = 0;
-        return VMF_EX_OK;
+        return EX_OK;
     case OPT_NO_PLOTS:
         a->no_plots = 1;
-        return VMF_EX_OK;
+        return EX_OK;
     default:
         return -1;
     }
@@ -203,7 +203,7 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data)
 {
     if (a->input == NULL) {
         if (a->labels)
-            return vmf_cli_fail(cli, VMF_EX_USAGE,
+            return vmf_cli_fail(cli, EX_USAGE,
                                 "--labels needs --input (the synthetic sample has its own)");
         size_t k = a->synth_k ? a->synth_k : a->em.n_components;
         vmf_cli_progress(cli, "drawing %zu synthetic rows (d=%zu, k=%zu)", a->n_samples, a->dim, k);
@@ -214,12 +214,12 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data)
     const char *const *paths = a->n_inputs ? a->inputs : one;
     size_t np = a->n_inputs ? a->n_inputs : 1;
     if (a->n_labels > 0 && a->n_labels != np)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "%zu --labels files for %zu --input files: give one per input, in "
                             "the same order",
                             a->n_labels, np);
     if (a->label_column && a->n_labels > 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "--label-column and --labels both give labels");
+        return vmf_cli_fail(cli, EX_USAGE, "--label-column and --labels both give labels");
     if (np == 1 && !a->id_column && !a->label_column) {
         vmf_cli_progress(cli, "loading %s", paths[0]);
         return vmfmm_data_load(cli, paths[0], a->n_labels ? a->labels_list[0] : NULL, data);
@@ -232,28 +232,28 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data)
 int vmfmm_make_dir(vmf_cli *cli, const char *dir)
 {
     if (vmf_cli_mkdirs(dir) != 0)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot create directory '%s': %s", dir,
+        return vmf_cli_fail(cli, EX_CANTCREAT, "cannot create directory '%s': %s", dir,
                             strerror(errno));
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 int vmfmm_positionals(vmf_cli *cli, const vmf_cli_parser *p, const char *cmd, const char **slot)
 {
     if (p->n_positional == 0)
-        return VMF_EX_OK;
+        return EX_OK;
     int open = slot != NULL && *slot == NULL;
     if (open && p->n_positional == 1) {
         *slot = p->positional[0];
-        return VMF_EX_OK;
+        return EX_OK;
     }
-    return vmf_cli_fail(cli, VMF_EX_USAGE, "unexpected argument '%.100s' (see 'vmfmm %s --help')",
+    return vmf_cli_fail(cli, EX_USAGE, "unexpected argument '%.100s' (see 'vmfmm %s --help')",
                         p->positional[open ? 1 : 0], cmd);
 }
 
 int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap)
 {
     if (vmf_cli_join(plots, cap, output_dir, "plots") == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        return vmf_cli_fail(cli, EX_USAGE, "output path too long");
     return vmfmm_make_dir(cli, plots);
 }
 

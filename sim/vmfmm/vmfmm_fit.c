@@ -287,7 +287,7 @@ done:
     free(map);
     free(ints);
     free(strs);
-    return rc == VMF_OK ? VMF_EX_OK : vmf_cli_fail_vmf(cli, rc, "classifier");
+    return rc == VMF_OK ? EX_OK : vmf_cli_fail_vmf(cli, rc, "classifier");
 }
 
 /* The fit itself and every number the outputs need. Returns an exit code. */
@@ -296,22 +296,22 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
     size_t n = data->n, d = data->d, k = a->em.n_components;
     float *xtr = NULL, *xte = NULL;
     int32_t *ytr = NULL;
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     r->is_test = malloc(n);
     r->assign = malloc(n * sizeof *r->assign);
     r->entropy = malloc(n * sizeof *r->entropy);
     if (!r->is_test || !r->assign || !r->entropy)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(cli, EX_OSERR, "out of memory");
     vmfmm_split(n, a->test_split, a->em.seed, r->is_test);
     int rc = vmfmm_gather(data, r->is_test, 0, &xtr, NULL, &r->n_train);
     if (rc == VMF_OK)
         rc = vmfmm_gather(data, r->is_test, 1, &xte, NULL, &r->n_test);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     if (k > r->n_train) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
+        ex = vmf_cli_fail(cli, EX_DATAERR,
                           "k = %zu is larger than the %zu training rows (of %zu rows, "
                           "--test-split %g)",
                           k, r->n_train, n, a->test_split);
@@ -356,7 +356,7 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
             free(ctr);
             free(cte);
             free(yte);
-            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
             goto done;
         }
         size_t itr = 0, ite = 0;
@@ -480,17 +480,17 @@ static int write_text(vmf_cli *cli, const char *dir, const char *name, const cha
 {
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        return vmf_cli_fail(cli, EX_USAGE, "output path too long");
     if (vmf_cli_write_file(path, text, strlen(text)) != 0)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
-    return VMF_EX_OK;
+        return vmf_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+    return EX_OK;
 }
 
 static int write_json(vmf_cli *cli, const char *dir, const char *name, json_t *obj)
 {
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        return vmf_cli_fail(cli, EX_USAGE, "output path too long");
     return vmfmm_json_write(cli, path, obj);
 }
 
@@ -499,14 +499,14 @@ static int write_npy(vmf_cli *cli, const char *dir, const char *name, vmf_dtype 
 {
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        return vmf_cli_fail(cli, EX_USAGE, "output path too long");
     vmf_array arr = {.dtype = t, .ndim = 1, .shape = {n}, .count = n, .data = data};
     int rc = vmf_npy_write(path, &arr);
     if (rc != VMF_OK) {
         vmf_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
-        return VMF_EX_CANTCREAT;
+        return EX_CANTCREAT;
     }
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /* The text block of the overview page and of the terminal summary. */
@@ -579,7 +579,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
         if (id == OPT_HELP) {
             fputs(FIT_HELP, stdout);
             *ap = a;
-            return VMF_EX_OK;
+            return EX_OK;
         }
         if (id == OPT_FORCE) {
             a.force = 1;
@@ -593,7 +593,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
     }
     *ap = a; /* vmfmm_cmd_fit frees what parsing allocated */
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     int ex = vmfmm_positionals(cli, &p, "fit", &a.input);
     if (ex)
         return ex;
@@ -627,7 +627,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
     conv = convergence_json(
         &a, &r, vmfmm_fit_warnings(cli, r.mixture, &r.report, a.em.tol, a.em.max_iter, r.n_train));
     if (metrics == NULL || conv == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     ex = write_text(cli, a.output_dir, "model.json", model);

@@ -51,15 +51,15 @@ int main(int argc, char **argv)
 static int run(vmf_cli *cli, int argc, char **argv)
 {
     if (argc < 2)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "missing command (see 'vmfmm --help')");
+        return vmf_cli_fail(cli, EX_USAGE, "missing command (see 'vmfmm --help')");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(MAIN_HELP, stdout);
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("vmfmm %s\n", vmf_version());
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(cmd, "fit") == 0 && vmfmm_clip_requested(argc, argv))
         return vmfmm_cmd_fit_clip(cli, argc, argv);
@@ -76,7 +76,7 @@ static int run(vmf_cli *cli, int argc, char **argv)
     if (strcmp(cmd, "inspect") == 0)
         return vmfmm_cmd_inspect(cli, argc, argv);
     if (cmd[0] == '-')
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "unknown option '%.60s' before the command (see 'vmfmm --help')", cmd);
-    return vmf_cli_fail(cli, VMF_EX_USAGE, "unknown command '%.60s' (see 'vmfmm --help')", cmd);
+    return vmf_cli_fail(cli, EX_USAGE, "unknown command '%.60s' (see 'vmfmm --help')", cmd);
 }

@@ -339,9 +339,9 @@ static int write_prediction(vmf_cli *cli, const char *path, const prediction *p,
         free(storage);
         if (rc != VMF_OK) {
             vmf_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
-            return rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT;
+            return rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT;
         }
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(ext, "json") == 0) {
         json_t *o = prediction_json(p, kind, topk, proba);
@@ -355,18 +355,17 @@ static int write_prediction(vmf_cli *cli, const char *path, const prediction *p,
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         FILE *f = fopen(tmp, "w");
         if (f == NULL)
-            return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path,
-                                strerror(errno));
+            return vmf_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
         write_csv(f, p, proba);
         int bad = ferror(f);
         if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
             int e = errno;
             remove(tmp);
-            return vmf_cli_fail(cli, VMF_EX_IOERR, "cannot write '%s': %s", path, strerror(e));
+            return vmf_cli_fail(cli, EX_IOERR, "cannot write '%s': %s", path, strerror(e));
         }
-        return VMF_EX_OK;
+        return EX_OK;
     }
-    return vmf_cli_fail(cli, VMF_EX_USAGE,
+    return vmf_cli_fail(cli, EX_USAGE,
                         "--output '%s': unknown file type (expected .npy, .npz, .csv or .json)",
                         path);
 }
@@ -384,7 +383,7 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
         switch (id) {
         case OPT_HELP:
             fputs(PREDICT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -416,12 +415,12 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "predict", NULL);
     if (ex)
         return ex;
     if (model_path == NULL || input == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "predict needs --model and --input (see 'vmfmm predict --help')");
     vmfmm_set_threads(threads);
     vmfmm_model model;
@@ -439,12 +438,12 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
                                                    : vmf_classifier_dim(model.classifier);
     const char *kind = model.kind == VMFMM_MODEL_MIXTURE ? "mixture" : "classifier";
     if (dim != data.d) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has %zu columns, the model has dim %zu",
+        ex = vmf_cli_fail(cli, EX_DATAERR, "input '%s' has %zu columns, the model has dim %zu",
                           input, data.d, dim);
         goto done;
     }
     if (model.kind == VMFMM_MODEL_MIXTURE && topk > vmf_mixture_n_components(model.mixture)) {
-        ex = vmf_cli_fail(cli, VMF_EX_CONFIG, "--top-k %zu is larger than the %zu components", topk,
+        ex = vmf_cli_fail(cli, EX_CONFIG, "--top-k %zu is larger than the %zu components", topk,
                           vmf_mixture_n_components(model.mixture));
         goto done;
     }
@@ -459,7 +458,7 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
     vmf_cli_progress_done(cli);
     if (output) {
         ex = write_prediction(cli, output, &pred, kind, topk, proba);
-        if (ex == VMF_EX_OK && json) {
+        if (ex == EX_OK && json) {
             json_t *o = json_object();
             json_object_set_new(o, "kind", json_string(kind));
             json_object_set_new(o, "rows", json_integer((json_int_t)data.n));
@@ -499,7 +498,7 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
         switch (id) {
         case OPT_HELP:
             fputs(SAMPLE_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -529,17 +528,17 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "sample", NULL);
     if (ex)
         return ex;
     if (model_path == NULL || output == NULL || !have_n)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "sample needs --model, -n and --output (see 'vmfmm sample --help')");
     char ext[16];
     vmf_cli_extension(output, ext, sizeof ext);
     if (strcmp(ext, "npy") != 0 && strcmp(ext, "npz") != 0 && strcmp(ext, "csv") != 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "--output '%s': unknown file type (expected .npy, .npz or .csv)",
                             output);
     vmfmm_model model;
@@ -548,7 +547,7 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
         return ex;
     if (model.kind != VMFMM_MODEL_MIXTURE) {
         vmfmm_model_free(&model);
-        return vmf_cli_fail(cli, VMF_EX_DATAERR,
+        return vmf_cli_fail(cli, EX_DATAERR,
                             "model '%s' is a classifier; sample needs a mixture (model.json)",
                             model_path);
     }
@@ -558,12 +557,12 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
     if (__builtin_mul_overflow(n, d, &cells) ||
         __builtin_mul_overflow(cells, sizeof(float), &bytes)) {
         vmfmm_model_free(&model);
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "a sample of %zu x %zu values is too large", n, d);
+        return vmf_cli_fail(cli, EX_USAGE, "a sample of %zu x %zu values is too large", n, d);
     }
     float *x = malloc(bytes);
     int32_t *comp = malloc(n * sizeof *comp);
     if (x == NULL || comp == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu x %zu rows", n, d);
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory for %zu x %zu rows", n, d);
         goto done;
     }
     vmf_rng rng;
@@ -589,7 +588,7 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
         rc = vmf_npy_write(comp_path, &ca);
     if (rc != VMF_OK) {
         vmf_cli_fail_vmf(cli, rc, "cannot write the sample");
-        ex = rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT;
+        ex = rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT;
         goto done;
     }
     vmf_cli_progress_done(cli);
@@ -692,7 +691,7 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         switch (id) {
         case OPT_HELP:
             fputs(INSPECT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -702,12 +701,12 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     int ex = vmfmm_positionals(cli, &p, "inspect", &model_path);
     if (ex)
         return ex;
     if (model_path == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
+        return vmf_cli_fail(cli, EX_USAGE,
                             "inspect needs a model file (see 'vmfmm inspect --help')");
     vmfmm_model model;
     ex = vmfmm_model_load(cli, model_path, &model);
@@ -733,7 +732,7 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         size_t *order = malloc((nc ? nc : 1) * sizeof *order);
         if (order == NULL) {
             vmfmm_model_free(&model);
-            return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            return vmf_cli_fail(cli, EX_OSERR, "out of memory");
         }
         /* Classes by label, not in the order the training data introduced them. */
         vmfmm_label_order(t, order);

@@ -120,7 +120,7 @@ void vmfmm_pca2(const float *a, size_t n, size_t d, double *mean, double *dirs)
 
 static int plot_fail(vmf_cli *cli, int rc, const char *err)
 {
-    return vmf_cli_fail(cli, rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT, "%s", err);
+    return vmf_cli_fail(cli, rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT, "%s", err);
 }
 
 /* All arrays the panels point into; freed together. */
@@ -517,7 +517,7 @@ static int single(vmf_cli *cli, const vmf_plot_panel *panel, const char *subtitl
 {
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        return vmf_cli_fail(cli, EX_USAGE, "output path too long");
     vmf_plot_panel one = *panel;
     one.opts.subtitle = subtitle;
     vmf_plot_opts page;
@@ -545,16 +545,16 @@ static int single(vmf_cli *cli, const vmf_plot_panel *panel, const char *subtitl
         rc = vmf_plot_page(&one, 1, 1, &page, path, err, sizeof err);
         break;
     }
-    return rc == VMF_OK ? VMF_EX_OK : plot_fail(cli, rc, err);
+    return rc == VMF_OK ? EX_OK : plot_fail(cli, rc, err);
 }
 
 int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
 {
     report r = {0};
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     if (report_build(&r, v) != VMF_OK) {
         report_free(&r);
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory while plotting");
+        return vmf_cli_fail(cli, EX_OSERR, "out of memory while plotting");
     }
     panels p;
     panels_build(&p, &r, v);
@@ -585,7 +585,7 @@ int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
         page.width = 1400;
         page.height = 600;
         if (vmf_cli_join(path, sizeof path, dir, "weights_kappas") == NULL)
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+            ex = vmf_cli_fail(cli, EX_USAGE, "output path too long");
         else {
             int rc = vmf_plot_page(wk, 2, 2, &page, path, err, sizeof err);
             if (rc)
@@ -613,7 +613,7 @@ int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
         page.width = cols == 3 ? 1800 : 2200;
         page.height = cols == 3 ? 1650 : 1150;
         if (vmf_cli_join(path, sizeof path, dir, "overview") == NULL)
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+            ex = vmf_cli_fail(cli, EX_USAGE, "output path too long");
         else {
             int rc = vmf_plot_page(all, n, cols, &page, path, err, sizeof err);
             if (rc)

@@ -66,14 +66,14 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         size_t lo, hi;
         if (vmf_cli_parse_size(cli, "-k (range start)", lo_s, 1, 100000, &lo) ||
             vmf_cli_parse_size(cli, "-k (range end)", hi_s, 1, 100000, &hi))
-            return VMF_EX_USAGE;
+            return EX_USAGE;
         if (hi < lo || hi - lo >= MAX_KS)
-            return vmf_cli_fail(cli, VMF_EX_USAGE,
+            return vmf_cli_fail(cli, EX_USAGE,
                                 "-k %s: the range must ascend and hold at most %d values", arg,
                                 MAX_KS);
         for (size_t k = lo; k <= hi; k++)
             ks[(*nk)++] = k;
-        return VMF_EX_OK;
+        return EX_OK;
     }
     const char *s = arg;
     while (*s) {
@@ -86,7 +86,7 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         item[len] = '\0';
         size_t k;
         if (vmf_cli_parse_size(cli, "-k", item, 1, 100000, &k))
-            return VMF_EX_USAGE;
+            return EX_USAGE;
         ks[(*nk)++] = k;
         s += len + (comma != NULL);
         if (comma && *s == '\0')
@@ -106,10 +106,9 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         if (ks[i] != ks[m - 1])
             ks[m++] = ks[i];
     *nk = m;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    return vmf_cli_fail(cli, VMF_EX_USAGE, "-k expects A..B, a comma list or one K, got '%.40s'",
-                        arg);
+    return vmf_cli_fail(cli, EX_USAGE, "-k expects A..B, a comma list or one K, got '%.40s'", arg);
 }
 
 typedef struct select_row {
@@ -123,9 +122,9 @@ static int plot_select(vmf_cli *cli, const select_row *rows, size_t nk, size_t c
 {
     double *x = malloc(nk * sizeof *x), *bic = malloc(nk * sizeof *bic),
            *aic = malloc(nk * sizeof *aic), *ho = malloc(nk * sizeof *ho);
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     if (!x || !bic || !aic || !ho) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < nk; i++) {
@@ -172,13 +171,13 @@ static int plot_select(vmf_cli *cli, const select_row *rows, size_t nk, size_t c
     page.height = 620;
     char path[VMFMM_PATH_MAX], err[512];
     if (vmf_cli_join(path, sizeof path, dir, "select") == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        ex = vmf_cli_fail(cli, EX_USAGE, "output path too long");
         goto done;
     }
     int rc =
         vmf_plot_page(panels, have_test ? 2 : 1, have_test ? 2 : 1, &page, path, err, sizeof err);
     if (rc)
-        ex = vmf_cli_fail(cli, rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT, "%s", err);
+        ex = vmf_cli_fail(cli, rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT, "%s", err);
 done:
     free(x);
     free(bic);
@@ -203,7 +202,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     while ((id = vmf_cli_next(cli, &p, select_opts, &arg)) > 0) {
         if (id == OPT_HELP) {
             fputs(SELECT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         }
         if (id == OPT_K) {
             ex = parse_ks(cli, arg, ks, &nk);
@@ -213,7 +212,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         }
         if (id == OPT_CRITERION) {
             if (strcmp(arg, "bic") != 0 && strcmp(arg, "aic") != 0 && strcmp(arg, "heldout") != 0)
-                return vmf_cli_fail(cli, VMF_EX_USAGE,
+                return vmf_cli_fail(cli, EX_USAGE,
                                     "--criterion must be bic, aic or heldout, got '%.40s'", arg);
             criterion = arg;
             continue;
@@ -223,7 +222,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
             return ex;
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "select", &a.input);
     if (ex)
         return ex;
@@ -232,7 +231,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
             ks[nk++] = k;
     }
     if (strcmp(criterion, "heldout") == 0 && a.test_split <= 0)
-        return vmf_cli_fail(cli, VMF_EX_CONFIG,
+        return vmf_cli_fail(cli, EX_CONFIG,
                             "--criterion heldout needs a test split (--test-split > 0)");
     vmfmm_set_threads(a.threads);
     /* The synthetic sample defaults to 5 components here: -k is a range, not the truth. */
@@ -250,17 +249,17 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     json_t *out = NULL;
     FILE *csv = NULL;
     if (is_test == NULL || rows == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     vmfmm_split(data.n, a.test_split, a.em.seed, is_test);
     if (vmfmm_gather(&data, is_test, 0, &xtr, NULL, &ntr) != VMF_OK ||
         vmfmm_gather(&data, is_test, 1, &xte, NULL, &nte) != VMF_OK) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = vmf_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     if (ks[nk - 1] > ntr) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "K = %zu is larger than the %zu training rows",
+        ex = vmf_cli_fail(cli, EX_DATAERR, "K = %zu is larger than the %zu training rows",
                           ks[nk - 1], ntr);
         goto done;
     }
@@ -344,7 +343,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         goto done;
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, a.output_dir, "select.json") == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        ex = vmf_cli_fail(cli, EX_USAGE, "output path too long");
         goto done;
     }
     ex = vmfmm_json_write(cli, path, out);
@@ -353,7 +352,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     vmf_cli_join(path, sizeof path, a.output_dir, "select.csv");
     csv = fopen(path, "w");
     if (csv == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+        ex = vmf_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
     fprintf(csv, "k,iterations,converged,train_mean_loglik,bic,aic,heldout_mean_loglik,seconds\n");
@@ -364,7 +363,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     int bad = ferror(csv);
     if (fclose(csv) != 0 || bad) {
         csv = NULL;
-        ex = vmf_cli_fail(cli, VMF_EX_IOERR, "cannot write '%s'", path);
+        ex = vmf_cli_fail(cli, EX_IOERR, "cannot write '%s'", path);
         goto done;
     }
     csv = NULL;

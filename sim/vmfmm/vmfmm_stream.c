@@ -180,9 +180,9 @@ static int code_of(int rc)
 static int job_report(job *j, int nfail, int who, int agreed, const char *phase)
 {
     if (nfail < 0) {
-        vmf_cli_fail(j->cli, VMF_EX_IOERR, "rank %d of %d: MPI communication failed during %s",
+        vmf_cli_fail(j->cli, EX_IOERR, "rank %d of %d: MPI communication failed during %s",
                      j->comm.rank, j->comm.size, phase);
-        return VMF_EX_IOERR;
+        return EX_IOERR;
     }
     if (j->code) {
         if (j->comm.size > 1)
@@ -230,11 +230,11 @@ static int parse(job *j, int argc, char **argv, int *help)
         ns++;
     vmf_cli_opt *opts = calloc(nc + ns + 1, sizeof *opts);
     if (!opts)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(cli, EX_OSERR, "out of memory");
     memcpy(opts, vmfmm_common_opts, nc * sizeof *opts);
     memcpy(opts + nc, stream_opts, ns * sizeof *opts);
     const char *arg;
-    int id, ex = VMF_EX_OK;
+    int id, ex = EX_OK;
     while (!ex && (id = vmf_cli_next(cli, &p, opts, &arg)) > 0) {
         switch (id) {
         case OPT_HELP:
@@ -242,7 +242,7 @@ static int parse(job *j, int argc, char **argv, int *help)
             break;
         case OPT_INPUT:
             if (j->nfiles == MAX_INPUTS)
-                ex = vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d inputs", MAX_INPUTS);
+                ex = vmf_cli_fail(cli, EX_USAGE, "more than %d inputs", MAX_INPUTS);
             else
                 j->inputs[j->nfiles++] = arg;
             break;
@@ -258,20 +258,20 @@ static int parse(job *j, int argc, char **argv, int *help)
             j->init_means_path = arg;
             break;
         case OPT_LABELS:
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE,
+            ex = vmf_cli_fail(cli, EX_USAGE,
                               "--labels is not supported by the streaming fit (out-of-core / "
                               "MPI); fit in memory for label metrics");
             break;
         case OPT_N_SAMPLES:
         case OPT_DIM:
         case OPT_SYNTH_K:
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE,
+            ex = vmf_cli_fail(cli, EX_USAGE,
                               "the streaming fit needs --input files (no synthetic sample)");
             break;
         default:
             ex = vmfmm_args_apply(cli, &j->a, id, arg);
             if (ex < 0)
-                ex = vmf_cli_fail(cli, VMF_EX_SOFTWARE, "unhandled option");
+                ex = vmf_cli_fail(cli, EX_SOFTWARE, "unhandled option");
         }
         if (*help)
             break;
@@ -280,22 +280,22 @@ static int parse(job *j, int argc, char **argv, int *help)
     if (ex || *help)
         return ex;
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     for (size_t i = 0; i < p.n_positional; i++) {
         if (j->nfiles == MAX_INPUTS)
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d inputs", MAX_INPUTS);
+            return vmf_cli_fail(cli, EX_USAGE, "more than %d inputs", MAX_INPUTS);
         j->inputs[j->nfiles++] = p.positional[i];
     }
     if (j->nfiles == 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "the streaming fit needs --input FILE (.npy)");
+        return vmf_cli_fail(cli, EX_USAGE, "the streaming fit needs --input FILE (.npy)");
     if (j->sample_rows == 0) {
         size_t k16 = j->a.em.n_components * 16;
         j->sample_rows = k16 > 16384 ? k16 : 16384;
     }
     if (j->sample_rows < j->a.em.n_components)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "--sample-rows %zu is less than K = %zu",
-                            j->sample_rows, j->a.em.n_components);
-    return VMF_EX_OK;
+        return vmf_cli_fail(cli, EX_USAGE, "--sample-rows %zu is less than K = %zu", j->sample_rows,
+                            j->a.em.n_components);
+    return EX_OK;
 }
 
 /* ---- inputs ---- */
@@ -309,7 +309,7 @@ static void open_inputs(job *j)
     j->file_off = calloc(F, sizeof *j->file_off);
     j->segs = calloc(F > 1 ? F : 1, sizeof *j->segs);
     if (!j->readers || !j->file_rows || !j->file_off || !j->segs) {
-        job_fail(j, VMF_EX_OSERR, "out of memory");
+        job_fail(j, EX_OSERR, "out of memory");
         return;
     }
     size_t f0, f1;
@@ -324,7 +324,7 @@ static void open_inputs(job *j)
         int rc = vmf_row_reader_open(j->inputs[f], &j->readers[f]);
         if (rc != VMF_OK) {
             /* The reader's message starts with the path. */
-            job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "input %s", vmf_last_error());
+            job_fail(j, rc == VMF_EIO ? EX_NOINPUT : code_of(rc), "input %s", vmf_last_error());
             return;
         }
     }
@@ -337,7 +337,7 @@ static int plan_inputs(job *j)
     /* Words: rows[F], dims[F]; each input's first reader contributes. */
     int64_t *w = calloc(2 * F, sizeof *w);
     if (!w)
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(j->cli, EX_OSERR, "out of memory");
     for (size_t f = 0; f < F; f++) {
         if (!j->readers[f])
             continue;
@@ -359,7 +359,7 @@ static int plan_inputs(job *j)
         off += (uint64_t)w[f];
         if ((size_t)w[F + f] != j->d) {
             /* Every rank sees the same numbers and prints the same message. */
-            int ex = vmf_cli_fail(j->cli, VMF_EX_DATAERR,
+            int ex = vmf_cli_fail(j->cli, EX_DATAERR,
                                   "input '%s' has %lld columns but '%s' has %zu: all inputs need "
                                   "the same dimension",
                                   j->inputs[f], (long long)w[F + f], j->inputs[0], j->d);
@@ -370,7 +370,7 @@ static int plan_inputs(job *j)
     free(w);
     j->n = off;
     if (j->d < 2)
-        return vmf_cli_fail(j->cli, VMF_EX_DATAERR, "inputs have %zu column(s), need d >= 2", j->d);
+        return vmf_cli_fail(j->cli, EX_DATAERR, "inputs have %zu column(s), need d >= 2", j->d);
     /* Segments. */
     size_t B = j->block;
     if (F >= P) {
@@ -391,7 +391,7 @@ static int plan_inputs(job *j)
         if (last > first)
             j->segs[j->nsegs++] = (seg){f, first, last - first};
     }
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /*
@@ -404,7 +404,7 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
     size_t d = j->d;
     int rc = vmf_row_reader_read(j->readers[f], first, rows, j->buf);
     if (rc != VMF_OK) {
-        job_fail(j, rc == VMF_EIO ? VMF_EX_IOERR : code_of(rc), "input %s", vmf_last_error());
+        job_fail(j, rc == VMF_EIO ? EX_IOERR : code_of(rc), "input %s", vmf_last_error());
         return (size_t)-1;
     }
     /*
@@ -437,7 +437,7 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
     for (i = 0; i < rows; i++) {
         /* A NaN or infinity anywhere makes the sum non-finite. */
         if (!isfinite(s2[i]) || s2[i] == 0.0) {
-            job_fail(j, VMF_EX_DATAERR, "input '%s' row %zu %s", j->inputs[f], first + i,
+            job_fail(j, EX_DATAERR, "input '%s' row %zu %s", j->inputs[f], first + i,
                      s2[i] == 0.0 ? "is a zero vector" : "has a NaN or infinite value");
             return (size_t)-1;
         }
@@ -507,7 +507,7 @@ static int share_worst(job *j, vmf_suffstats *st)
     if (!mine || !all) {
         free(mine);
         free(all);
-        job_fail(j, VMF_EX_OSERR, "out of memory");
+        job_fail(j, EX_OSERR, "out of memory");
         return phase_end(j, "re-seeding");
     }
     size_t cnt;
@@ -536,7 +536,7 @@ static int share_worst(job *j, vmf_suffstats *st)
             vmf_suffstats_offer_worst(st, (size_t)c64, tll, tid, trow);
         }
         if (!tll || !tid || !trow)
-            job_fail(j, VMF_EX_OSERR, "out of memory");
+            job_fail(j, EX_OSERR, "out of memory");
         free(tll);
         free(tid);
         free(trow);
@@ -594,7 +594,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
     vmf_row_sample *rs = NULL;
     int rc = vmf_row_sample_new(j->sample_rows, d, j->a.em.seed ^ SAMPLE_SALT, &rs);
     if (rc != VMF_OK)
-        job_fail(j, VMF_EX_OSERR, "seeding sample: %s", vmf_last_error());
+        job_fail(j, EX_OSERR, "seeding sample: %s", vmf_last_error());
     for (size_t s = 0; s < j->nsegs && !j->code; s++) {
         const seg *g = &j->segs[s];
         for (size_t i0 = 0; i0 < g->rows && !j->code; i0 += j->block) {
@@ -640,7 +640,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
     if (!mine) {
         free(counts);
         vmf_row_sample_free(rs);
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(j->cli, EX_OSERR, "out of memory");
     }
     for (size_t q = 0; q < cnt; q++) {
         memcpy(mine + q * rec, &ids[q], 8);
@@ -663,7 +663,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
         free(order);
         free(out);
         free(all);
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(j->cli, EX_OSERR, "out of memory");
     }
     for (size_t q = 0; q < n_all; q++) {
         memcpy(&order[q].id, ar + q * rec, 8);
@@ -703,7 +703,7 @@ static int run_once(job *j, const float *sample, size_t m, vmf_rng *rng, vmf_suf
     memset(r, 0, sizeof *r);
     r->trace = malloc((o->max_iter ? o->max_iter : 1) * sizeof *r->trace);
     if (!r->trace)
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(j->cli, EX_OSERR, "out of memory");
     int rc = vmf_em_init_mixture(o, sample, m, j->d, rng, &r->m);
     if (rc != VMF_OK)
         return vmf_cli_fail_vmf(j->cli, rc, "initialisation");
@@ -713,7 +713,7 @@ static int run_once(job *j, const float *sample, size_t m, vmf_rng *rng, vmf_suf
     double ll, n;
     vmf_suffstats_totals(st, NULL, NULL, NULL, &n);
     if (n < (double)o->n_components) /* the same totals on every rank */
-        return vmf_cli_fail(j->cli, VMF_EX_DATAERR, "k = %zu is larger than the %.0f training rows",
+        return vmf_cli_fail(j->cli, EX_DATAERR, "k = %zu is larger than the %.0f training rows",
                             o->n_components, n);
     ex = mstep(j, st, s0, r->m, &r->n_reseeded);
     uint64_t ss = o->assignment == VMF_ASSIGN_STOCHASTIC ? vmf_rng_u64(rng) : 0;
@@ -825,9 +825,9 @@ static int write_outputs(job *j, const run *best, size_t best_init, double secon
 
     char path[VMFMM_PATH_MAX];
     if (vmf_cli_join(path, sizeof path, j->a.output_dir, "model.json") == NULL)
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        ex = vmf_cli_fail(cli, EX_USAGE, "output path too long");
     else if (vmf_cli_write_file(path, model, strlen(model)) != 0)
-        ex = vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+        ex = vmf_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
     if (!ex && vmf_cli_join(path, sizeof path, j->a.output_dir, "convergence.json"))
         ex = vmfmm_json_write(cli, path, conv);
     if (!ex && vmf_cli_join(path, sizeof path, j->a.output_dir, "metrics.json"))
@@ -871,17 +871,17 @@ static int load_init_means(job *j)
         rc = vmf_array_to_f32(&arr, &x, &n, &d);
     vmf_array_free(&arr);
     if (rc != VMF_OK)
-        return job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "--init-means '%s': %s",
+        return job_fail(j, rc == VMF_EIO ? EX_NOINPUT : code_of(rc), "--init-means '%s': %s",
                         j->init_means_path, vmf_last_error());
     if (n != j->a.em.n_components || d != j->d) {
         free(x);
-        return job_fail(j, VMF_EX_DATAERR, "--init-means '%s' is %zu x %zu, need K x d = %zu x %zu",
+        return job_fail(j, EX_DATAERR, "--init-means '%s' is %zu x %zu, need K x d = %zu x %zu",
                         j->init_means_path, n, d, j->a.em.n_components, j->d);
     }
     rc = vmf_rows_normalize(x, n, d);
     if (rc != VMF_OK) {
         free(x);
-        return job_fail(j, VMF_EX_DATAERR, "--init-means '%s': %s", j->init_means_path,
+        return job_fail(j, EX_DATAERR, "--init-means '%s': %s", j->init_means_path,
                         vmf_last_error());
     }
     j->init_means = x;
@@ -921,7 +921,7 @@ static int fit(job *j)
         vmf_suffstats_words(st, &j->nwords);
     j->words = malloc((j->nwords + VMFMM_STATUS_WORDS) * sizeof *j->words);
     if (rc != VMF_OK || !s0 || !j->buf || !j->ids || !j->norm2 || !j->words) {
-        job_fail(j, VMF_EX_OSERR, "out of memory for K = %zu, d = %zu, block %zu", k, d, j->block);
+        job_fail(j, EX_OSERR, "out of memory for K = %zu, d = %zu, block %zu", k, d, j->block);
     }
     ex = phase_end(j, "allocation");
     float *sample = NULL;
@@ -939,8 +939,8 @@ static int fit(job *j)
         if (ex)
             goto done;
         if (m < k) {
-            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "k = %zu is larger than the %zu training rows",
-                              k, m);
+            ex =
+                vmf_cli_fail(cli, EX_DATAERR, "k = %zu is larger than the %zu training rows", k, m);
             goto done;
         }
     }
@@ -992,7 +992,7 @@ int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv)
 {
     job *j = calloc(1, sizeof *j);
     if (!j)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return vmf_cli_fail(cli, EX_OSERR, "out of memory");
     j->cli = cli;
     int help;
     int ex = parse(j, argc, argv, &help);
@@ -1004,11 +1004,11 @@ int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv)
         puts("\nMPI: not built in (one process only)");
 #endif
         free(j);
-        return VMF_EX_OK;
+        return EX_OK;
     }
     char err[256];
     if (!ex && vmfmm_comm_init(&j->comm, err, sizeof err) != 0)
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "%s", err);
+        ex = vmf_cli_fail(cli, EX_OSERR, "%s", err);
     if (!ex) {
         vmfmm_set_threads(j->a.threads);
         if (j->comm.rank != 0)

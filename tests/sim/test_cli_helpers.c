@@ -134,22 +134,22 @@ static void test_numbers(void **state)
     uint64_t u = 0;
     assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "12", 1, 100, &z), 0);
     assert_int_equal(z, 12);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "0", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "-3", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "12x", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "", 1, 100, &z), VMF_EX_USAGE);
+    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "0", 1, 100, &z), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "-3", 1, 100, &z), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "12x", 1, 100, &z), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "", 1, 100, &z), EX_USAGE);
     assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "99999999999999999999999", 1, 100, &z),
-                     VMF_EX_USAGE);
+                     EX_USAGE);
     assert_int_equal(z, 12); /* unchanged on error */
     assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "1e-6", 0, 1, &d), 0);
     vmf_assert_close(d, 1e-6, 0, 0);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "nan", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "inf", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "2", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "1e999", 0, 1, &d), VMF_EX_USAGE);
+    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "nan", 0, 1, &d), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "inf", 0, 1, &d), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "2", 0, 1, &d), EX_USAGE);
+    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "1e999", 0, 1, &d), EX_USAGE);
     assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "18446744073709551615", &u), 0);
     assert_true(u == UINT64_MAX);
-    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "-1", &u), VMF_EX_USAGE);
+    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "-1", &u), EX_USAGE);
     char *e = take_stderr(c);
     /* One line per refusal: 10 of them. */
     size_t lines = 0;
@@ -171,8 +171,8 @@ static void test_numbers_refuse_blanks_and_signs(void **state)
     uint64_t u = 42;
     size_t z = 42;
     for (size_t i = 0; i < n_bad; i++) {
-        assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", bad[i], &u), VMF_EX_USAGE);
-        assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", bad[i], 0, SIZE_MAX, &z), VMF_EX_USAGE);
+        assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", bad[i], &u), EX_USAGE);
+        assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", bad[i], 0, SIZE_MAX, &z), EX_USAGE);
     }
     assert_true(u == 42);
     assert_int_equal(z, 42);
