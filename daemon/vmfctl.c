@@ -14,6 +14,7 @@
  * (cannot connect, 503), 70 daemon error (5xx), 73/74 cannot write the
  * output, 77 authentication refused (401/403).
  */
+#include "httpc.h"
 #include "vmfmm/io.h"
 
 #include <errno.h>
@@ -134,62 +135,12 @@ typedef struct response {
     size_t len;
 } response;
 
-static int connect_to(const client *c)
-{
-    int fd = -1;
-    if (c->socket_path) {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sun_family = AF_UNIX;
-        if (strlen(c->socket_path) >= sizeof sa.sun_path)
-            return -1;
-        strcpy(sa.sun_path, c->socket_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-            close(fd);
-            fd = -1;
-        }
-        return fd;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(c->host, c->port, &hints, &res) != 0)
-        return -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *s = p;
-    while (n) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* One request with Connection: close; reads the answer to EOF. */
 static int request(const client *c, const char *method, const char *path, const char *ctype,
                    const void *body, size_t len, response *r)
 {
     memset(r, 0, sizeof *r);
-    int fd = connect_to(c);
+    int fd = httpc_connect(c->socket_path, c->host, c->port, HTTPC_CLOEXEC, 0, NULL);
     if (fd < 0) {
         if (c->socket_path)
             fprintf(stderr, "vmfctl: cannot connect to %s: %s (is vmfd running?)\n", c->socket_path,
@@ -208,36 +159,19 @@ static int request(const client *c, const char *method, const char *path, const 
                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
                      "%s%s\r\n",
                      method, path, c->socket_path ? "localhost" : c->host, len, ct, auth);
-    if (n < 0 || (size_t)n >= sizeof head || write_all(fd, head, (size_t)n) != 0 ||
-        (len && write_all(fd, body, len) != 0)) {
+    if (n < 0 || (size_t)n >= sizeof head || httpc_send_all(fd, head, (size_t)n) != 0 ||
+        (len && httpc_send_all(fd, body, len) != 0)) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
         return EX_UNAVAILABLE;
     }
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            close(fd);
-            fprintf(stderr, "vmfctl: out of memory\n");
-            return EX_SOFTWARE;
-        }
-        if (got == cap) {
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t rd = recv(fd, buf + got, cap - got, 0);
-        if (rd < 0 && errno == EINTR)
-            continue;
-        if (rd <= 0)
-            break;
-        got += (size_t)rd;
+    /* A failed recv ends the answer like EOF: what came is judged below. */
+    size_t got;
+    char *buf;
+    if (httpc_read_all(fd, 0, 0, &buf, &got) == HTTPC_ENOMEM) {
+        close(fd);
+        fprintf(stderr, "vmfctl: out of memory\n");
+        return EX_SOFTWARE;
     }
     close(fd);
     char *hend = NULL;
