@@ -236,16 +236,14 @@ static int http_once(const daemon_proc *p, const char *method, const char *path,
                       "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
                       "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
                       method, path, p->host, ctype, len);
-    if (httpc_send_all(fd, head, (size_t)hn) != 0 || (len && httpc_send_all(fd, body, len) != 0)) {
-        close(fd);
-        return -1;
-    }
     /* A failed recv ends the answer like EOF. */
     size_t got;
     char *buf;
-    if (httpc_read_all(fd, 0, 0, &buf, &got) == HTTPC_ENOMEM)
+    int rr = httpc_exchange(fd, head, (size_t)hn, body, len, 0, 0, &buf, &got);
+    if (rr == HTTPC_ESEND)
+        return -1;
+    if (rr == HTTPC_ENOMEM)
         die("out of memory");
-    close(fd);
     int status = strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
     char *hend = strstr(buf, "\r\n\r\n");
     if (out) {

@@ -143,3 +143,21 @@ int httpc_read_all(int fd, int poll_timeout_ms, size_t max, char **out, size_t *
     *got_out = got;
     return rc;
 }
+
+int httpc_exchange(int fd, const void *head, size_t head_len, const void *body, size_t len,
+                   int poll_timeout_ms, size_t max, char **out, size_t *got)
+{
+    *out = NULL;
+    *got = 0;
+    if (httpc_send_all(fd, head, head_len) != 0 || (len && httpc_send_all(fd, body, len) != 0)) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return HTTPC_ESEND;
+    }
+    int rc = httpc_read_all(fd, poll_timeout_ms, max, out, got);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}

@@ -15,13 +15,14 @@
 extern "C" {
 #endif
 
-/* Results of httpc_read_all (0 or negative). */
+/* Results of httpc_read_all and httpc_exchange (0 or negative). */
 enum {
     HTTPC_OK = 0,
     HTTPC_ERECV = -1,    /* recv failed; errno says why; the bytes read so far are returned */
     HTTPC_ETIMEOUT = -2, /* no byte for poll_timeout_ms; the bytes read so far are returned */
     HTTPC_ENOMEM = -3,   /* out of memory; nothing is returned */
-    HTTPC_ETOOBIG = -4   /* the answer exceeds max bytes; nothing is returned */
+    HTTPC_ETOOBIG = -4,  /* the answer exceeds max bytes; nothing is returned */
+    HTTPC_ESEND = -5     /* (httpc_exchange) a send failed; errno says why */
 };
 
 /* Flags of httpc_connect. */
@@ -49,6 +50,15 @@ int httpc_send_all(int fd, const void *p, size_t n);
  * Returns HTTPC_OK, or an HTTPC_E* code as documented above.
  */
 int httpc_read_all(int fd, int poll_timeout_ms, size_t max, char **out, size_t *got);
+
+/*
+ * One exchange on a connected fd: sends head (head_len bytes) and then body
+ * (len bytes, may be NULL when len is 0), reads the answer as httpc_read_all
+ * does, and closes fd in every case. Returns HTTPC_ESEND (errno set, nothing
+ * returned) when a send fails, else what httpc_read_all returned.
+ */
+int httpc_exchange(int fd, const void *head, size_t head_len, const void *body, size_t len,
+                   int poll_timeout_ms, size_t max, char **out, size_t *got);
 
 #ifdef __cplusplus
 }

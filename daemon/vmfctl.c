@@ -159,8 +159,7 @@ static int request(const client *c, const char *method, const char *path, const 
                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
                      "%s%s\r\n",
                      method, path, c->socket_path ? "localhost" : c->host, len, ct, auth);
-    if (n < 0 || (size_t)n >= sizeof head || httpc_send_all(fd, head, (size_t)n) != 0 ||
-        (len && httpc_send_all(fd, body, len) != 0)) {
+    if (n < 0 || (size_t)n >= sizeof head) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
         return EX_UNAVAILABLE;
@@ -168,12 +167,15 @@ static int request(const client *c, const char *method, const char *path, const 
     /* A failed recv ends the answer like EOF: what came is judged below. */
     size_t got;
     char *buf;
-    if (httpc_read_all(fd, 0, 0, &buf, &got) == HTTPC_ENOMEM) {
-        close(fd);
+    int rr = httpc_exchange(fd, head, (size_t)n, body, len, 0, 0, &buf, &got);
+    if (rr == HTTPC_ESEND) {
+        fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
+        return EX_UNAVAILABLE;
+    }
+    if (rr == HTTPC_ENOMEM) {
         fprintf(stderr, "vmfctl: out of memory\n");
         return EX_SOFTWARE;
     }
-    close(fd);
     char *hend = NULL;
     for (size_t i = 0; i + 3 < got; i++) {
         if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {

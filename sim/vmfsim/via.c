@@ -143,21 +143,16 @@ int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char 
         close(fd);
         return ERR("request line too long"), VMF_EINVAL;
     }
-    if (httpc_send_all(fd, head, (size_t)hn) || (len && httpc_send_all(fd, body, len))) {
-        ERR("sending %s %s to vmfd: %s", method, path, strerror(errno));
-        close(fd);
-        return VMF_EIO;
-    }
     size_t got;
     char *buf;
-    int rr = httpc_read_all(fd, 0, VIA_MAX_RESPONSE, &buf, &got);
+    int rr = httpc_exchange(fd, head, (size_t)hn, body, len, 0, VIA_MAX_RESPONSE, &buf, &got);
+    if (rr == HTTPC_ESEND)
+        return ERR("sending %s %s to vmfd: %s", method, path, strerror(errno)), VMF_EIO;
     if (rr == HTTPC_ERECV) {
         ERR("reading the answer to %s %s: %s", method, path, strerror(errno));
         free(buf);
-        close(fd);
         return VMF_EIO;
     }
-    close(fd);
     if (rr == HTTPC_ENOMEM)
         return ERR("out of memory"), VMF_ENOMEM;
     if (rr == HTTPC_ETOOBIG)
