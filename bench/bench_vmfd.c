@@ -23,6 +23,7 @@
  * requests, single-row p99 under 5 ms.
  */
 #define _GNU_SOURCE /* memmem */
+#include "httpc.h"
 #include "vmfmm.h"
 
 #include <arpa/inet.h>
@@ -218,21 +219,9 @@ static void stop_vmfd(daemon_proc *p)
 
 static int connect_to(const char *host, int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 ||
-        connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return fd;
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    return httpc_connect(NULL, host, port_s, HTTPC_NODELAY, 0, NULL);
 }
 
 /* One request with Connection: close; returns the status, body in *body (malloc'ed). */
@@ -247,34 +236,14 @@ static int http_once(const daemon_proc *p, const char *method, const char *path,
                       "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
                       "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
                       method, path, p->host, ctype, len);
-    const char *parts[2] = {head, body};
-    size_t lens[2] = {(size_t)hn, len};
-    for (int k = 0; k < 2; k++) {
-        for (size_t off = 0; off < lens[k];) {
-            ssize_t w = send(fd, parts[k] + off, lens[k] - off, MSG_NOSIGNAL);
-            if (w <= 0) {
-                close(fd);
-                return -1;
-            }
-            off += (size_t)w;
-        }
-    }
-    size_t cap = 65536, got = 0;
-    char *buf = xmalloc(cap + 1);
-    for (;;) {
-        if (got == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            if (!buf)
-                die("out of memory");
-        }
-        ssize_t r = recv(fd, buf + got, cap - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[got] = '\0';
+    /* A failed recv ends the answer like EOF. */
+    size_t got;
+    char *buf;
+    int rr = httpc_exchange(fd, head, (size_t)hn, body, len, 0, 0, &buf, &got);
+    if (rr == HTTPC_ESEND)
+        return -1;
+    if (rr == HTTPC_ENOMEM)
+        die("out of memory");
     int status = strncmp(buf, "HTTP/1.1 ", 9) == 0 ? atoi(buf + 9) : -1;
     char *hend = strstr(buf, "\r\n\r\n");
     if (out) {

@@ -14,6 +14,7 @@
  * (cannot connect, 503), 70 daemon error (5xx), 73/74 cannot write the
  * output, 77 authentication refused (401/403).
  */
+#include "httpc.h"
 #include "vmfmm/io.h"
 
 #include <errno.h>
@@ -24,16 +25,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sysexits.h>
 #include <unistd.h>
 
-#define EX_OK_       0
-#define EX_NOTHING_  1 /* answered, but nothing was (or will be) learned */
-#define EX_USAGE_    64
-#define EX_DATAERR_  65
-#define EX_NOINPUT_  66
-#define EX_UNAVAIL_  69
-#define EX_SOFTWARE_ 70
-#define EX_NOPERM_   77
+/* Not a sysexits code: answered, but nothing was (or will be) learned. */
+#define EX_NOTHING 1
 
 static const char usage[] =
     "usage: vmfctl [--url URL | --socket PATH] [--token-file FILE] [--json] COMMAND\n"
@@ -139,62 +135,12 @@ typedef struct response {
     size_t len;
 } response;
 
-static int connect_to(const client *c)
-{
-    int fd = -1;
-    if (c->socket_path) {
-        struct sockaddr_un sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sun_family = AF_UNIX;
-        if (strlen(c->socket_path) >= sizeof sa.sun_path)
-            return -1;
-        strcpy(sa.sun_path, c->socket_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-            close(fd);
-            fd = -1;
-        }
-        return fd;
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(c->host, c->port, &hints, &res) != 0)
-        return -1;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *s = p;
-    while (n) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        s += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* One request with Connection: close; reads the answer to EOF. */
 static int request(const client *c, const char *method, const char *path, const char *ctype,
                    const void *body, size_t len, response *r)
 {
     memset(r, 0, sizeof *r);
-    int fd = connect_to(c);
+    int fd = httpc_connect(c->socket_path, c->host, c->port, HTTPC_CLOEXEC, 0, NULL);
     if (fd < 0) {
         if (c->socket_path)
             fprintf(stderr, "vmfctl: cannot connect to %s: %s (is vmfd running?)\n", c->socket_path,
@@ -202,7 +148,7 @@ static int request(const client *c, const char *method, const char *path, const 
         else
             fprintf(stderr, "vmfctl: cannot connect to %s:%s: %s (is vmfd running?)\n", c->host,
                     c->port, strerror(errno));
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
     char head[2048], ct[192] = "", auth[600] = "";
     if (ctype)
@@ -213,38 +159,23 @@ static int request(const client *c, const char *method, const char *path, const 
                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
                      "%s%s\r\n",
                      method, path, c->socket_path ? "localhost" : c->host, len, ct, auth);
-    if (n < 0 || (size_t)n >= sizeof head || write_all(fd, head, (size_t)n) != 0 ||
-        (len && write_all(fd, body, len) != 0)) {
+    if (n < 0 || (size_t)n >= sizeof head) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            close(fd);
-            fprintf(stderr, "vmfctl: out of memory\n");
-            return EX_SOFTWARE_;
-        }
-        if (got == cap) {
-            char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                continue;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        ssize_t rd = recv(fd, buf + got, cap - got, 0);
-        if (rd < 0 && errno == EINTR)
-            continue;
-        if (rd <= 0)
-            break;
-        got += (size_t)rd;
+    /* A failed recv ends the answer like EOF: what came is judged below. */
+    size_t got;
+    char *buf;
+    int rr = httpc_exchange(fd, head, (size_t)n, body, len, 0, 0, &buf, &got);
+    if (rr == HTTPC_ESEND) {
+        fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
+        return EX_UNAVAILABLE;
     }
-    close(fd);
+    if (rr == HTTPC_ENOMEM) {
+        fprintf(stderr, "vmfctl: out of memory\n");
+        return EX_SOFTWARE;
+    }
     char *hend = NULL;
     for (size_t i = 0; i + 3 < got; i++) {
         if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
@@ -255,7 +186,7 @@ static int request(const client *c, const char *method, const char *path, const 
     if (!hend || got < 12 || strncmp(buf, "HTTP/1.", 7) != 0) {
         free(buf);
         fprintf(stderr, "vmfctl: the daemon closed the connection without a valid answer\n");
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     }
     r->status = atoi(buf + 9);
     size_t off = (size_t)(hend + 4 - buf);
@@ -263,7 +194,7 @@ static int request(const client *c, const char *method, const char *path, const 
     r->body = malloc(r->len + 1);
     if (!r->body) {
         free(buf);
-        return EX_SOFTWARE_;
+        return EX_SOFTWARE;
     }
     memcpy(r->body, buf + off, r->len);
     r->body[r->len] = '\0';
@@ -280,12 +211,12 @@ static int http_failure(const response *r)
     fprintf(stderr, "vmfctl: HTTP %d %s%s%s\n", r->status, e ? e : "", d ? ": " : "", d ? d : "");
     json_decref(o);
     if (r->status == 401 || r->status == 403)
-        return EX_NOPERM_;
+        return EX_NOPERM;
     if (r->status == 503)
-        return EX_UNAVAIL_;
+        return EX_UNAVAILABLE;
     if (r->status >= 500)
-        return EX_SOFTWARE_;
-    return EX_DATAERR_;
+        return EX_SOFTWARE;
+    return EX_DATAERR;
 }
 
 static int read_file(const char *path, char **buf, size_t *len)
@@ -293,7 +224,7 @@ static int read_file(const char *path, char **buf, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "vmfctl: cannot open %s: %s\n", path, strerror(errno));
-        return EX_NOINPUT_;
+        return EX_NOINPUT;
     }
     size_t cap = 1 << 20, n = 0;
     char *b = malloc(cap);
@@ -316,7 +247,7 @@ static int read_file(const char *path, char **buf, size_t *len)
     if (!b || bad) {
         free(b);
         fprintf(stderr, "vmfctl: cannot read %s\n", path);
-        return EX_NOINPUT_;
+        return EX_NOINPUT;
     }
     *buf = b;
     *len = n;
@@ -513,16 +444,16 @@ int main(int argc, char **argv)
             top_k = strtol(argv[++i], &end, 10);
             if (*end || top_k < 1) {
                 fprintf(stderr, "vmfctl: --top-k needs a positive integer\n");
-                return EX_USAGE_;
+                return EX_USAGE;
             }
         } else if (a[0] == '-' && a[1] == '-') {
             fprintf(stderr, "vmfctl: unknown option or missing value: %s\n%s", a, usage);
-            return EX_USAGE_;
+            return EX_USAGE;
         } else if (nargs < 8) {
             args[nargs++] = a;
         } else {
             fprintf(stderr, "vmfctl: too many arguments\n");
-            return EX_USAGE_;
+            return EX_USAGE;
         }
     }
     if (help) {
@@ -532,11 +463,11 @@ int main(int argc, char **argv)
     }
     if (nargs == 0) {
         fputs(usage, stderr);
-        return EX_USAGE_;
+        return EX_USAGE;
     }
     if (parse_url(&c, url && *url ? url : "http://127.0.0.1:8077") != 0) {
         fprintf(stderr, "vmfctl: bad --url\n");
-        return EX_USAGE_;
+        return EX_USAGE;
     }
     if (token_file) {
         FILE *f = fopen(token_file, "r");
@@ -544,7 +475,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "vmfctl: cannot read the token file %s\n", token_file);
             if (f)
                 fclose(f);
-            return EX_NOINPUT_;
+            return EX_NOINPUT;
         }
         fclose(f);
         c.token[strcspn(c.token, "\r\n \t")] = '\0';
@@ -581,7 +512,7 @@ int main(int argc, char **argv)
         long long id = strtoll(args[1], &end, 10);
         if (*end || id <= 0) {
             fprintf(stderr, "vmfctl: restore needs a checkpoint id\n");
-            return EX_USAGE_;
+            return EX_USAGE;
         }
         snprintf(path, sizeof path, "/v1/checkpoints/%lld/restore", id);
         if ((rc = request(&c, "POST", path, NULL, NULL, 0, &r)) != 0)
@@ -597,7 +528,7 @@ int main(int argc, char **argv)
             long long id = strtoll(args[2], &end, 10);
             if (*end || id <= 0) {
                 fprintf(stderr, "vmfctl: checkpoint export needs a checkpoint id\n");
-                return EX_USAGE_;
+                return EX_USAGE;
             }
             snprintf(path, sizeof path, "/v1/checkpoints/%lld/model", id);
         } else {
@@ -614,13 +545,13 @@ int main(int argc, char **argv)
         if (!f) {
             fprintf(stderr, "vmfctl: cannot write %s: %s\n", output, strerror(errno));
             free(r.body);
-            return 73;
+            return EX_CANTCREAT;
         }
         fwrite(r.body, 1, r.len, f);
         fputc('\n', f);
         if (output && fclose(f) != 0) {
             free(r.body);
-            return 74;
+            return EX_IOERR;
         }
         free(r.body);
         return 0;
@@ -659,7 +590,7 @@ int main(int argc, char **argv)
             json_decref(o);
         }
         rc = finish(&c, &r, 200, 202, human_ingest);
-        return rc == 0 && !learned ? EX_NOTHING_ : rc;
+        return rc == 0 && !learned ? EX_NOTHING : rc;
     }
     if (strcmp(cmd, "predict") == 0 && nargs == 2) {
         char *buf = NULL;
@@ -671,13 +602,13 @@ int main(int argc, char **argv)
             void *npy = NULL;
             if (vmf_npz_read(args[1], "X", &a) != VMF_OK) {
                 fprintf(stderr, "vmfctl: %s: %s\n", args[1], vmf_last_error());
-                return EX_NOINPUT_;
+                return EX_NOINPUT;
             }
             rc = vmf_npy_write_mem(&a, &npy, &len);
             vmf_array_free(&a);
             if (rc != VMF_OK) {
                 fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
-                return EX_SOFTWARE_;
+                return EX_SOFTWARE;
             }
             buf = npy;
         } else {
@@ -694,5 +625,5 @@ int main(int argc, char **argv)
         return finish(&c, &r, 200, 200, human_predict);
     }
     fprintf(stderr, "vmfctl: unknown command or wrong arguments: %s\n%s", cmd, usage);
-    return EX_USAGE_;
+    return EX_USAGE;
 }

@@ -16,37 +16,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void vmf_cli_init(vmf_cli *cli, const char *prog)
+void simc_cli_init(simc_cli *cli, const char *prog)
 {
     cli->prog = prog;
     cli->progress = isatty(STDERR_FILENO);
     cli->progress_dirty = 0;
 }
 
-int vmf_cli_exit_code(int vmf_rc)
+int simc_cli_exit_code(int vmf_rc)
 {
     switch (vmf_rc) {
     case VMF_OK:
-        return VMF_EX_OK;
+        return EX_OK;
     case VMF_EINVAL:
     case VMF_EFORMAT:
     case VMF_ERANGE:
-        return VMF_EX_DATAERR;
+        return EX_DATAERR;
     case VMF_ENOTFOUND:
-        return VMF_EX_NOINPUT;
+        return EX_NOINPUT;
     case VMF_EIO:
-        return VMF_EX_IOERR;
+        return EX_IOERR;
     case VMF_ENOMEM:
-        return VMF_EX_OSERR;
+        return EX_OSERR;
     default:
-        return VMF_EX_SOFTWARE;
+        return EX_SOFTWARE;
     }
 }
 
 /* Writes "<prog>: <prefix><msg>\n" with control characters flattened to spaces. */
-static void print_line(vmf_cli *cli, const char *prefix, const char *msg)
+static void print_line(simc_cli *cli, const char *prefix, const char *msg)
 {
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     char line[2048];
     snprintf(line, sizeof line, "%s: %s%s", cli->prog, prefix, msg);
     size_t n = strlen(line);
@@ -59,7 +59,7 @@ static void print_line(vmf_cli *cli, const char *prefix, const char *msg)
     fflush(stderr);
 }
 
-int vmf_cli_fail(vmf_cli *cli, int code, const char *fmt, ...)
+int simc_cli_fail(simc_cli *cli, int code, const char *fmt, ...)
 {
     char msg[1536];
     va_list ap;
@@ -70,7 +70,7 @@ int vmf_cli_fail(vmf_cli *cli, int code, const char *fmt, ...)
     return code;
 }
 
-int vmf_cli_fail_vmf(vmf_cli *cli, int rc, const char *fmt, ...)
+int simc_cli_fail_vmf(simc_cli *cli, int rc, const char *fmt, ...)
 {
     char ctx[768];
     va_list ap;
@@ -85,10 +85,10 @@ int vmf_cli_fail_vmf(vmf_cli *cli, int rc, const char *fmt, ...)
     char msg[1536];
     snprintf(msg, sizeof msg, "%s: %s", ctx, detail);
     print_line(cli, "", msg);
-    return vmf_cli_exit_code(rc);
+    return simc_cli_exit_code(rc);
 }
 
-void vmf_cli_warn(vmf_cli *cli, const char *fmt, ...)
+void simc_cli_warn(simc_cli *cli, const char *fmt, ...)
 {
     char msg[1536];
     va_list ap;
@@ -98,7 +98,7 @@ void vmf_cli_warn(vmf_cli *cli, const char *fmt, ...)
     print_line(cli, "warning: ", msg);
 }
 
-void vmf_cli_progress(vmf_cli *cli, const char *fmt, ...)
+void simc_cli_progress(simc_cli *cli, const char *fmt, ...)
 {
     if (!cli->progress)
         return;
@@ -112,7 +112,7 @@ void vmf_cli_progress(vmf_cli *cli, const char *fmt, ...)
     cli->progress_dirty = 1;
 }
 
-void vmf_cli_progress_done(vmf_cli *cli)
+void simc_cli_progress_done(simc_cli *cli)
 {
     if (cli->progress_dirty) {
         fputs("\r\033[K", stderr);
@@ -123,7 +123,7 @@ void vmf_cli_progress_done(vmf_cli *cli)
 
 /* ---- option parsing ---------------------------------------------------- */
 
-void vmf_cli_parser_init(vmf_cli_parser *p, int argc, char **argv, int first, const char *command)
+void simc_cli_parser_init(simc_cli_parser *p, int argc, char **argv, int first, const char *command)
 {
     memset(p, 0, sizeof *p);
     p->argc = argc;
@@ -132,22 +132,22 @@ void vmf_cli_parser_init(vmf_cli_parser *p, int argc, char **argv, int first, co
     p->command = command;
 }
 
-static int usage_error(vmf_cli *cli, const vmf_cli_parser *p, const char *fmt, const char *what)
+static int usage_error(simc_cli *cli, const simc_cli_parser *p, const char *fmt, const char *what)
 {
     char msg[512];
     snprintf(msg, sizeof msg, fmt, what);
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s (see '%s %s --help')", msg, cli->prog,
-                 p->command ? p->command : "");
+    simc_cli_fail(cli, EX_USAGE, "%s (see '%s %s --help')", msg, cli->prog,
+                  p->command ? p->command : "");
     return -1;
 }
 
-int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const char **arg)
+int simc_cli_next(simc_cli *cli, simc_cli_parser *p, const simc_cli_opt *opts, const char **arg)
 {
     *arg = NULL;
     while (p->i < p->argc) {
         char *a = p->argv[p->i++];
         if (p->only_positional || a[0] != '-' || a[1] == '\0') {
-            if (p->n_positional == VMF_CLI_MAX_POSITIONAL)
+            if (p->n_positional == SIMC_CLI_MAX_POSITIONAL)
                 return usage_error(cli, p, "unexpected argument '%s'", a);
             p->positional[p->n_positional++] = a;
             continue;
@@ -156,13 +156,13 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
             p->only_positional = 1;
             continue;
         }
-        const vmf_cli_opt *o = NULL;
+        const simc_cli_opt *o = NULL;
         const char *value = NULL;
         if (a[1] == '-') {
             const char *name = a + 2;
             const char *eq = strchr(name, '=');
             size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            for (const vmf_cli_opt *q = opts; q->id > 0; q++)
+            for (const simc_cli_opt *q = opts; q->id > 0; q++)
                 if (q->long_name && strlen(q->long_name) == len &&
                     strncmp(q->long_name, name, len) == 0) {
                     o = q;
@@ -174,12 +174,12 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
                 return usage_error(cli, p, "unknown option '%s'", shown);
             }
             if (eq) {
-                if (o->has_arg == VMF_CLI_NO_ARG)
+                if (o->has_arg == SIMC_CLI_NO_ARG)
                     return usage_error(cli, p, "option '--%s' takes no value", o->long_name);
                 value = eq + 1;
             }
         } else {
-            for (const vmf_cli_opt *q = opts; q->id > 0; q++)
+            for (const simc_cli_opt *q = opts; q->id > 0; q++)
                 if (q->short_name && q->short_name == a[1]) {
                     o = q;
                     break;
@@ -191,7 +191,7 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
                 return usage_error(cli, p, "unknown option '%s'", shown);
             }
             if (a[2] != '\0') {
-                if (o->has_arg == VMF_CLI_NO_ARG) {
+                if (o->has_arg == SIMC_CLI_NO_ARG) {
                     char shown[128];
                     snprintf(shown, sizeof shown, "%.100s", a);
                     return usage_error(cli, p, "unknown option '%s'", shown);
@@ -199,7 +199,7 @@ int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const
                 value = a + 2;
             }
         }
-        if (o->has_arg == VMF_CLI_REQ_ARG && value == NULL) {
+        if (o->has_arg == SIMC_CLI_REQ_ARG && value == NULL) {
             if (p->i >= p->argc) {
                 char shown[128];
                 snprintf(shown, sizeof shown, "%s%s", o->long_name ? "--" : "-",
@@ -228,39 +228,39 @@ static int parse_ull(const char *arg, int base, unsigned long long *v)
     return errno != 0 || end == arg || *end != '\0' ? -1 : 0;
 }
 
-int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
-                       size_t *out)
+int simc_cli_parse_size(simc_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
+                        size_t *out)
 {
     unsigned long long v;
     if (parse_ull(arg, 10, &v) != 0)
         goto bad;
     if (v < lo || v > hi) {
-        vmf_cli_fail(cli, VMF_EX_USAGE, "%s must be in [%zu, %zu], got %s", name, lo, hi, arg);
-        return VMF_EX_USAGE;
+        simc_cli_fail(cli, EX_USAGE, "%s must be in [%zu, %zu], got %s", name, lo, hi, arg);
+        return EX_USAGE;
     }
     *out = (size_t)v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects a non-negative integer, got '%.60s'", name,
-                 arg ? arg : "");
-    return VMF_EX_USAGE;
+    simc_cli_fail(cli, EX_USAGE, "%s expects a non-negative integer, got '%.60s'", name,
+                  arg ? arg : "");
+    return EX_USAGE;
 }
 
-int vmf_cli_parse_u64(vmf_cli *cli, const char *name, const char *arg, uint64_t *out)
+int simc_cli_parse_u64(simc_cli *cli, const char *name, const char *arg, uint64_t *out)
 {
     unsigned long long v;
     if (parse_ull(arg, 0, &v) != 0)
         goto bad;
     *out = (uint64_t)v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects an unsigned 64-bit integer, got '%.60s'", name,
-                 arg ? arg : "");
-    return VMF_EX_USAGE;
+    simc_cli_fail(cli, EX_USAGE, "%s expects an unsigned 64-bit integer, got '%.60s'", name,
+                  arg ? arg : "");
+    return EX_USAGE;
 }
 
-int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double lo, double hi,
-                         double *out)
+int simc_cli_parse_double(simc_cli *cli, const char *name, const char *arg, double lo, double hi,
+                          double *out)
 {
     char *end = NULL;
     errno = 0;
@@ -270,19 +270,19 @@ int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double
     if (errno == ERANGE || end == arg || *end != '\0' || !isfinite(v))
         goto bad;
     if (v < lo || v > hi) {
-        vmf_cli_fail(cli, VMF_EX_USAGE, "%s must be in [%g, %g], got %s", name, lo, hi, arg);
-        return VMF_EX_USAGE;
+        simc_cli_fail(cli, EX_USAGE, "%s must be in [%g, %g], got %s", name, lo, hi, arg);
+        return EX_USAGE;
     }
     *out = v;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    vmf_cli_fail(cli, VMF_EX_USAGE, "%s expects a number, got '%.60s'", name, arg ? arg : "");
-    return VMF_EX_USAGE;
+    simc_cli_fail(cli, EX_USAGE, "%s expects a number, got '%.60s'", name, arg ? arg : "");
+    return EX_USAGE;
 }
 
 /* ---- files --------------------------------------------------------------- */
 
-int vmf_cli_mkdirs(const char *path)
+int simc_cli_mkdirs(const char *path)
 {
     size_t len = strlen(path);
     if (len == 0) {
@@ -316,7 +316,7 @@ int vmf_cli_mkdirs(const char *path)
     return 0;
 }
 
-int vmf_cli_write_file(const char *path, const void *data, size_t len)
+int simc_cli_write_file(const char *path, const void *data, size_t len)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 32);
@@ -364,7 +364,7 @@ fail : {
 }
 }
 
-int vmf_cli_read_file(const char *path, size_t max_bytes, char **data, size_t *len)
+int simc_cli_read_file(const char *path, size_t max_bytes, char **data, size_t *len)
 {
     *data = NULL;
     *len = 0;
@@ -416,7 +416,7 @@ fail : {
 }
 }
 
-const char *vmf_cli_join(char *buf, size_t size, const char *dir, const char *name)
+const char *simc_cli_join(char *buf, size_t size, const char *dir, const char *name)
 {
     int n = snprintf(buf, size, "%s/%s", dir, name);
     if (n < 0 || (size_t)n >= size)
@@ -424,15 +424,15 @@ const char *vmf_cli_join(char *buf, size_t size, const char *dir, const char *na
     return buf;
 }
 
-const char *vmf_cli_basename(const char *path)
+const char *simc_cli_basename(const char *path)
 {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
 }
 
-const char *vmf_cli_extension(const char *path, char *buf, size_t size)
+const char *simc_cli_extension(const char *path, char *buf, size_t size)
 {
-    const char *base = vmf_cli_basename(path);
+    const char *base = simc_cli_basename(path);
     const char *dot = strrchr(base, '.');
     size_t i = 0;
     if (dot && dot != base)

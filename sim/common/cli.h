@@ -13,122 +13,111 @@
  *   - progress is written to stderr only when stderr is a terminal, so logs and
  *     test captures stay clean.
  * No global state: the program name and the progress state live in a
- * vmf_cli value owned by main().
+ * simc_cli value owned by main().
  */
-#ifndef VMF_CLI_H
-#define VMF_CLI_H
+#ifndef SIMC_CLI_H
+#define SIMC_CLI_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sysexits.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* sysexits.h values, spelled out so that the tools do not depend on that BSD header. */
-enum {
-    VMF_EX_OK = 0,
-    VMF_EX_USAGE = 64,     /* bad command line: unknown flag, missing or malformed value */
-    VMF_EX_DATAERR = 65,   /* input data is wrong: shape, NaN, zero row, K > rows, bad model */
-    VMF_EX_NOINPUT = 66,   /* an input file does not exist or cannot be read */
-    VMF_EX_SOFTWARE = 70,  /* internal error (a bug) */
-    VMF_EX_OSERR = 71,     /* out of memory or another operating-system failure */
-    VMF_EX_CANTCREAT = 73, /* an output file or directory cannot be created */
-    VMF_EX_IOERR = 74,     /* a read or write failed part-way */
-    VMF_EX_CONFIG = 78     /* options that parse but do not make sense together */
-};
-
 /* Per-process CLI context. */
-typedef struct vmf_cli {
+typedef struct simc_cli {
     const char *prog;   /* "vmfmm" */
     int progress;       /* nonzero when stderr is a terminal (and not --quiet) */
     int progress_dirty; /* a progress line is on screen and must be erased */
-} vmf_cli;
+} simc_cli;
 
 /* Sets prog and detects whether stderr is a terminal. */
-void vmf_cli_init(vmf_cli *cli, const char *prog);
+void simc_cli_init(simc_cli *cli, const char *prog);
 
 /*
  * Exit code for a libvmfmm status: VMF_EINVAL, VMF_EFORMAT, VMF_ERANGE ->
  * 65, VMF_ENOTFOUND -> 66, VMF_EIO -> 74, VMF_ENOMEM -> 71, anything else
  * negative -> 70. VMF_OK -> 0.
  */
-int vmf_cli_exit_code(int vmf_rc);
+int simc_cli_exit_code(int vmf_rc);
 
 /*
  * Prints "<prog>: <message>\n" to stderr as exactly one line (newlines and
  * control characters inside the message become spaces), after erasing any
- * progress line. Returns `code` so callers can write `return vmf_cli_fail(...)`.
+ * progress line. Returns `code` so callers can write `return simc_cli_fail(...)`.
  */
-int vmf_cli_fail(vmf_cli *cli, int code, const char *fmt, ...)
+int simc_cli_fail(simc_cli *cli, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
- * Like vmf_cli_fail with the exit code from vmf_cli_exit_code(rc) and the
+ * Like simc_cli_fail with the exit code from simc_cli_exit_code(rc) and the
  * message "<context>: <vmf_last_error() or vmf_strerror(rc)>" ("<context>:
  * out of memory" for VMF_ENOMEM). Call it right after the failing libvmfmm
  * call, so that vmf_last_error() is that call's message.
  */
-int vmf_cli_fail_vmf(vmf_cli *cli, int rc, const char *fmt, ...)
+int simc_cli_fail_vmf(simc_cli *cli, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A warning line "<prog>: warning: ..." on stderr (does not change the exit code). */
-void vmf_cli_warn(vmf_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void simc_cli_warn(simc_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * Progress: rewrites one status line on stderr ("\r...\033[K") when progress
- * is enabled, else does nothing. vmf_cli_progress_done erases it.
+ * is enabled, else does nothing. simc_cli_progress_done erases it.
  */
-void vmf_cli_progress(vmf_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void vmf_cli_progress_done(vmf_cli *cli);
+void simc_cli_progress(simc_cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void simc_cli_progress_done(simc_cli *cli);
 
 /* ---- option parsing ---------------------------------------------------- */
 
-enum { VMF_CLI_NO_ARG = 0, VMF_CLI_REQ_ARG = 1 };
+enum { SIMC_CLI_NO_ARG = 0, SIMC_CLI_REQ_ARG = 1 };
 
 /* One option: --long_name, or -short_name when short_name != 0. */
-typedef struct vmf_cli_opt {
+typedef struct simc_cli_opt {
     const char *long_name;
     char short_name;
     int has_arg;
-    int id; /* returned by vmf_cli_next; must be > 0 */
-} vmf_cli_opt;
+    int id; /* returned by simc_cli_next; must be > 0 */
+} simc_cli_opt;
 
 /*
  * Parser over argv[first..argc). Accepts "--name value", "--name=value",
  * "-k value", "-kvalue", and "--" ending options. Other arguments are
  * positional; they are collected in order into positional[] (pointers into
- * argv; at most VMF_CLI_MAX_POSITIONAL).
+ * argv; at most SIMC_CLI_MAX_POSITIONAL).
  */
-#define VMF_CLI_MAX_POSITIONAL 8
-typedef struct vmf_cli_parser {
+#define SIMC_CLI_MAX_POSITIONAL 8
+typedef struct simc_cli_parser {
     int argc;
     char **argv;
     int i;
     int only_positional;
     const char *command; /* for messages: "fit" */
-    const char *positional[VMF_CLI_MAX_POSITIONAL];
+    const char *positional[SIMC_CLI_MAX_POSITIONAL];
     size_t n_positional;
-} vmf_cli_parser;
+} simc_cli_parser;
 
-void vmf_cli_parser_init(vmf_cli_parser *p, int argc, char **argv, int first, const char *command);
+void simc_cli_parser_init(simc_cli_parser *p, int argc, char **argv, int first,
+                          const char *command);
 
 /*
  * Next option: returns its id (> 0) and sets *arg (NULL for flags); 0 when
  * argv is exhausted; or -1 after printing a one-line usage error (unknown
  * option, missing value, too many positional arguments): exit 64.
  */
-int vmf_cli_next(vmf_cli *cli, vmf_cli_parser *p, const vmf_cli_opt *opts, const char **arg);
+int simc_cli_next(simc_cli *cli, simc_cli_parser *p, const simc_cli_opt *opts, const char **arg);
 
 /*
  * Parses a number for option `name` (used in messages) within [lo, hi].
- * Return VMF_EX_OK or VMF_EX_USAGE after printing the error.
+ * Return EX_OK or EX_USAGE after printing the error.
  */
-int vmf_cli_parse_size(vmf_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
-                       size_t *out);
-int vmf_cli_parse_u64(vmf_cli *cli, const char *name, const char *arg, uint64_t *out);
-int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double lo, double hi,
-                         double *out);
+int simc_cli_parse_size(simc_cli *cli, const char *name, const char *arg, size_t lo, size_t hi,
+                        size_t *out);
+int simc_cli_parse_u64(simc_cli *cli, const char *name, const char *arg, uint64_t *out);
+int simc_cli_parse_double(simc_cli *cli, const char *name, const char *arg, double lo, double hi,
+                          double *out);
 
 /* ---- files --------------------------------------------------------------- */
 
@@ -136,28 +125,28 @@ int vmf_cli_parse_double(vmf_cli *cli, const char *name, const char *arg, double
  * mkdir -p: creates path and its missing parents (mode 0777 & ~umask).
  * Returns 0, or -1 with errno set (EEXIST when a component is not a directory).
  */
-int vmf_cli_mkdirs(const char *path);
+int simc_cli_mkdirs(const char *path);
 
 /*
  * Writes len bytes to path atomically: a temporary file in the same directory,
  * fsync, rename. Returns 0, or -1 with errno set (no partial file is left).
  */
-int vmf_cli_write_file(const char *path, const void *data, size_t len);
+int simc_cli_write_file(const char *path, const void *data, size_t len);
 
 /*
  * Reads a whole file (at most max_bytes) into a new NUL-terminated buffer
  * (*data, caller frees). Returns 0, or -1 with errno set (EFBIG when larger).
  */
-int vmf_cli_read_file(const char *path, size_t max_bytes, char **data, size_t *len);
+int simc_cli_read_file(const char *path, size_t max_bytes, char **data, size_t *len);
 
 /* path = dir + "/" + name into buf; returns buf, or NULL when it does not fit. */
-const char *vmf_cli_join(char *buf, size_t size, const char *dir, const char *name);
+const char *simc_cli_join(char *buf, size_t size, const char *dir, const char *name);
 
 /* The part of path after its last '/' (all of it when there is none); borrowed. */
-const char *vmf_cli_basename(const char *path);
+const char *simc_cli_basename(const char *path);
 
 /* The file name extension after the last '.', lower-cased into buf ("" when none). */
-const char *vmf_cli_extension(const char *path, char *buf, size_t size);
+const char *simc_cli_extension(const char *path, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

@@ -27,19 +27,19 @@
 #define FONT_MONO "DejaVu Sans Mono"
 
 /* A colour-blind-friendly qualitative palette (Tableau 10, then its lighter companions). */
-static const unsigned char PALETTE[VMF_PLOT_PALETTE_SIZE][3] = {
+static const unsigned char PALETTE[SIMC_PLOT_PALETTE_SIZE][3] = {
     {31, 119, 180},  {255, 127, 14},  {44, 160, 44},   {214, 39, 40},   {148, 103, 189},
     {140, 86, 75},   {227, 119, 194}, {127, 127, 127}, {188, 189, 34},  {23, 190, 207},
     {174, 199, 232}, {255, 187, 120}, {152, 223, 138}, {255, 152, 150}, {197, 176, 213},
     {196, 156, 148}, {247, 182, 210}, {199, 199, 199}, {219, 219, 141}, {158, 218, 229}};
 
-void vmf_plot_palette(int i, double rgb[3])
+void simc_plot_palette(int i, double rgb[3])
 {
     if (i < 0) {
         rgb[0] = rgb[1] = rgb[2] = 0.35;
         return;
     }
-    if (i < VMF_PLOT_PALETTE_SIZE) {
+    if (i < SIMC_PLOT_PALETTE_SIZE) {
         const unsigned char *c = PALETTE[i];
         for (int j = 0; j < 3; j++)
             rgb[j] = c[j] / 255.0;
@@ -47,7 +47,7 @@ void vmf_plot_palette(int i, double rgb[3])
     }
     /* Beyond the table: hues spread by the golden angle, so neighbours differ. */
     double h = fmod((double)i * 0.6180339887498949, 1.0) * 6.0;
-    double s = (i / VMF_PLOT_PALETTE_SIZE) % 2 ? 0.45 : 0.7, v = 0.82;
+    double s = (i / SIMC_PLOT_PALETTE_SIZE) % 2 ? 0.45 : 0.7, v = 0.82;
     int sector = (int)h;
     double f = h - sector, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
     double r = v, g = t, b = p;
@@ -75,15 +75,15 @@ void vmf_plot_palette(int i, double rgb[3])
     rgb[2] = b;
 }
 
-void vmf_plot_opts_init(vmf_plot_opts *o)
+void simc_plot_opts_init(simc_plot_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->width = 900;
     o->height = 560;
     o->xmin = o->xmax = o->ymin = o->ymax = NAN;
     o->grid = 1;
-    o->legend = VMF_PLOT_LEGEND_AUTO;
-    o->formats = VMF_PLOT_PNG | VMF_PLOT_SVG;
+    o->legend = SIMC_PLOT_LEGEND_AUTO;
+    o->formats = SIMC_PLOT_PNG | SIMC_PLOT_SVG;
 }
 
 static void set_err(char *err, size_t err_size, const char *fmt, ...)
@@ -114,7 +114,7 @@ typedef struct frame {
 static void set_color(cairo_t *cr, int i, double alpha)
 {
     double c[3];
-    vmf_plot_palette(i, c);
+    simc_plot_palette(i, c);
     cairo_set_source_rgba(cr, c[0], c[1], c[2], alpha);
 }
 
@@ -370,7 +370,7 @@ static void legend_draw(cairo_t *cr, const style *st, const legend *lg, double x
 }
 
 /* Draws title and subtitle at the top of r and returns the height used. */
-static double draw_titles(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r)
+static double draw_titles(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r)
 {
     double y = r.y + 6 * st->s;
     if (o->title && o->title[0]) {
@@ -399,7 +399,7 @@ typedef struct xcats {
  * tick label sizes, draws the grid, the axes, tick labels and axis labels.
  * f holds the data ranges on entry; its area is set on return.
  */
-static void draw_axes(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r, frame *f,
+static void draw_axes(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r, frame *f,
                       const xcats *cats, double right_reserve)
 {
     ticks yt, xt;
@@ -531,12 +531,12 @@ static void draw_axes(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect
 }
 
 /* Reference lines over the plot area, clipped to it. */
-static void draw_ref_lines(cairo_t *cr, const style *st, const vmf_plot_opts *o, const frame *f)
+static void draw_ref_lines(cairo_t *cr, const style *st, const simc_plot_opts *o, const frame *f)
 {
     rect a = f->area;
     set_font(cr, st->value, 0, 0);
     for (size_t i = 0; i < o->n_vlines; i++) {
-        const vmf_plot_vline *v = &o->vlines[i];
+        const simc_plot_vline *v = &o->vlines[i];
         if (!isfinite(v->x) || v->x < f->xmin || v->x > f->xmax)
             continue;
         double x = tx(f, v->x);
@@ -564,7 +564,7 @@ static void draw_ref_lines(cairo_t *cr, const style *st, const vmf_plot_opts *o,
         }
     }
     for (size_t i = 0; i < o->n_hlines; i++) {
-        const vmf_plot_hline *h = &o->hlines[i];
+        const simc_plot_hline *h = &o->hlines[i];
         if (!y_ok(f, h->y))
             continue;
         double yv = ty_val(f, h->y);
@@ -614,16 +614,16 @@ static int pts_add(pts *p, double x, double y)
     return VMF_OK;
 }
 
-static void place_legend(cairo_t *cr, const style *st, const vmf_plot_opts *o, const frame *f,
+static void place_legend(cairo_t *cr, const style *st, const simc_plot_opts *o, const frame *f,
                          const legend *lg, const pts *p, rect panel)
 {
-    if (lg->n == 0 || o->legend == VMF_PLOT_LEGEND_NONE)
+    if (lg->n == 0 || o->legend == SIMC_PLOT_LEGEND_NONE)
         return;
     double w, h;
     legend_size(cr, st, lg, &w, &h);
     rect a = f->area;
     double pad = 8 * st->s;
-    if (o->legend == VMF_PLOT_LEGEND_OUTSIDE_RIGHT) {
+    if (o->legend == SIMC_PLOT_LEGEND_OUTSIDE_RIGHT) {
         legend_draw(cr, st, lg, a.x + a.w + pad, a.y);
         (void)panel;
         return;
@@ -632,16 +632,16 @@ static void place_legend(cairo_t *cr, const style *st, const vmf_plot_opts *o, c
     double cy[4] = {a.y + pad, a.y + pad, a.y + a.h - h - pad, a.y + a.h - h - pad};
     int best = 0;
     switch (o->legend) {
-    case VMF_PLOT_LEGEND_TOP_RIGHT:
+    case SIMC_PLOT_LEGEND_TOP_RIGHT:
         best = 0;
         break;
-    case VMF_PLOT_LEGEND_TOP_LEFT:
+    case SIMC_PLOT_LEGEND_TOP_LEFT:
         best = 1;
         break;
-    case VMF_PLOT_LEGEND_BOTTOM_RIGHT:
+    case SIMC_PLOT_LEGEND_BOTTOM_RIGHT:
         best = 2;
         break;
-    case VMF_PLOT_LEGEND_BOTTOM_LEFT:
+    case SIMC_PLOT_LEGEND_BOTTOM_LEFT:
         best = 3;
         break;
     default: {
@@ -681,7 +681,7 @@ static void pad_range(double *lo, double *hi, double frac)
     *hi += span * frac;
 }
 
-static void apply_user_range(const vmf_plot_opts *o, frame *f)
+static void apply_user_range(const simc_plot_opts *o, frame *f)
 {
     if (isfinite(o->xmin))
         f->xmin = o->xmin;
@@ -698,10 +698,10 @@ static void apply_user_range(const vmf_plot_opts *o, frame *f)
 }
 
 /* Room at the right of the plot area for an outside legend. */
-static double outside_legend_width(cairo_t *cr, const style *st, const vmf_plot_opts *o,
+static double outside_legend_width(cairo_t *cr, const style *st, const simc_plot_opts *o,
                                    const legend *lg)
 {
-    if (o->legend != VMF_PLOT_LEGEND_OUTSIDE_RIGHT || lg->n == 0)
+    if (o->legend != SIMC_PLOT_LEGEND_OUTSIDE_RIGHT || lg->n == 0)
         return 0;
     double w, h;
     legend_size(cr, st, lg, &w, &h);
@@ -716,7 +716,7 @@ static void extend(double *lo, double *hi, double v)
 }
 
 /* The data range of a frame, then the user's limits over it. */
-static void set_range(const vmf_plot_opts *o, frame *f, double xlo, double xhi, double ylo,
+static void set_range(const simc_plot_opts *o, frame *f, double xlo, double xhi, double ylo,
                       double yhi)
 {
     f->xmin = xlo;
@@ -727,7 +727,7 @@ static void set_range(const vmf_plot_opts *o, frame *f, double xlo, double xhi, 
 }
 
 /* Titles, then the axes (with room for an outside legend) in the rest of the panel. */
-static void draw_frame(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r, frame *f,
+static void draw_frame(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r, frame *f,
                        const xcats *cats, const legend *lg)
 {
     double top = draw_titles(cr, st, o, r);
@@ -737,7 +737,7 @@ static void draw_frame(cairo_t *cr, const style *st, const vmf_plot_opts *o, rec
 
 /* The common end of the framed panels: the legend where it hides the fewest of
  * the points p (when drawing succeeded), then the scratch freed; returns rc. */
-static int finish_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, const frame *f,
+static int finish_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, const frame *f,
                         legend *lg, pts *p, rect r, int rc)
 {
     if (rc == VMF_OK)
@@ -752,13 +752,13 @@ static int finish_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, co
 /* Line panel                                                                */
 /* ------------------------------------------------------------------------- */
 
-static double sx(const vmf_plot_series *s, size_t i)
+static double sx(const simc_plot_series *s, size_t i)
 {
     return s->x ? s->x[i] : (double)i;
 }
 
-static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
-                           const vmf_plot_series *series, size_t n_series)
+static int draw_line_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r,
+                           const simc_plot_series *series, size_t n_series)
 {
     int rc = VMF_OK;
     legend lg = {0};
@@ -766,7 +766,7 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
     frame f = {.log_y = o->log_y};
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (size_t k = 0; k < n_series; k++) {
-        const vmf_plot_series *s = &series[k];
+        const simc_plot_series *s = &series[k];
         for (size_t i = 0; i < s->n; i++) {
             double x = sx(s, i), y = s->y[i];
             if (!isfinite(x) || !isfinite(y) || (o->log_y && y <= 0))
@@ -810,7 +810,7 @@ static int draw_line_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
     cairo_rectangle(cr, f.area.x, f.area.y, f.area.w, f.area.h);
     cairo_clip(cr);
     for (size_t k = 0; k < n_series; k++) {
-        const vmf_plot_series *s = &series[k];
+        const simc_plot_series *s = &series[k];
         int color = s->color >= 0 ? s->color : (int)k;
         double lw = (s->line_width > 0 ? s->line_width : 2.0) * st->s;
         if (s->fill) {
@@ -891,8 +891,8 @@ done:
 /* Bar panel                                                                 */
 /* ------------------------------------------------------------------------- */
 
-static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
-                          const vmf_plot_bars *b)
+static int draw_bar_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r,
+                          const simc_plot_bars *b)
 {
     int rc = VMF_OK;
     legend lg = {0};
@@ -963,7 +963,7 @@ static int draw_bar_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, 
         double x0 = f.area.x + slot * (double)c + (slot - inner) / 2;
         double pos = 0, neg = 0;
         for (size_t g = 0; g < ng; g++) {
-            const vmf_plot_series *s = &b->groups[g];
+            const simc_plot_series *s = &b->groups[g];
             double v = s->y[c];
             if (!isfinite(v) || (f.log_y && v <= 0))
                 continue;
@@ -1033,8 +1033,8 @@ done:
 /* Scatter panel                                                             */
 /* ------------------------------------------------------------------------- */
 
-static int draw_scatter_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
-                              const vmf_plot_points *pp)
+static int draw_scatter_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r,
+                              const simc_plot_points *pp)
 {
     int rc = VMF_OK;
     legend lg = {0};
@@ -1161,8 +1161,8 @@ static const char *grid_label(const char *const *labels, size_t i, char *buf, si
     return buf;
 }
 
-static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
-                              const vmf_plot_grid *g)
+static int draw_heatmap_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r,
+                              const simc_plot_grid *g)
 {
     double vmin = g->vmin, vmax = g->vmax;
     if (!isfinite(vmin) || !isfinite(vmax)) {
@@ -1316,7 +1316,7 @@ static int draw_heatmap_panel(cairo_t *cr, const style *st, const vmf_plot_opts 
 /* Text panel                                                                */
 /* ------------------------------------------------------------------------- */
 
-static int draw_text_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o, rect r,
+static int draw_text_panel(cairo_t *cr, const style *st, const simc_plot_opts *o, rect r,
                            const char *text)
 {
     double top = draw_titles(cr, st, o, r);
@@ -1367,33 +1367,33 @@ static int draw_text_panel(cairo_t *cr, const style *st, const vmf_plot_opts *o,
 /* Pages and output                                                          */
 /* ------------------------------------------------------------------------- */
 
-static int check_panel(const vmf_plot_panel *p, char *err, size_t err_size)
+static int check_panel(const simc_plot_panel *p, char *err, size_t err_size)
 {
     switch (p->kind) {
-    case VMF_PLOT_KIND_LINE:
+    case SIMC_PLOT_KIND_LINE:
         if (p->n_series > 0 && p->series == NULL)
             goto bad;
         for (size_t k = 0; k < p->n_series; k++)
             if (p->series[k].n > 0 && p->series[k].y == NULL)
                 goto bad;
         return VMF_OK;
-    case VMF_PLOT_KIND_BAR:
+    case SIMC_PLOT_KIND_BAR:
         if (p->bars == NULL || (p->bars->n_groups > 0 && p->bars->groups == NULL))
             goto bad;
         for (size_t g = 0; g < p->bars->n_groups; g++)
             if (p->bars->n_categories > 0 && p->bars->groups[g].y == NULL)
                 goto bad;
         return VMF_OK;
-    case VMF_PLOT_KIND_SCATTER:
+    case SIMC_PLOT_KIND_SCATTER:
         if (p->points == NULL || (p->points->n > 0 && (!p->points->x || !p->points->y)) ||
             (p->points->n_highlight > 0 && (!p->points->hx || !p->points->hy)))
             goto bad;
         return VMF_OK;
-    case VMF_PLOT_KIND_HEATMAP:
+    case SIMC_PLOT_KIND_HEATMAP:
         if (p->grid == NULL || (p->grid->rows * p->grid->cols > 0 && p->grid->values == NULL))
             goto bad;
         return VMF_OK;
-    case VMF_PLOT_KIND_TEXT:
+    case SIMC_PLOT_KIND_TEXT:
         return VMF_OK;
     }
 bad:
@@ -1401,7 +1401,7 @@ bad:
     return VMF_EINVAL;
 }
 
-static int draw_panel(cairo_t *cr, const vmf_plot_panel *p, rect r)
+static int draw_panel(cairo_t *cr, const simc_plot_panel *p, rect r)
 {
     style st = make_style(r.w, r.h);
     cairo_save(cr);
@@ -1409,19 +1409,19 @@ static int draw_panel(cairo_t *cr, const vmf_plot_panel *p, rect r)
     cairo_clip(cr);
     int rc = VMF_OK;
     switch (p->kind) {
-    case VMF_PLOT_KIND_LINE:
+    case SIMC_PLOT_KIND_LINE:
         rc = draw_line_panel(cr, &st, &p->opts, r, p->series, p->n_series);
         break;
-    case VMF_PLOT_KIND_BAR:
+    case SIMC_PLOT_KIND_BAR:
         rc = draw_bar_panel(cr, &st, &p->opts, r, p->bars);
         break;
-    case VMF_PLOT_KIND_SCATTER:
+    case SIMC_PLOT_KIND_SCATTER:
         rc = draw_scatter_panel(cr, &st, &p->opts, r, p->points);
         break;
-    case VMF_PLOT_KIND_HEATMAP:
+    case SIMC_PLOT_KIND_HEATMAP:
         rc = draw_heatmap_panel(cr, &st, &p->opts, r, p->grid);
         break;
-    case VMF_PLOT_KIND_TEXT:
+    case SIMC_PLOT_KIND_TEXT:
         rc = draw_text_panel(cr, &st, &p->opts, r, p->text);
         break;
     }
@@ -1429,8 +1429,8 @@ static int draw_panel(cairo_t *cr, const vmf_plot_panel *p, rect r)
     return rc;
 }
 
-static int draw_page(cairo_t *cr, const vmf_plot_panel *panels, size_t n, size_t columns,
-                     const vmf_plot_opts *page, double w, double h, int single)
+static int draw_page(cairo_t *cr, const simc_plot_panel *panels, size_t n, size_t columns,
+                     const simc_plot_opts *page, double w, double h, int single)
 {
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
@@ -1451,8 +1451,9 @@ static int draw_page(cairo_t *cr, const vmf_plot_panel *panels, size_t n, size_t
     return VMF_OK;
 }
 
-static int render(const vmf_plot_panel *panels, size_t n, size_t columns, const vmf_plot_opts *page,
-                  int single, const char *path, char *err, size_t err_size)
+static int render(const simc_plot_panel *panels, size_t n, size_t columns,
+                  const simc_plot_opts *page, int single, const char *path, char *err,
+                  size_t err_size)
 {
     if (panels == NULL || n == 0 || columns == 0 || path == NULL || page == NULL) {
         set_err(err, err_size, "plot: bad arguments");
@@ -1469,7 +1470,7 @@ static int render(const vmf_plot_panel *panels, size_t n, size_t columns, const 
         set_err(err, err_size, "plot: %d x %d pixels is too large", w, h);
         return VMF_EINVAL;
     }
-    unsigned formats = page->formats ? page->formats : (VMF_PLOT_PNG | VMF_PLOT_SVG);
+    unsigned formats = page->formats ? page->formats : (SIMC_PLOT_PNG | SIMC_PLOT_SVG);
     size_t len = strlen(path);
     char *file = malloc(len + 5);
     if (file == NULL) {
@@ -1478,7 +1479,7 @@ static int render(const vmf_plot_panel *panels, size_t n, size_t columns, const 
     }
     int rc = VMF_OK;
     for (int fmt = 0; fmt < 2 && rc == VMF_OK; fmt++) {
-        unsigned bit = fmt == 0 ? VMF_PLOT_PNG : VMF_PLOT_SVG;
+        unsigned bit = fmt == 0 ? SIMC_PLOT_PNG : SIMC_PLOT_SVG;
         if (!(formats & bit))
             continue;
         memcpy(file, path, len);
@@ -1521,58 +1522,58 @@ static int render(const vmf_plot_panel *panels, size_t n, size_t columns, const 
     return rc;
 }
 
-int vmf_plot_line(const vmf_plot_series *series, size_t n_series, const vmf_plot_opts *o,
-                  const char *path, char *err, size_t err_size)
+int simc_plot_line(const simc_plot_series *series, size_t n_series, const simc_plot_opts *o,
+                   const char *path, char *err, size_t err_size)
 {
     if (o == NULL) {
         set_err(err, err_size, "plot: no options");
         return VMF_EINVAL;
     }
-    vmf_plot_panel p = {
-        .kind = VMF_PLOT_KIND_LINE, .opts = *o, .series = series, .n_series = n_series};
+    simc_plot_panel p = {
+        .kind = SIMC_PLOT_KIND_LINE, .opts = *o, .series = series, .n_series = n_series};
     return render(&p, 1, 1, o, 1, path, err, err_size);
 }
 
-int vmf_plot_bar(const vmf_plot_bars *bars, const vmf_plot_opts *o, const char *path, char *err,
-                 size_t err_size)
+int simc_plot_bar(const simc_plot_bars *bars, const simc_plot_opts *o, const char *path, char *err,
+                  size_t err_size)
 {
     if (o == NULL) {
         set_err(err, err_size, "plot: no options");
         return VMF_EINVAL;
     }
-    vmf_plot_panel p = {.kind = VMF_PLOT_KIND_BAR, .opts = *o, .bars = bars};
+    simc_plot_panel p = {.kind = SIMC_PLOT_KIND_BAR, .opts = *o, .bars = bars};
     return render(&p, 1, 1, o, 1, path, err, err_size);
 }
 
-int vmf_plot_scatter(const vmf_plot_points *points, const vmf_plot_opts *o, const char *path,
-                     char *err, size_t err_size)
+int simc_plot_scatter(const simc_plot_points *points, const simc_plot_opts *o, const char *path,
+                      char *err, size_t err_size)
 {
     if (o == NULL) {
         set_err(err, err_size, "plot: no options");
         return VMF_EINVAL;
     }
-    vmf_plot_panel p = {.kind = VMF_PLOT_KIND_SCATTER, .opts = *o, .points = points};
+    simc_plot_panel p = {.kind = SIMC_PLOT_KIND_SCATTER, .opts = *o, .points = points};
     return render(&p, 1, 1, o, 1, path, err, err_size);
 }
 
-int vmf_plot_heatmap(const vmf_plot_grid *grid, const vmf_plot_opts *o, const char *path, char *err,
-                     size_t err_size)
+int simc_plot_heatmap(const simc_plot_grid *grid, const simc_plot_opts *o, const char *path,
+                      char *err, size_t err_size)
 {
     if (o == NULL) {
         set_err(err, err_size, "plot: no options");
         return VMF_EINVAL;
     }
-    vmf_plot_panel p = {.kind = VMF_PLOT_KIND_HEATMAP, .opts = *o, .grid = grid};
+    simc_plot_panel p = {.kind = SIMC_PLOT_KIND_HEATMAP, .opts = *o, .grid = grid};
     return render(&p, 1, 1, o, 1, path, err, err_size);
 }
 
-int vmf_plot_page(const vmf_plot_panel *panels, size_t n_panels, size_t columns,
-                  const vmf_plot_opts *page, const char *path, char *err, size_t err_size)
+int simc_plot_page(const simc_plot_panel *panels, size_t n_panels, size_t columns,
+                   const simc_plot_opts *page, const char *path, char *err, size_t err_size)
 {
     return render(panels, n_panels, columns, page, 0, path, err, err_size);
 }
 
-void vmf_plot_release(void)
+void simc_plot_release(void)
 {
     cairo_debug_reset_static_data();
     FcFini();

@@ -22,21 +22,20 @@ void vmfmm_data_free(vmfmm_data *data)
     memset(data, 0, sizeof *data);
 }
 
-int vmfmm_check_readable(vmf_cli *cli, const char *what, const char *path)
+int vmfmm_check_readable(simc_cli *cli, const char *what, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
-        return vmf_cli_fail(cli, VMF_EX_NOINPUT, "cannot read %s '%s': %s", what, path,
-                            strerror(errno));
+        return simc_cli_fail(cli, EX_NOINPUT, "cannot read %s '%s': %s", what, path,
+                             strerror(errno));
     /* A directory opens for reading on Linux; reading it fails with EISDIR. */
     char c;
     size_t r = fread(&c, 1, 1, f);
     int e = ferror(f) ? errno : 0;
     fclose(f);
     if (r == 0 && e != 0)
-        return vmf_cli_fail(cli, VMF_EX_NOINPUT, "cannot read %s '%s': %s", what, path,
-                            strerror(e));
-    return VMF_EX_OK;
+        return simc_cli_fail(cli, EX_NOINPUT, "cannot read %s '%s': %s", what, path, strerror(e));
+    return EX_OK;
 }
 
 /*
@@ -44,34 +43,34 @@ int vmfmm_check_readable(vmf_cli *cli, const char *what, const char *path)
  * message already names the file (the readers do), so the path is not
  * printed twice.
  */
-static int fail_named(vmf_cli *cli, int rc, const char *what, const char *path)
+static int fail_named(simc_cli *cli, int rc, const char *what, const char *path)
 {
     const char *detail = vmf_last_error();
     if (detail && detail[0] && strstr(detail, path))
-        return vmf_cli_fail(cli, vmf_cli_exit_code(rc), "%s: %s", what, detail);
-    return vmf_cli_fail_vmf(cli, rc, "%s '%s'", what, path);
+        return simc_cli_fail(cli, simc_cli_exit_code(rc), "%s: %s", what, detail);
+    return simc_cli_fail_vmf(cli, rc, "%s '%s'", what, path);
 }
 
 /* Exit code for a failed load: a read error is "cannot read input" (66), the rest data (65). */
-static int load_fail(vmf_cli *cli, int rc, const char *what, const char *path)
+static int load_fail(simc_cli *cli, int rc, const char *what, const char *path)
 {
     if (rc == VMF_EIO || rc == VMF_ENOTFOUND) {
         /* A read error makes the input unreadable (66); an .npz without X is bad data. */
-        int code = rc == VMF_EIO ? VMF_EX_NOINPUT : VMF_EX_DATAERR;
+        int code = rc == VMF_EIO ? EX_NOINPUT : EX_DATAERR;
         const char *detail = vmf_last_error();
         if (detail && detail[0] && strstr(detail, path))
-            return vmf_cli_fail(cli, code, "%s: %s", what, detail);
-        return vmf_cli_fail(cli, code, "%s '%s': %s", what, path,
-                            detail && detail[0] ? detail : vmf_strerror(rc));
+            return simc_cli_fail(cli, code, "%s: %s", what, detail);
+        return simc_cli_fail(cli, code, "%s '%s': %s", what, path,
+                             detail && detail[0] ? detail : vmf_strerror(rc));
     }
     return fail_named(cli, rc, what, path);
 }
 
 /* Reads a label file into a 1-D array (.npy, .npz member "y", or a one-column CSV). */
-static int read_labels_file(vmf_cli *cli, const char *path, vmf_array *out)
+static int read_labels_file(simc_cli *cli, const char *path, vmf_array *out)
 {
     char ext[16];
-    vmf_cli_extension(path, ext, sizeof ext);
+    simc_cli_extension(path, ext, sizeof ext);
     int rc;
     if (strcmp(ext, "npz") == 0) {
         rc = vmf_npz_read(path, "y", out);
@@ -82,21 +81,21 @@ static int read_labels_file(vmf_cli *cli, const char *path, vmf_array *out)
             /* A CSV of labels is one integer per line: make it an int64 vector. */
             if (a.ndim != 2 || a.shape[1] != 1) {
                 vmf_array_free(&a);
-                return vmf_cli_fail(cli, VMF_EX_DATAERR, "labels '%s': expected one label per line",
-                                    path);
+                return simc_cli_fail(cli, EX_DATAERR, "labels '%s': expected one label per line",
+                                     path);
             }
             int64_t *v = malloc((a.count ? a.count : 1) * sizeof *v);
             if (v == NULL) {
                 vmf_array_free(&a);
-                return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+                return simc_cli_fail(cli, EX_OSERR, "out of memory");
             }
             const float *f = a.data;
             for (size_t i = 0; i < a.count; i++) {
                 if (!(f[i] == floorf(f[i])) || fabsf(f[i]) > 16777216.0f) {
                     free(v);
                     vmf_array_free(&a);
-                    return vmf_cli_fail(cli, VMF_EX_DATAERR,
-                                        "labels '%s': line %zu is not an integer", path, i + 1);
+                    return simc_cli_fail(cli, EX_DATAERR, "labels '%s': line %zu is not an integer",
+                                         path, i + 1);
                 }
                 v[i] = (int64_t)f[i];
             }
@@ -114,18 +113,18 @@ static int read_labels_file(vmf_cli *cli, const char *path, vmf_array *out)
     }
     if (rc != VMF_OK)
         return load_fail(cli, rc, "labels", path);
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /* Interns a 1-D label array into data->labels and data->y. */
-static int set_labels(vmf_cli *cli, vmfmm_data *data, const vmf_array *a, const char *path)
+static int set_labels(simc_cli *cli, vmfmm_data *data, const vmf_array *a, const char *path)
 {
     if (a->ndim != 1 && !(a->ndim == 2 && a->shape[1] == 1))
-        return vmf_cli_fail(cli, VMF_EX_DATAERR, "labels '%s': expected a 1-D array, got %zu-D",
-                            path, a->ndim);
+        return simc_cli_fail(cli, EX_DATAERR, "labels '%s': expected a 1-D array, got %zu-D", path,
+                             a->ndim);
     if (a->count != data->n)
-        return vmf_cli_fail(cli, VMF_EX_DATAERR, "labels '%s' have %zu rows, the input has %zu",
-                            path, a->count, data->n);
+        return simc_cli_fail(cli, EX_DATAERR, "labels '%s' have %zu rows, the input has %zu", path,
+                             a->count, data->n);
     vmf_labels view;
     int64_t *storage = NULL;
     vmf_array flat = *a;
@@ -133,22 +132,22 @@ static int set_labels(vmf_cli *cli, vmfmm_data *data, const vmf_array *a, const 
     flat.shape[0] = a->count;
     int rc = vmf_labels_from_array(&flat, &view, &storage);
     if (rc != VMF_OK)
-        return vmf_cli_fail_vmf(cli, rc, "labels '%s'", path);
+        return simc_cli_fail_vmf(cli, rc, "labels '%s'", path);
     data->y = malloc((data->n ? data->n : 1) * sizeof *data->y);
     if (data->y == NULL) {
         free(storage);
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
     }
     rc = vmf_label_table_new(&data->labels);
     if (rc == VMF_OK)
         rc = vmf_label_table_intern(data->labels, &view, data->y);
     free(storage);
     if (rc != VMF_OK)
-        return vmf_cli_fail_vmf(cli, rc, "labels '%s'", path);
-    return VMF_EX_OK;
+        return simc_cli_fail_vmf(cli, rc, "labels '%s'", path);
+    return EX_OK;
 }
 
-int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmfmm_data *out)
+int vmfmm_data_load(simc_cli *cli, const char *path, const char *labels_path, vmfmm_data *out)
 {
     memset(out, 0, sizeof *out);
     int ex = vmfmm_check_readable(cli, "input", path);
@@ -168,13 +167,13 @@ int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmf
     }
     snprintf(out->source, sizeof out->source, "%s", path);
     if (out->n == 0) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has no rows", path);
+        ex = simc_cli_fail(cli, EX_DATAERR, "input '%s' has no rows", path);
         goto fail;
     }
     if (out->d < 2) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
-                          "input '%s' has %zu column(s); a direction needs at least 2", path,
-                          out->d);
+        ex = simc_cli_fail(cli, EX_DATAERR,
+                           "input '%s' has %zu column(s); a direction needs at least 2", path,
+                           out->d);
         goto fail;
     }
     rc = vmf_rows_normalize(out->x, out->n, out->d);
@@ -195,7 +194,7 @@ int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmf
         vmfmm_data_free(out);
         return ex;
     }
-    return VMF_EX_OK;
+    return EX_OK;
 fail:
     vmf_array_free(&y);
     vmfmm_data_free(out);
@@ -203,7 +202,7 @@ fail:
 }
 
 /* One input of vmfmm_data_load_many: its unit rows and its raw labels (if any). */
-static int load_part(vmf_cli *cli, const char *path, const char *labels_path, const char *id_col,
+static int load_part(simc_cli *cli, const char *path, const char *labels_path, const char *id_col,
                      const char *label_col, float **x, size_t *n, size_t *d, vmf_array *y)
 {
     int ex = vmfmm_check_readable(cli, "input", path);
@@ -214,11 +213,11 @@ static int load_part(vmf_cli *cli, const char *path, const char *labels_path, co
     int rc;
     if (id_col || label_col) {
         char ext[16];
-        vmf_cli_extension(path, ext, sizeof ext);
+        simc_cli_extension(path, ext, sizeof ext);
         if (strcmp(ext, "csv") != 0)
-            return vmf_cli_fail(cli, VMF_EX_USAGE,
-                                "--id-column and --label-column apply to CSV inputs, not '%s'",
-                                path);
+            return simc_cli_fail(cli, EX_USAGE,
+                                 "--id-column and --label-column apply to CSV inputs, not '%s'",
+                                 path);
         vmf_csv_opts o;
         vmf_csv_opts_init(&o);
         o.id_column = id_col;
@@ -236,16 +235,15 @@ static int load_part(vmf_cli *cli, const char *path, const char *labels_path, co
         return load_fail(cli, rc, "input", path);
     }
     if (*n == 0)
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has no rows", path);
+        ex = simc_cli_fail(cli, EX_DATAERR, "input '%s' has no rows", path);
     else if (*d < 2)
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
-                          "input '%s' has %zu column(s); a direction needs at least 2", path, *d);
+        ex = simc_cli_fail(cli, EX_DATAERR,
+                           "input '%s' has %zu column(s); a direction needs at least 2", path, *d);
     else if ((rc = vmf_rows_normalize(*x, *n, *d)) != VMF_OK)
         ex = fail_named(cli, rc, "input", path);
-    else if (labels_path && (ex = read_labels_file(cli, labels_path, y)) == VMF_EX_OK &&
-             y->count != *n)
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "labels '%s' have %zu rows, the input '%s' has %zu",
-                          labels_path, y->count, path, *n);
+    else if (labels_path && (ex = read_labels_file(cli, labels_path, y)) == EX_OK && y->count != *n)
+        ex = simc_cli_fail(cli, EX_DATAERR, "labels '%s' have %zu rows, the input '%s' has %zu",
+                           labels_path, y->count, path, *n);
     if (ex) {
         free(*x);
         *x = NULL;
@@ -254,16 +252,16 @@ static int load_part(vmf_cli *cli, const char *path, const char *labels_path, co
     return ex;
 }
 
-int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
+int vmfmm_data_load_many(simc_cli *cli, const char *const *paths, size_t n_paths,
                          const char *const *labels_paths, size_t n_labels, const char *id_column,
                          const char *label_column, vmfmm_data *out)
 {
     memset(out, 0, sizeof *out);
     vmf_array *ys = calloc(n_paths ? n_paths : 1, sizeof *ys);
     size_t *rows = calloc(n_paths ? n_paths : 1, sizeof *rows);
-    int ex = VMF_EX_OK, labelled = 1;
+    int ex = EX_OK, labelled = 1;
     if (ys == NULL || rows == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n_paths && !ex; i++) {
@@ -275,14 +273,14 @@ int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
             break;
         if (i > 0 && di != out->d) {
             free(xi);
-            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has %zu columns, '%s' has %zu",
-                              paths[i], di, paths[0], out->d);
+            ex = simc_cli_fail(cli, EX_DATAERR, "input '%s' has %zu columns, '%s' has %zu",
+                               paths[i], di, paths[0], out->d);
             break;
         }
         size_t total = out->n + ni, bytes;
         if (__builtin_mul_overflow(total, di * sizeof(float), &bytes)) {
             free(xi);
-            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "the inputs hold too many rows");
+            ex = simc_cli_fail(cli, EX_DATAERR, "the inputs hold too many rows");
             break;
         }
         if (i == 0) {
@@ -291,7 +289,7 @@ int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
             float *grown = realloc(out->x, bytes);
             if (grown == NULL) {
                 free(xi);
-                ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu rows", total);
+                ex = simc_cli_fail(cli, EX_OSERR, "out of memory for %zu rows", total);
                 break;
             }
             out->x = grown;
@@ -317,8 +315,8 @@ int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
             const char *lp = n_labels ? labels_paths[i] : paths[i];
             vmf_array flat = ys[i];
             if (flat.ndim != 1 && !(flat.ndim == 2 && flat.shape[1] == 1)) {
-                ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
-                                  "labels '%s': expected a 1-D array, got %zu-D", lp, flat.ndim);
+                ex = simc_cli_fail(cli, EX_DATAERR, "labels '%s': expected a 1-D array, got %zu-D",
+                                   lp, flat.ndim);
                 break;
             }
             flat.ndim = 1;
@@ -330,20 +328,20 @@ int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
                 rc = vmf_label_table_intern(out->labels, &view, out->y + off);
             free(storage);
             if (rc != VMF_OK) {
-                ex = vmf_cli_fail_vmf(cli, rc, "labels '%s'%s", lp,
-                                      i > 0 ? " (all inputs need labels of one kind)" : "");
+                ex = simc_cli_fail_vmf(cli, rc, "labels '%s'%s", lp,
+                                       i > 0 ? " (all inputs need labels of one kind)" : "");
                 break;
             }
             off += rows[i];
         }
         if (!ex && rc != VMF_OK)
-            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
     } else if (n_labels == 0) {
         /* Some inputs carry labels, others not: use none rather than a partial set. */
         for (size_t i = 0; i < n_paths; i++)
             if (ys[i].data != NULL) {
-                vmf_cli_warn(cli, "only some inputs carry labels ('%s' does); ignoring them",
-                             paths[i]);
+                simc_cli_warn(cli, "only some inputs carry labels ('%s' does); ignoring them",
+                              paths[i]);
                 break;
             }
     }
@@ -357,16 +355,17 @@ done:
     return ex;
 }
 
-int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t seed, vmfmm_data *out)
+int vmfmm_data_synthetic(simc_cli *cli, size_t n, size_t d, size_t k, uint64_t seed,
+                         vmfmm_data *out)
 {
     memset(out, 0, sizeof *out);
     if (k == 0 || d < 2 || n == 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "synthetic sample needs n >= 1, d >= 2, k >= 1");
+        return simc_cli_fail(cli, EX_USAGE, "synthetic sample needs n >= 1, d >= 2, k >= 1");
     size_t cells;
     if (__builtin_mul_overflow(n, d, &cells) || cells > ((size_t)1 << 31))
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "synthetic sample of %zu x %zu values is too large",
-                            n, d);
-    int ex = VMF_EX_OSERR;
+        return simc_cli_fail(cli, EX_USAGE, "synthetic sample of %zu x %zu values is too large", n,
+                             d);
+    int ex = EX_OSERR;
     float *means = malloc(k * d * sizeof *means);
     double *weights = malloc(k * sizeof *weights);
     double *kappas = malloc(k * sizeof *kappas);
@@ -374,7 +373,7 @@ int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t se
     out->y = malloc(n * sizeof *out->y);
     vmf_mixture *m = NULL;
     if (!means || !weights || !kappas || !out->x || !out->y) {
-        vmf_cli_fail(cli, ex, "out of memory");
+        simc_cli_fail(cli, ex, "out of memory");
         goto done;
     }
     vmf_rng rng;
@@ -399,13 +398,13 @@ int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t se
     if (rc == VMF_OK)
         rc = vmf_mixture_sample(m, n, &rng, out->x, out->y);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "synthetic sample");
+        ex = simc_cli_fail_vmf(cli, rc, "synthetic sample");
         goto done;
     }
     /* Labels are the true components: the fit can be scored against them. */
     int64_t *ids = malloc(k * sizeof *ids);
     if (ids == NULL) {
-        vmf_cli_fail(cli, ex, "out of memory");
+        simc_cli_fail(cli, ex, "out of memory");
         goto done;
     }
     for (size_t j = 0; j < k; j++)
@@ -416,7 +415,7 @@ int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t se
         rc = vmf_label_table_intern(out->labels, &view, NULL);
     free(ids);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "synthetic labels");
+        ex = simc_cli_fail_vmf(cli, rc, "synthetic labels");
         goto done;
     }
     out->n = n;
@@ -424,7 +423,7 @@ int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t se
     out->synthetic = 1;
     snprintf(out->source, sizeof out->source, "synthetic (n=%zu, d=%zu, k=%zu, seed=%llu)", n, d, k,
              (unsigned long long)seed);
-    ex = VMF_EX_OK;
+    ex = EX_OK;
 done:
     vmf_mixture_free(m);
     free(means);
@@ -516,7 +515,7 @@ void vmfmm_model_free(vmfmm_model *m)
     memset(m, 0, sizeof *m);
 }
 
-int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out)
+int vmfmm_model_load(simc_cli *cli, const char *path, vmfmm_model *out)
 {
     memset(out, 0, sizeof *out);
     int ex = vmfmm_check_readable(cli, "model", path);
@@ -524,24 +523,24 @@ int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out)
         return ex;
     char *text = NULL;
     size_t len = 0;
-    if (vmf_cli_read_file(path, (size_t)1 << 31, &text, &len) != 0)
-        return vmf_cli_fail(cli, errno == EFBIG ? VMF_EX_DATAERR : VMF_EX_NOINPUT,
-                            "cannot read model '%s': %s", path, strerror(errno));
+    if (simc_cli_read_file(path, (size_t)1 << 31, &text, &len) != 0)
+        return simc_cli_fail(cli, errno == EFBIG ? EX_DATAERR : EX_NOINPUT,
+                             "cannot read model '%s': %s", path, strerror(errno));
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {
         free(text);
-        return vmf_cli_fail(cli, VMF_EX_DATAERR, "model '%s': invalid JSON at line %d: %s", path,
-                            jerr.line, jerr.text);
+        return simc_cli_fail(cli, EX_DATAERR, "model '%s': invalid JSON at line %d: %s", path,
+                             jerr.line, jerr.text);
     }
     const char *format = json_string_value(json_object_get(root, "format"));
     const char *kind = json_string_value(json_object_get(root, "kind"));
     if (!json_is_object(root) || format == NULL || strcmp(format, "vmfmm-model") != 0) {
         json_decref(root);
         free(text);
-        return vmf_cli_fail(cli, VMF_EX_DATAERR,
-                            "model '%s': not a vmfmm model (\"format\" must be \"vmfmm-model\")",
-                            path);
+        return simc_cli_fail(cli, EX_DATAERR,
+                             "model '%s': not a vmfmm model (\"format\" must be \"vmfmm-model\")",
+                             path);
     }
     int rc;
     if (kind == NULL || strcmp(kind, "mixture") == 0) {
@@ -551,8 +550,7 @@ int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out)
         out->kind = VMFMM_MODEL_CLASSIFIER;
         rc = vmf_classifier_from_json(text, len, &out->classifier);
     } else {
-        int ex2 =
-            vmf_cli_fail(cli, VMF_EX_DATAERR, "model '%s': unknown kind \"%.40s\"", path, kind);
+        int ex2 = simc_cli_fail(cli, EX_DATAERR, "model '%s': unknown kind \"%.40s\"", path, kind);
         json_decref(root);
         free(text);
         return ex2;
@@ -561,9 +559,9 @@ int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out)
     free(text);
     if (rc != VMF_OK) {
         memset(out, 0, sizeof *out);
-        return vmf_cli_fail_vmf(cli, rc, "model '%s'", path);
+        return simc_cli_fail_vmf(cli, rc, "model '%s'", path);
     }
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -581,40 +579,40 @@ json_t *vmfmm_jreal_array(const double *v, size_t n)
     return a;
 }
 
-int vmfmm_json_write(vmf_cli *cli, const char *path, json_t *obj)
+int vmfmm_json_write(simc_cli *cli, const char *path, json_t *obj)
 {
     char *s = json_dumps(obj, JSON_INDENT(2) | JSON_REAL_PRECISION(15) | JSON_PRESERVE_ORDER);
     if (s == NULL)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory writing '%s'", path);
+        return simc_cli_fail(cli, EX_OSERR, "out of memory writing '%s'", path);
     size_t len = strlen(s);
-    int ok = vmf_cli_write_file(path, s, len) == 0;
+    int ok = simc_cli_write_file(path, s, len) == 0;
     int e = errno;
     free(s);
     if (!ok)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(e));
-    return VMF_EX_OK;
+        return simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(e));
+    return EX_OK;
 }
 
-int vmfmm_json_print(vmf_cli *cli, json_t *obj)
+int vmfmm_json_print(simc_cli *cli, json_t *obj)
 {
     char *s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(15) | JSON_PRESERVE_ORDER);
     if (s == NULL)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
-    vmf_cli_progress_done(cli);
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
+    simc_cli_progress_done(cli);
     puts(s);
     fflush(stdout);
     free(s);
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /* ---- options --------------------------------------------------------------- */
 
-int vmfmm_parse_estimator(vmf_cli *cli, const char *arg, vmf_kappa_estimator *out)
+int vmfmm_parse_estimator(simc_cli *cli, const char *arg, vmf_kappa_estimator *out)
 {
     if (vmf_kappa_estimator_parse(arg, out) == VMF_OK)
-        return VMF_EX_OK;
-    return vmf_cli_fail(cli, VMF_EX_USAGE,
-                        "--kappa-estimator must be banerjee, sra, song or exact, got '%.40s'", arg);
+        return EX_OK;
+    return simc_cli_fail(
+        cli, EX_USAGE, "--kappa-estimator must be banerjee, sra, song or exact, got '%.40s'", arg);
 }
 
 void vmfmm_set_threads(size_t threads)

@@ -68,10 +68,10 @@ static void embed_out_free(embed_out *o)
 }
 
 /* Exit code of a libvmfmm_clip failure: unreadable input 66, bad data 65. */
-static int clip_fail(vmf_cli *cli, int rc)
+static int clip_fail(simc_cli *cli, int rc)
 {
-    int code = rc == VMF_EIO ? VMF_EX_NOINPUT : rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_DATAERR;
-    return vmf_cli_fail(cli, code, "%s", vmf_clip_last_error());
+    int code = rc == VMF_EIO ? EX_NOINPUT : rc == VMF_ENOMEM ? EX_OSERR : EX_DATAERR;
+    return simc_cli_fail(cli, code, "%s", vmf_clip_last_error());
 }
 
 static char *dup_printf(const char *a, const char *b, size_t line)
@@ -87,39 +87,39 @@ static char *dup_printf(const char *a, const char *b, size_t line)
     return s;
 }
 
-static int grow(vmf_cli *cli, embed_out *o, size_t extra)
+static int grow(simc_cli *cli, embed_out *o, size_t extra)
 {
     size_t n = o->n + extra;
     float *x = realloc(o->x, (n ? n : 1) * o->d * sizeof *x);
     if (!x)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu embeddings", n);
+        return simc_cli_fail(cli, EX_OSERR, "out of memory for %zu embeddings", n);
     o->x = x;
     char **ids = realloc(o->ids, (n ? n : 1) * sizeof *ids);
     if (!ids)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu embeddings", n);
+        return simc_cli_fail(cli, EX_OSERR, "out of memory for %zu embeddings", n);
     o->ids = ids;
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
-static int embed_texts(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, embed_out *o)
+static int embed_texts(simc_cli *cli, const embed_opts *opt, const vmf_clip *m, embed_out *o)
 {
     const char *path = opt->text_file;
     char *text = NULL;
     size_t len = 0;
-    if (vmf_cli_read_file(path, (size_t)1 << 31, &text, &len) != 0)
-        return vmf_cli_fail(cli, VMF_EX_NOINPUT, "%s: cannot read: %s", path, strerror(errno));
-    int code = VMF_EX_OK;
+    if (simc_cli_read_file(path, (size_t)1 << 31, &text, &len) != 0)
+        return simc_cli_fail(cli, EX_NOINPUT, "%s: cannot read: %s", path, strerror(errno));
+    int code = EX_OK;
     size_t cap = 64, n = 0;
     char **lines = malloc(cap * sizeof *lines);
     size_t *lineno = malloc(cap * sizeof *lineno);
     size_t ctx = vmf_clip_context_length(m);
     int32_t *ids = malloc((ctx + 1) * sizeof *ids);
     if (!lines || !lineno || !ids) {
-        code = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory reading %s", path);
+        code = simc_cli_fail(cli, EX_OSERR, "out of memory reading %s", path);
         goto done;
     }
     if (memchr(text, '\0', len)) {
-        code = vmf_cli_fail(cli, VMF_EX_DATAERR, "%s: contains a NUL byte (not a text file)", path);
+        code = simc_cli_fail(cli, EX_DATAERR, "%s: contains a NUL byte (not a text file)", path);
         goto done;
     }
     /* Split into lines (a final newline ends the last line; \r\n is accepted). */
@@ -138,7 +138,7 @@ static int embed_texts(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, e
             if (l2)
                 lines = l2;
             if (!l2 || !n2) {
-                code = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory reading %s", path);
+                code = simc_cli_fail(cli, EX_OSERR, "out of memory reading %s", path);
                 goto done;
             }
             lineno = n2;
@@ -148,7 +148,7 @@ static int embed_texts(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, e
         p = nl ? nl + 1 : text + len;
     }
     if (n == 0) {
-        code = vmf_cli_fail(cli, VMF_EX_DATAERR, "%s: no text lines", path);
+        code = simc_cli_fail(cli, EX_DATAERR, "%s: no text lines", path);
         goto done;
     }
     /* Check every line first, so that an error names its line before any work is done. */
@@ -156,27 +156,27 @@ static int embed_texts(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, e
         size_t count = 0;
         int rc = vmf_clip_tokenize(m, lines[i], opt->truncate, ids, ctx + 1, &count);
         if (rc == VMF_EINVAL) {
-            code = vmf_cli_fail(cli, VMF_EX_DATAERR, "%s:%zu: empty text line", path, lineno[i]);
+            code = simc_cli_fail(cli, EX_DATAERR, "%s:%zu: empty text line", path, lineno[i]);
             goto done;
         }
         if (rc == VMF_ERANGE) {
-            code = vmf_cli_fail(cli, VMF_EX_DATAERR,
-                                "%s:%zu: text longer than the context (%s; --truncate keeps the "
-                                "first tokens)",
-                                path, lineno[i], vmf_clip_last_error());
+            code = simc_cli_fail(cli, EX_DATAERR,
+                                 "%s:%zu: text longer than the context (%s; --truncate keeps the "
+                                 "first tokens)",
+                                 path, lineno[i], vmf_clip_last_error());
             goto done;
         }
         if (rc != VMF_OK) {
-            code = vmf_cli_fail(cli, rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_DATAERR, "%s:%zu: %s",
-                                path, lineno[i], vmf_clip_last_error());
+            code = simc_cli_fail(cli, rc == VMF_ENOMEM ? EX_OSERR : EX_DATAERR, "%s:%zu: %s", path,
+                                 lineno[i], vmf_clip_last_error());
             goto done;
         }
     }
-    if ((code = grow(cli, o, n)) != VMF_EX_OK)
+    if ((code = grow(cli, o, n)) != EX_OK)
         goto done;
     for (size_t i = 0; i < n; i += opt->batch) {
         size_t b = n - i < opt->batch ? n - i : opt->batch;
-        vmf_cli_progress(cli, "embedding texts %zu/%zu", i, n);
+        simc_cli_progress(cli, "embedding texts %zu/%zu", i, n);
         int rc = vmf_clip_embed_texts(m, (const char *const *)lines + i, b, opt->truncate,
                                       o->x + (o->n + i) * o->d);
         if (rc != VMF_OK) {
@@ -186,12 +186,12 @@ static int embed_texts(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, e
     }
     for (size_t i = 0; i < n; i++) {
         if (!(o->ids[o->n] = dup_printf(path, "", lineno[i]))) {
-            code = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            code = simc_cli_fail(cli, EX_OSERR, "out of memory");
             goto done;
         }
         o->n++;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
 done:
     free(text);
     free(lines);
@@ -205,19 +205,18 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int list_images(vmf_cli *cli, const char *dir, char ***names_out, size_t *n_out)
+static int list_images(simc_cli *cli, const char *dir, char ***names_out, size_t *n_out)
 {
     DIR *d = opendir(dir);
     if (!d)
-        return vmf_cli_fail(cli, VMF_EX_NOINPUT, "%s: cannot open folder: %s", dir,
-                            strerror(errno));
+        return simc_cli_fail(cli, EX_NOINPUT, "%s: cannot open folder: %s", dir, strerror(errno));
     size_t n = 0, cap = 64;
     char **names = malloc(cap * sizeof *names);
     struct dirent *e;
-    int code = VMF_EX_OK;
+    int code = EX_OK;
     while (names && (e = readdir(d)) != NULL) {
         char ext[16];
-        vmf_cli_extension(e->d_name, ext, sizeof ext);
+        simc_cli_extension(e->d_name, ext, sizeof ext);
         if (e->d_name[0] == '.' ||
             (strcmp(ext, "jpg") != 0 && strcmp(ext, "jpeg") != 0 && strcmp(ext, "png") != 0))
             continue;
@@ -236,11 +235,11 @@ static int list_images(vmf_cli *cli, const char *dir, char ***names_out, size_t 
         for (size_t i = 0; names && i < n; i++)
             free(names[i]);
         free(names);
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory listing %s", dir);
+        return simc_cli_fail(cli, EX_OSERR, "out of memory listing %s", dir);
     }
     if (n == 0) {
         free(names);
-        return vmf_cli_fail(cli, VMF_EX_NOINPUT, "%s: no .jpg, .jpeg or .png files", dir);
+        return simc_cli_fail(cli, EX_NOINPUT, "%s: no .jpg, .jpeg or .png files", dir);
     }
     qsort(names, n, sizeof *names, name_cmp);
     *names_out = names;
@@ -248,12 +247,12 @@ static int list_images(vmf_cli *cli, const char *dir, char ***names_out, size_t 
     return code;
 }
 
-static int embed_images(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, embed_out *o)
+static int embed_images(simc_cli *cli, const embed_opts *opt, const vmf_clip *m, embed_out *o)
 {
     char **names = NULL;
     size_t n = 0;
     int code = list_images(cli, opt->image_dir, &names, &n);
-    if (code != VMF_EX_OK)
+    if (code != EX_OK)
         return code;
     size_t s = vmf_clip_image_size(m), per = 3 * s * s, skipped = 0;
     float *pixels = malloc(opt->batch * per * sizeof *pixels);
@@ -261,17 +260,16 @@ static int embed_images(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, 
     char *skip_list = calloc(1, 1);
     size_t skip_len = 0;
     if (!pixels || !batch_ids || !skip_list) {
-        code =
-            vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for a batch of %zu images", opt->batch);
+        code = simc_cli_fail(cli, EX_OSERR, "out of memory for a batch of %zu images", opt->batch);
         goto done;
     }
     for (size_t i = 0; i < n;) {
         size_t b = 0;
         for (; i < n && b < opt->batch; i++) {
-            vmf_cli_progress(cli, "embedding images %zu/%zu", i, n);
+            simc_cli_progress(cli, "embedding images %zu/%zu", i, n);
             char *path = dup_printf(opt->image_dir, names[i], 0);
             if (!path) {
-                code = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+                code = simc_cli_fail(cli, EX_OSERR, "out of memory");
                 goto done;
             }
             int rc = vmf_clip_preprocess_file(m, path, pixels + b * per);
@@ -284,7 +282,7 @@ static int embed_images(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, 
                 code = clip_fail(cli, rc);
                 goto done;
             }
-            vmf_cli_warn(cli, "skipping %s", vmf_clip_last_error());
+            simc_cli_warn(cli, "skipping %s", vmf_clip_last_error());
             skipped++;
             size_t add = strlen(names[i]) + 2;
             char *l2 = realloc(skip_list, skip_len + add + 1);
@@ -297,7 +295,7 @@ static int embed_images(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, 
         }
         if (b == 0)
             continue;
-        if ((code = grow(cli, o, b)) != VMF_EX_OK)
+        if ((code = grow(cli, o, b)) != EX_OK)
             goto done;
         int rc = vmf_clip_embed_pixels(m, pixels, b, o->x + o->n * o->d);
         if (rc != VMF_OK) {
@@ -309,15 +307,15 @@ static int embed_images(vmf_cli *cli, const embed_opts *opt, const vmf_clip *m, 
             batch_ids[j] = NULL;
         }
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (skipped == n) {
-        code = vmf_cli_fail(cli, VMF_EX_DATAERR, "%s: none of the %zu images could be decoded",
-                            opt->image_dir, n);
+        code = simc_cli_fail(cli, EX_DATAERR, "%s: none of the %zu images could be decoded",
+                             opt->image_dir, n);
         goto done;
     }
     if (skipped)
-        vmf_cli_warn(cli, "skipped %zu of %zu images in %s: %s", skipped, n, opt->image_dir,
-                     skip_list);
+        simc_cli_warn(cli, "skipped %zu of %zu images in %s: %s", skipped, n, opt->image_dir,
+                      skip_list);
 done:
     for (size_t j = 0; batch_ids && j < opt->batch; j++)
         free(batch_ids[j]);
@@ -331,63 +329,63 @@ done:
 }
 
 /* Embeds the texts, then the images, of opt into *o. Returns an exit code. */
-static int embed_run(vmf_cli *cli, const embed_opts *opt, embed_out *o)
+static int embed_run(simc_cli *cli, const embed_opts *opt, embed_out *o)
 {
     memset(o, 0, sizeof *o);
     vmf_clip *m = NULL;
-    vmf_cli_progress(cli, "loading %s", opt->model);
+    simc_cli_progress(cli, "loading %s", opt->model);
     int rc = vmf_clip_load(opt->model, &m);
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (rc != VMF_OK)
         return clip_fail(cli, rc);
     o->d = vmf_clip_dim(m);
-    int code = VMF_EX_OK;
+    int code = EX_OK;
     if (opt->text_file)
         code = embed_texts(cli, opt, m, o);
-    if (code == VMF_EX_OK && opt->image_dir)
+    if (code == EX_OK && opt->image_dir)
         code = embed_images(cli, opt, m, o);
     vmf_clip_free(m);
-    if (code != VMF_EX_OK)
+    if (code != EX_OK)
         embed_out_free(o);
     return code;
 }
 
-static int write_outputs(vmf_cli *cli, const embed_out *o, const char *npy, const char *ids)
+static int write_outputs(simc_cli *cli, const embed_out *o, const char *npy, const char *ids)
 {
     vmf_array a = {.dtype = VMF_DTYPE_F32, .ndim = 2, .count = o->n * o->d, .data = o->x};
     a.shape[0] = o->n;
     a.shape[1] = o->d;
     int rc = vmf_npy_write(npy, &a);
     if (rc != VMF_OK)
-        return vmf_cli_fail(cli, rc == VMF_EIO ? VMF_EX_CANTCREAT : vmf_cli_exit_code(rc), "%s: %s",
-                            npy, vmf_last_error());
+        return simc_cli_fail(cli, rc == VMF_EIO ? EX_CANTCREAT : simc_cli_exit_code(rc), "%s: %s",
+                             npy, vmf_last_error());
     if (!ids)
-        return VMF_EX_OK;
+        return EX_OK;
     size_t len = 0;
     for (size_t i = 0; i < o->n; i++)
         len += strlen(o->ids[i]) + 1;
     char *buf = malloc(len + 1), *p = buf;
     if (!buf)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
     for (size_t i = 0; i < o->n; i++)
         p += sprintf(p, "%s\n", o->ids[i]);
-    int err = vmf_cli_write_file(ids, buf, len);
+    int err = simc_cli_write_file(ids, buf, len);
     free(buf);
     if (err != 0)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "%s: cannot write: %s", ids, strerror(errno));
-    return VMF_EX_OK;
+        return simc_cli_fail(cli, EX_CANTCREAT, "%s: cannot write: %s", ids, strerror(errno));
+    return EX_OK;
 }
 
-static int check_inputs(vmf_cli *cli, const embed_opts *o, const char *cmd)
+static int check_inputs(simc_cli *cli, const embed_opts *o, const char *cmd)
 {
     if (!o->model)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "%s: --model DIR is required (see 'vmfmm embed --help')", cmd);
+        return simc_cli_fail(cli, EX_USAGE,
+                             "%s: --model DIR is required (see 'vmfmm embed --help')", cmd);
     if (!o->text_file && !o->image_dir)
-        return vmf_cli_fail(
-            cli, VMF_EX_USAGE,
-            "%s: give --text-file F and/or --image-dir D (see 'vmfmm embed --help')", cmd);
-    return VMF_EX_OK;
+        return simc_cli_fail(
+            cli, EX_USAGE, "%s: give --text-file F and/or --image-dir D (see 'vmfmm embed --help')",
+            cmd);
+    return EX_OK;
 }
 
 enum {
@@ -403,25 +401,25 @@ enum {
     E_HELP
 };
 
-int vmfmm_cmd_embed(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_embed(simc_cli *cli, int argc, char **argv)
 {
-    static const vmf_cli_opt opts[] = {{"model", 0, VMF_CLI_REQ_ARG, E_MODEL},
-                                       {"text-file", 0, VMF_CLI_REQ_ARG, E_TEXT},
-                                       {"image-dir", 0, VMF_CLI_REQ_ARG, E_IMAGES},
-                                       {"output", 'o', VMF_CLI_REQ_ARG, E_OUTPUT},
-                                       {"ids", 0, VMF_CLI_REQ_ARG, E_IDS},
-                                       {"batch", 0, VMF_CLI_REQ_ARG, E_BATCH},
-                                       {"strict", 0, VMF_CLI_NO_ARG, E_STRICT},
-                                       {"truncate", 0, VMF_CLI_NO_ARG, E_TRUNC},
-                                       {"quiet", 'q', VMF_CLI_NO_ARG, E_QUIET},
-                                       {"help", 'h', VMF_CLI_NO_ARG, E_HELP},
-                                       {NULL, 0, 0, 0}};
+    static const simc_cli_opt opts[] = {{"model", 0, SIMC_CLI_REQ_ARG, E_MODEL},
+                                        {"text-file", 0, SIMC_CLI_REQ_ARG, E_TEXT},
+                                        {"image-dir", 0, SIMC_CLI_REQ_ARG, E_IMAGES},
+                                        {"output", 'o', SIMC_CLI_REQ_ARG, E_OUTPUT},
+                                        {"ids", 0, SIMC_CLI_REQ_ARG, E_IDS},
+                                        {"batch", 0, SIMC_CLI_REQ_ARG, E_BATCH},
+                                        {"strict", 0, SIMC_CLI_NO_ARG, E_STRICT},
+                                        {"truncate", 0, SIMC_CLI_NO_ARG, E_TRUNC},
+                                        {"quiet", 'q', SIMC_CLI_NO_ARG, E_QUIET},
+                                        {"help", 'h', SIMC_CLI_NO_ARG, E_HELP},
+                                        {NULL, 0, 0, 0}};
     embed_opts o = {.batch = 32};
     const char *output = NULL, *ids = NULL, *arg;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "embed");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "embed");
     int id;
-    while ((id = vmf_cli_next(cli, &p, opts, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, opts, &arg)) > 0) {
         switch (id) {
         case E_MODEL:
             o.model = arg;
@@ -439,8 +437,8 @@ int vmfmm_cmd_embed(vmf_cli *cli, int argc, char **argv)
             ids = arg;
             break;
         case E_BATCH:
-            if (vmf_cli_parse_size(cli, "--batch", arg, 1, 65536, &o.batch) != VMF_EX_OK)
-                return VMF_EX_USAGE;
+            if (simc_cli_parse_size(cli, "--batch", arg, 1, 65536, &o.batch) != EX_OK)
+                return EX_USAGE;
             break;
         case E_STRICT:
             o.strict = 1;
@@ -453,19 +451,19 @@ int vmfmm_cmd_embed(vmf_cli *cli, int argc, char **argv)
             break;
         case E_HELP:
             fputs(EMBED_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     int code = vmfmm_positionals(cli, &p, "embed", NULL);
-    if (code != VMF_EX_OK || (code = check_inputs(cli, &o, "embed")) != VMF_EX_OK)
+    if (code != EX_OK || (code = check_inputs(cli, &o, "embed")) != EX_OK)
         return code;
     if (!output)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "embed: --output X.npy is required (see 'vmfmm embed --help')");
+        return simc_cli_fail(cli, EX_USAGE,
+                             "embed: --output X.npy is required (see 'vmfmm embed --help')");
     embed_out e;
-    if ((code = embed_run(cli, &o, &e)) != VMF_EX_OK)
+    if ((code = embed_run(cli, &o, &e)) != EX_OK)
         return code;
     code = write_outputs(cli, &e, output, ids);
     embed_out_free(&e);
@@ -504,14 +502,14 @@ static int take(int argc, char **argv, int *i, const char *name, const char **va
     return 1;
 }
 
-int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_fit_clip(simc_cli *cli, int argc, char **argv)
 {
     embed_opts o = {.batch = 32};
     const char *output_dir = "results", *batch = NULL;
     char **rest = calloc((size_t)argc + 3, sizeof *rest);
     if (!rest)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
-    int nr = 0, code = VMF_EX_OK, i = 2;
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
+    int nr = 0, code = EX_OK, i = 2;
     rest[nr++] = argv[0];
     rest[nr++] = argv[1];
     while (i < argc) {
@@ -535,7 +533,7 @@ int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
             consumed = 0;
         if (consumed) {
             if (!v) {
-                code = vmf_cli_fail(cli, VMF_EX_USAGE, "fit: %s needs a value", a);
+                code = simc_cli_fail(cli, EX_USAGE, "fit: %s needs a value", a);
                 goto done;
             }
             continue;
@@ -546,8 +544,8 @@ int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
             continue;
         }
         if (strcmp(a, "--input") == 0 || strncmp(a, "--input=", 8) == 0) {
-            code = vmf_cli_fail(cli, VMF_EX_USAGE,
-                                "fit: --clip-model embeds its own input; drop --input");
+            code = simc_cli_fail(cli, EX_USAGE,
+                                 "fit: --clip-model embeds its own input; drop --input");
             goto done;
         }
         if (strcmp(a, "--output-dir") == 0 || strcmp(a, "-o") == 0) {
@@ -564,36 +562,36 @@ int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv)
         }
         rest[nr++] = argv[i++];
     }
-    if (batch && vmf_cli_parse_size(cli, "--batch", batch, 1, 65536, &o.batch) != VMF_EX_OK) {
-        code = VMF_EX_USAGE;
+    if (batch && simc_cli_parse_size(cli, "--batch", batch, 1, 65536, &o.batch) != EX_OK) {
+        code = EX_USAGE;
         goto done;
     }
     for (int j = 2; j < nr; j++)
         if (strcmp(rest[j], "--quiet") == 0 || strcmp(rest[j], "-q") == 0 ||
             strcmp(rest[j], "--json") == 0)
             cli->progress = 0;
-    if ((code = check_inputs(cli, &o, "fit")) != VMF_EX_OK)
+    if ((code = check_inputs(cli, &o, "fit")) != EX_OK)
         goto done;
     /* fit's output-directory rule, before the embeddings land there. */
     int force = 0;
     for (int j = 2; j < nr; j++)
         force |= strcmp(rest[j], "--force") == 0;
-    if ((code = vmfmm_output_dir_prepare(cli, output_dir, force)) != VMF_EX_OK)
+    if ((code = vmfmm_output_dir_prepare(cli, output_dir, force)) != EX_OK)
         goto done;
-    if ((code = vmfmm_make_dir(cli, output_dir)) != VMF_EX_OK)
+    if ((code = vmfmm_make_dir(cli, output_dir)) != EX_OK)
         goto done;
     char npy[VMFMM_PATH_MAX], ids[VMFMM_PATH_MAX];
-    if (!vmf_cli_join(npy, sizeof npy, output_dir, "embeddings.npy") ||
-        !vmf_cli_join(ids, sizeof ids, output_dir, "embeddings.ids.txt")) {
-        code = vmf_cli_fail(cli, VMF_EX_USAGE, "fit: --output-dir is too long");
+    if (!simc_cli_join(npy, sizeof npy, output_dir, "embeddings.npy") ||
+        !simc_cli_join(ids, sizeof ids, output_dir, "embeddings.ids.txt")) {
+        code = simc_cli_fail(cli, EX_USAGE, "fit: --output-dir is too long");
         goto done;
     }
     embed_out e;
-    if ((code = embed_run(cli, &o, &e)) != VMF_EX_OK)
+    if ((code = embed_run(cli, &o, &e)) != EX_OK)
         goto done;
     code = write_outputs(cli, &e, npy, ids);
     embed_out_free(&e);
-    if (code != VMF_EX_OK)
+    if (code != EX_OK)
         goto done;
     rest[nr++] = "--input";
     rest[nr++] = npy;

@@ -90,8 +90,8 @@ static const char FIT_HELP[] =
 /* Progress on a terminal: the iteration, the log-likelihood and its change. */
 static void fit_progress(void *ctx, size_t iter, double loglik, double change)
 {
-    vmf_cli_progress((vmf_cli *)ctx, "iteration %zu  loglik %.6f / row  change %+.3g", iter, loglik,
-                     change);
+    simc_cli_progress((simc_cli *)ctx, "iteration %zu  loglik %.6f / row  change %+.3g", iter,
+                      loglik, change);
 }
 
 /* What one fit produced, for the reports. */
@@ -229,7 +229,7 @@ done:
  * Trains the class-conditional classifier on the train rows and scores the
  * test rows. Returns an exit code (the error printed).
  */
-static int run_classifier(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fit_result *r)
+static int run_classifier(simc_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fit_result *r)
 {
     float *xtr = NULL, *xte = NULL;
     int32_t *ytr = NULL, *yte = NULL, *top = NULL, *map = NULL;
@@ -249,7 +249,7 @@ static int run_classifier(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *d
     vmf_classifier_opts_init(&co);
     co.kappa = a->em.kappa;
     co.seed = a->em.seed;
-    vmf_cli_progress(cli, "training the class-conditional classifier on %zu rows", ntr);
+    simc_cli_progress(cli, "training the class-conditional classifier on %zu rows", ntr);
     rc = vmf_classifier_fit(&co, xtr, ntr, data->d, &view, &r->clf);
     if (rc != VMF_OK)
         goto done;
@@ -287,38 +287,38 @@ done:
     free(map);
     free(ints);
     free(strs);
-    return rc == VMF_OK ? VMF_EX_OK : vmf_cli_fail_vmf(cli, rc, "classifier");
+    return rc == VMF_OK ? EX_OK : simc_cli_fail_vmf(cli, rc, "classifier");
 }
 
 /* The fit itself and every number the outputs need. Returns an exit code. */
-static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fit_result *r)
+static int run_fit(simc_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fit_result *r)
 {
     size_t n = data->n, d = data->d, k = a->em.n_components;
     float *xtr = NULL, *xte = NULL;
     int32_t *ytr = NULL;
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     r->is_test = malloc(n);
     r->assign = malloc(n * sizeof *r->assign);
     r->entropy = malloc(n * sizeof *r->entropy);
     if (!r->is_test || !r->assign || !r->entropy)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
     vmfmm_split(n, a->test_split, a->em.seed, r->is_test);
     int rc = vmfmm_gather(data, r->is_test, 0, &xtr, NULL, &r->n_train);
     if (rc == VMF_OK)
         rc = vmfmm_gather(data, r->is_test, 1, &xte, NULL, &r->n_test);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     if (k > r->n_train) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR,
-                          "k = %zu is larger than the %zu training rows (of %zu rows, "
-                          "--test-split %g)",
-                          k, r->n_train, n, a->test_split);
+        ex = simc_cli_fail(cli, EX_DATAERR,
+                           "k = %zu is larger than the %zu training rows (of %zu rows, "
+                           "--test-split %g)",
+                           k, r->n_train, n, a->test_split);
         goto done;
     }
-    vmf_cli_progress(cli, "fitting K=%zu to %zu rows x %zu (%s EM, max %zu iterations)", k,
-                     r->n_train, d, vmfmm_assignment_name(a->em.assignment), a->em.max_iter);
+    simc_cli_progress(cli, "fitting K=%zu to %zu rows x %zu (%s EM, max %zu iterations)", k,
+                      r->n_train, d, vmfmm_assignment_name(a->em.assignment), a->em.max_iter);
     vmf_em_opts em = a->em;
     if (cli->progress) {
         em.progress = fit_progress;
@@ -326,10 +326,10 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
     }
     rc = vmf_mixture_fit(&em, xtr, r->n_train, d, &r->mixture, &r->report);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "fit");
+        ex = simc_cli_fail_vmf(cli, rc, "fit");
         goto done;
     }
-    vmf_cli_progress(cli, "scoring");
+    simc_cli_progress(cli, "scoring");
     rc = vmf_mixture_mean_loglik(r->mixture, xtr, r->n_train, d, &r->train_ll);
     if (rc == VMF_OK)
         rc = vmf_mixture_information_criteria(r->mixture, xtr, r->n_train, d, &r->bic, &r->aic);
@@ -343,7 +343,7 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
     if (rc == VMF_OK)
         rc = assign_rows(r->mixture, data, r->assign, r->entropy);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "scoring");
+        ex = simc_cli_fail_vmf(cli, rc, "scoring");
         goto done;
     }
     if (data->y) {
@@ -356,7 +356,7 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
             free(ctr);
             free(cte);
             free(yte);
-            ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
             goto done;
         }
         size_t itr = 0, ite = 0;
@@ -379,7 +379,7 @@ static int run_fit(vmf_cli *cli, const vmfmm_args *a, const vmfmm_data *data, fi
         free(cte);
         free(yte);
         if (rc != VMF_OK) {
-            ex = vmf_cli_fail_vmf(cli, rc, "clustering metrics");
+            ex = simc_cli_fail_vmf(cli, rc, "clustering metrics");
             goto done;
         }
         ex = run_classifier(cli, a, data, r);
@@ -476,37 +476,37 @@ static json_t *convergence_json(const vmfmm_args *a, const fit_result *r, json_t
     return c;
 }
 
-static int write_text(vmf_cli *cli, const char *dir, const char *name, const char *text)
+static int write_text(simc_cli *cli, const char *dir, const char *name, const char *text)
 {
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
-    if (vmf_cli_write_file(path, text, strlen(text)) != 0)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
-    return VMF_EX_OK;
+    if (simc_cli_join(path, sizeof path, dir, name) == NULL)
+        return simc_cli_fail(cli, EX_USAGE, "output path too long");
+    if (simc_cli_write_file(path, text, strlen(text)) != 0)
+        return simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+    return EX_OK;
 }
 
-static int write_json(vmf_cli *cli, const char *dir, const char *name, json_t *obj)
+static int write_json(simc_cli *cli, const char *dir, const char *name, json_t *obj)
 {
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (simc_cli_join(path, sizeof path, dir, name) == NULL)
+        return simc_cli_fail(cli, EX_USAGE, "output path too long");
     return vmfmm_json_write(cli, path, obj);
 }
 
-static int write_npy(vmf_cli *cli, const char *dir, const char *name, vmf_dtype t, void *data,
+static int write_npy(simc_cli *cli, const char *dir, const char *name, vmf_dtype t, void *data,
                      size_t n)
 {
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (simc_cli_join(path, sizeof path, dir, name) == NULL)
+        return simc_cli_fail(cli, EX_USAGE, "output path too long");
     vmf_array arr = {.dtype = t, .ndim = 1, .shape = {n}, .count = n, .data = data};
     int rc = vmf_npy_write(path, &arr);
     if (rc != VMF_OK) {
-        vmf_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
-        return VMF_EX_CANTCREAT;
+        simc_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
+        return EX_CANTCREAT;
     }
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /* The text block of the overview page and of the terminal summary. */
@@ -520,7 +520,7 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
         if (w_ > 0)                                                                                \
             used += (size_t)w_;                                                                    \
     } while (0)
-    ADD("data       %s\n", vmf_cli_basename(data->source));
+    ADD("data       %s\n", simc_cli_basename(data->source));
     ADD("rows       %zu (train %zu, test %zu), dim %zu\n", data->n, r->n_train, r->n_test, data->d);
     ADD("model      K=%zu, %s EM, %s kappa%s\n", a->em.n_components,
         vmfmm_assignment_name(a->em.assignment), vmf_kappa_estimator_name(a->em.kappa.estimator),
@@ -542,20 +542,20 @@ static void summary_text(const vmfmm_args *a, const vmfmm_data *data, const fit_
 }
 
 /* fit's options: the common ones plus --force. */
-static void fit_opts(vmf_cli_opt *opts, size_t cap)
+static void fit_opts(simc_cli_opt *opts, size_t cap)
 {
     size_t n = 0;
     while (vmfmm_common_opts[n].long_name != NULL && n + 2 < cap) {
         opts[n] = vmfmm_common_opts[n];
         n++;
     }
-    opts[n++] = (vmf_cli_opt){"force", 0, VMF_CLI_NO_ARG, OPT_FORCE};
-    opts[n] = (vmf_cli_opt){NULL, 0, 0, 0};
+    opts[n++] = (simc_cli_opt){"force", 0, SIMC_CLI_NO_ARG, OPT_FORCE};
+    opts[n] = (simc_cli_opt){NULL, 0, 0, 0};
 }
 
-static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv);
+static int fit_main(simc_cli *cli, vmfmm_args *ap, int argc, char **argv);
 
-int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_fit(simc_cli *cli, int argc, char **argv)
 {
     if (vmfmm_stream_wanted(argc, argv))
         return vmfmm_cmd_fit_stream(cli, argc, argv);
@@ -566,20 +566,20 @@ int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv)
     return ex;
 }
 
-static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
+static int fit_main(simc_cli *cli, vmfmm_args *ap, int argc, char **argv)
 {
     vmfmm_args a = *ap;
-    vmf_cli_opt opts[64];
+    simc_cli_opt opts[64];
     fit_opts(opts, sizeof opts / sizeof *opts);
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "fit");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "fit");
     const char *arg;
     int id;
-    while ((id = vmf_cli_next(cli, &p, opts, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, opts, &arg)) > 0) {
         if (id == OPT_HELP) {
             fputs(FIT_HELP, stdout);
             *ap = a;
-            return VMF_EX_OK;
+            return EX_OK;
         }
         if (id == OPT_FORCE) {
             a.force = 1;
@@ -593,7 +593,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
     }
     *ap = a; /* vmfmm_cmd_fit frees what parsing allocated */
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     int ex = vmfmm_positionals(cli, &p, "fit", &a.input);
     if (ex)
         return ex;
@@ -619,15 +619,15 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
         goto done;
     int rc = vmf_mixture_to_json(r.mixture, &model);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "model JSON");
+        ex = simc_cli_fail_vmf(cli, rc, "model JSON");
         goto done;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     metrics = metrics_json(&a, &data, &r);
     conv = convergence_json(
         &a, &r, vmfmm_fit_warnings(cli, r.mixture, &r.report, a.em.tol, a.em.max_iter, r.n_train));
     if (metrics == NULL || conv == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     ex = write_text(cli, a.output_dir, "model.json", model);
@@ -643,7 +643,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
         char *cj = NULL;
         rc = vmf_classifier_to_json(r.clf, &cj);
         if (rc != VMF_OK)
-            ex = vmf_cli_fail_vmf(cli, rc, "classifier JSON");
+            ex = simc_cli_fail_vmf(cli, rc, "classifier JSON");
         else
             ex = write_text(cli, a.output_dir, "classifier.json", cj);
         free(cj);
@@ -663,7 +663,7 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
             snprintf(subtitle, sizeof subtitle, "%s, fitted K=%zu", data.source, a.em.n_components);
         else
             snprintf(subtitle, sizeof subtitle, "%s, n=%zu, d=%zu, K=%zu, seed %llu",
-                     vmf_cli_basename(data.source), data.n, data.d, a.em.n_components,
+                     simc_cli_basename(data.source), data.n, data.d, a.em.n_components,
                      (unsigned long long)a.em.seed);
         vmfmm_fit_view v = {.mixture = r.mixture,
                             .report = &r.report,
@@ -673,12 +673,12 @@ static int fit_main(vmf_cli *cli, vmfmm_args *ap, int argc, char **argv)
                             .summary = summary,
                             .subtitle = subtitle,
                             .seed = a.em.seed};
-        vmf_cli_progress(cli, "plotting");
+        simc_cli_progress(cli, "plotting");
         ex = vmfmm_report_plots(cli, &v, plots);
         if (ex)
             goto done;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (a.json) {
         json_object_set_new(metrics, "output_dir", json_string(a.output_dir));
         ex = vmfmm_json_print(cli, metrics);

@@ -47,46 +47,45 @@ static int dir_entries(const char *dir, char *first, size_t cap)
 }
 
 /* Deletes dir/name when it exists; returns an exit code. */
-static int remove_owned(vmf_cli *cli, const char *dir, const char *name)
+static int remove_owned(simc_cli *cli, const char *dir, const char *name)
 {
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (simc_cli_join(path, sizeof path, dir, name) == NULL)
+        return simc_cli_fail(cli, EX_USAGE, "output path too long");
     if (unlink(path) != 0 && errno != ENOENT)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "--force: cannot remove '%s': %s", path,
-                            strerror(errno));
-    return VMF_EX_OK;
+        return simc_cli_fail(cli, EX_CANTCREAT, "--force: cannot remove '%s': %s", path,
+                             strerror(errno));
+    return EX_OK;
 }
 
-int vmfmm_output_dir_prepare(vmf_cli *cli, const char *dir, int force)
+int vmfmm_output_dir_prepare(simc_cli *cli, const char *dir, int force)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno == ENOENT)
-            return VMF_EX_OK;
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "output directory '%s': %s", dir,
-                            strerror(errno));
+            return EX_OK;
+        return simc_cli_fail(cli, EX_CANTCREAT, "output directory '%s': %s", dir, strerror(errno));
     }
     if (!S_ISDIR(st.st_mode))
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "output directory '%s' is not a directory", dir);
+        return simc_cli_fail(cli, EX_CANTCREAT, "output directory '%s' is not a directory", dir);
     char first[256] = "";
     int n = dir_entries(dir, first, sizeof first);
     if (n < 0)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot read output directory '%s': %s", dir,
-                            strerror(errno));
+        return simc_cli_fail(cli, EX_CANTCREAT, "cannot read output directory '%s': %s", dir,
+                             strerror(errno));
     if (n == 0)
-        return VMF_EX_OK;
+        return EX_OK;
     if (!force)
-        return vmf_cli_fail(cli, VMF_EX_CANTCREAT,
-                            "output directory '%s' is not empty (it holds '%s'%s); choose "
-                            "another, or pass --force to replace a previous fit's files",
-                            dir, first, n > 1 ? " and more" : "");
-    int ex = VMF_EX_OK;
+        return simc_cli_fail(cli, EX_CANTCREAT,
+                             "output directory '%s' is not empty (it holds '%s'%s); choose "
+                             "another, or pass --force to replace a previous fit's files",
+                             dir, first, n > 1 ? " and more" : "");
+    int ex = EX_OK;
     for (size_t i = 0; i < sizeof owned_files / sizeof *owned_files && !ex; i++)
         ex = remove_owned(cli, dir, owned_files[i]);
     char plots[VMFMM_PATH_MAX];
-    if (!ex && vmf_cli_join(plots, sizeof plots, dir, "plots") == NULL)
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (!ex && simc_cli_join(plots, sizeof plots, dir, "plots") == NULL)
+        ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
     for (size_t i = 0; i < sizeof owned_plots / sizeof *owned_plots && !ex; i++) {
         char name[64];
         snprintf(name, sizeof name, "%s.png", owned_plots[i]);
@@ -98,28 +97,28 @@ int vmfmm_output_dir_prepare(vmf_cli *cli, const char *dir, int force)
     /* plots/ goes too when nothing but our charts was in it. */
     if (!ex && rmdir(plots) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST &&
         errno != ENOTDIR)
-        ex = vmf_cli_fail(cli, VMF_EX_CANTCREAT, "--force: cannot remove '%s': %s", plots,
-                          strerror(errno));
+        ex = simc_cli_fail(cli, EX_CANTCREAT, "--force: cannot remove '%s': %s", plots,
+                           strerror(errno));
     return ex;
 }
 
 /* Appends a formatted warning to arr and prints it on stderr. */
-static void warn(vmf_cli *cli, json_t *arr, const char *fmt, ...)
+static void warn(simc_cli *cli, json_t *arr, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void warn(vmf_cli *cli, json_t *arr, const char *fmt, ...)
+static void warn(simc_cli *cli, json_t *arr, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    vmf_cli_warn(cli, "%s", msg);
+    simc_cli_warn(cli, "%s", msg);
     json_array_append_new(arr, json_string(msg));
 }
 
-json_t *vmfmm_fit_warnings(vmf_cli *cli, const vmf_mixture *m, const vmf_em_report *rep, double tol,
-                           size_t max_iter, size_t n_rows)
+json_t *vmfmm_fit_warnings(simc_cli *cli, const vmf_mixture *m, const vmf_em_report *rep,
+                           double tol, size_t max_iter, size_t n_rows)
 {
     json_t *arr = json_array();
     if (arr == NULL)

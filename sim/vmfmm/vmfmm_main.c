@@ -36,30 +36,30 @@ static const char MAIN_HELP[] =
     "70 internal error, 71 out of memory, 73 cannot create output, 74 I/O error,\n"
     "78 options that do not fit together.\n";
 
-static int run(vmf_cli *cli, int argc, char **argv);
+static int run(simc_cli *cli, int argc, char **argv);
 
 int main(int argc, char **argv)
 {
-    vmf_cli cli;
-    vmf_cli_init(&cli, "vmfmm");
+    simc_cli cli;
+    simc_cli_init(&cli, "vmfmm");
     int code = run(&cli, argc, argv);
     /* Font caches live for the process; free them so leak checkers see a clean exit. */
-    vmf_plot_release();
+    simc_plot_release();
     return code;
 }
 
-static int run(vmf_cli *cli, int argc, char **argv)
+static int run(simc_cli *cli, int argc, char **argv)
 {
     if (argc < 2)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "missing command (see 'vmfmm --help')");
+        return simc_cli_fail(cli, EX_USAGE, "missing command (see 'vmfmm --help')");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(MAIN_HELP, stdout);
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("vmfmm %s\n", vmf_version());
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(cmd, "fit") == 0 && vmfmm_clip_requested(argc, argv))
         return vmfmm_cmd_fit_clip(cli, argc, argv);
@@ -76,7 +76,7 @@ static int run(vmf_cli *cli, int argc, char **argv)
     if (strcmp(cmd, "inspect") == 0)
         return vmfmm_cmd_inspect(cli, argc, argv);
     if (cmd[0] == '-')
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "unknown option '%.60s' before the command (see 'vmfmm --help')", cmd);
-    return vmf_cli_fail(cli, VMF_EX_USAGE, "unknown command '%.60s' (see 'vmfmm --help')", cmd);
+        return simc_cli_fail(cli, EX_USAGE,
+                             "unknown option '%.60s' before the command (see 'vmfmm --help')", cmd);
+    return simc_cli_fail(cli, EX_USAGE, "unknown command '%.60s' (see 'vmfmm --help')", cmd);
 }

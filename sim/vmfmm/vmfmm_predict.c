@@ -81,27 +81,27 @@ static const char INSPECT_HELP[] =
 
 enum { OPT_COMPONENTS = 100 };
 
-static const vmf_cli_opt PREDICT_OPTS[] = {
-    {"model", 'm', VMF_CLI_REQ_ARG, OPT_MODEL},     {"input", 'i', VMF_CLI_REQ_ARG, OPT_INPUT},
-    {"top-k", 0, VMF_CLI_REQ_ARG, OPT_TOP_K},       {"proba", 0, VMF_CLI_NO_ARG, OPT_PROBA},
-    {"output", 'o', VMF_CLI_REQ_ARG, OPT_OUTPUT},   {"json", 0, VMF_CLI_NO_ARG, OPT_JSON},
-    {"threads", 't', VMF_CLI_REQ_ARG, OPT_THREADS}, {"quiet", 'q', VMF_CLI_NO_ARG, OPT_QUIET},
-    {"help", 'h', VMF_CLI_NO_ARG, OPT_HELP},        {NULL, 0, 0, 0}};
+static const simc_cli_opt PREDICT_OPTS[] = {
+    {"model", 'm', SIMC_CLI_REQ_ARG, OPT_MODEL},     {"input", 'i', SIMC_CLI_REQ_ARG, OPT_INPUT},
+    {"top-k", 0, SIMC_CLI_REQ_ARG, OPT_TOP_K},       {"proba", 0, SIMC_CLI_NO_ARG, OPT_PROBA},
+    {"output", 'o', SIMC_CLI_REQ_ARG, OPT_OUTPUT},   {"json", 0, SIMC_CLI_NO_ARG, OPT_JSON},
+    {"threads", 't', SIMC_CLI_REQ_ARG, OPT_THREADS}, {"quiet", 'q', SIMC_CLI_NO_ARG, OPT_QUIET},
+    {"help", 'h', SIMC_CLI_NO_ARG, OPT_HELP},        {NULL, 0, 0, 0}};
 
-static const vmf_cli_opt SAMPLE_OPTS[] = {{"model", 'm', VMF_CLI_REQ_ARG, OPT_MODEL},
-                                          {"n-samples", 'n', VMF_CLI_REQ_ARG, OPT_N},
-                                          {"output", 'o', VMF_CLI_REQ_ARG, OPT_OUTPUT},
-                                          {"components", 0, VMF_CLI_REQ_ARG, OPT_COMPONENTS},
-                                          {"seed", 's', VMF_CLI_REQ_ARG, OPT_SEED},
-                                          {"json", 0, VMF_CLI_NO_ARG, OPT_JSON},
-                                          {"quiet", 'q', VMF_CLI_NO_ARG, OPT_QUIET},
-                                          {"help", 'h', VMF_CLI_NO_ARG, OPT_HELP},
-                                          {NULL, 0, 0, 0}};
-
-static const vmf_cli_opt INSPECT_OPTS[] = {{"model", 'm', VMF_CLI_REQ_ARG, OPT_MODEL},
-                                           {"json", 0, VMF_CLI_NO_ARG, OPT_JSON},
-                                           {"help", 'h', VMF_CLI_NO_ARG, OPT_HELP},
+static const simc_cli_opt SAMPLE_OPTS[] = {{"model", 'm', SIMC_CLI_REQ_ARG, OPT_MODEL},
+                                           {"n-samples", 'n', SIMC_CLI_REQ_ARG, OPT_N},
+                                           {"output", 'o', SIMC_CLI_REQ_ARG, OPT_OUTPUT},
+                                           {"components", 0, SIMC_CLI_REQ_ARG, OPT_COMPONENTS},
+                                           {"seed", 's', SIMC_CLI_REQ_ARG, OPT_SEED},
+                                           {"json", 0, SIMC_CLI_NO_ARG, OPT_JSON},
+                                           {"quiet", 'q', SIMC_CLI_NO_ARG, OPT_QUIET},
+                                           {"help", 'h', SIMC_CLI_NO_ARG, OPT_HELP},
                                            {NULL, 0, 0, 0}};
+
+static const simc_cli_opt INSPECT_OPTS[] = {{"model", 'm', SIMC_CLI_REQ_ARG, OPT_MODEL},
+                                            {"json", 0, SIMC_CLI_NO_ARG, OPT_JSON},
+                                            {"help", 'h', SIMC_CLI_NO_ARG, OPT_HELP},
+                                            {NULL, 0, 0, 0}};
 
 /* ---- predict ---------------------------------------------------------------- */
 
@@ -313,11 +313,11 @@ static int labels_array(const prediction *p, vmf_array *a, void **storage)
     return VMF_OK;
 }
 
-static int write_prediction(vmf_cli *cli, const char *path, const prediction *p, const char *kind,
+static int write_prediction(simc_cli *cli, const char *path, const prediction *p, const char *kind,
                             size_t topk, int proba)
 {
     char ext[16];
-    vmf_cli_extension(path, ext, sizeof ext);
+    simc_cli_extension(path, ext, sizeof ext);
     vmf_array pa = {.dtype = VMF_DTYPE_F64,
                     .ndim = p->pwidth == 1 ? 1 : 2,
                     .shape = {p->n, p->pwidth},
@@ -338,10 +338,10 @@ static int write_prediction(vmf_cli *cli, const char *path, const prediction *p,
         }
         free(storage);
         if (rc != VMF_OK) {
-            vmf_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
-            return rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT;
+            simc_cli_fail_vmf(cli, rc, "cannot write '%s'", path);
+            return rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT;
         }
-        return VMF_EX_OK;
+        return EX_OK;
     }
     if (strcmp(ext, "json") == 0) {
         json_t *o = prediction_json(p, kind, topk, proba);
@@ -355,36 +355,35 @@ static int write_prediction(vmf_cli *cli, const char *path, const prediction *p,
         snprintf(tmp, sizeof tmp, "%s.tmp", path);
         FILE *f = fopen(tmp, "w");
         if (f == NULL)
-            return vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path,
-                                strerror(errno));
+            return simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
         write_csv(f, p, proba);
         int bad = ferror(f);
         if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
             int e = errno;
             remove(tmp);
-            return vmf_cli_fail(cli, VMF_EX_IOERR, "cannot write '%s': %s", path, strerror(e));
+            return simc_cli_fail(cli, EX_IOERR, "cannot write '%s': %s", path, strerror(e));
         }
-        return VMF_EX_OK;
+        return EX_OK;
     }
-    return vmf_cli_fail(cli, VMF_EX_USAGE,
-                        "--output '%s': unknown file type (expected .npy, .npz, .csv or .json)",
-                        path);
+    return simc_cli_fail(cli, EX_USAGE,
+                         "--output '%s': unknown file type (expected .npy, .npz, .csv or .json)",
+                         path);
 }
 
-int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_predict(simc_cli *cli, int argc, char **argv)
 {
     const char *model_path = NULL, *input = NULL, *output = NULL;
     size_t topk = 0, threads = 0;
     int proba = 0, json = 0;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "predict");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "predict");
     const char *arg;
     int id, ex;
-    while ((id = vmf_cli_next(cli, &p, PREDICT_OPTS, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, PREDICT_OPTS, &arg)) > 0) {
         switch (id) {
         case OPT_HELP:
             fputs(PREDICT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -395,12 +394,12 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
             output = arg;
             break;
         case OPT_TOP_K:
-            ex = vmf_cli_parse_size(cli, "--top-k", arg, 1, 100000, &topk);
+            ex = simc_cli_parse_size(cli, "--top-k", arg, 1, 100000, &topk);
             if (ex)
                 return ex;
             break;
         case OPT_THREADS:
-            ex = vmf_cli_parse_size(cli, "--threads", arg, 0, 1024, &threads);
+            ex = simc_cli_parse_size(cli, "--threads", arg, 0, 1024, &threads);
             if (ex)
                 return ex;
             break;
@@ -416,13 +415,13 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "predict", NULL);
     if (ex)
         return ex;
     if (model_path == NULL || input == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "predict needs --model and --input (see 'vmfmm predict --help')");
+        return simc_cli_fail(cli, EX_USAGE,
+                             "predict needs --model and --input (see 'vmfmm predict --help')");
     vmfmm_set_threads(threads);
     vmfmm_model model;
     ex = vmfmm_model_load(cli, model_path, &model);
@@ -439,27 +438,27 @@ int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv)
                                                    : vmf_classifier_dim(model.classifier);
     const char *kind = model.kind == VMFMM_MODEL_MIXTURE ? "mixture" : "classifier";
     if (dim != data.d) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "input '%s' has %zu columns, the model has dim %zu",
-                          input, data.d, dim);
+        ex = simc_cli_fail(cli, EX_DATAERR, "input '%s' has %zu columns, the model has dim %zu",
+                           input, data.d, dim);
         goto done;
     }
     if (model.kind == VMFMM_MODEL_MIXTURE && topk > vmf_mixture_n_components(model.mixture)) {
-        ex = vmf_cli_fail(cli, VMF_EX_CONFIG, "--top-k %zu is larger than the %zu components", topk,
-                          vmf_mixture_n_components(model.mixture));
+        ex = simc_cli_fail(cli, EX_CONFIG, "--top-k %zu is larger than the %zu components", topk,
+                           vmf_mixture_n_components(model.mixture));
         goto done;
     }
-    vmf_cli_progress(cli, "predicting %zu rows", data.n);
+    simc_cli_progress(cli, "predicting %zu rows", data.n);
     int rc = model.kind == VMFMM_MODEL_MIXTURE
                  ? predict_mixture(model.mixture, data.x, data.n, data.d, topk, proba, &pred)
                  : predict_classifier(model.classifier, data.x, data.n, data.d, topk, &pred);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "predict");
+        ex = simc_cli_fail_vmf(cli, rc, "predict");
         goto done;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (output) {
         ex = write_prediction(cli, output, &pred, kind, topk, proba);
-        if (ex == VMF_EX_OK && json) {
+        if (ex == EX_OK && json) {
             json_t *o = json_object();
             json_object_set_new(o, "kind", json_string(kind));
             json_object_set_new(o, "rows", json_integer((json_int_t)data.n));
@@ -485,21 +484,21 @@ done:
 
 /* ---- sample ------------------------------------------------------------------ */
 
-int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_sample(simc_cli *cli, int argc, char **argv)
 {
     const char *model_path = NULL, *output = NULL, *comp_path = NULL;
     size_t n = 0;
     uint64_t seed = 42;
     int json = 0, have_n = 0;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "sample");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "sample");
     const char *arg;
     int id, ex;
-    while ((id = vmf_cli_next(cli, &p, SAMPLE_OPTS, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, SAMPLE_OPTS, &arg)) > 0) {
         switch (id) {
         case OPT_HELP:
             fputs(SAMPLE_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -510,13 +509,13 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
             comp_path = arg;
             break;
         case OPT_N:
-            ex = vmf_cli_parse_size(cli, "-n/--n-samples", arg, 1, 100000000, &n);
+            ex = simc_cli_parse_size(cli, "-n/--n-samples", arg, 1, 100000000, &n);
             if (ex)
                 return ex;
             have_n = 1;
             break;
         case OPT_SEED:
-            ex = vmf_cli_parse_u64(cli, "--seed", arg, &seed);
+            ex = simc_cli_parse_u64(cli, "--seed", arg, &seed);
             if (ex)
                 return ex;
             break;
@@ -529,28 +528,28 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "sample", NULL);
     if (ex)
         return ex;
     if (model_path == NULL || output == NULL || !have_n)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "sample needs --model, -n and --output (see 'vmfmm sample --help')");
+        return simc_cli_fail(cli, EX_USAGE,
+                             "sample needs --model, -n and --output (see 'vmfmm sample --help')");
     char ext[16];
-    vmf_cli_extension(output, ext, sizeof ext);
+    simc_cli_extension(output, ext, sizeof ext);
     if (strcmp(ext, "npy") != 0 && strcmp(ext, "npz") != 0 && strcmp(ext, "csv") != 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "--output '%s': unknown file type (expected .npy, .npz or .csv)",
-                            output);
+        return simc_cli_fail(cli, EX_USAGE,
+                             "--output '%s': unknown file type (expected .npy, .npz or .csv)",
+                             output);
     vmfmm_model model;
     ex = vmfmm_model_load(cli, model_path, &model);
     if (ex)
         return ex;
     if (model.kind != VMFMM_MODEL_MIXTURE) {
         vmfmm_model_free(&model);
-        return vmf_cli_fail(cli, VMF_EX_DATAERR,
-                            "model '%s' is a classifier; sample needs a mixture (model.json)",
-                            model_path);
+        return simc_cli_fail(cli, EX_DATAERR,
+                             "model '%s' is a classifier; sample needs a mixture (model.json)",
+                             model_path);
     }
     size_t d = vmf_mixture_dim(model.mixture);
     /* n is at most 1e8, but d comes from the model file: check n * d * 4. */
@@ -558,20 +557,20 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
     if (__builtin_mul_overflow(n, d, &cells) ||
         __builtin_mul_overflow(cells, sizeof(float), &bytes)) {
         vmfmm_model_free(&model);
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "a sample of %zu x %zu values is too large", n, d);
+        return simc_cli_fail(cli, EX_USAGE, "a sample of %zu x %zu values is too large", n, d);
     }
     float *x = malloc(bytes);
     int32_t *comp = malloc(n * sizeof *comp);
     if (x == NULL || comp == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory for %zu x %zu rows", n, d);
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory for %zu x %zu rows", n, d);
         goto done;
     }
     vmf_rng rng;
     vmf_rng_seed(&rng, seed);
-    vmf_cli_progress(cli, "drawing %zu rows", n);
+    simc_cli_progress(cli, "drawing %zu rows", n);
     int rc = vmf_mixture_sample(model.mixture, n, &rng, x, comp);
     if (rc != VMF_OK) {
-        ex = vmf_cli_fail_vmf(cli, rc, "sample");
+        ex = simc_cli_fail_vmf(cli, rc, "sample");
         goto done;
     }
     vmf_array xa = {.dtype = VMF_DTYPE_F32, .ndim = 2, .shape = {n, d}, .count = n * d, .data = x};
@@ -588,11 +587,11 @@ int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv)
     if (rc == VMF_OK && comp_path)
         rc = vmf_npy_write(comp_path, &ca);
     if (rc != VMF_OK) {
-        vmf_cli_fail_vmf(cli, rc, "cannot write the sample");
-        ex = rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT;
+        simc_cli_fail_vmf(cli, rc, "cannot write the sample");
+        ex = rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT;
         goto done;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (json) {
         json_t *o = json_object();
         json_object_set_new(o, "rows", json_integer((json_int_t)n));
@@ -680,19 +679,19 @@ static void print_mixture(const vmf_mixture *m, const char *indent)
     }
 }
 
-int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_inspect(simc_cli *cli, int argc, char **argv)
 {
     const char *model_path = NULL;
     int json = 0;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "inspect");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "inspect");
     const char *arg;
     int id;
-    while ((id = vmf_cli_next(cli, &p, INSPECT_OPTS, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, INSPECT_OPTS, &arg)) > 0) {
         switch (id) {
         case OPT_HELP:
             fputs(INSPECT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         case OPT_MODEL:
             model_path = arg;
             break;
@@ -702,13 +701,13 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         }
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     int ex = vmfmm_positionals(cli, &p, "inspect", &model_path);
     if (ex)
         return ex;
     if (model_path == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE,
-                            "inspect needs a model file (see 'vmfmm inspect --help')");
+        return simc_cli_fail(cli, EX_USAGE,
+                             "inspect needs a model file (see 'vmfmm inspect --help')");
     vmfmm_model model;
     ex = vmfmm_model_load(cli, model_path, &model);
     if (ex)
@@ -733,7 +732,7 @@ int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv)
         size_t *order = malloc((nc ? nc : 1) * sizeof *order);
         if (order == NULL) {
             vmfmm_model_free(&model);
-            return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+            return simc_cli_fail(cli, EX_OSERR, "out of memory");
         }
         /* Classes by label, not in the order the training data introduced them. */
         vmfmm_label_order(t, order);

@@ -118,9 +118,9 @@ void vmfmm_pca2(const float *a, size_t n, size_t d, double *mean, double *dirs)
     free(w);
 }
 
-static int plot_fail(vmf_cli *cli, int rc, const char *err)
+static int plot_fail(simc_cli *cli, int rc, const char *err)
 {
-    return vmf_cli_fail(cli, rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT, "%s", err);
+    return simc_cli_fail(cli, rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT, "%s", err);
 }
 
 /* All arrays the panels point into; freed together. */
@@ -347,17 +347,17 @@ static int report_build(report *r, const vmfmm_fit_view *v)
 
 /* The panels, shared by the single plots and the overview page. */
 typedef struct panels {
-    vmf_plot_series conv;
-    vmf_plot_series weight_s, kappa_s, count_s, entropy_s;
-    vmf_plot_bars weight_b, kappa_b, count_b, entropy_b;
-    vmf_plot_points points;
-    vmf_plot_grid sim, cont;
-    vmf_plot_hline entropy_max;
+    simc_plot_series conv;
+    simc_plot_series weight_s, kappa_s, count_s, entropy_s;
+    simc_plot_bars weight_b, kappa_b, count_b, entropy_b;
+    simc_plot_points points;
+    simc_plot_grid sim, cont;
+    simc_plot_hline entropy_max;
     char entropy_title[96];
-    vmf_plot_panel p_conv, p_weight, p_kappa, p_means, p_sim, p_count, p_entropy, p_cont, p_text;
+    simc_plot_panel p_conv, p_weight, p_kappa, p_means, p_sim, p_count, p_entropy, p_cont, p_text;
 } panels;
 
-static void bar_series(vmf_plot_series *s, const double *y, size_t k)
+static void bar_series(simc_plot_series *s, const double *y, size_t k)
 {
     memset(s, 0, sizeof *s);
     s->y = y;
@@ -365,7 +365,7 @@ static void bar_series(vmf_plot_series *s, const double *y, size_t k)
     s->color = 0;
 }
 
-static void bars(vmf_plot_bars *b, const vmf_plot_series *s, const report *r, const char *fmt)
+static void bars(simc_plot_bars *b, const simc_plot_series *s, const report *r, const char *fmt)
 {
     memset(b, 0, sizeof *b);
     b->categories = r->name_ptrs;
@@ -379,10 +379,10 @@ static void bars(vmf_plot_bars *b, const vmf_plot_series *s, const report *r, co
 }
 
 /* base with a title and axis labels. */
-static vmf_plot_opts labelled(const vmf_plot_opts *base, const char *title, const char *xlabel,
-                              const char *ylabel)
+static simc_plot_opts labelled(const simc_plot_opts *base, const char *title, const char *xlabel,
+                               const char *ylabel)
 {
-    vmf_plot_opts o = *base;
+    simc_plot_opts o = *base;
     o.title = title;
     o.xlabel = xlabel;
     o.ylabel = ylabel;
@@ -393,12 +393,12 @@ static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
 {
     memset(p, 0, sizeof *p);
     size_t k = r->k;
-    p->conv = (vmf_plot_series){.label = "mean log-likelihood",
-                                .x = r->iters,
-                                .y = r->trace,
-                                .n = v->report->n_iter,
-                                .color = 0,
-                                .markers = v->report->n_iter <= 60};
+    p->conv = (simc_plot_series){.label = "mean log-likelihood",
+                                 .x = r->iters,
+                                 .y = r->trace,
+                                 .n = v->report->n_iter,
+                                 .color = 0,
+                                 .markers = v->report->n_iter <= 60};
     bar_series(&p->weight_s, r->weights, k);
     bar_series(&p->kappa_s, r->kappas, k);
     bar_series(&p->count_s, r->counts, k);
@@ -407,85 +407,86 @@ static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
     bars(&p->kappa_b, &p->kappa_s, r, "%.0f");
     bars(&p->count_b, &p->count_s, r, "%.0f");
     bars(&p->entropy_b, &p->entropy_s, r, "%.2g");
-    p->points = (vmf_plot_points){.x = r->px,
-                                  .y = r->py,
-                                  .n = r->np,
-                                  .group = r->pgroup,
-                                  .radius = 2.2,
-                                  .alpha = 0.45,
-                                  .hx = r->hx,
-                                  .hy = r->hy,
-                                  .n_highlight = k,
-                                  .highlight_group = r->colors,
-                                  .highlight_labels = k <= 30 ? r->anchor_ptrs : NULL,
-                                  .highlight_size = r->hsize};
-    p->sim = (vmf_plot_grid){.values = r->cos,
-                             .rows = k,
-                             .cols = k,
-                             .row_labels = r->name_ptrs,
-                             .col_labels = r->name_ptrs,
-                             .vmin = -1,
-                             .vmax = 1,
-                             .diverging = 1,
-                             .show_values = k <= 16,
-                             .value_format = "%.2f",
-                             .colorbar_label = "cosine"};
-    p->cont = (vmf_plot_grid){.values = r->contingency,
-                              .rows = r->n_classes,
+    p->points = (simc_plot_points){.x = r->px,
+                                   .y = r->py,
+                                   .n = r->np,
+                                   .group = r->pgroup,
+                                   .radius = 2.2,
+                                   .alpha = 0.45,
+                                   .hx = r->hx,
+                                   .hy = r->hy,
+                                   .n_highlight = k,
+                                   .highlight_group = r->colors,
+                                   .highlight_labels = k <= 30 ? r->anchor_ptrs : NULL,
+                                   .highlight_size = r->hsize};
+    p->sim = (simc_plot_grid){.values = r->cos,
+                              .rows = k,
                               .cols = k,
-                              .row_labels = r->class_ptrs,
+                              .row_labels = r->name_ptrs,
                               .col_labels = r->name_ptrs,
-                              .vmin = 0,
+                              .vmin = -1,
                               .vmax = 1,
-                              .show_values = k <= 16 && r->n_classes <= 20,
+                              .diverging = 1,
+                              .show_values = k <= 16,
                               .value_format = "%.2f",
-                              .colorbar_label = "share of the class"};
-    p->entropy_max = (vmf_plot_hline){.y = k > 1 ? log2((double)k) : NAN,
-                                      .label = "uniform posterior (log2 K)",
-                                      .color = -1,
-                                      .dashed = 1};
+                              .colorbar_label = "cosine"};
+    p->cont = (simc_plot_grid){.values = r->contingency,
+                               .rows = r->n_classes,
+                               .cols = k,
+                               .row_labels = r->class_ptrs,
+                               .col_labels = r->name_ptrs,
+                               .vmin = 0,
+                               .vmax = 1,
+                               .show_values = k <= 16 && r->n_classes <= 20,
+                               .value_format = "%.2f",
+                               .colorbar_label = "share of the class"};
+    p->entropy_max = (simc_plot_hline){.y = k > 1 ? log2((double)k) : NAN,
+                                       .label = "uniform posterior (log2 K)",
+                                       .color = -1,
+                                       .dashed = 1};
 
-    vmf_plot_opts o;
-    vmf_plot_opts_init(&o);
-    o.legend = VMF_PLOT_LEGEND_NONE;
+    simc_plot_opts o;
+    simc_plot_opts_init(&o);
+    o.legend = SIMC_PLOT_LEGEND_NONE;
 
-    p->p_conv = (vmf_plot_panel){
-        .kind = VMF_PLOT_KIND_LINE,
+    p->p_conv = (simc_plot_panel){
+        .kind = SIMC_PLOT_KIND_LINE,
         .opts = labelled(&o, "Convergence", "EM iteration", "mean log-likelihood per row"),
         .series = &p->conv,
         .n_series = 1};
     p->p_conv.opts.x_integer = 1;
 
-    p->p_weight = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR,
-                                   .opts = labelled(&o, "Component weights", "component", "weight"),
-                                   .bars = &p->weight_b};
+    p->p_weight =
+        (simc_plot_panel){.kind = SIMC_PLOT_KIND_BAR,
+                          .opts = labelled(&o, "Component weights", "component", "weight"),
+                          .bars = &p->weight_b};
 
-    p->p_kappa = (vmf_plot_panel){.kind = VMF_PLOT_KIND_BAR,
-                                  .opts = labelled(&o, "Concentrations", "component", "kappa"),
-                                  .bars = &p->kappa_b};
+    p->p_kappa = (simc_plot_panel){.kind = SIMC_PLOT_KIND_BAR,
+                                   .opts = labelled(&o, "Concentrations", "component", "kappa"),
+                                   .bars = &p->kappa_b};
 
     p->p_means =
-        (vmf_plot_panel){.kind = VMF_PLOT_KIND_SCATTER,
-                         .opts = labelled(&o, "Mean directions, 2-D projection",
-                                          k >= 3 ? "PC 1 of the means" : "PC 1 of the rows",
-                                          k >= 3 ? "PC 2 of the means" : "PC 2 of the rows"),
-                         .points = &p->points};
+        (simc_plot_panel){.kind = SIMC_PLOT_KIND_SCATTER,
+                          .opts = labelled(&o, "Mean directions, 2-D projection",
+                                           k >= 3 ? "PC 1 of the means" : "PC 1 of the rows",
+                                           k >= 3 ? "PC 2 of the means" : "PC 2 of the rows"),
+                          .points = &p->points};
 
-    p->p_sim = (vmf_plot_panel){
-        .kind = VMF_PLOT_KIND_HEATMAP,
+    p->p_sim = (simc_plot_panel){
+        .kind = SIMC_PLOT_KIND_HEATMAP,
         .opts = labelled(&o, "Cosine similarity of the means", "component", "component"),
         .grid = &p->sim};
 
-    p->p_count = (vmf_plot_panel){
-        .kind = VMF_PLOT_KIND_BAR,
+    p->p_count = (simc_plot_panel){
+        .kind = SIMC_PLOT_KIND_BAR,
         .opts = labelled(&o, "Rows per component", "component (most probable)", "rows"),
         .bars = &p->count_b};
 
     snprintf(p->entropy_title, sizeof p->entropy_title,
              "Posterior entropy per component (uniform = %.2f bits)",
              k > 1 ? log2((double)k) : 0.0);
-    p->p_entropy = (vmf_plot_panel){
-        .kind = VMF_PLOT_KIND_BAR,
+    p->p_entropy = (simc_plot_panel){
+        .kind = SIMC_PLOT_KIND_BAR,
         .opts = labelled(&o, p->entropy_title, "component", "mean entropy of its rows (bits)"),
         .bars = &p->entropy_b};
     p->p_entropy.opts.ymin = 0;
@@ -503,25 +504,25 @@ static void panels_build(panels *p, const report *r, const vmfmm_fit_view *v)
         p->p_entropy.opts.ymax = 1;
 
     p->p_cont =
-        (vmf_plot_panel){.kind = VMF_PLOT_KIND_HEATMAP,
-                         .opts = labelled(&o, "Classes across components", "component", "class"),
-                         .grid = &p->cont};
+        (simc_plot_panel){.kind = SIMC_PLOT_KIND_HEATMAP,
+                          .opts = labelled(&o, "Classes across components", "component", "class"),
+                          .grid = &p->cont};
 
-    p->p_text = (vmf_plot_panel){.kind = VMF_PLOT_KIND_TEXT, .opts = o, .text = v->summary};
+    p->p_text = (simc_plot_panel){.kind = SIMC_PLOT_KIND_TEXT, .opts = o, .text = v->summary};
     p->p_text.opts.title = "Summary";
 }
 
 /* Writes one panel as its own chart. */
-static int single(vmf_cli *cli, const vmf_plot_panel *panel, const char *subtitle, int w, int h,
+static int single(simc_cli *cli, const simc_plot_panel *panel, const char *subtitle, int w, int h,
                   const char *dir, const char *name)
 {
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, dir, name) == NULL)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
-    vmf_plot_panel one = *panel;
+    if (simc_cli_join(path, sizeof path, dir, name) == NULL)
+        return simc_cli_fail(cli, EX_USAGE, "output path too long");
+    simc_plot_panel one = *panel;
     one.opts.subtitle = subtitle;
-    vmf_plot_opts page;
-    vmf_plot_opts_init(&page);
+    simc_plot_opts page;
+    simc_plot_opts_init(&page);
     page.width = w;
     page.height = h;
     one.opts.width = w;
@@ -529,32 +530,32 @@ static int single(vmf_cli *cli, const vmf_plot_panel *panel, const char *subtitl
     char err[512];
     int rc;
     switch (one.kind) {
-    case VMF_PLOT_KIND_LINE:
-        rc = vmf_plot_line(one.series, one.n_series, &one.opts, path, err, sizeof err);
+    case SIMC_PLOT_KIND_LINE:
+        rc = simc_plot_line(one.series, one.n_series, &one.opts, path, err, sizeof err);
         break;
-    case VMF_PLOT_KIND_BAR:
-        rc = vmf_plot_bar(one.bars, &one.opts, path, err, sizeof err);
+    case SIMC_PLOT_KIND_BAR:
+        rc = simc_plot_bar(one.bars, &one.opts, path, err, sizeof err);
         break;
-    case VMF_PLOT_KIND_SCATTER:
-        rc = vmf_plot_scatter(one.points, &one.opts, path, err, sizeof err);
+    case SIMC_PLOT_KIND_SCATTER:
+        rc = simc_plot_scatter(one.points, &one.opts, path, err, sizeof err);
         break;
-    case VMF_PLOT_KIND_HEATMAP:
-        rc = vmf_plot_heatmap(one.grid, &one.opts, path, err, sizeof err);
+    case SIMC_PLOT_KIND_HEATMAP:
+        rc = simc_plot_heatmap(one.grid, &one.opts, path, err, sizeof err);
         break;
     default:
-        rc = vmf_plot_page(&one, 1, 1, &page, path, err, sizeof err);
+        rc = simc_plot_page(&one, 1, 1, &page, path, err, sizeof err);
         break;
     }
-    return rc == VMF_OK ? VMF_EX_OK : plot_fail(cli, rc, err);
+    return rc == VMF_OK ? EX_OK : plot_fail(cli, rc, err);
 }
 
-int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
+int vmfmm_report_plots(simc_cli *cli, const vmfmm_fit_view *v, const char *dir)
 {
     report r = {0};
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     if (report_build(&r, v) != VMF_OK) {
         report_free(&r);
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory while plotting");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory while plotting");
     }
     panels p;
     panels_build(&p, &r, v);
@@ -577,23 +578,23 @@ int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
     char err[512];
     if (!ex) {
         /* Weights and kappas side by side: a two-panel page. */
-        vmf_plot_panel wk[2] = {p.p_weight, p.p_kappa};
-        vmf_plot_opts page;
-        vmf_plot_opts_init(&page);
+        simc_plot_panel wk[2] = {p.p_weight, p.p_kappa};
+        simc_plot_opts page;
+        simc_plot_opts_init(&page);
         page.title = "Component weights and concentrations";
         page.subtitle = sub;
         page.width = 1400;
         page.height = 600;
-        if (vmf_cli_join(path, sizeof path, dir, "weights_kappas") == NULL)
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        if (simc_cli_join(path, sizeof path, dir, "weights_kappas") == NULL)
+            ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
         else {
-            int rc = vmf_plot_page(wk, 2, 2, &page, path, err, sizeof err);
+            int rc = simc_plot_page(wk, 2, 2, &page, path, err, sizeof err);
             if (rc)
                 ex = plot_fail(cli, rc, err);
         }
     }
     if (!ex) {
-        vmf_plot_panel all[9];
+        simc_plot_panel all[9];
         size_t n = 0;
         all[n++] = p.p_conv;
         all[n++] = p.p_weight;
@@ -605,17 +606,17 @@ int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir)
         if (r.n_classes > 0)
             all[n++] = p.p_cont;
         all[n++] = p.p_text;
-        vmf_plot_opts page;
-        vmf_plot_opts_init(&page);
+        simc_plot_opts page;
+        simc_plot_opts_init(&page);
         page.title = "vmfmm fit overview";
         page.subtitle = sub;
         size_t cols = n > 8 ? 3 : 4;
         page.width = cols == 3 ? 1800 : 2200;
         page.height = cols == 3 ? 1650 : 1150;
-        if (vmf_cli_join(path, sizeof path, dir, "overview") == NULL)
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+        if (simc_cli_join(path, sizeof path, dir, "overview") == NULL)
+            ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
         else {
-            int rc = vmf_plot_page(all, n, cols, &page, path, err, sizeof err);
+            int rc = simc_plot_page(all, n, cols, &page, path, err, sizeof err);
             if (rc)
                 ex = plot_fail(cli, rc, err);
         }

@@ -39,19 +39,19 @@ static const char SELECT_HELP[] =
     "  vmfmm select -k 1..12 --synthetic-k 7 --dim 32 --n-samples 3000   # finds 7\n";
 
 /* select's options: the common ones plus --criterion, into opts[32]. */
-static void build_opts(vmf_cli_opt *select_opts)
+static void build_opts(simc_cli_opt *select_opts)
 {
     size_t n = 0;
-    for (const vmf_cli_opt *o = vmfmm_common_opts; o->id > 0; o++)
+    for (const simc_cli_opt *o = vmfmm_common_opts; o->id > 0; o++)
         select_opts[n++] = *o;
-    select_opts[n++] = (vmf_cli_opt){"criterion", 'c', VMF_CLI_REQ_ARG, OPT_CRITERION};
-    select_opts[n] = (vmf_cli_opt){NULL, 0, 0, 0};
+    select_opts[n++] = (simc_cli_opt){"criterion", 'c', SIMC_CLI_REQ_ARG, OPT_CRITERION};
+    select_opts[n] = (simc_cli_opt){NULL, 0, 0, 0};
 }
 
 #define MAX_KS 1000
 
 /* Parses "A..B", "a,b,c" or "K" into ks (ascending, unique). Returns an exit code. */
-static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
+static int parse_ks(simc_cli *cli, const char *arg, size_t *ks, size_t *nk)
 {
     *nk = 0;
     const char *dots = strstr(arg, "..");
@@ -64,16 +64,16 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         lo_s[ll] = '\0';
         snprintf(hi_s, sizeof hi_s, "%s", dots + 2);
         size_t lo, hi;
-        if (vmf_cli_parse_size(cli, "-k (range start)", lo_s, 1, 100000, &lo) ||
-            vmf_cli_parse_size(cli, "-k (range end)", hi_s, 1, 100000, &hi))
-            return VMF_EX_USAGE;
+        if (simc_cli_parse_size(cli, "-k (range start)", lo_s, 1, 100000, &lo) ||
+            simc_cli_parse_size(cli, "-k (range end)", hi_s, 1, 100000, &hi))
+            return EX_USAGE;
         if (hi < lo || hi - lo >= MAX_KS)
-            return vmf_cli_fail(cli, VMF_EX_USAGE,
-                                "-k %s: the range must ascend and hold at most %d values", arg,
-                                MAX_KS);
+            return simc_cli_fail(cli, EX_USAGE,
+                                 "-k %s: the range must ascend and hold at most %d values", arg,
+                                 MAX_KS);
         for (size_t k = lo; k <= hi; k++)
             ks[(*nk)++] = k;
-        return VMF_EX_OK;
+        return EX_OK;
     }
     const char *s = arg;
     while (*s) {
@@ -85,8 +85,8 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         memcpy(item, s, len);
         item[len] = '\0';
         size_t k;
-        if (vmf_cli_parse_size(cli, "-k", item, 1, 100000, &k))
-            return VMF_EX_USAGE;
+        if (simc_cli_parse_size(cli, "-k", item, 1, 100000, &k))
+            return EX_USAGE;
         ks[(*nk)++] = k;
         s += len + (comma != NULL);
         if (comma && *s == '\0')
@@ -106,10 +106,9 @@ static int parse_ks(vmf_cli *cli, const char *arg, size_t *ks, size_t *nk)
         if (ks[i] != ks[m - 1])
             ks[m++] = ks[i];
     *nk = m;
-    return VMF_EX_OK;
+    return EX_OK;
 bad:
-    return vmf_cli_fail(cli, VMF_EX_USAGE, "-k expects A..B, a comma list or one K, got '%.40s'",
-                        arg);
+    return simc_cli_fail(cli, EX_USAGE, "-k expects A..B, a comma list or one K, got '%.40s'", arg);
 }
 
 typedef struct select_row {
@@ -118,14 +117,14 @@ typedef struct select_row {
     double train_ll, test_ll, bic, aic, seconds;
 } select_row;
 
-static int plot_select(vmf_cli *cli, const select_row *rows, size_t nk, size_t chosen,
+static int plot_select(simc_cli *cli, const select_row *rows, size_t nk, size_t chosen,
                        const char *criterion, const char *subtitle, int have_test, const char *dir)
 {
     double *x = malloc(nk * sizeof *x), *bic = malloc(nk * sizeof *bic),
            *aic = malloc(nk * sizeof *aic), *ho = malloc(nk * sizeof *ho);
-    int ex = VMF_EX_OK;
+    int ex = EX_OK;
     if (!x || !bic || !aic || !ho) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < nk; i++) {
@@ -136,20 +135,20 @@ static int plot_select(vmf_cli *cli, const select_row *rows, size_t nk, size_t c
     }
     char label[64];
     snprintf(label, sizeof label, "chosen K = %zu (%s)", chosen, criterion);
-    vmf_plot_vline vl = {.x = (double)chosen, .label = label, .color = -1, .dashed = 1};
-    vmf_plot_series ic[2] = {
+    simc_plot_vline vl = {.x = (double)chosen, .label = label, .color = -1, .dashed = 1};
+    simc_plot_series ic[2] = {
         {.label = "BIC", .x = x, .y = bic, .n = nk, .color = 0, .markers = 1},
         {.label = "AIC", .x = x, .y = aic, .n = nk, .color = 1, .markers = 1, .dashed = 1}};
-    vmf_plot_series hs = {.label = "held-out mean log-likelihood",
-                          .x = x,
-                          .y = ho,
-                          .n = nk,
-                          .color = 2,
-                          .markers = 1};
-    vmf_plot_panel panels[2];
+    simc_plot_series hs = {.label = "held-out mean log-likelihood",
+                           .x = x,
+                           .y = ho,
+                           .n = nk,
+                           .color = 2,
+                           .markers = 1};
+    simc_plot_panel panels[2];
     memset(panels, 0, sizeof panels);
-    panels[0].kind = VMF_PLOT_KIND_LINE;
-    vmf_plot_opts_init(&panels[0].opts);
+    panels[0].kind = SIMC_PLOT_KIND_LINE;
+    simc_plot_opts_init(&panels[0].opts);
     panels[0].opts.title = "Information criteria (lower is better)";
     panels[0].opts.xlabel = "K (components)";
     panels[0].opts.ylabel = "criterion on the train split";
@@ -163,22 +162,22 @@ static int plot_select(vmf_cli *cli, const select_row *rows, size_t nk, size_t c
     panels[1].opts.ylabel = "mean log-likelihood per test row";
     panels[1].series = &hs;
     panels[1].n_series = 1;
-    panels[1].opts.legend = VMF_PLOT_LEGEND_NONE;
-    vmf_plot_opts page;
-    vmf_plot_opts_init(&page);
+    panels[1].opts.legend = SIMC_PLOT_LEGEND_NONE;
+    simc_plot_opts page;
+    simc_plot_opts_init(&page);
     page.title = "vmfmm select: choosing K";
     page.subtitle = subtitle;
     page.width = have_test ? 1500 : 900;
     page.height = 620;
     char path[VMFMM_PATH_MAX], err[512];
-    if (vmf_cli_join(path, sizeof path, dir, "select") == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (simc_cli_join(path, sizeof path, dir, "select") == NULL) {
+        ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
         goto done;
     }
     int rc =
-        vmf_plot_page(panels, have_test ? 2 : 1, have_test ? 2 : 1, &page, path, err, sizeof err);
+        simc_plot_page(panels, have_test ? 2 : 1, have_test ? 2 : 1, &page, path, err, sizeof err);
     if (rc)
-        ex = vmf_cli_fail(cli, rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_CANTCREAT, "%s", err);
+        ex = simc_cli_fail(cli, rc == VMF_ENOMEM ? EX_OSERR : EX_CANTCREAT, "%s", err);
 done:
     free(x);
     free(bic);
@@ -187,23 +186,23 @@ done:
     return ex;
 }
 
-int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_select(simc_cli *cli, int argc, char **argv)
 {
-    vmf_cli_opt select_opts[32];
+    simc_cli_opt select_opts[32];
     build_opts(select_opts);
     vmfmm_args a;
     vmfmm_args_init(&a);
     const char *criterion = "bic";
     size_t ks[MAX_KS];
     size_t nk = 0;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "select");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "select");
     const char *arg;
     int id, ex;
-    while ((id = vmf_cli_next(cli, &p, select_opts, &arg)) > 0) {
+    while ((id = simc_cli_next(cli, &p, select_opts, &arg)) > 0) {
         if (id == OPT_HELP) {
             fputs(SELECT_HELP, stdout);
-            return VMF_EX_OK;
+            return EX_OK;
         }
         if (id == OPT_K) {
             ex = parse_ks(cli, arg, ks, &nk);
@@ -213,8 +212,8 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         }
         if (id == OPT_CRITERION) {
             if (strcmp(arg, "bic") != 0 && strcmp(arg, "aic") != 0 && strcmp(arg, "heldout") != 0)
-                return vmf_cli_fail(cli, VMF_EX_USAGE,
-                                    "--criterion must be bic, aic or heldout, got '%.40s'", arg);
+                return simc_cli_fail(cli, EX_USAGE,
+                                     "--criterion must be bic, aic or heldout, got '%.40s'", arg);
             criterion = arg;
             continue;
         }
@@ -223,7 +222,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
             return ex;
     }
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     ex = vmfmm_positionals(cli, &p, "select", &a.input);
     if (ex)
         return ex;
@@ -232,8 +231,8 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
             ks[nk++] = k;
     }
     if (strcmp(criterion, "heldout") == 0 && a.test_split <= 0)
-        return vmf_cli_fail(cli, VMF_EX_CONFIG,
-                            "--criterion heldout needs a test split (--test-split > 0)");
+        return simc_cli_fail(cli, EX_CONFIG,
+                             "--criterion heldout needs a test split (--test-split > 0)");
     vmfmm_set_threads(a.threads);
     /* The synthetic sample defaults to 5 components here: -k is a range, not the truth. */
     if (a.input == NULL && a.synth_k == 0)
@@ -250,25 +249,25 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     json_t *out = NULL;
     FILE *csv = NULL;
     if (is_test == NULL || rows == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     vmfmm_split(data.n, a.test_split, a.em.seed, is_test);
     if (vmfmm_gather(&data, is_test, 0, &xtr, NULL, &ntr) != VMF_OK ||
         vmfmm_gather(&data, is_test, 1, &xte, NULL, &nte) != VMF_OK) {
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
     }
     if (ks[nk - 1] > ntr) {
-        ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "K = %zu is larger than the %zu training rows",
-                          ks[nk - 1], ntr);
+        ex = simc_cli_fail(cli, EX_DATAERR, "K = %zu is larger than the %zu training rows",
+                           ks[nk - 1], ntr);
         goto done;
     }
     size_t best = 0;
     for (size_t i = 0; i < nk; i++) {
         vmf_em_opts o = a.em;
         o.n_components = ks[i];
-        vmf_cli_progress(cli, "K=%zu (%zu of %zu)", ks[i], i + 1, nk);
+        simc_cli_progress(cli, "K=%zu (%zu of %zu)", ks[i], i + 1, nk);
         vmf_mixture *m = NULL;
         vmf_em_report rep;
         int rc = vmf_mixture_fit(&o, xtr, ntr, data.d, &m, &rep);
@@ -288,7 +287,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         vmf_em_report_free(&rep);
         vmf_mixture_free(m);
         if (rc != VMF_OK) {
-            ex = vmf_cli_fail_vmf(cli, rc, "fit with K=%zu", ks[i]);
+            ex = simc_cli_fail_vmf(cli, rc, "fit with K=%zu", ks[i]);
             goto done;
         }
         int better;
@@ -301,7 +300,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
         if (i == 0 || better)
             best = i;
     }
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
 
     out = json_object();
     json_object_set_new(out, "chosen_k", json_integer((json_int_t)rows[best].k));
@@ -314,7 +313,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
                  "widen -k",
                  rows[best].k, best == 0 ? "smallest" : "largest", rows[0].k, rows[nk - 1].k,
                  best == 0 ? "below" : "above");
-        vmf_cli_warn(cli, "%s", msg);
+        simc_cli_warn(cli, "%s", msg);
         json_array_append_new(warnings, json_string(msg));
     }
     json_object_set_new(out, "warnings", warnings);
@@ -343,17 +342,17 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     if (ex)
         goto done;
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, a.output_dir, "select.json") == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
+    if (simc_cli_join(path, sizeof path, a.output_dir, "select.json") == NULL) {
+        ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
         goto done;
     }
     ex = vmfmm_json_write(cli, path, out);
     if (ex)
         goto done;
-    vmf_cli_join(path, sizeof path, a.output_dir, "select.csv");
+    simc_cli_join(path, sizeof path, a.output_dir, "select.csv");
     csv = fopen(path, "w");
     if (csv == NULL) {
-        ex = vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+        ex = simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
     fprintf(csv, "k,iterations,converged,train_mean_loglik,bic,aic,heldout_mean_loglik,seconds\n");
@@ -364,7 +363,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
     int bad = ferror(csv);
     if (fclose(csv) != 0 || bad) {
         csv = NULL;
-        ex = vmf_cli_fail(cli, VMF_EX_IOERR, "cannot write '%s'", path);
+        ex = simc_cli_fail(cli, EX_IOERR, "cannot write '%s'", path);
         goto done;
     }
     csv = NULL;
@@ -378,7 +377,7 @@ int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv)
             snprintf(subtitle, sizeof subtitle, "%s, train %zu, test %zu", data.source, ntr, nte);
         else
             snprintf(subtitle, sizeof subtitle, "%s, n=%zu (train %zu, test %zu), d=%zu, seed %llu",
-                     vmf_cli_basename(data.source), data.n, ntr, nte, data.d,
+                     simc_cli_basename(data.source), data.n, ntr, nte, data.d,
                      (unsigned long long)a.em.seed);
         ex = plot_select(cli, rows, nk, rows[best].k, criterion, subtitle, nte > 0, plots);
         if (ex)

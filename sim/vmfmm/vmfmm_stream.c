@@ -97,11 +97,11 @@ enum {
     OPT_INIT_MEANS,
 };
 
-static const vmf_cli_opt stream_opts[] = {{"out-of-core", 0, VMF_CLI_NO_ARG, OPT_OUT_OF_CORE},
-                                          {"block-rows", 0, VMF_CLI_REQ_ARG, OPT_BLOCK_ROWS},
-                                          {"sample-rows", 0, VMF_CLI_REQ_ARG, OPT_SAMPLE_ROWS},
-                                          {"init-means", 0, VMF_CLI_REQ_ARG, OPT_INIT_MEANS},
-                                          {NULL, 0, 0, 0}};
+static const simc_cli_opt stream_opts[] = {{"out-of-core", 0, SIMC_CLI_NO_ARG, OPT_OUT_OF_CORE},
+                                           {"block-rows", 0, SIMC_CLI_REQ_ARG, OPT_BLOCK_ROWS},
+                                           {"sample-rows", 0, SIMC_CLI_REQ_ARG, OPT_SAMPLE_ROWS},
+                                           {"init-means", 0, SIMC_CLI_REQ_ARG, OPT_INIT_MEANS},
+                                           {NULL, 0, 0, 0}};
 
 int vmfmm_stream_wanted(int argc, char **argv)
 {
@@ -129,7 +129,7 @@ typedef struct seg {
 } seg;
 
 typedef struct job {
-    vmf_cli *cli;
+    simc_cli *cli;
     vmfmm_comm comm;
     /* options */
     const char *inputs[MAX_INPUTS];
@@ -173,32 +173,32 @@ static int job_fail(job *j, int code, const char *fmt, ...)
 
 static int code_of(int rc)
 {
-    return vmf_cli_exit_code(rc);
+    return simc_cli_exit_code(rc);
 }
 
 /* Prints the outcome of a failed collective step on this rank. */
 static int job_report(job *j, int nfail, int who, int agreed, const char *phase)
 {
     if (nfail < 0) {
-        vmf_cli_fail(j->cli, VMF_EX_IOERR, "rank %d of %d: MPI communication failed during %s",
-                     j->comm.rank, j->comm.size, phase);
-        return VMF_EX_IOERR;
+        simc_cli_fail(j->cli, EX_IOERR, "rank %d of %d: MPI communication failed during %s",
+                      j->comm.rank, j->comm.size, phase);
+        return EX_IOERR;
     }
     if (j->code) {
         if (j->comm.size > 1)
-            vmf_cli_fail(j->cli, j->code, "rank %d of %d: %s", j->comm.rank, j->comm.size, j->msg);
+            simc_cli_fail(j->cli, j->code, "rank %d of %d: %s", j->comm.rank, j->comm.size, j->msg);
         else
-            vmf_cli_fail(j->cli, j->code, "%s", j->msg);
+            simc_cli_fail(j->cli, j->code, "%s", j->msg);
         return j->code;
     }
     if (who >= 0)
-        vmf_cli_fail(j->cli, agreed,
-                     "rank %d of %d: stopping: rank %d failed during %s (see its "
-                     "message)",
-                     j->comm.rank, j->comm.size, who, phase);
+        simc_cli_fail(j->cli, agreed,
+                      "rank %d of %d: stopping: rank %d failed during %s (see its "
+                      "message)",
+                      j->comm.rank, j->comm.size, who, phase);
     else
-        vmf_cli_fail(j->cli, agreed, "rank %d of %d: stopping: %d ranks failed during %s",
-                     j->comm.rank, j->comm.size, nfail, phase);
+        simc_cli_fail(j->cli, agreed, "rank %d of %d: stopping: %d ranks failed during %s",
+                      j->comm.rank, j->comm.size, nfail, phase);
     return agreed;
 }
 
@@ -215,63 +215,64 @@ static int phase_end(job *j, const char *phase)
 
 static int parse(job *j, int argc, char **argv, int *help)
 {
-    vmf_cli *cli = j->cli;
+    simc_cli *cli = j->cli;
     vmfmm_args_init(&j->a);
     j->block = 4096;
     j->sample_rows = 0;
     *help = 0;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "fit");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "fit");
     /* One table: the common options, then ours. */
     size_t nc = 0, ns = 0;
     while (vmfmm_common_opts[nc].long_name)
         nc++;
     while (stream_opts[ns].long_name)
         ns++;
-    vmf_cli_opt *opts = calloc(nc + ns + 1, sizeof *opts);
+    simc_cli_opt *opts = calloc(nc + ns + 1, sizeof *opts);
     if (!opts)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
     memcpy(opts, vmfmm_common_opts, nc * sizeof *opts);
     memcpy(opts + nc, stream_opts, ns * sizeof *opts);
     const char *arg;
-    int id, ex = VMF_EX_OK;
-    while (!ex && (id = vmf_cli_next(cli, &p, opts, &arg)) > 0) {
+    int id, ex = EX_OK;
+    while (!ex && (id = simc_cli_next(cli, &p, opts, &arg)) > 0) {
         switch (id) {
         case OPT_HELP:
             *help = 1;
             break;
         case OPT_INPUT:
             if (j->nfiles == MAX_INPUTS)
-                ex = vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d inputs", MAX_INPUTS);
+                ex = simc_cli_fail(cli, EX_USAGE, "more than %d inputs", MAX_INPUTS);
             else
                 j->inputs[j->nfiles++] = arg;
             break;
         case OPT_OUT_OF_CORE:
             break;
         case OPT_BLOCK_ROWS:
-            ex = vmf_cli_parse_size(cli, "--block-rows", arg, 1, (size_t)1 << 24, &j->block);
+            ex = simc_cli_parse_size(cli, "--block-rows", arg, 1, (size_t)1 << 24, &j->block);
             break;
         case OPT_SAMPLE_ROWS:
-            ex = vmf_cli_parse_size(cli, "--sample-rows", arg, 1, (size_t)1 << 26, &j->sample_rows);
+            ex =
+                simc_cli_parse_size(cli, "--sample-rows", arg, 1, (size_t)1 << 26, &j->sample_rows);
             break;
         case OPT_INIT_MEANS:
             j->init_means_path = arg;
             break;
         case OPT_LABELS:
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE,
-                              "--labels is not supported by the streaming fit (out-of-core / "
-                              "MPI); fit in memory for label metrics");
+            ex = simc_cli_fail(cli, EX_USAGE,
+                               "--labels is not supported by the streaming fit (out-of-core / "
+                               "MPI); fit in memory for label metrics");
             break;
         case OPT_N_SAMPLES:
         case OPT_DIM:
         case OPT_SYNTH_K:
-            ex = vmf_cli_fail(cli, VMF_EX_USAGE,
-                              "the streaming fit needs --input files (no synthetic sample)");
+            ex = simc_cli_fail(cli, EX_USAGE,
+                               "the streaming fit needs --input files (no synthetic sample)");
             break;
         default:
             ex = vmfmm_args_apply(cli, &j->a, id, arg);
             if (ex < 0)
-                ex = vmf_cli_fail(cli, VMF_EX_SOFTWARE, "unhandled option");
+                ex = simc_cli_fail(cli, EX_SOFTWARE, "unhandled option");
         }
         if (*help)
             break;
@@ -280,22 +281,22 @@ static int parse(job *j, int argc, char **argv, int *help)
     if (ex || *help)
         return ex;
     if (id < 0)
-        return VMF_EX_USAGE;
+        return EX_USAGE;
     for (size_t i = 0; i < p.n_positional; i++) {
         if (j->nfiles == MAX_INPUTS)
-            return vmf_cli_fail(cli, VMF_EX_USAGE, "more than %d inputs", MAX_INPUTS);
+            return simc_cli_fail(cli, EX_USAGE, "more than %d inputs", MAX_INPUTS);
         j->inputs[j->nfiles++] = p.positional[i];
     }
     if (j->nfiles == 0)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "the streaming fit needs --input FILE (.npy)");
+        return simc_cli_fail(cli, EX_USAGE, "the streaming fit needs --input FILE (.npy)");
     if (j->sample_rows == 0) {
         size_t k16 = j->a.em.n_components * 16;
         j->sample_rows = k16 > 16384 ? k16 : 16384;
     }
     if (j->sample_rows < j->a.em.n_components)
-        return vmf_cli_fail(cli, VMF_EX_USAGE, "--sample-rows %zu is less than K = %zu",
-                            j->sample_rows, j->a.em.n_components);
-    return VMF_EX_OK;
+        return simc_cli_fail(cli, EX_USAGE, "--sample-rows %zu is less than K = %zu",
+                             j->sample_rows, j->a.em.n_components);
+    return EX_OK;
 }
 
 /* ---- inputs ---- */
@@ -309,7 +310,7 @@ static void open_inputs(job *j)
     j->file_off = calloc(F, sizeof *j->file_off);
     j->segs = calloc(F > 1 ? F : 1, sizeof *j->segs);
     if (!j->readers || !j->file_rows || !j->file_off || !j->segs) {
-        job_fail(j, VMF_EX_OSERR, "out of memory");
+        job_fail(j, EX_OSERR, "out of memory");
         return;
     }
     size_t f0, f1;
@@ -324,7 +325,7 @@ static void open_inputs(job *j)
         int rc = vmf_row_reader_open(j->inputs[f], &j->readers[f]);
         if (rc != VMF_OK) {
             /* The reader's message starts with the path. */
-            job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "input %s", vmf_last_error());
+            job_fail(j, rc == VMF_EIO ? EX_NOINPUT : code_of(rc), "input %s", vmf_last_error());
             return;
         }
     }
@@ -337,7 +338,7 @@ static int plan_inputs(job *j)
     /* Words: rows[F], dims[F]; each input's first reader contributes. */
     int64_t *w = calloc(2 * F, sizeof *w);
     if (!w)
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(j->cli, EX_OSERR, "out of memory");
     for (size_t f = 0; f < F; f++) {
         if (!j->readers[f])
             continue;
@@ -359,10 +360,10 @@ static int plan_inputs(job *j)
         off += (uint64_t)w[f];
         if ((size_t)w[F + f] != j->d) {
             /* Every rank sees the same numbers and prints the same message. */
-            int ex = vmf_cli_fail(j->cli, VMF_EX_DATAERR,
-                                  "input '%s' has %lld columns but '%s' has %zu: all inputs need "
-                                  "the same dimension",
-                                  j->inputs[f], (long long)w[F + f], j->inputs[0], j->d);
+            int ex = simc_cli_fail(j->cli, EX_DATAERR,
+                                   "input '%s' has %lld columns but '%s' has %zu: all inputs need "
+                                   "the same dimension",
+                                   j->inputs[f], (long long)w[F + f], j->inputs[0], j->d);
             free(w);
             return ex;
         }
@@ -370,7 +371,7 @@ static int plan_inputs(job *j)
     free(w);
     j->n = off;
     if (j->d < 2)
-        return vmf_cli_fail(j->cli, VMF_EX_DATAERR, "inputs have %zu column(s), need d >= 2", j->d);
+        return simc_cli_fail(j->cli, EX_DATAERR, "inputs have %zu column(s), need d >= 2", j->d);
     /* Segments. */
     size_t B = j->block;
     if (F >= P) {
@@ -391,7 +392,7 @@ static int plan_inputs(job *j)
         if (last > first)
             j->segs[j->nsegs++] = (seg){f, first, last - first};
     }
-    return VMF_EX_OK;
+    return EX_OK;
 }
 
 /*
@@ -404,7 +405,7 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
     size_t d = j->d;
     int rc = vmf_row_reader_read(j->readers[f], first, rows, j->buf);
     if (rc != VMF_OK) {
-        job_fail(j, rc == VMF_EIO ? VMF_EX_IOERR : code_of(rc), "input %s", vmf_last_error());
+        job_fail(j, rc == VMF_EIO ? EX_IOERR : code_of(rc), "input %s", vmf_last_error());
         return (size_t)-1;
     }
     /*
@@ -437,7 +438,7 @@ static size_t read_block(job *j, size_t f, size_t first, size_t rows, int test)
     for (i = 0; i < rows; i++) {
         /* A NaN or infinity anywhere makes the sum non-finite. */
         if (!isfinite(s2[i]) || s2[i] == 0.0) {
-            job_fail(j, VMF_EX_DATAERR, "input '%s' row %zu %s", j->inputs[f], first + i,
+            job_fail(j, EX_DATAERR, "input '%s' row %zu %s", j->inputs[f], first + i,
                      s2[i] == 0.0 ? "is a zero vector" : "has a NaN or infinite value");
             return (size_t)-1;
         }
@@ -507,7 +508,7 @@ static int share_worst(job *j, vmf_suffstats *st)
     if (!mine || !all) {
         free(mine);
         free(all);
-        job_fail(j, VMF_EX_OSERR, "out of memory");
+        job_fail(j, EX_OSERR, "out of memory");
         return phase_end(j, "re-seeding");
     }
     size_t cnt;
@@ -536,7 +537,7 @@ static int share_worst(job *j, vmf_suffstats *st)
             vmf_suffstats_offer_worst(st, (size_t)c64, tll, tid, trow);
         }
         if (!tll || !tid || !trow)
-            job_fail(j, VMF_EX_OSERR, "out of memory");
+            job_fail(j, EX_OSERR, "out of memory");
         free(tll);
         free(tid);
         free(trow);
@@ -563,7 +564,7 @@ static int mstep(job *j, vmf_suffstats *st, double *s0, vmf_mixture *m, size_t *
     int rc = vmf_suffstats_mstep(st, &j->a.em, m, &r);
     *n_reseeded += r;
     if (rc != VMF_OK)
-        return vmf_cli_fail_vmf(j->cli, rc, "M-step"); /* same data on every rank: same error */
+        return simc_cli_fail_vmf(j->cli, rc, "M-step"); /* same data on every rank: same error */
     return 0;
 }
 
@@ -594,7 +595,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
     vmf_row_sample *rs = NULL;
     int rc = vmf_row_sample_new(j->sample_rows, d, j->a.em.seed ^ SAMPLE_SALT, &rs);
     if (rc != VMF_OK)
-        job_fail(j, VMF_EX_OSERR, "seeding sample: %s", vmf_last_error());
+        job_fail(j, EX_OSERR, "seeding sample: %s", vmf_last_error());
     for (size_t s = 0; s < j->nsegs && !j->code; s++) {
         const seg *g = &j->segs[s];
         for (size_t i0 = 0; i0 < g->rows && !j->code; i0 += j->block) {
@@ -640,7 +641,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
     if (!mine) {
         free(counts);
         vmf_row_sample_free(rs);
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(j->cli, EX_OSERR, "out of memory");
     }
     for (size_t q = 0; q < cnt; q++) {
         memcpy(mine + q * rec, &ids[q], 8);
@@ -663,7 +664,7 @@ static int collect_sample(job *j, float **sample, size_t *m)
         free(order);
         free(out);
         free(all);
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(j->cli, EX_OSERR, "out of memory");
     }
     for (size_t q = 0; q < n_all; q++) {
         memcpy(&order[q].id, ar + q * rec, 8);
@@ -703,18 +704,18 @@ static int run_once(job *j, const float *sample, size_t m, vmf_rng *rng, vmf_suf
     memset(r, 0, sizeof *r);
     r->trace = malloc((o->max_iter ? o->max_iter : 1) * sizeof *r->trace);
     if (!r->trace)
-        return vmf_cli_fail(j->cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(j->cli, EX_OSERR, "out of memory");
     int rc = vmf_em_init_mixture(o, sample, m, j->d, rng, &r->m);
     if (rc != VMF_OK)
-        return vmf_cli_fail_vmf(j->cli, rc, "initialisation");
+        return simc_cli_fail_vmf(j->cli, rc, "initialisation");
     int ex = pass(j, r->m, VMF_ASSIGN_HARD, 0, 1, 0, st, "the initial pass");
     if (ex)
         return ex;
     double ll, n;
     vmf_suffstats_totals(st, NULL, NULL, NULL, &n);
     if (n < (double)o->n_components) /* the same totals on every rank */
-        return vmf_cli_fail(j->cli, VMF_EX_DATAERR, "k = %zu is larger than the %.0f training rows",
-                            o->n_components, n);
+        return simc_cli_fail(j->cli, EX_DATAERR, "k = %zu is larger than the %.0f training rows",
+                             o->n_components, n);
     ex = mstep(j, st, s0, r->m, &r->n_reseeded);
     uint64_t ss = o->assignment == VMF_ASSIGN_STOCHASTIC ? vmf_rng_u64(rng) : 0;
     if (!ex)
@@ -737,7 +738,7 @@ static int run_once(job *j, const float *sample, size_t m, vmf_rng *rng, vmf_suf
         push(r, cur, o->max_iter);
         r->loglik = cur;
         if (j->comm.rank == 0)
-            vmf_cli_progress(j->cli, "iteration %zu: mean log-likelihood %.6f", it, cur);
+            simc_cli_progress(j->cli, "iteration %zu: mean log-likelihood %.6f", it, cur);
         if (o->tol > 0.0 && fabs(cur - prev) < o->tol) {
             r->converged = 1;
             break;
@@ -763,7 +764,7 @@ static json_t *split_json(double rows, double ll_sum, const vmf_mixture *m)
 static int write_outputs(job *j, const run *best, size_t best_init, double seconds,
                          double train_rows, double test_rows, double test_ll_sum, double pass_s)
 {
-    vmf_cli *cli = j->cli;
+    simc_cli *cli = j->cli;
     const vmf_em_opts *o = &j->a.em;
     int ex = vmfmm_make_dir(cli, j->a.output_dir);
     if (ex)
@@ -771,7 +772,7 @@ static int write_outputs(job *j, const run *best, size_t best_init, double secon
     char *model = NULL;
     int rc = vmf_mixture_to_json(best->m, &model);
     if (rc != VMF_OK)
-        return vmf_cli_fail_vmf(cli, rc, "model JSON");
+        return simc_cli_fail_vmf(cli, rc, "model JSON");
     json_t *dist = json_object();
     json_object_set_new(dist, "ranks", json_integer(j->comm.size));
     json_object_set_new(dist, "transport", json_string(vmfmm_comm_name(&j->comm)));
@@ -824,15 +825,15 @@ static int write_outputs(job *j, const run *best, size_t best_init, double secon
     json_object_set_new(met, "streaming", dist);
 
     char path[VMFMM_PATH_MAX];
-    if (vmf_cli_join(path, sizeof path, j->a.output_dir, "model.json") == NULL)
-        ex = vmf_cli_fail(cli, VMF_EX_USAGE, "output path too long");
-    else if (vmf_cli_write_file(path, model, strlen(model)) != 0)
-        ex = vmf_cli_fail(cli, VMF_EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
-    if (!ex && vmf_cli_join(path, sizeof path, j->a.output_dir, "convergence.json"))
+    if (simc_cli_join(path, sizeof path, j->a.output_dir, "model.json") == NULL)
+        ex = simc_cli_fail(cli, EX_USAGE, "output path too long");
+    else if (simc_cli_write_file(path, model, strlen(model)) != 0)
+        ex = simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
+    if (!ex && simc_cli_join(path, sizeof path, j->a.output_dir, "convergence.json"))
         ex = vmfmm_json_write(cli, path, conv);
-    if (!ex && vmf_cli_join(path, sizeof path, j->a.output_dir, "metrics.json"))
+    if (!ex && simc_cli_join(path, sizeof path, j->a.output_dir, "metrics.json"))
         ex = vmfmm_json_write(cli, path, met);
-    vmf_cli_progress_done(cli);
+    simc_cli_progress_done(cli);
     if (!ex) {
         if (j->a.json) {
             json_object_set_new(met, "output_dir", json_string(j->a.output_dir));
@@ -871,17 +872,17 @@ static int load_init_means(job *j)
         rc = vmf_array_to_f32(&arr, &x, &n, &d);
     vmf_array_free(&arr);
     if (rc != VMF_OK)
-        return job_fail(j, rc == VMF_EIO ? VMF_EX_NOINPUT : code_of(rc), "--init-means '%s': %s",
+        return job_fail(j, rc == VMF_EIO ? EX_NOINPUT : code_of(rc), "--init-means '%s': %s",
                         j->init_means_path, vmf_last_error());
     if (n != j->a.em.n_components || d != j->d) {
         free(x);
-        return job_fail(j, VMF_EX_DATAERR, "--init-means '%s' is %zu x %zu, need K x d = %zu x %zu",
+        return job_fail(j, EX_DATAERR, "--init-means '%s' is %zu x %zu, need K x d = %zu x %zu",
                         j->init_means_path, n, d, j->a.em.n_components, j->d);
     }
     rc = vmf_rows_normalize(x, n, d);
     if (rc != VMF_OK) {
         free(x);
-        return job_fail(j, VMF_EX_DATAERR, "--init-means '%s': %s", j->init_means_path,
+        return job_fail(j, EX_DATAERR, "--init-means '%s': %s", j->init_means_path,
                         vmf_last_error());
     }
     j->init_means = x;
@@ -892,7 +893,7 @@ static int load_init_means(job *j)
 
 static int fit(job *j)
 {
-    vmf_cli *cli = j->cli;
+    simc_cli *cli = j->cli;
     double t0 = now_s();
     open_inputs(j);
     int ex = phase_end(j, "opening the inputs");
@@ -921,7 +922,7 @@ static int fit(job *j)
         vmf_suffstats_words(st, &j->nwords);
     j->words = malloc((j->nwords + VMFMM_STATUS_WORDS) * sizeof *j->words);
     if (rc != VMF_OK || !s0 || !j->buf || !j->ids || !j->norm2 || !j->words) {
-        job_fail(j, VMF_EX_OSERR, "out of memory for K = %zu, d = %zu, block %zu", k, d, j->block);
+        job_fail(j, EX_OSERR, "out of memory for K = %zu, d = %zu, block %zu", k, d, j->block);
     }
     ex = phase_end(j, "allocation");
     float *sample = NULL;
@@ -932,15 +933,15 @@ static int fit(job *j)
     if (ex)
         goto done;
     if (j->comm.rank == 0)
-        vmf_cli_progress(cli, "%llu rows x %zu in %zu input(s) on %d rank(s)",
-                         (unsigned long long)j->n, d, j->nfiles, j->comm.size);
+        simc_cli_progress(cli, "%llu rows x %zu in %zu input(s) on %d rank(s)",
+                          (unsigned long long)j->n, d, j->nfiles, j->comm.size);
     if (j->a.em.init != VMF_INIT_GIVEN) {
         ex = collect_sample(j, &sample, &m);
         if (ex)
             goto done;
         if (m < k) {
-            ex = vmf_cli_fail(cli, VMF_EX_DATAERR, "k = %zu is larger than the %zu training rows",
-                              k, m);
+            ex = simc_cli_fail(cli, EX_DATAERR, "k = %zu is larger than the %zu training rows", k,
+                               m);
             goto done;
         }
     }
@@ -988,11 +989,11 @@ done:
     return ex;
 }
 
-int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv)
+int vmfmm_cmd_fit_stream(simc_cli *cli, int argc, char **argv)
 {
     job *j = calloc(1, sizeof *j);
     if (!j)
-        return vmf_cli_fail(cli, VMF_EX_OSERR, "out of memory");
+        return simc_cli_fail(cli, EX_OSERR, "out of memory");
     j->cli = cli;
     int help;
     int ex = parse(j, argc, argv, &help);
@@ -1004,11 +1005,11 @@ int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv)
         puts("\nMPI: not built in (one process only)");
 #endif
         free(j);
-        return VMF_EX_OK;
+        return EX_OK;
     }
     char err[256];
     if (!ex && vmfmm_comm_init(&j->comm, err, sizeof err) != 0)
-        ex = vmf_cli_fail(cli, VMF_EX_OSERR, "%s", err);
+        ex = simc_cli_fail(cli, EX_OSERR, "%s", err);
     if (!ex) {
         vmfmm_set_threads(j->a.threads);
         if (j->comm.rank != 0)

@@ -23,14 +23,14 @@
 #define VMFMM_PATH_MAX 4096
 
 /* Subcommands. */
-int vmfmm_cmd_fit(vmf_cli *cli, int argc, char **argv);
-int vmfmm_cmd_select(vmf_cli *cli, int argc, char **argv);
-int vmfmm_cmd_predict(vmf_cli *cli, int argc, char **argv);
-int vmfmm_cmd_sample(vmf_cli *cli, int argc, char **argv);
-int vmfmm_cmd_inspect(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_fit(simc_cli *cli, int argc, char **argv);
+int vmfmm_cmd_select(simc_cli *cli, int argc, char **argv);
+int vmfmm_cmd_predict(simc_cli *cli, int argc, char **argv);
+int vmfmm_cmd_sample(simc_cli *cli, int argc, char **argv);
+int vmfmm_cmd_inspect(simc_cli *cli, int argc, char **argv);
 /* CLIP (vmfmm_embed.c): `embed`, and `fit` when vmfmm_clip_requested (--clip-model). */
-int vmfmm_cmd_embed(vmf_cli *cli, int argc, char **argv);
-int vmfmm_cmd_fit_clip(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_embed(simc_cli *cli, int argc, char **argv);
+int vmfmm_cmd_fit_clip(simc_cli *cli, int argc, char **argv);
 int vmfmm_clip_requested(int argc, char **argv);
 
 /*
@@ -39,7 +39,7 @@ int vmfmm_clip_requested(int argc, char **argv);
  * MPI launcher with more than one process).
  */
 int vmfmm_stream_wanted(int argc, char **argv);
-int vmfmm_cmd_fit_stream(vmf_cli *cli, int argc, char **argv);
+int vmfmm_cmd_fit_stream(simc_cli *cli, int argc, char **argv);
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -61,7 +61,7 @@ void vmfmm_data_free(vmfmm_data *data);
  * Rows are normalized to unit norm; a zero or NaN/Inf row is an error naming
  * the row. Returns an exit code.
  */
-int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmfmm_data *out);
+int vmfmm_data_load(simc_cli *cli, const char *path, const char *labels_path, vmfmm_data *out);
 
 /* At most this many --input (and --labels) files per run. */
 #define VMFMM_MAX_INPUTS 1024
@@ -75,7 +75,7 @@ int vmfmm_data_load(vmf_cli *cli, const char *path, const char *labels_path, vmf
  * name columns kept out of the matrix (vmf_csv_read_columns); the label
  * column gives string labels. Returns an exit code.
  */
-int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
+int vmfmm_data_load_many(simc_cli *cli, const char *const *paths, size_t n_paths,
                          const char *const *labels_paths, size_t n_labels, const char *id_column,
                          const char *label_column, vmfmm_data *out);
 
@@ -86,7 +86,7 @@ int vmfmm_data_load_many(vmf_cli *cli, const char *const *paths, size_t n_paths,
  * a Dirichlet(5) draw, all from `seed`. Labels are the true components.
  * Returns an exit code.
  */
-int vmfmm_data_synthetic(vmf_cli *cli, size_t n, size_t d, size_t k, uint64_t seed,
+int vmfmm_data_synthetic(simc_cli *cli, size_t n, size_t d, size_t k, uint64_t seed,
                          vmfmm_data *out);
 
 /*
@@ -101,7 +101,7 @@ int vmfmm_gather(const vmfmm_data *data, const uint8_t *is_test, uint8_t want, f
                  int32_t **y, size_t *n);
 
 /* Opens-and-closes path to tell "cannot read" (exit 66) apart from bad content. */
-int vmfmm_check_readable(vmf_cli *cli, const char *what, const char *path);
+int vmfmm_check_readable(simc_cli *cli, const char *what, const char *path);
 
 /* Label order: integers by value, strings by strcmp. */
 int vmfmm_label_less(const vmf_label_table *t, size_t a, size_t b);
@@ -120,7 +120,7 @@ typedef struct vmfmm_model {
 } vmfmm_model;
 
 /* Reads a model JSON file (either kind, told by "kind"). Returns an exit code. */
-int vmfmm_model_load(vmf_cli *cli, const char *path, vmfmm_model *out);
+int vmfmm_model_load(simc_cli *cli, const char *path, vmfmm_model *out);
 void vmfmm_model_free(vmfmm_model *m);
 
 /* ---- JSON ------------------------------------------------------------------ */
@@ -130,10 +130,10 @@ json_t *vmfmm_jreal(double v);
 json_t *vmfmm_jreal_array(const double *v, size_t n);
 
 /* Writes obj (pretty, 2 spaces) atomically to path; prints the error. Returns an exit code. */
-int vmfmm_json_write(vmf_cli *cli, const char *path, json_t *obj);
+int vmfmm_json_write(simc_cli *cli, const char *path, json_t *obj);
 
 /* Prints obj on stdout as one line followed by a newline. */
-int vmfmm_json_print(vmf_cli *cli, json_t *obj);
+int vmfmm_json_print(simc_cli *cli, json_t *obj);
 
 /* ---- fit reports --------------------------------------------------------- */
 
@@ -150,7 +150,7 @@ typedef struct vmfmm_fit_view {
 } vmfmm_fit_view;
 
 /* Writes the plots of a fit into dir (PNG and SVG each). Returns an exit code. */
-int vmfmm_report_plots(vmf_cli *cli, const vmfmm_fit_view *v, const char *dir);
+int vmfmm_report_plots(simc_cli *cli, const vmfmm_fit_view *v, const char *dir);
 
 /*
  * The top-2 principal directions of the rows of a [n][d] (centred by their
@@ -228,7 +228,7 @@ enum {
 };
 
 /* The option table entries of vmfmm_args (terminated by an entry with id 0). */
-extern const vmf_cli_opt vmfmm_common_opts[];
+extern const simc_cli_opt vmfmm_common_opts[];
 
 void vmfmm_args_init(vmfmm_args *a);
 
@@ -236,13 +236,13 @@ void vmfmm_args_init(vmfmm_args *a);
  * Applies one parsed option to a; returns an exit code, or -1 when id is not
  * a common option. For select, -k is handled by the caller (a range).
  */
-int vmfmm_args_apply(vmf_cli *cli, vmfmm_args *a, int id, const char *arg);
+int vmfmm_args_apply(simc_cli *cli, vmfmm_args *a, int id, const char *arg);
 
 /*
  * Loads the input (or draws the synthetic sample with synth_k components),
  * returns an exit code.
  */
-int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
+int vmfmm_args_load(simc_cli *cli, const vmfmm_args *a, vmfmm_data *data);
 
 /*
  * The output-directory rule of `vmfmm fit`: a directory that does not exist
@@ -250,39 +250,39 @@ int vmfmm_args_load(vmf_cli *cli, const vmfmm_args *a, vmfmm_data *data);
  * which deletes the files a fit writes (vmfmm_fit.c lists them) and leaves
  * everything else. Returns an exit code.
  */
-int vmfmm_output_dir_prepare(vmf_cli *cli, const char *dir, int force);
+int vmfmm_output_dir_prepare(simc_cli *cli, const char *dir, int force);
 
 /*
  * The fit's warnings (not converged when tol > 0, near-duplicate means,
  * starved components) as a JSON array of strings, each also printed on
  * stderr. n_rows is the number of rows fitted.
  */
-json_t *vmfmm_fit_warnings(vmf_cli *cli, const vmf_mixture *m, const vmf_em_report *rep, double tol,
-                           size_t max_iter, size_t n_rows);
+json_t *vmfmm_fit_warnings(simc_cli *cli, const vmf_mixture *m, const vmf_em_report *rep,
+                           double tol, size_t max_iter, size_t n_rows);
 
 /* Thresholds of the warnings. */
 #define VMFMM_WARN_COSINE 0.95 /* two means closer than this: probably one cluster split */
 #define VMFMM_WARN_ROWS   3.0  /* a component with less mass than this many rows */
 
 /* Creates dir (mkdir -p), printing the error; returns an exit code. */
-int vmfmm_make_dir(vmf_cli *cli, const char *dir);
+int vmfmm_make_dir(simc_cli *cli, const char *dir);
 
 /*
  * Checks the positional arguments of `vmfmm cmd`: when slot is not NULL and
  * still unset, one positional argument fills it; any other is refused (exit
  * 64, naming the first one not taken). Returns an exit code.
  */
-int vmfmm_positionals(vmf_cli *cli, const vmf_cli_parser *p, const char *cmd, const char **slot);
+int vmfmm_positionals(simc_cli *cli, const simc_cli_parser *p, const char *cmd, const char **slot);
 
 /* Creates output_dir/plots and writes its path into plots [cap]; returns an exit code. */
-int vmfmm_make_plots_dir(vmf_cli *cli, const char *output_dir, char *plots, size_t cap);
+int vmfmm_make_plots_dir(simc_cli *cli, const char *output_dir, char *plots, size_t cap);
 
 /* Short names of the enums for reports. */
 const char *vmfmm_assignment_name(vmf_assignment a);
 const char *vmfmm_init_name(vmf_init i);
 
 /* Parses "banerjee|sra|song|exact" (exit 64 on error). */
-int vmfmm_parse_estimator(vmf_cli *cli, const char *arg, vmf_kappa_estimator *out);
+int vmfmm_parse_estimator(simc_cli *cli, const char *arg, vmf_kappa_estimator *out);
 
 /* Applies --threads to OpenBLAS (0 = leave as is). */
 void vmfmm_set_threads(size_t threads);

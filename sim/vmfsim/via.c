@@ -16,20 +16,18 @@
  * with an application/x-npy body of the rows answers JSON with the top-k
  * labels of each row.
  */
+#include "httpc.h"
 #include "vmfsim.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,55 +91,13 @@ static int parse_url(const char *url, vmfsim_via *v, char *err)
 
 static int connect_to(const vmfsim_via *v, char *err)
 {
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int g = getaddrinfo(v->host, v->port, &hints, &res);
-    if (g != 0) {
+    int g = 0;
+    int fd = httpc_connect(NULL, v->host, v->port, HTTPC_NODELAY, 120, &g);
+    if (fd < 0 && g != 0)
         ERR("cannot resolve %s: %s", v->host, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, last = 0;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
-        if (fd < 0) {
-            last = errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-            break;
-        last = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        ERR("cannot connect to vmfd at %s:%s: %s", v->host, v->port, strerror(last));
-        return -1;
-    }
-    struct timeval tv = {.tv_sec = 120, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    else if (fd < 0)
+        ERR("cannot connect to vmfd at %s:%s: %s", v->host, v->port, strerror(errno));
     return fd;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Decodes a chunked body in place; returns the decoded length or (size_t)-1. */
@@ -187,48 +143,20 @@ int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char 
         close(fd);
         return ERR("request line too long"), VMF_EINVAL;
     }
-    if (send_all(fd, head, (size_t)hn) || (len && send_all(fd, body, len))) {
-        ERR("sending %s %s to vmfd: %s", method, path, strerror(errno));
-        close(fd);
+    size_t got;
+    char *buf;
+    int rr = httpc_exchange(fd, head, (size_t)hn, body, len, 0, VIA_MAX_RESPONSE, &buf, &got);
+    if (rr == HTTPC_ESEND)
+        return ERR("sending %s %s to vmfd: %s", method, path, strerror(errno)), VMF_EIO;
+    if (rr == HTTPC_ERECV) {
+        ERR("reading the answer to %s %s: %s", method, path, strerror(errno));
+        free(buf);
         return VMF_EIO;
     }
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) {
-        close(fd);
+    if (rr == HTTPC_ENOMEM)
         return ERR("out of memory"), VMF_ENOMEM;
-    }
-    for (;;) {
-        if (got == cap) {
-            if (cap >= VIA_MAX_RESPONSE) {
-                free(buf);
-                close(fd);
-                return ERR("vmfd response too large"), VMF_EFORMAT;
-            }
-            char *nb = realloc(buf, 2 * cap + 1);
-            if (!nb) {
-                free(buf);
-                close(fd);
-                return ERR("out of memory"), VMF_ENOMEM;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = recv(fd, buf + got, cap - got, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            ERR("reading the answer to %s %s: %s", method, path, strerror(errno));
-            free(buf);
-            close(fd);
-            return VMF_EIO;
-        }
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[got] = '\0';
+    if (rr == HTTPC_ETOOBIG)
+        return ERR("vmfd response too large"), VMF_EFORMAT;
     int major, minor, code;
     if (sscanf(buf, "HTTP/%d.%d %d", &major, &minor, &code) != 3) {
         free(buf);

@@ -4,7 +4,7 @@
  * components per class). Exit codes follow sysexits (sim/common/cli.h): 64
  * usage, 65 bad data, 66 unreadable input, 69 vmfd unavailable, 70 internal
  * error, 71 out of memory, 73 cannot create an output. Errors are one line on
- * stderr, through vmf_cli_fail.
+ * stderr, through simc_cli_fail.
  */
 #include "cli.h"
 #include "plot.h"
@@ -108,7 +108,7 @@ static const char usage_text2[] =
 #define VMFSIM_EX_UNAVAILABLE 69
 
 typedef struct cli {
-    vmf_cli ui;
+    simc_cli ui;
     const char *cmd;
     const char *stream, *output_dir, *output, *models, *components;
     size_t days, replicates;
@@ -122,7 +122,7 @@ static int usage_error(const char *fmt, const char *a)
     char msg[VMFSIM_ERR_SIZE + 64];
     snprintf(msg, sizeof msg, fmt, a);
     fprintf(stderr, "vmfsim: %s (see vmfsim --help)\n", msg);
-    return VMF_EX_USAGE;
+    return EX_USAGE;
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -275,10 +275,10 @@ static int parse_args(int argc, char **argv, int first, cli *c)
 static int input_exit(int rc)
 {
     if (rc == VMF_EIO)
-        return VMF_EX_NOINPUT;
+        return EX_NOINPUT;
     if (rc == VMF_ENOMEM)
-        return VMF_EX_OSERR;
-    return VMF_EX_DATAERR;
+        return EX_OSERR;
+    return EX_DATAERR;
 }
 
 static double now_s(void)
@@ -324,14 +324,13 @@ static int get_stream(cli *c, vmfsim_stream *s)
     if (c->stream) {
         rc = vmfsim_stream_load(c->stream, s, err);
         if (rc)
-            return vmf_cli_fail(&c->ui, input_exit(rc), "%s", err);
+            return simc_cli_fail(&c->ui, input_exit(rc), "%s", err);
     } else {
         vmfsim_gen_opts g = c->gen;
         g.seed = c->cfg.seed;
         rc = vmfsim_stream_generate(&g, s, NULL, err);
         if (rc)
-            return vmf_cli_fail(&c->ui, rc == VMF_EINVAL ? VMF_EX_USAGE : VMF_EX_SOFTWARE, "%s",
-                                err);
+            return simc_cli_fail(&c->ui, rc == VMF_EINVAL ? EX_USAGE : EX_SOFTWARE, "%s", err);
     }
     return 0;
 }
@@ -348,7 +347,7 @@ static int cmd_gen(cli *c)
     int rc = vmfsim_stream_save(&s, c->output, err);
     if (rc) {
         vmfsim_stream_free(&s);
-        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", err);
     }
     printf("wrote %s.{X,y,split,day}.npy: %zu stream rows, %zu test rows, %zu classes, d = %zu\n",
            c->output, s.n_stream, s.n_test, s.n_classes, s.d);
@@ -359,21 +358,21 @@ static int cmd_gen(cli *c)
 static int prepare_out(cli *c, const char *dir, int plots)
 {
     char p[4096];
-    if (vmf_cli_mkdirs(dir) != 0)
-        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create the output directory %s: %s",
-                            dir, strerror(errno));
+    if (simc_cli_mkdirs(dir) != 0)
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "cannot create the output directory %s: %s", dir,
+                             strerror(errno));
     snprintf(p, sizeof p, "%s/plots", dir);
-    if (plots && vmf_cli_mkdirs(p) != 0)
-        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create %s: %s", p, strerror(errno));
+    if (plots && simc_cli_mkdirs(p) != 0)
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "cannot create %s: %s", p, strerror(errno));
     return 0;
 }
 
 static int replay_exit(cli *c, int rc, const char *err, const char *via_url)
 {
-    int code = rc == VMF_ENOMEM ? VMF_EX_OSERR : VMF_EX_SOFTWARE;
+    int code = rc == VMF_ENOMEM ? EX_OSERR : EX_SOFTWARE;
     if (via_url && (rc == VMF_EIO || strstr(err, "vmfd")))
         code = VMFSIM_EX_UNAVAILABLE;
-    return vmf_cli_fail(&c->ui, code, "%s", err);
+    return simc_cli_fail(&c->ui, code, "%s", err);
 }
 
 static int has_vmfmm(const int *families, size_t n)
@@ -503,10 +502,10 @@ static int cmd_run(cli *c)
     ex = 0;
     snprintf(path, sizeof path, "%s/daily.csv", dir);
     if (vmfsim_write_daily_csv(path, cv, n_models, !c->no_timings, err))
-        ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
+        ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", err);
     snprintf(path, sizeof path, "%s/summary.json", dir);
     if (!ex && vmfsim_write_summary_json(path, cv, n_models, &info, err))
-        ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "%s", err);
+        ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", err);
     if (!ex && !c->no_plots) {
         char sub[512];
         snprintf(sub, sizeof sub, "stream %s, %zu classes, d = %zu, seed %llu%s", info.stream,
@@ -514,7 +513,7 @@ static int cmd_run(cli *c)
                  c->cfg.via_url ? ", vmfmm via vmfd" : "");
         snprintf(path, sizeof path, "%s/plots", dir);
         if (vmfsim_plot_run(path, cv, n_models, &s, c->days, sub, err))
-            ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "plots: %s", err);
+            ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "plots: %s", err);
     }
     if (!ex) {
         if (c->json) {
@@ -599,17 +598,16 @@ static int cmd_ablate(cli *c)
         r->ttp = vmfsim_time_to_peak(cv->top1, c->days, 0.01);
         r->seconds = c->no_timings ? 0.0 : now_s() - t0;
         vmfsim_curves_free(cv, 1);
-        vmf_cli_progress(&c->ui, "vmfsim ablate: K_max %zu: final top-1 %.4f (%zu of %zu)", ks[i],
-                         r->final_top1, i + 1, nk);
+        simc_cli_progress(&c->ui, "vmfsim ablate: K_max %zu: final top-1 %.4f (%zu of %zu)", ks[i],
+                          r->final_top1, i + 1, nk);
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/ablate.csv", dir);
     FILE *f = fopen(path, "w");
-    vmf_cli_progress_done(&c->ui);
+    simc_cli_progress_done(&c->ui);
     if (!f) {
         vmfsim_stream_free(&s);
-        return vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "cannot create %s: %s", path,
-                            strerror(errno));
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "cannot create %s: %s", path, strerror(errno));
     }
     fprintf(f, "components,final_top1,final_top4,peak_top1,peak_day,peak_top4,time_to_peak,"
                "seconds\n");
@@ -617,7 +615,7 @@ static int cmd_ablate(cli *c)
         fprintf(f, "%zu,%.8f,%.8f,%.8f,%zu,%.8f,%zu,%.3f\n", rows[i].k, rows[i].final_top1,
                 rows[i].final_top4, rows[i].peak_top1, rows[i].peak_day, rows[i].peak_top4,
                 rows[i].ttp, rows[i].seconds);
-    ex = fclose(f) ? VMF_EX_CANTCREAT : 0;
+    ex = fclose(f) ? EX_CANTCREAT : 0;
     const char *sname = c->stream ? c->stream : "synthetic";
     if (!ex && !c->no_plots) {
         char sub[512];
@@ -625,7 +623,7 @@ static int cmd_ablate(cli *c)
                  c->days, (unsigned long long)c->cfg.seed);
         snprintf(path, sizeof path, "%s/plots", dir);
         if (vmfsim_plot_ablate(path, rows, nk, sub, err))
-            ex = vmf_cli_fail(&c->ui, VMF_EX_CANTCREAT, "plots: %s", err);
+            ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "plots: %s", err);
     }
     printf("vmfsim ablate: vmfmm on the %s stream, %zu days, seed %llu\n", sname, c->days,
            (unsigned long long)c->cfg.seed);
@@ -659,7 +657,7 @@ int main(int argc, char **argv)
     c.cmd = argv[1];
     c.days = VMFSIM_MAX_DAY;
     c.replicates = 1;
-    vmf_cli_init(&c.ui, "vmfsim");
+    simc_cli_init(&c.ui, "vmfsim");
     vmfsim_model_cfg_init(&c.cfg);
     vmfsim_gen_opts_init(&c.gen);
     int is_run = strcmp(c.cmd, "run") == 0, is_gen = strcmp(c.cmd, "gen") == 0,
@@ -676,6 +674,6 @@ int main(int argc, char **argv)
     if (is_gen)
         return cmd_gen(&c);
     ex = is_ablate ? cmd_ablate(&c) : cmd_run(&c);
-    vmf_plot_release(); /* cairo's and fontconfig's caches, for leak checkers */
+    simc_plot_release(); /* cairo's and fontconfig's caches, for leak checkers */
     return ex;
 }

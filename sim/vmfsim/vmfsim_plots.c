@@ -21,15 +21,16 @@
 
 /* An empty panel of `kind` with days across: title, "day", ylabel; integer
  * day ticks on a line panel (a heatmap labels its columns itself). */
-static void day_panel(vmf_plot_panel *p, vmf_plot_kind kind, const char *title, const char *ylabel)
+static void day_panel(simc_plot_panel *p, simc_plot_kind kind, const char *title,
+                      const char *ylabel)
 {
     memset(p, 0, sizeof *p);
     p->kind = kind;
-    vmf_plot_opts_init(&p->opts);
+    simc_plot_opts_init(&p->opts);
     p->opts.title = title;
     p->opts.xlabel = "day";
     p->opts.ylabel = ylabel;
-    p->opts.x_integer = kind == VMF_PLOT_KIND_LINE;
+    p->opts.x_integer = kind == SIMC_PLOT_KIND_LINE;
 }
 
 int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, const vmfsim_stream *s,
@@ -45,11 +46,11 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
     size_t *pos = malloc(C * sizeof *pos);
     const char **rlab = malloc(C * sizeof *rlab), **clab = malloc(days * sizeof *clab);
     char *rbuf = malloc(C * RLAB), *cbuf = malloc(days * CLAB);
-    vmf_plot_series s1[VMFSIM_MAX_MODEL], s4[VMFSIM_MAX_MODEL], sr[VMFSIM_MAX_MODEL];
+    simc_plot_series s1[VMFSIM_MAX_MODEL], s4[VMFSIM_MAX_MODEL], sr[VMFSIM_MAX_MODEL];
     /* Bands first (drawn below the curves), then the curves. */
-    vmf_plot_series a1[2 * VMFSIM_MAX_MODEL], a4[2 * VMFSIM_MAX_MODEL];
+    simc_plot_series a1[2 * VMFSIM_MAX_MODEL], a4[2 * VMFSIM_MAX_MODEL];
     size_t na = 0;
-    vmf_plot_vline v1[VMFSIM_MAX_MODEL], v4[VMFSIM_MAX_MODEL];
+    simc_plot_vline v1[VMFSIM_MAX_MODEL], v4[VMFSIM_MAX_MODEL];
     char vl1[VMFSIM_MAX_MODEL][48], vl4[VMFSIM_MAX_MODEL][48];
     char path[4096], perr[256] = "";
     if (!xs || !rows || !heat || !order || !tot || !pos || !rlab || !clab || !rbuf || !cbuf) {
@@ -75,8 +76,8 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
            do not overprint each other. */
         snprintf(vl1[m], sizeof vl1[m], "%s (ttp %zu)", name, tt1);
         snprintf(vl4[m], sizeof vl4[m], "%s (ttp %zu)", name, tt4);
-        v1[m] = (vmf_plot_vline){.x = (double)tt1, .color = c[m].family, .dashed = 1};
-        v4[m] = (vmf_plot_vline){.x = (double)tt4, .color = c[m].family, .dashed = 1};
+        v1[m] = (simc_plot_vline){.x = (double)tt1, .color = c[m].family, .dashed = 1};
+        v4[m] = (simc_plot_vline){.x = (double)tt4, .color = c[m].family, .dashed = 1};
         for (size_t t = 0; t < days; t++)
             rows[m * days + t] = (double)c[m].rows_seen[t];
         sr[m] = s1[m];
@@ -104,34 +105,34 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         a1[na + m] = s1[m];
         a4[na + m] = s4[m];
     }
-    vmf_plot_panel p[2];
-    day_panel(&p[0], VMF_PLOT_KIND_LINE,
+    simc_plot_panel p[2];
+    day_panel(&p[0], SIMC_PLOT_KIND_LINE,
               "top-1 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
               "top-1 macro recall");
-    day_panel(&p[1], VMF_PLOT_KIND_LINE,
+    day_panel(&p[1], SIMC_PLOT_KIND_LINE,
               "top-4 macro recall (dashed: time-to-peak, eps 0.01, day in the legend)",
               "top-4 macro recall");
-    const vmf_plot_series *acc_series[2] = {a1, a4};
-    const vmf_plot_vline *acc_vlines[2] = {v1, v4};
+    const simc_plot_series *acc_series[2] = {a1, a4};
+    const simc_plot_vline *acc_vlines[2] = {v1, v4};
     for (int i = 0; i < 2; i++) {
         p[i].opts.xmin = 0;
         p[i].opts.xmax = (double)days;
         p[i].opts.ymin = 0;
         p[i].opts.ymax = 1;
-        p[i].opts.legend = VMF_PLOT_LEGEND_BOTTOM_RIGHT;
+        p[i].opts.legend = SIMC_PLOT_LEGEND_BOTTOM_RIGHT;
         p[i].opts.vlines = acc_vlines[i];
         p[i].opts.n_vlines = n_models;
         p[i].series = acc_series[i];
         p[i].n_series = na + n_models;
     }
-    vmf_plot_opts page;
-    vmf_plot_opts_init(&page);
+    simc_plot_opts page;
+    simc_plot_opts_init(&page);
     page.title = "vmfsim: accuracy per day on the held-out test set";
     page.subtitle = subtitle;
     page.width = 1600;
     page.height = 700;
     snprintf(path, sizeof path, "%s/accuracy", dir);
-    if ((rc = vmf_plot_page(p, 2, 2, &page, path, perr, sizeof perr))) {
+    if ((rc = simc_plot_page(p, 2, 2, &page, path, perr, sizeof perr))) {
         snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
         goto done;
     }
@@ -161,25 +162,25 @@ int vmfsim_plot_run(const char *dir, const vmfsim_curve *c, size_t n_models, con
         snprintf(cbuf + CLAB * t, CLAB, "%u", (unsigned)((t + 1) % 1000));
         clab[t] = cbuf + CLAB * t;
     }
-    vmf_plot_grid g = {.values = heat,
-                       .rows = C,
-                       .cols = days,
-                       .row_labels = rlab,
-                       .col_labels = clab,
-                       .vmin = NAN,
-                       .vmax = NAN,
-                       .colorbar_label = "rows that day"};
-    day_panel(&p[0], VMF_PLOT_KIND_LINE, "rows seen by each model",
+    simc_plot_grid g = {.values = heat,
+                        .rows = C,
+                        .cols = days,
+                        .row_labels = rlab,
+                        .col_labels = clab,
+                        .vmin = NAN,
+                        .vmax = NAN,
+                        .colorbar_label = "rows that day"};
+    day_panel(&p[0], SIMC_PLOT_KIND_LINE, "rows seen by each model",
               "rows the model was trained on");
-    p[0].opts.legend = VMF_PLOT_LEGEND_TOP_LEFT;
+    p[0].opts.legend = SIMC_PLOT_LEGEND_TOP_LEFT;
     p[0].series = sr;
     p[0].n_series = n_models;
-    day_panel(&p[1], VMF_PLOT_KIND_HEATMAP, "stream rows per day and class (largest class on top)",
+    day_panel(&p[1], SIMC_PLOT_KIND_HEATMAP, "stream rows per day and class (largest class on top)",
               "class");
     p[1].grid = &g;
     page.title = "vmfsim: rows seen per day and class";
     snprintf(path, sizeof path, "%s/rows", dir);
-    rc = vmf_plot_page(p, 2, 2, &page, path, perr, sizeof perr);
+    rc = simc_plot_page(p, 2, 2, &page, path, perr, sizeof perr);
     if (rc)
         snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
 done:
@@ -205,7 +206,7 @@ int vmfsim_plot_ablate(const char *dir, const vmfsim_ablate_row *rows, size_t n,
         v[3 * n + i] = rows[i].peak_top4;
     }
     static const char *const names[4] = {"final top-1", "peak top-1", "final top-4", "peak top-4"};
-    vmf_plot_series s[4];
+    simc_plot_series s[4];
     for (int i = 0; i < 4; i++) {
         memset(&s[i], 0, sizeof s[i]);
         s[i].label = names[i];
@@ -216,8 +217,8 @@ int vmfsim_plot_ablate(const char *dir, const vmfsim_ablate_row *rows, size_t n,
         s[i].markers = 1;
         s[i].dashed = i % 2;
     }
-    vmf_plot_opts o;
-    vmf_plot_opts_init(&o);
+    simc_plot_opts o;
+    simc_plot_opts_init(&o);
     o.title = "vmfsim ablate: macro recall against components per class (K_max)";
     o.subtitle = subtitle;
     o.xlabel = "K_max (components per class)";
@@ -225,7 +226,7 @@ int vmfsim_plot_ablate(const char *dir, const vmfsim_ablate_row *rows, size_t n,
     o.x_integer = 1;
     char path[4096], perr[256] = "";
     snprintf(path, sizeof path, "%s/ablate", dir);
-    int rc = vmf_plot_line(s, 4, &o, path, perr, sizeof perr);
+    int rc = simc_plot_line(s, 4, &o, path, perr, sizeof perr);
     if (rc)
         snprintf(err, VMFSIM_ERR_SIZE, "%s", perr);
     free(x), free(v);

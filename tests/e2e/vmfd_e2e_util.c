@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "vmfd_e2e_util.h"
 
+#include "httpc.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -147,60 +149,16 @@ int e2e_stop(e2e_proc *p, int sig)
 
 static int connect_port(int port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    char port_s[16];
+    snprintf(port_s, sizeof port_s, "%d", port);
+    return httpc_connect(NULL, "127.0.0.1", port_s, HTTPC_CLOEXEC, 0, NULL);
 }
 
-static int send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Reads until EOF or timeout; returns bytes (buffer NUL-terminated). */
+/* Reads until EOF or timeout_ms without a byte; returns bytes (buffer NUL-terminated). */
 static long read_all(int fd, int timeout_ms, char **out)
 {
-    size_t cap = 65536, got = 0;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    for (;;) {
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int pr = poll(&pfd, 1, timeout_ms);
-        if (pr <= 0)
-            break;
-        if (got == cap) {
-            cap *= 2;
-            buf = realloc(buf, cap + 1);
-            assert_non_null(buf);
-        }
-        ssize_t rd = recv(fd, buf + got, cap - got, 0);
-        if (rd < 0 && errno == EINTR)
-            continue;
-        if (rd <= 0)
-            break;
-        got += (size_t)rd;
-    }
-    buf[got] = '\0';
-    *out = buf;
+    size_t got;
+    assert_int_not_equal(httpc_read_all(fd, timeout_ms, 0, out, &got), HTTPC_ENOMEM);
     return (long)got;
 }
 
@@ -217,13 +175,14 @@ int e2e_http(int port, const char *method, const char *path, const char *ctype, 
                      "Content-Length: %zu\r\n%s%s%s%s\r\n",
                      method, path, len, ctype ? "Content-Type: " : "", ctype ? ctype : "",
                      ctype ? "\r\n" : "", extra_headers ? extra_headers : "");
-    if (send_all(fd, head, (size_t)n) != 0 || (len && send_all(fd, body, len) != 0)) {
-        close(fd);
-        return -1;
-    }
+    /* A timeout ends the answer like EOF: what came is judged below. */
+    size_t n_got;
     char *buf;
-    long got = read_all(fd, 60000, &buf);
-    close(fd);
+    int rr = httpc_exchange(fd, head, (size_t)n, body, len, 60000, 0, &buf, &n_got);
+    if (rr == HTTPC_ESEND)
+        return -1;
+    assert_int_not_equal(rr, HTTPC_ENOMEM);
+    long got = (long)n_got;
     char *hend = got > 0 ? strstr(buf, "\r\n\r\n") : NULL;
     if (!hend || strncmp(buf, "HTTP/1.1 ", 9) != 0) {
         free(buf);
@@ -259,7 +218,7 @@ long e2e_raw(int port, const void *data, size_t len, size_t chunk, int pause_ms,
         chunk = len ? len : 1;
     for (size_t off = 0; off < len; off += chunk) {
         size_t n = len - off < chunk ? len - off : chunk;
-        if (send_all(fd, p + off, n) != 0)
+        if (httpc_send_all(fd, p + off, n) != 0)
             break;
         if (pause_ms && off + n < len)
             e2e_sleep_ms(pause_ms);

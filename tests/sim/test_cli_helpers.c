@@ -16,14 +16,14 @@
 
 enum { O_ALPHA = 1, O_K, O_FLAG };
 
-static const vmf_cli_opt OPTS[] = {{"alpha", 'a', VMF_CLI_REQ_ARG, O_ALPHA},
-                                   {"n-components", 'k', VMF_CLI_REQ_ARG, O_K},
-                                   {"flag", 0, VMF_CLI_NO_ARG, O_FLAG},
-                                   {NULL, 0, 0, 0}};
+static const simc_cli_opt OPTS[] = {{"alpha", 'a', SIMC_CLI_REQ_ARG, O_ALPHA},
+                                    {"n-components", 'k', SIMC_CLI_REQ_ARG, O_K},
+                                    {"flag", 0, SIMC_CLI_NO_ARG, O_FLAG},
+                                    {NULL, 0, 0, 0}};
 
 /* A quiet context whose errors go to a file we can read back. */
 typedef struct ctx {
-    vmf_cli cli;
+    simc_cli cli;
     char dir[4096];
     char errpath[4200];
     int saved_stderr;
@@ -34,7 +34,7 @@ static int setup(void **state)
     ctx *c = calloc(1, sizeof *c);
     vmf_test_tmpdir(c->dir, sizeof c->dir);
     snprintf(c->errpath, sizeof c->errpath, "%s/stderr", c->dir);
-    vmf_cli_init(&c->cli, "prog");
+    simc_cli_init(&c->cli, "prog");
     c->cli.progress = 0;
     fflush(stderr);
     c->saved_stderr = dup(2);
@@ -78,20 +78,20 @@ static void test_parser(void **state)
     char *argv[] = {"prog", "fit",  "--alpha", "1",  "--alpha=2",       "-a3", "-k",
                     "4",    "pos1", "--flag",  "--", "--not-an-option", "-",   NULL};
     int argc = 13;
-    vmf_cli_parser p;
-    vmf_cli_parser_init(&p, argc, argv, 2, "fit");
+    simc_cli_parser p;
+    simc_cli_parser_init(&p, argc, argv, 2, "fit");
     const char *arg;
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
     assert_string_equal(arg, "1");
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
     assert_string_equal(arg, "2");
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), O_ALPHA);
     assert_string_equal(arg, "3");
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), O_K);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), O_K);
     assert_string_equal(arg, "4");
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), O_FLAG);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), O_FLAG);
     assert_null(arg);
-    assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), 0);
+    assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), 0);
     assert_int_equal(p.n_positional, 3);
     assert_string_equal(p.positional[0], "pos1");
     assert_string_equal(p.positional[1], "--not-an-option");
@@ -116,10 +116,10 @@ static void test_parser_errors(void **state)
          "prog: option '--flag' takes no value (see 'prog x --help')\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        vmf_cli_parser p;
-        vmf_cli_parser_init(&p, 3, cases[i].argv, 2, "x");
+        simc_cli_parser p;
+        simc_cli_parser_init(&p, 3, cases[i].argv, 2, "x");
         const char *arg;
-        assert_int_equal(vmf_cli_next(&c->cli, &p, OPTS, &arg), -1);
+        assert_int_equal(simc_cli_next(&c->cli, &p, OPTS, &arg), -1);
         char *e = take_stderr(c);
         assert_string_equal(e, cases[i].expect);
         free(e);
@@ -132,24 +132,24 @@ static void test_numbers(void **state)
     size_t z = 0;
     double d = 0;
     uint64_t u = 0;
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "12", 1, 100, &z), 0);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "12", 1, 100, &z), 0);
     assert_int_equal(z, 12);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "0", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "-3", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "12x", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "", 1, 100, &z), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "99999999999999999999999", 1, 100, &z),
-                     VMF_EX_USAGE);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "0", 1, 100, &z), EX_USAGE);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "-3", 1, 100, &z), EX_USAGE);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "12x", 1, 100, &z), EX_USAGE);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "", 1, 100, &z), EX_USAGE);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "99999999999999999999999", 1, 100, &z),
+                     EX_USAGE);
     assert_int_equal(z, 12); /* unchanged on error */
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "1e-6", 0, 1, &d), 0);
+    assert_int_equal(simc_cli_parse_double(&c->cli, "--tol", "1e-6", 0, 1, &d), 0);
     vmf_assert_close(d, 1e-6, 0, 0);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "nan", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "inf", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "2", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_double(&c->cli, "--tol", "1e999", 0, 1, &d), VMF_EX_USAGE);
-    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "18446744073709551615", &u), 0);
+    assert_int_equal(simc_cli_parse_double(&c->cli, "--tol", "nan", 0, 1, &d), EX_USAGE);
+    assert_int_equal(simc_cli_parse_double(&c->cli, "--tol", "inf", 0, 1, &d), EX_USAGE);
+    assert_int_equal(simc_cli_parse_double(&c->cli, "--tol", "2", 0, 1, &d), EX_USAGE);
+    assert_int_equal(simc_cli_parse_double(&c->cli, "--tol", "1e999", 0, 1, &d), EX_USAGE);
+    assert_int_equal(simc_cli_parse_u64(&c->cli, "--seed", "18446744073709551615", &u), 0);
     assert_true(u == UINT64_MAX);
-    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "-1", &u), VMF_EX_USAGE);
+    assert_int_equal(simc_cli_parse_u64(&c->cli, "--seed", "-1", &u), EX_USAGE);
     char *e = take_stderr(c);
     /* One line per refusal: 10 of them. */
     size_t lines = 0;
@@ -171,8 +171,8 @@ static void test_numbers_refuse_blanks_and_signs(void **state)
     uint64_t u = 42;
     size_t z = 42;
     for (size_t i = 0; i < n_bad; i++) {
-        assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", bad[i], &u), VMF_EX_USAGE);
-        assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", bad[i], 0, SIZE_MAX, &z), VMF_EX_USAGE);
+        assert_int_equal(simc_cli_parse_u64(&c->cli, "--seed", bad[i], &u), EX_USAGE);
+        assert_int_equal(simc_cli_parse_size(&c->cli, "-k", bad[i], 0, SIZE_MAX, &z), EX_USAGE);
     }
     assert_true(u == 42);
     assert_int_equal(z, 42);
@@ -180,37 +180,37 @@ static void test_numbers_refuse_blanks_and_signs(void **state)
     assert_non_null(strstr(e, "prog: --seed expects an unsigned 64-bit integer, got ' -1'\n"));
     free(e);
     /* Digits first still parse, C prefixes included for u64. */
-    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "0x10", &u), 0);
+    assert_int_equal(simc_cli_parse_u64(&c->cli, "--seed", "0x10", &u), 0);
     assert_true(u == 16);
-    assert_int_equal(vmf_cli_parse_u64(&c->cli, "--seed", "0", &u), 0);
+    assert_int_equal(simc_cli_parse_u64(&c->cli, "--seed", "0", &u), 0);
     assert_true(u == 0);
-    assert_int_equal(vmf_cli_parse_size(&c->cli, "-k", "007", 0, SIZE_MAX, &z), 0);
+    assert_int_equal(simc_cli_parse_size(&c->cli, "-k", "007", 0, SIZE_MAX, &z), 0);
     assert_int_equal(z, 7);
 }
 
 static void test_exit_codes_and_messages(void **state)
 {
     ctx *c = *state;
-    assert_int_equal(vmf_cli_exit_code(VMF_OK), 0);
-    assert_int_equal(vmf_cli_exit_code(VMF_EINVAL), 65);
-    assert_int_equal(vmf_cli_exit_code(VMF_EFORMAT), 65);
-    assert_int_equal(vmf_cli_exit_code(VMF_ERANGE), 65);
-    assert_int_equal(vmf_cli_exit_code(VMF_ENOTFOUND), 66);
-    assert_int_equal(vmf_cli_exit_code(VMF_EIO), 74);
-    assert_int_equal(vmf_cli_exit_code(VMF_ENOMEM), 71);
-    assert_int_equal(vmf_cli_exit_code(-99), 70);
+    assert_int_equal(simc_cli_exit_code(VMF_OK), 0);
+    assert_int_equal(simc_cli_exit_code(VMF_EINVAL), 65);
+    assert_int_equal(simc_cli_exit_code(VMF_EFORMAT), 65);
+    assert_int_equal(simc_cli_exit_code(VMF_ERANGE), 65);
+    assert_int_equal(simc_cli_exit_code(VMF_ENOTFOUND), 66);
+    assert_int_equal(simc_cli_exit_code(VMF_EIO), 74);
+    assert_int_equal(simc_cli_exit_code(VMF_ENOMEM), 71);
+    assert_int_equal(simc_cli_exit_code(-99), 70);
     /* Control characters inside a message cannot split it into several lines. */
-    assert_int_equal(vmf_cli_fail(&c->cli, 65, "bad\nrow\r%d\n", 3), 65);
+    assert_int_equal(simc_cli_fail(&c->cli, 65, "bad\nrow\r%d\n", 3), 65);
     char *e = take_stderr(c);
     assert_string_equal(e, "prog: bad row 3\n");
     free(e);
-    vmf_cli_warn(&c->cli, "careful");
+    simc_cli_warn(&c->cli, "careful");
     e = take_stderr(c);
     assert_string_equal(e, "prog: warning: careful\n");
     free(e);
     /* Progress is silent when disabled (stderr is not a terminal here). */
-    vmf_cli_progress(&c->cli, "working %d", 1);
-    vmf_cli_progress_done(&c->cli);
+    simc_cli_progress(&c->cli, "working %d", 1);
+    simc_cli_progress_done(&c->cli);
     e = take_stderr(c);
     assert_string_equal(e, "");
     free(e);
@@ -221,35 +221,35 @@ static void test_files(void **state)
     ctx *c = *state;
     char path[4400], file[4400];
     snprintf(path, sizeof path, "%s/a/b/c", c->dir);
-    assert_int_equal(vmf_cli_mkdirs(path), 0);
-    assert_int_equal(vmf_cli_mkdirs(path), 0); /* already there */
+    assert_int_equal(simc_cli_mkdirs(path), 0);
+    assert_int_equal(simc_cli_mkdirs(path), 0); /* already there */
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     snprintf(file, sizeof file, "%s/a/b/c/x.json", c->dir);
-    assert_int_equal(vmf_cli_write_file(file, "{\"a\":1}", 7), 0);
+    assert_int_equal(simc_cli_write_file(file, "{\"a\":1}", 7), 0);
     char *data = NULL;
     size_t len = 0;
-    assert_int_equal(vmf_cli_read_file(file, 1000, &data, &len), 0);
+    assert_int_equal(simc_cli_read_file(file, 1000, &data, &len), 0);
     assert_int_equal(len, 7);
     assert_string_equal(data, "{\"a\":1}");
     free(data);
     /* Larger than allowed: EFBIG, nothing returned. */
-    assert_int_equal(vmf_cli_read_file(file, 3, &data, &len), -1);
+    assert_int_equal(simc_cli_read_file(file, 3, &data, &len), -1);
     assert_int_equal(errno, EFBIG);
     assert_null(data);
     /* A file where a directory should be. */
     snprintf(path, sizeof path, "%s/a/b/c/x.json/sub", c->dir);
-    assert_int_equal(vmf_cli_mkdirs(path), -1);
+    assert_int_equal(simc_cli_mkdirs(path), -1);
     /* Writing into a missing directory fails and leaves no temporary file behind. */
     snprintf(file, sizeof file, "%s/missing/x", c->dir);
-    assert_int_equal(vmf_cli_write_file(file, "x", 1), -1);
+    assert_int_equal(simc_cli_write_file(file, "x", 1), -1);
     char buf[64];
-    assert_null(vmf_cli_join(buf, 8, "long-directory", "name"));
-    assert_string_equal(vmf_cli_join(buf, sizeof buf, "d", "n"), "d/n");
-    assert_string_equal(vmf_cli_extension("dir.v2/File.NPZ", buf, sizeof buf), "npz");
-    assert_string_equal(vmf_cli_extension("dir.v2/noext", buf, sizeof buf), "");
-    assert_string_equal(vmf_cli_extension(".hidden", buf, sizeof buf), "");
+    assert_null(simc_cli_join(buf, 8, "long-directory", "name"));
+    assert_string_equal(simc_cli_join(buf, sizeof buf, "d", "n"), "d/n");
+    assert_string_equal(simc_cli_extension("dir.v2/File.NPZ", buf, sizeof buf), "npz");
+    assert_string_equal(simc_cli_extension("dir.v2/noext", buf, sizeof buf), "");
+    assert_string_equal(simc_cli_extension(".hidden", buf, sizeof buf), "");
 }
 
 int main(void)
