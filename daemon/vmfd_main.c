@@ -30,14 +30,8 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sysexits.h>
 #include <unistd.h>
-
-#define EX_USAGE_    64
-#define EX_NOINPUT_  66
-#define EX_SOFTWARE  70
-#define EX_CANTCREAT 73
-#define EX_TEMPFAIL  75
-#define EX_CONFIG    78
 
 /* OpenBLAS's own control; declared here to avoid depending on cblas.h's variant. */
 void openblas_set_num_threads(int num_threads);
@@ -118,7 +112,7 @@ static int build_config(vmfd_daemon *d, vmfd_config *c, char *err, size_t errsiz
         char e[512];
         if (opts[i][1] && vmfd_config_set(c, sect[i], opts[i][0], opts[i][1], e, sizeof e) != 0) {
             snprintf(err, errsize, "--%s: %s", i == 0 ? "state-dir" : opts[i][0], e);
-            return EX_USAGE_;
+            return EX_USAGE;
         }
     }
     if (vmfd_config_validate(c, err, errsize) != 0)
@@ -175,7 +169,7 @@ static int export_checkpoint(const vmfd_daemon *d, const char *idtext, const cha
         long long v = strtoll(idtext, &end, 10);
         if (end == idtext || *end || v <= 0) {
             fprintf(stderr, "vmfd: --export-checkpoint needs a checkpoint id or 'latest'\n");
-            return EX_USAGE_;
+            return EX_USAGE;
         }
         id = v;
     }
@@ -183,7 +177,7 @@ static int export_checkpoint(const vmfd_daemon *d, const char *idtext, const cha
     snprintf(path, sizeof path, "%.1000s/vmfd.db", d->cfg.state_dir);
     if (access(path, R_OK) != 0) {
         fprintf(stderr, "vmfd: cannot read %s: %s\n", path, strerror(errno));
-        return EX_NOINPUT_;
+        return EX_NOINPUT;
     }
     sqlite3 *db = NULL;
     vmfd_model_opts o;
@@ -195,7 +189,7 @@ static int export_checkpoint(const vmfd_daemon *d, const char *idtext, const cha
     vmfd_store_close(db);
     if (rc != 0) {
         fprintf(stderr, "vmfd: %s\n", err);
-        return rc == 1 ? EX_NOINPUT_ : EX_SOFTWARE;
+        return rc == 1 ? EX_NOINPUT : EX_SOFTWARE;
     }
     FILE *f = output ? fopen(output, "w") : stdout;
     if (!f) {
@@ -524,17 +518,17 @@ int main(int argc, char **argv)
             slot = &export_out;
         else {
             fprintf(stderr, "vmfd: unknown argument '%s'\n%s", a, usage);
-            return EX_USAGE_;
+            return EX_USAGE;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "vmfd: %s needs a value\n", a);
-            return EX_USAGE_;
+            return EX_USAGE;
         }
         *slot = argv[++i];
         if (cfg_path) {
             if (strlen(cfg_path) >= sizeof d->config_path) {
                 fprintf(stderr, "vmfd: --config path too long\n");
-                return EX_USAGE_;
+                return EX_USAGE;
             }
             snprintf(d->config_path, sizeof d->config_path, "%s", cfg_path);
         }
@@ -546,7 +540,7 @@ int main(int argc, char **argv)
     }
     if (export_out && !export_id) {
         fprintf(stderr, "vmfd: --output goes with --export-checkpoint\n");
-        return EX_USAGE_;
+        return EX_USAGE;
     }
     if (export_id)
         return export_checkpoint(d, export_id, export_out);
