@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake pkg-config clang-format clang
+    build-essential cmake pkg-config clang-format clang libclang-rt-dev
     libopenblas-dev libjansson-dev libzip-dev libcmocka-dev
     libuv1-dev libsqlite3-dev sqlite3 node-llhttp libinih-dev
     libxgboost-dev liblinear-dev libcairo2-dev
