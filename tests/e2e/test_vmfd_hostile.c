@@ -50,42 +50,6 @@
 
 /* ---- helpers ---- */
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Runs a command line through sh; returns its exit code and its output (stdout+stderr). */
-static int run(const char *cmd, char **out)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *f = popen(full, "r");
-    assert_non_null(f);
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t rd;
-    while ((rd = fread(buf + n, 1, cap - 1 - n, f)) > 0) {
-        n += rd;
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[n] = '\0';
-    int st = pclose(f);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* n unit rows in d = D around `classes` axes, labels 0..classes-1 (seeded). */
 static void rows(float *x, int64_t *y, size_t n, size_t classes, uint64_t seed)
 {
@@ -119,7 +83,7 @@ static int put_small(int port, const char *key, uint64_t seed, const char *extra
 static const char *conf_of(const e2e_proc *p, const char *text, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/vmfd.conf", p->dir);
-    write_text(buf, text);
+    vmf_test_write_text(buf, text);
     return buf;
 }
 
@@ -156,7 +120,7 @@ static void test_token_boundary(void **state)
         tok[i] = (char)('a' + i % 26);
     tok[511] = '\0';
     snprintf(tokfile, sizeof tokfile, "%s/token", p.dir);
-    write_text(tokfile, tok);
+    vmf_test_write_text(tokfile, tok);
     snprintf(text, sizeof text, "[server]\ntoken_file = %s\n", tokfile);
     const char *args[] = {"--config", conf_of(&p, text, conf, sizeof conf), NULL};
     e2e_start(&p, args, 1);
@@ -191,11 +155,11 @@ static void test_token_boundary(void **state)
     /* A 512-byte token is refused by the configuration (exit 78). */
     tok[511] = 'z';
     tok[512] = '\0';
-    write_text(tokfile, tok);
+    vmf_test_write_text(tokfile, tok);
     char cmd[2048], *out = NULL;
     snprintf(cmd, sizeof cmd, "%s --config %s --state-dir %s --check-config", e2e_vmfd_bin(), conf,
              p.state);
-    assert_int_equal(run(cmd, &out), 78);
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "longer than 511 bytes"));
     free(out);
     vmf_test_rmtree(p.dir);
@@ -329,7 +293,7 @@ static void test_empty_or_foreign_db(void **state)
     assert_int_equal(truncate(db, 0), 0);
     snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
              p.state);
-    assert_int_equal(run(cmd, &out), 78);
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "is empty (0 bytes)"));
     free(out);
     /* The refusal left the file alone. */
@@ -352,7 +316,7 @@ static void test_empty_or_foreign_db(void **state)
     unlink(db);
     snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
              p.state);
-    assert_int_equal(run(cmd, &out), 78);
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "-wal file is not"));
     free(out);
     assert_int_equal(access(db, F_OK), -1); /* nothing was created */
@@ -370,12 +334,12 @@ static void test_empty_or_foreign_db(void **state)
         sqlite3_exec(f, "CREATE TABLE t(a); INSERT INTO t VALUES(1);", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(f);
-    assert_int_equal(run(cmd, &out), 78);
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "not a vmfd database"));
     free(out);
     snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0 --init",
              e2e_vmfd_bin(), p.state);
-    assert_int_equal(run(cmd, &out), 78); /* --init never overwrites data */
+    assert_int_equal(e2e_run(cmd, &out), 78); /* --init never overwrites data */
     free(out);
     f = NULL;
     assert_int_equal(sqlite3_open(db, &f), SQLITE_OK);
@@ -401,7 +365,7 @@ static void test_lock_survives_unlink(void **state)
     unlink(lock); /* what an operator cleaning up "stale" files would do */
     snprintf(cmd, sizeof cmd, "timeout 20 %s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(),
              p.state);
-    assert_int_equal(run(cmd, &out), 75);
+    assert_int_equal(e2e_run(cmd, &out), 75);
     assert_non_null(strstr(out, "in use by another vmfd"));
     free(out);
     /* The first daemon still serves and ingests. */
@@ -519,7 +483,7 @@ static void test_garbled_page(void **state)
     close(fd);
     snprintf(cmd, sizeof cmd, "timeout 20 %s --config %s --state-dir %s --listen 127.0.0.1:0",
              e2e_vmfd_bin(), conf, p.state);
-    assert_int_equal(run(cmd, &out), 70);
+    assert_int_equal(e2e_run(cmd, &out), 70);
     assert_non_null(strstr(out, "store damaged"));
     assert_non_null(strstr(out, "quick_check"));
     free(out);
@@ -968,7 +932,7 @@ static void test_inbox_burst(void **state)
     char rej[800];
     snprintf(rej, sizeof rej, "ls -A %s/inbox/rejected | wc -l", p.state);
     char *out = NULL;
-    assert_int_equal(run(rej, &out), 0);
+    assert_int_equal(e2e_run(rej, &out), 0);
     assert_int_equal(atoi(out), 0);
     free(out);
     free(lat);
@@ -1016,7 +980,7 @@ static int umount_teardown(void **state)
         char cmd[800];
         /* Lazy: a daemon left running by the failed test still holds files there. */
         snprintf(cmd, sizeof cmd, "umount -l %s", mounted);
-        run(cmd, NULL);
+        e2e_run(cmd, NULL);
         mounted[0] = '\0';
     }
     return 0;
@@ -1034,7 +998,7 @@ static void test_disk_full(void **state)
     char cmd[1024], filler[800];
     assert_int_equal(mkdir(p.state, 0700), 0);
     snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=4m,mode=0700 vmfd-test %s 2>&1", p.state);
-    if (run(cmd, NULL) != 0) {
+    if (e2e_run(cmd, NULL) != 0) {
         print_message("skipped: cannot mount a tmpfs here (no CAP_SYS_ADMIN?)\n");
         vmf_test_rmtree(p.dir);
         skip();
@@ -1100,7 +1064,7 @@ static void test_disk_full(void **state)
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     free(npz);
     snprintf(cmd, sizeof cmd, "umount %s", p.state);
-    assert_int_equal(run(cmd, NULL), 0);
+    assert_int_equal(e2e_run(cmd, NULL), 0);
     mounted[0] = '\0';
     char *log = e2e_read_file(p.log, NULL);
     assert_non_null(strstr(log, "starting read-only"));
@@ -1119,7 +1083,7 @@ static void test_smuggling_and_auth(void **state)
     char conf[700], tokfile[700], text[900];
     e2e_init(&p);
     snprintf(tokfile, sizeof tokfile, "%s/token", p.dir);
-    write_text(tokfile, "s3cret-token\n");
+    vmf_test_write_text(tokfile, "s3cret-token\n");
     snprintf(text, sizeof text, "[server]\ntoken_file = %s\n", tokfile);
     const char *args[] = {"--config", conf_of(&p, text, conf, sizeof conf), NULL};
     e2e_start(&p, args, 1);

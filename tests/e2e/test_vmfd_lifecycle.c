@@ -22,42 +22,6 @@
 #define BUSY_ROWS    4000
 #define BUSY_D       64
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Runs a command line through sh; returns its exit code and its output (stdout+stderr). */
-static int run(const char *cmd, char **out)
-{
-    char full[4096];
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *f = popen(full, "r");
-    assert_non_null(f);
-    size_t cap = 65536, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    size_t rd;
-    while ((rd = fread(buf + n, 1, cap - 1 - n, f)) > 0) {
-        n += rd;
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[n] = '\0';
-    int st = pclose(f);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Synthetic labelled batch i: BUSY_ROWS rows of a 10-class vMF mixture. */
 static void busy_batch(int i, float **x, int64_t **y)
 {
@@ -83,8 +47,8 @@ static void test_sigterm_while_busy(void **state)
     e2e_init(&p);
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
     /* Four batches per checkpoint: the shutdown checkpoint must cover the rest. */
-    write_text(conf, "[store]\ncheckpoint_every = 4\npayload_retention_days = -1\n"
-                     "[inbox]\nenabled = false\n");
+    vmf_test_write_text(conf, "[store]\ncheckpoint_every = 4\npayload_retention_days = -1\n"
+                              "[inbox]\nenabled = false\n");
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     void *npz[BUSY_BATCHES];
@@ -240,46 +204,48 @@ static void test_command_line(void **state)
     vmf_test_tmpdir(dir, sizeof dir);
     const char *bin = e2e_vmfd_bin();
     snprintf(cmd, sizeof cmd, "%s --help", bin);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "usage: vmfd"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s --bogus", bin);
-    assert_int_equal(run(cmd, NULL), 64);
+    assert_int_equal(e2e_run(cmd, NULL), 64);
     snprintf(cmd, sizeof cmd, "%s --listen", bin);
-    assert_int_equal(run(cmd, NULL), 64);
+    assert_int_equal(e2e_run(cmd, NULL), 64);
     snprintf(cmd, sizeof cmd, "%s --check-config --listen nonsense", bin);
-    assert_int_equal(run(cmd, NULL), 64);
+    assert_int_equal(e2e_run(cmd, NULL), 64);
     /* The shipped file is valid. */
     snprintf(cmd, sizeof cmd, "%s --check-config --config %s/config/vmfd.conf", bin,
              VMF_SOURCE_DIR);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "listen = 127.0.0.1:8077"));
     free(out);
     /* A bad value names the file and the line. */
     snprintf(conf, sizeof conf, "%s/bad.conf", dir);
-    write_text(conf, "# comment\n[server]\nlisten = 127.0.0.1:9000\n\n[model]\nk_max = 0\n");
+    vmf_test_write_text(conf,
+                        "# comment\n[server]\nlisten = 127.0.0.1:9000\n\n[model]\nk_max = 0\n");
     snprintf(cmd, sizeof cmd, "%s --check-config --config %s", bin, conf);
-    assert_int_equal(run(cmd, &out), 78);
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "bad.conf:6: k_max"));
     free(out);
-    write_text(conf, "[server]\nlisten = 127.0.0.1:9000\nlisten = 127.0.0.1:9001\n");
-    assert_int_equal(run(cmd, &out), 78);
+    vmf_test_write_text(conf, "[server]\nlisten = 127.0.0.1:9000\nlisten = 127.0.0.1:9001\n");
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "bad.conf:3: duplicate key"));
     free(out);
-    write_text(conf, "[sever]\nlisten = 127.0.0.1:9000\n");
-    assert_int_equal(run(cmd, &out), 78);
+    vmf_test_write_text(conf, "[sever]\nlisten = 127.0.0.1:9000\n");
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "bad.conf:2: unknown section [sever]"));
     free(out);
-    write_text(conf, "[server]\nthis line has no equals sign\n");
-    assert_int_equal(run(cmd, &out), 78);
+    vmf_test_write_text(conf, "[server]\nthis line has no equals sign\n");
+    assert_int_equal(e2e_run(cmd, &out), 78);
     assert_non_null(strstr(out, "bad.conf:2: syntax error"));
     free(out);
     /* Flags override the file. */
-    write_text(conf, "[server]\nlisten = 127.0.0.1:9000\n[store]\nstate_dir = /nonexistent\n");
+    vmf_test_write_text(conf,
+                        "[server]\nlisten = 127.0.0.1:9000\n[store]\nstate_dir = /nonexistent\n");
     snprintf(cmd, sizeof cmd,
              "%s --check-config --config %s --listen 127.0.0.1:9100 --state-dir %s", bin, conf,
              dir);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "listen = 127.0.0.1:9100"));
     assert_non_null(strstr(out, dir));
     free(out);
@@ -296,10 +262,10 @@ static void test_token_reload_socket_vmfctl(void **state)
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
     snprintf(tok, sizeof tok, "%s/token", p.dir);
     snprintf(sock, sizeof sock, "%s/vmfd.sock", p.dir);
-    write_text(tok, "first-secret\n");
+    vmf_test_write_text(tok, "first-secret\n");
     char text[2048];
     snprintf(text, sizeof text, "[server]\ntoken_file = %s\n[log]\nlevel = debug\n", tok);
-    write_text(conf, text);
+    vmf_test_write_text(conf, text);
     const char *args[] = {"--config", conf, "--socket", sock, NULL};
     e2e_start(&p, args, 1);
     e2e_resp r;
@@ -312,9 +278,9 @@ static void test_token_reload_socket_vmfctl(void **state)
     assert_int_equal(r.status, 200);
     e2e_resp_free(&r);
     /* SIGHUP re-reads the token file, and the config: the log level drops to warning. */
-    write_text(tok, "second-secret\n");
+    vmf_test_write_text(tok, "second-secret\n");
     snprintf(text, sizeof text, "[server]\ntoken_file = %s\n[log]\nlevel = warning\n", tok);
-    write_text(conf, text);
+    vmf_test_write_text(conf, text);
     kill(p.pid, SIGHUP);
     int ok = 0;
     for (int i = 0; i < 200 && !ok; i++) {
@@ -362,10 +328,10 @@ static void test_token_reload_socket_vmfctl(void **state)
         free(y);
     }
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s ingest %s", ctl, sock, tok, npzpath);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "day-001: queued"));
     free(out);
-    assert_int_equal(run(cmd, &out), 0); /* same content again */
+    assert_int_equal(e2e_run(cmd, &out), 0); /* same content again */
     assert_non_null(strstr(out, "already known"));
     free(out);
     char *log = e2e_read_file(p.log, NULL);
@@ -380,7 +346,7 @@ static void test_token_reload_socket_vmfctl(void **state)
     snprintf(cmd, sizeof cmd, "%s --url http://127.0.0.1:%d --token-file %s --json status", ctl,
              p.port, tok);
     for (int i = 0; i < 300; i++) {
-        assert_int_equal(run(cmd, &out), 0);
+        assert_int_equal(e2e_run(cmd, &out), 0);
         int done = strstr(out, "\"batches_applied\":1") != NULL;
         free(out);
         if (done)
@@ -390,41 +356,41 @@ static void test_token_reload_socket_vmfctl(void **state)
     (void)st;
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s predict %s --top-k 2", ctl, sock, tok,
              npypath);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "2:"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s checkpoints", ctl, sock, tok);
-    assert_int_equal(run(cmd, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "batch"));
     free(out);
     snprintf(modelpath, sizeof modelpath, "%s/model.json", p.dir);
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s model export --output %s", ctl, sock,
              tok, modelpath);
-    assert_int_equal(run(cmd, NULL), 0);
+    assert_int_equal(e2e_run(cmd, NULL), 0);
     char *model = e2e_read_file(modelpath, NULL);
     assert_non_null(model);
     assert_non_null(strstr(model, "vmfmm-model"));
     free(model);
     /* Exit codes: refused data 65, bad usage 64, unreadable input 66, not authorized 77. */
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s restore 999", ctl, sock, tok);
-    assert_int_equal(run(cmd, &out), 65);
+    assert_int_equal(e2e_run(cmd, &out), 65);
     assert_non_null(strstr(out, "HTTP 404"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s --socket %s frobnicate", ctl, sock);
-    assert_int_equal(run(cmd, NULL), 64);
+    assert_int_equal(e2e_run(cmd, NULL), 64);
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s ingest %s/missing.npz", ctl, sock,
              tok, p.dir);
-    assert_int_equal(run(cmd, NULL), 66);
+    assert_int_equal(e2e_run(cmd, NULL), 66);
     snprintf(cmd, sizeof cmd, "%s --socket %s status", ctl, sock);
-    assert_int_equal(run(cmd, NULL), 77);
+    assert_int_equal(e2e_run(cmd, NULL), 77);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     /* The daemon is down: 69 with a clear message. */
     snprintf(cmd, sizeof cmd, "%s --url http://127.0.0.1:%d status", ctl, p.port);
-    assert_int_equal(run(cmd, &out), 69);
+    assert_int_equal(e2e_run(cmd, &out), 69);
     assert_non_null(strstr(out, "is vmfd running?"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s --socket %s status", ctl, sock);
-    assert_int_equal(run(cmd, NULL), 69);
+    assert_int_equal(e2e_run(cmd, NULL), 69);
     vmf_test_rmtree(p.dir);
 }
 
@@ -508,7 +474,7 @@ static void test_pruning_and_metrics(void **state)
     char conf[700];
     e2e_init(&p);
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
-    write_text(conf, "[store]\nkeep_checkpoints = 3\npayload_retention_days = 0\n");
+    vmf_test_write_text(conf, "[store]\nkeep_checkpoints = 3\npayload_retention_days = 0\n");
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     char st[32];
@@ -585,12 +551,12 @@ static void test_lock_and_connection_limit(void **state)
     char conf[700], cmd[2048];
     e2e_init(&p);
     snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
-    write_text(conf, "[server]\nmax_connections = 2\n");
+    vmf_test_write_text(conf, "[server]\nmax_connections = 2\n");
     const char *args[] = {"--config", conf, NULL};
     e2e_start(&p, args, 1);
     snprintf(cmd, sizeof cmd, "%s --state-dir %s --listen 127.0.0.1:0", e2e_vmfd_bin(), p.state);
     char *out = NULL;
-    assert_int_equal(run(cmd, &out), 75);
+    assert_int_equal(e2e_run(cmd, &out), 75);
     assert_non_null(strstr(out, "in use by another vmfd"));
     free(out);
     /* Two idle keep-alive connections fill the limit; a third is refused. */

@@ -36,6 +36,11 @@ void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready);
 /* Sends sig and waits; returns the exit status (128+sig when killed). */
 int e2e_stop(e2e_proc *p, int sig);
 
+/* Runs a command line through sh; returns its exit code (-1 when it did not
+   exit) and, when out is not NULL, its stdout and stderr in *out (the caller
+   frees it). */
+int e2e_run(const char *cmd, char **out);
+
 /* Waits up to timeout_ms for the process to exit on its own; -1 on timeout. */
 int e2e_wait_exit(e2e_proc *p, int timeout_ms);
 
