@@ -18,11 +18,9 @@
 #include "vmfd_http_server.h"
 #include "vmfd_log.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define READ_CHUNK 65536
 
@@ -214,10 +212,7 @@ static void conn_refuse(conn *c, int status, const char *error, const char *deta
 
 /*
  * A request is in progress (begun, neither complete nor refused): the idle
- * timer answers it with 408 and a drain waits for it. Reads that do not
- * complete the request line and headers do not extend the idle timer, so a
- * trickling client (slowloris) gets 408 idle_timeout_ms after its first
- * header bytes.
+ * timer answers it with 408 and a drain waits for it.
  */
 static int conn_in_message(const conn *c)
 {
@@ -317,6 +312,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
+    /* Reads inside an unfinished request line and header section do not
+     * extend the idle timer, so a trickling client (slowloris) gets 408
+     * idle_timeout_ms after its first header bytes. */
     if (!vmfd_http_parser_in_headers(c->parser))
         uv_timer_again(&c->timer);
     if (conn_feed(c, c->readbuf, (size_t)nread)) {
