@@ -16,7 +16,8 @@
  * Leading empty lines before a request are not part of it.
  * Chunk extensions and trailer fields are counted by the bytes llhttp
  * reports in their spans; llhttp ends a span before it reports an error
- * inside it, so those counts are split-independent too.
+ * inside it, so those counts are split-independent too (the fuzzer's
+ * comparison of reads of different sizes holds this to account).
  * The request completes with on_message_complete returning HPE_PAUSED: the
  * caller deals with it before anything after it is parsed.
  */
