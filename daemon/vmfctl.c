@@ -541,19 +541,21 @@ int main(int argc, char **argv)
             free(r.body);
             return rc;
         }
-        FILE *f = output ? fopen(output, "w") : stdout;
-        if (!f) {
-            fprintf(stderr, "vmfctl: cannot write %s: %s\n", output, strerror(errno));
+        /* --output is replaced atomically: a reader never sees half a model. */
+        vmf_atomic_file *af = NULL;
+        if (output && vmf_atomic_file_open(output, &af) != VMF_OK) {
+            fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
             free(r.body);
             return EX_CANTCREAT;
         }
+        FILE *f = af ? vmf_atomic_file_stream(af) : stdout;
         fwrite(r.body, 1, r.len, f);
         fputc('\n', f);
-        if (output && fclose(f) != 0) {
-            free(r.body);
+        free(r.body);
+        if (af && vmf_atomic_file_commit(af) != VMF_OK) {
+            fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
             return EX_IOERR;
         }
-        free(r.body);
         return 0;
     }
     if (strcmp(cmd, "ingest") == 0 && nargs == 2) {

@@ -1,7 +1,8 @@
 /*
  * vmfd_inbox.c - the inbox directory: <state>/inbox/NAME.npz files (renamed
  * in, so they are complete) are ingested like PUT /v1/batches/NAME, then
- * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json.
+ * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json (written
+ * atomically, before the batch is moved).
  *
  * Design notes. A uv_fs_event on the directory makes a new file start at
  * once: the event's own name is acted on (one lstat and a hash lookup on
@@ -18,6 +19,7 @@
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
+#include "vmfmm/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,15 +100,31 @@ static void maybe_free(vmfd_inbox *ib)
         free(ib);
 }
 
-static void write_error_json(const char *path, const vmfd_ingest_reply *r)
+/*
+ * Writes rejected/NAME.error.json atomically (vmf_file_write_atomic: a
+ * temporary file, fsync, rename, directory fsync). It is written before the
+ * batch is moved beside it, so a crash between the two leaves the batch in
+ * the inbox (rejected again at the next start, the error file replaced
+ * whole), never a rejected batch without its reason. Returns 0, or -1 (the
+ * error is logged).
+ */
+static int write_error_json(const char *path, const vmfd_ingest_reply *r)
 {
     json_t *o =
         json_pack("{s:s, s:s, s:i}", "error", r->error, "detail", r->detail, "status", r->status);
-    if (o) {
-        if (json_dump_file(o, path, JSON_INDENT(2)) != 0)
-            vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s", path);
-        json_decref(o);
+    char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    if (!text) {
+        vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s error=\"out of memory\"", path);
+        return -1;
     }
+    int rc = vmf_file_write_atomic(path, text, strlen(text));
+    free(text);
+    if (rc != VMF_OK) {
+        vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s error=\"%s\"", path, vmf_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
@@ -128,14 +146,20 @@ static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         else
             vmfd_log(VMFD_LOG_INFO, "inbox done file=%s status=%s", it->name, r->batch_status);
     } else {
-        snprintf(to, sizeof to, "%s/rejected/%s", ib->dir, it->name);
-        if (rename(from, to) != 0)
-            vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", it->name,
-                     strerror(errno));
+        /* The reason first, then the batch (see write_error_json). A reason
+         * that cannot be written leaves the batch for the next scan, like a
+         * 5xx. */
         snprintf(to, sizeof to, "%s/rejected/%s.error.json", ib->dir, it->name);
-        write_error_json(to, r);
-        vmfd_log(VMFD_LOG_WARNING, "inbox rejected file=%s status=%d error=%s", it->name, r->status,
-                 r->error);
+        if (write_error_json(to, r) == 0) {
+            snprintf(to, sizeof to, "%s/rejected/%s", ib->dir, it->name);
+            if (rename(from, to) != 0)
+                vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", it->name,
+                         strerror(errno));
+            vmfd_log(VMFD_LOG_WARNING, "inbox rejected file=%s status=%d error=%s", it->name,
+                     r->status, r->error);
+        } else {
+            vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=%s", it->name, r->error);
+        }
     }
     unbusy(ib, it->name);
     free(it);
