@@ -11,23 +11,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-vmfmm_result vmfmm_runv(const char *dir, char *const *args)
+char *vmfmm_mut(const char *s)
 {
+    return (char *)(uintptr_t)s;
+}
+
+/* In the child: "NAME=VALUE" into the environment. */
+static void put_env(const char *pair)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", pair);
+    char *eq = strchr(buf, '=');
+    if (eq) {
+        *eq = '\0';
+        setenv(buf, eq + 1, 1);
+    }
+}
+
+vmfmm_result vmfmm_run_with(const char *dir, char *const *args, const vmfmm_run_opts *o)
+{
+    static const vmfmm_run_opts none = {NULL, NULL, 0};
+    if (!o)
+        o = &none;
     char out_path[4096], err_path[4096];
     snprintf(out_path, sizeof out_path, "%s/.stdout", dir);
     snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    size_t n = 0;
+    size_t n = 0, np = 0;
     while (args[n])
         n++;
-    char **argv = calloc(n + 2, sizeof *argv);
+    while (o->prefix && o->prefix[np])
+        np++;
+    char **argv = calloc(np + n + 2, sizeof *argv);
     assert_non_null(argv);
-    argv[0] = (char *)VMFMM_BIN;
+    for (size_t i = 0; i < np; i++)
+        argv[i] = vmfmm_mut(o->prefix[i]);
+    argv[np] = vmfmm_mut(VMFMM_BIN);
     for (size_t i = 0; i < n; i++)
-        argv[i + 1] = args[i];
+        argv[np + 1 + i] = args[i];
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -42,6 +67,13 @@ vmfmm_result vmfmm_runv(const char *dir, char *const *args)
         dup2(fo, 1);
         dup2(fe, 2);
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        for (size_t i = 0; o->env && o->env[i]; i++)
+            put_env(o->env[i]);
+        if (o->as_limit) {
+            struct rlimit rl = {(rlim_t)o->as_limit, (rlim_t)o->as_limit};
+            if (setrlimit(RLIMIT_AS, &rl) != 0)
+                _exit(126);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -54,6 +86,11 @@ vmfmm_result vmfmm_runv(const char *dir, char *const *args)
     r.out = vmf_test_read_file(out_path, NULL);
     r.err = vmf_test_read_file(err_path, NULL);
     return r;
+}
+
+vmfmm_result vmfmm_runv(const char *dir, char *const *args)
+{
+    return vmfmm_run_with(dir, args, NULL);
 }
 
 vmfmm_result vmfmm_run(const char *dir, ...)

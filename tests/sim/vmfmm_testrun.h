@@ -26,6 +26,18 @@ typedef struct vmfmm_result {
  */
 vmfmm_result vmfmm_run(const char *dir, ...);
 vmfmm_result vmfmm_runv(const char *dir, char *const *args);
+
+/* What vmfmm_run_with adds to vmfmm_runv's way of running vmfmm. */
+typedef struct vmfmm_run_opts {
+    const char *const *prefix; /* a launcher and its arguments before vmfmm (NULL-terminated;
+                                  prefix[0] is a path), e.g. mpirun -np 2; NULL: none */
+    const char *const *env;    /* "NAME=VALUE" strings set in the child (NULL-terminated) */
+    uint64_t as_limit;         /* RLIMIT_AS of the child in bytes (0: unlimited); a child
+                                  that cannot set it exits 126 */
+} vmfmm_run_opts;
+
+/* vmfmm_runv with a launcher, more environment and a memory limit (o may be NULL). */
+vmfmm_result vmfmm_run_with(const char *dir, char *const *args, const vmfmm_run_opts *o);
 void vmfmm_result_free(vmfmm_result *r);
 
 /* Number of '\n'-terminated lines (a last line without '\n' counts too). */
@@ -46,6 +58,9 @@ void vmfmm_write_i32(const char *path, const int32_t *v, size_t n);
 
 /* Reads an int32 .npy into a new buffer (fails the test on error or another dtype). */
 int32_t *vmfmm_read_i32(const char *path, size_t *n);
+
+/* argv wants char *: s as one (the strings are never written). */
+char *vmfmm_mut(const char *s);
 
 /* dir + "/" + name into buf. */
 const char *vmfmm_path(char *buf, size_t size, const char *dir, const char *name);
