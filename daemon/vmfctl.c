@@ -150,16 +150,12 @@ static int request(const client *c, const char *method, const char *path, const 
                     c->port, strerror(errno));
         return EX_UNAVAILABLE;
     }
-    char head[2048], ct[192] = "", auth[600] = "";
-    if (ctype)
-        snprintf(ct, sizeof ct, "Content-Type: %s\r\n", ctype);
+    char head[2048], auth[600] = "";
     if (c->token[0])
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", c->token);
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
-                     "%s%s\r\n",
-                     method, path, c->socket_path ? "localhost" : c->host, len, ct, auth);
-    if (n < 0 || (size_t)n >= sizeof head) {
+    int n = httpc_format_head(head, sizeof head, method, path,
+                              c->socket_path ? "localhost" : c->host, ctype, len, auth);
+    if (n < 0) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
         return EX_UNAVAILABLE;

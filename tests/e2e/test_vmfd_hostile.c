@@ -576,23 +576,8 @@ static long long peak_rss(pid_t pid)
 /* X float32 [n][D] and string labels as .npz (free()). */
 static void npz_str(const float *x, size_t n, char **labels, void **buf, size_t *len)
 {
-    vmf_array xa, ya;
-    memset(&xa, 0, sizeof xa);
-    memset(&ya, 0, sizeof ya);
-    xa.dtype = VMF_DTYPE_F32;
-    xa.ndim = 2;
-    xa.shape[0] = n;
-    xa.shape[1] = D;
-    xa.count = n * D;
-    xa.data = (void *)(uintptr_t)x;
-    ya.dtype = VMF_DTYPE_STR;
-    ya.ndim = 1;
-    ya.shape[0] = n;
-    ya.count = n;
-    ya.data = labels;
-    const char *names[] = {"X", "y"};
-    const vmf_array *arrays[] = {&xa, &ya};
-    vmf_assert_ok(vmf_npz_write_mem(names, arrays, 2, buf, len));
+    vmf_array ya = vmf_test_vector(VMF_DTYPE_STR, labels, n);
+    vmf_test_npz_labelled(x, n, D, &ya, buf, len);
 }
 
 /* PUTs string-labelled rows (labels[i] for row i); returns the answer. */

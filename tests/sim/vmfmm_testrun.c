@@ -196,3 +196,42 @@ int vmfmm_file_ok(const char *path, size_t min_bytes)
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size >= min_bytes;
 }
+
+vmf_mixture *vmfmm_reference_fit(float *x, size_t n, size_t d, const float *init, size_t k,
+                                 size_t max_iter, uint64_t seed, size_t block_rows,
+                                 vmf_em_report *rep)
+{
+    float *means = malloc(k * d * sizeof *means);
+    assert_non_null(means);
+    memcpy(means, init, k * d * sizeof *means);
+    vmf_assert_ok(vmf_rows_normalize(means, k, d));
+    vmf_assert_ok(vmf_rows_normalize(x, n, d));
+    vmf_em_opts o;
+    vmf_em_opts_init(&o);
+    o.n_components = k;
+    o.max_iter = max_iter;
+    o.tol = 0;
+    o.seed = seed;
+    o.init = VMF_INIT_GIVEN;
+    o.init_means = means;
+    if (block_rows)
+        o.block_rows = block_rows;
+    vmf_mixture *ref = NULL;
+    vmf_assert_ok(vmf_mixture_fit(&o, x, n, d, &ref, rep));
+    free(means);
+    return ref;
+}
+
+void vmfmm_assert_mixture_near(const vmf_mixture *m, const vmf_mixture *ref)
+{
+    size_t k = vmf_mixture_n_components(ref), d = vmf_mixture_dim(ref);
+    assert_int_equal(vmf_mixture_n_components(m), k);
+    assert_int_equal(vmf_mixture_dim(m), d);
+    for (size_t c = 0; c < k; c++) {
+        vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
+        vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
+        for (size_t j = 0; j < d; j++)
+            vmf_assert_close(vmf_mixture_means(m)[c * d + j], vmf_mixture_means(ref)[c * d + j],
+                             1e-6, 1e-7);
+    }
+}

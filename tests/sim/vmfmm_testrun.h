@@ -59,6 +59,21 @@ void vmfmm_write_i32(const char *path, const int32_t *v, size_t n);
 /* Reads an int32 .npy into a new buffer (fails the test on error or another dtype). */
 int32_t *vmfmm_read_i32(const char *path, size_t *n);
 
+/*
+ * The in-memory reference of a tool fit: copies init [k][d] (it may point
+ * into x), normalizes the copy and x [n][d] (in place, so a large x is not
+ * doubled) as the tool does, and runs core's batch EM from those means with
+ * tol 0 for max_iter iterations, the seed given, and block_rows when not 0.
+ * Fails the test on error; the caller frees the mixture and *rep.
+ */
+vmf_mixture *vmfmm_reference_fit(float *x, size_t n, size_t d, const float *init, size_t k,
+                                 size_t max_iter, uint64_t seed, size_t block_rows,
+                                 vmf_em_report *rep);
+
+/* Fails the test unless m's weights and kappas are within 1e-6 relative of
+   ref's, and its means within 1e-6 relative plus 1e-7 absolute. */
+void vmfmm_assert_mixture_near(const vmf_mixture *m, const vmf_mixture *ref);
+
 /* argv wants char *: s as one (the strings are never written). */
 char *vmfmm_mut(const char *s);
 
