@@ -181,15 +181,8 @@ static void dense_rows(const vmf_mixture *m, vmf__bounds *b, const float *xb, co
         *ll += rll[i];
         if (row_loglik)
             row_loglik[idx[i]] = rll[i];
-        const float *r = dots + i * k;
-        for (size_t c = 0; c < k; c++)
-            s0[c] += (double)r[c];
     }
-    if (s1) {
-        vmf__sgemm(1, 0, k, d, rows, 1.0f, dots, k, xb, d, 0.0f, s1b, d);
-        for (size_t j = 0; j < k * d; j++)
-            s1[j] += (double)s1b[j];
-    }
+    vmf__mixture_accum_soft(dots, xb, rows, k, d, s1b, s0, s1);
 }
 
 int vmf__mixture_estep_bounded(const vmf_mixture *m, const float *x, size_t n, size_t d,
