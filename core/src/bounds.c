@@ -189,12 +189,7 @@ int vmf__mixture_estep_bounded(const vmf_mixture *m, const float *x, size_t n, s
                                size_t block_rows, vmf__bounds *b, double *s0, double *s1,
                                double *loglik_sum, double *row_loglik)
 {
-    size_t k = m->k;
-    if (block_rows == 0)
-        block_rows = VMF__BLOCK_ROWS;
-    size_t blk = n < block_rows ? n : block_rows;
-    if (blk == 0)
-        blk = 1;
+    size_t k = m->k, blk = vmf__estep_block_rows(n, block_rows);
     size_t bk, bd, kd;
     if (vmf__mul_overflow(blk, k, &bk) != 0 || vmf__mul_overflow(blk, d, &bd) != 0 ||
         vmf__mul_overflow(k, d, &kd) != 0)

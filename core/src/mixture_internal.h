@@ -70,6 +70,9 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
 double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment mode, vmf_rng *rng,
                                float *dots, double *lsc, double *row_loglik);
 
+/* Rows per E-step block: block_rows (VMF__BLOCK_ROWS when 0), at most n, at least 1. */
+size_t vmf__estep_block_rows(size_t n, size_t block_rows);
+
 /*
  * Adds a block's soft sufficient statistics: s0 [k] += the column sums of
  * the responsibilities r [rows][k] (in row order), and, when s1 is not NULL,

@@ -185,6 +185,14 @@ double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment
     return resp_block(m, rows, mode, rng, dots, lsc, row_loglik);
 }
 
+size_t vmf__estep_block_rows(size_t n, size_t block_rows)
+{
+    if (block_rows == 0)
+        block_rows = VMF__BLOCK_ROWS;
+    size_t b = n < block_rows ? n : block_rows;
+    return b ? b : 1;
+}
+
 void vmf__mixture_accum_soft(const float *r, const float *xb, size_t rows, size_t k, size_t d,
                              float *s1b, double *s0, double *s1)
 {
@@ -204,12 +212,7 @@ int vmf__mixture_estep_stats(const vmf_mixture *m, const float *x, size_t n, siz
                              vmf_assignment mode, vmf_rng *rng, size_t block_rows, double *s0,
                              double *s1, double *loglik_sum, double *row_loglik)
 {
-    size_t k = m->k;
-    if (block_rows == 0)
-        block_rows = VMF__BLOCK_ROWS;
-    size_t b = n < block_rows ? n : block_rows;
-    if (b == 0)
-        b = 1;
+    size_t k = m->k, b = vmf__estep_block_rows(n, block_rows);
     int soft = mode == VMF_ASSIGN_SOFT;
     size_t bk, kd;
     if (vmf__mul_overflow(b, k, &bk) != 0 || vmf__mul_overflow(k, d, &kd) != 0)
