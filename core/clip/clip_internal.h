@@ -24,21 +24,7 @@ void vmf__clip_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, flo
                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                      size_t ldc);
 
-/* ---- Unicode (clip_unicode.c; its tables are in clip_unicode_tables.c, generated) ---- */
-
-/* The generated tables and their row counts (gen_unicode.py says what each holds). */
-extern const uint32_t vmf__clip_class_ranges[][3];
-extern const size_t vmf__clip_n_class_ranges;
-extern const int32_t vmf__clip_lower_runs[][4];
-extern const size_t vmf__clip_n_lower_runs;
-extern const uint32_t vmf__clip_ccc_ranges[][3];
-extern const size_t vmf__clip_n_ccc_ranges;
-extern const uint32_t vmf__clip_decompositions[][3];
-extern const size_t vmf__clip_n_decompositions;
-extern const uint32_t vmf__clip_case_ranges[][3];
-extern const size_t vmf__clip_n_case_ranges;
-extern const uint32_t vmf__clip_compositions[][3];
-extern const size_t vmf__clip_n_compositions;
+/* ---- Unicode (clip_unicode.c; its tables are in clip_unicode_tables.h, generated) ---- */
 
 /* 0 other, 1 letter (L*), 2 number (N*), 3 white space (Python's str.isspace). */
 int vmf__clip_char_class(uint32_t cp);

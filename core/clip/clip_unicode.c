@@ -1,10 +1,13 @@
 /*
  * clip_unicode.c - character classes, lower-casing and NFC data for the CLIP
- * tokenizer: binary searches over the tables of clip_unicode_tables.c, which
+ * tokenizer: binary searches over the tables of clip_unicode_tables.h, which
  * gen_unicode.py generates from Python's unicodedata (this file is
  * hand-written; the generator writes only the tables).
  */
 #include "clip_internal.h"
+#include "clip_unicode_tables.h"
+
+#define ROWS(t) (sizeof(t) / sizeof((t)[0]))
 
 /* The third column of the [first, last, value] range containing cp, or 0. */
 static uint32_t range_value(const uint32_t (*r)[3], size_t n, uint32_t cp)
@@ -24,13 +27,13 @@ static uint32_t range_value(const uint32_t (*r)[3], size_t n, uint32_t cp)
 
 int vmf__clip_char_class(uint32_t cp)
 {
-    return (int)range_value(vmf__clip_class_ranges, vmf__clip_n_class_ranges, cp);
+    return (int)range_value(class_ranges, ROWS(class_ranges), cp);
 }
 
 uint32_t vmf__clip_lower(uint32_t cp)
 {
-    const int32_t(*runs)[4] = vmf__clip_lower_runs;
-    size_t lo = 0, hi = vmf__clip_n_lower_runs;
+    const int32_t(*runs)[4] = lower_runs;
+    size_t lo = 0, hi = ROWS(lower_runs);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         int32_t first = runs[mid][0];
@@ -50,18 +53,18 @@ uint32_t vmf__clip_lower(uint32_t cp)
 
 int vmf__clip_case_kind(uint32_t cp)
 {
-    return (int)range_value(vmf__clip_case_ranges, vmf__clip_n_case_ranges, cp);
+    return (int)range_value(case_ranges, ROWS(case_ranges), cp);
 }
 
 int vmf__clip_ccc(uint32_t cp)
 {
-    return (int)range_value(vmf__clip_ccc_ranges, vmf__clip_n_ccc_ranges, cp);
+    return (int)range_value(ccc_ranges, ROWS(ccc_ranges), cp);
 }
 
 int vmf__clip_decompose(uint32_t cp, uint32_t *first, uint32_t *second)
 {
-    const uint32_t(*dec)[3] = vmf__clip_decompositions;
-    size_t lo = 0, hi = vmf__clip_n_decompositions;
+    const uint32_t(*dec)[3] = decompositions;
+    size_t lo = 0, hi = ROWS(decompositions);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (cp < dec[mid][0]) {
@@ -79,8 +82,8 @@ int vmf__clip_decompose(uint32_t cp, uint32_t *first, uint32_t *second)
 
 uint32_t vmf__clip_compose(uint32_t a, uint32_t b)
 {
-    const uint32_t(*comp)[3] = vmf__clip_compositions;
-    size_t lo = 0, hi = vmf__clip_n_compositions;
+    const uint32_t(*comp)[3] = compositions;
+    size_t lo = 0, hi = ROWS(compositions);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (a < comp[mid][0] || (a == comp[mid][0] && b < comp[mid][1]))
