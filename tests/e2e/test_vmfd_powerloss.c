@@ -105,13 +105,9 @@ static void test_power_cuts(void **state)
             continue;
         }
         while (acked < N_BATCHES) {
-            char path[64];
-            e2e_resp r;
-            snprintf(path, sizeof path, "/v1/batches/b%04d", acked);
-            int rc = e2e_http(p.port, "PUT", path, "application/x-npz", npz[acked], len[acked],
-                              NULL, &r);
-            int status = rc == 0 ? r.status : -1;
-            e2e_resp_free(&r);
+            char key[32];
+            snprintf(key, sizeof key, "b%04d", acked);
+            int status = e2e_put_npz(p.port, key, npz[acked], len[acked], NULL);
             if (status == 202 || status == 200) {
                 acked++;
                 continue;

@@ -468,13 +468,19 @@ int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d,
     void *npz;
     size_t len;
     e2e_npz(x, n, d, y, &npz, &len);
+    int status = e2e_put_npz(port, key, npz, len, extra_headers);
+    free(npz);
+    return status;
+}
+
+int e2e_put_npz(int port, const char *key, const void *npz, size_t len, const char *extra_headers)
+{
     char path[256];
     snprintf(path, sizeof path, "/v1/batches/%s", key);
     e2e_resp r;
     int rc = e2e_http(port, "PUT", path, "application/x-npz", npz, len, extra_headers, &r);
     int status = rc == 0 ? r.status : -1;
     e2e_resp_free(&r);
-    free(npz);
     return status;
 }
 

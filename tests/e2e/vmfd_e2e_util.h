@@ -127,6 +127,9 @@ void e2e_assert_model_equal(const char *state, const vmf_classifier *c);
  * newest checkpoint covers all n, and that this checkpoint is bit-identical
  * to ref's saved state. */
 void e2e_assert_all_applied(const char *state, long long n, const vmf_classifier *ref);
+/* PUT the .npz image npz [len] to /v1/batches/key; returns the HTTP status,
+ * -1 when there was no answer. */
+int e2e_put_npz(int port, const char *key, const void *npz, size_t len, const char *extra_headers);
 /* PUT X [n][d] and y [n] (or none) as .npz to /v1/batches/key; returns the HTTP
  * status, -1 when there was no answer. */
 int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d, const int64_t *y,
