@@ -56,15 +56,7 @@ static void rows(float *x, int64_t *y, size_t n, size_t classes, uint64_t seed)
     uint64_t s = seed;
     for (size_t r = 0; r < n; r++) {
         size_t c = r % classes;
-        double norm = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-            x[r * D + j] = (float)((j == c % D ? 4.0 : 0.0) + 0.3 * u);
-            norm += (double)x[r * D + j] * x[r * D + j];
-        }
-        for (size_t j = 0; j < D; j++)
-            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        e2e_axis_row(&s, x + r * D, D, c % D, 4.0, 0.3);
         if (y)
             y[r] = (int64_t)c;
     }

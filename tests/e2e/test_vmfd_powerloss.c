@@ -39,15 +39,7 @@ static void batch_rows(int b, float *x, int64_t *y)
     uint64_t s = 1000003u * (uint64_t)(b + 1);
     for (size_t r = 0; r < ROWS; r++) {
         size_t c = (r + (size_t)b) % 5;
-        double norm = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-            x[r * D + j] = (float)((j == c ? 3.0 : 0.0) + 0.5 * u);
-            norm += (double)x[r * D + j] * x[r * D + j];
-        }
-        for (size_t j = 0; j < D; j++)
-            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        e2e_axis_row(&s, x + r * D, D, c, 3.0, 0.5);
         y[r] = (int64_t)c;
     }
 }

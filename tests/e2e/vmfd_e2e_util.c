@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -553,4 +554,17 @@ void e2e_assert_all_applied(const char *state, long long n, const vmf_classifier
     assert_int_equal(e2e_sql_int(state, "SELECT batches FROM checkpoints ORDER BY id DESC LIMIT 1"),
                      n);
     e2e_assert_model_equal(state, ref);
+}
+
+void e2e_axis_row(uint64_t *s, float *row, size_t d, size_t axis, double peak, double noise)
+{
+    double norm = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(*s >> 11) / 9007199254740992.0 - 0.5;
+        row[j] = (float)((j == axis ? peak : 0.0) + noise * u);
+        norm += (double)row[j] * row[j];
+    }
+    for (size_t j = 0; j < d; j++)
+        row[j] = (float)(row[j] / sqrt(norm));
 }

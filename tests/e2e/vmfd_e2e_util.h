@@ -86,6 +86,14 @@ long e2e_raw(int port, const void *data, size_t len, size_t chunk, int pause_ms,
 /* Polls GET /v1/batches/key until its status is not "queued"; returns the JSON status. */
 const char *e2e_wait_batch(int port, const char *key, char *status, size_t size, int timeout_ms);
 
+/*
+ * One seeded unit row [d] near axis `axis`: peak on that coordinate plus
+ * noise times a uniform draw in [-0.5, 0.5) on every coordinate (from the
+ * 64-bit LCG state *s, Knuth's MMIX constants), then normalized. The data of
+ * the e2e tests' small, well separated classes.
+ */
+void e2e_axis_row(uint64_t *s, float *row, size_t d, size_t axis, double peak, double noise);
+
 /* Builds an .npz (X float32 [n][d], y int64 [n] or none) in memory (free()). */
 void e2e_npz(const float *x, size_t n, size_t d, const int64_t *y, void **buf, size_t *len);
 
