@@ -232,10 +232,9 @@ static int http_once(const daemon_proc *p, const char *method, const char *path,
     if (fd < 0)
         return -1;
     char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                      "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, p->host, ctype, len);
+    int hn = httpc_format_head(head, sizeof head, method, path, p->host, ctype, len, NULL);
+    if (hn < 0)
+        die("request head too long");
     /* A failed recv ends the answer like EOF. */
     size_t got;
     char *buf;

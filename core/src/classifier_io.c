@@ -49,12 +49,9 @@ int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
 
 int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void **buf, size_t *len)
 {
-    if (!buf || !len)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_save: buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    if (!c)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_save: classifier is NULL");
+    int rc = vmf__blob_out_args("vmf_classifier_save", buf, len, c, "classifier");
+    if (rc != VMF_OK)
+        return rc;
     const vmf_classifier_opts *o = &c->o;
     vmf__wbuf b = {0};
     vmf__wbuf_u64(&b, o->k_max);
@@ -104,7 +101,7 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
         }
         vmf__stepwise_write(&b, cl->sw);
     }
-    int rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
+    rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
     vmf__free(b.p);
     return rc;
 }
@@ -342,15 +339,13 @@ static json_t *floats_rows(const float *x, size_t n, size_t d)
 
 int vmf_classifier_to_json(const vmf_classifier *c, char **json)
 {
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: json is NULL");
-    *json = NULL;
-    if (!c)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: classifier is NULL");
+    int rc = vmf__json_out_args("vmf_classifier_to_json", json, c, "classifier");
+    if (rc != VMF_OK)
+        return rc;
     const vmf_classifier_opts *o = &c->o;
     json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
-           *st = json_array(), *classes = json_array();
-    int bad = !root || !opts || !kap || !rng || !st || !classes;
+           *classes = json_array();
+    int bad = !root || !opts || !kap || !rng || !classes;
     bad |= json_object_set_new(root, "format", json_string("vmfmm-model"));
     bad |= json_object_set_new(root, "version", json_integer(1));
     bad |= json_object_set_new(root, "kind", json_string("classifier"));
@@ -369,19 +364,10 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
     bad |= json_object_set_new(opts, "count_priors", json_boolean(o->count_priors));
     bad |= json_object_set_new(opts, "kappa_scale", json_real(o->kappa_scale));
-    bad |= json_object_set_new(kap, "estimator",
-                               json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
-    bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
-    bad |= json_object_set_new(kap, "prior_rbar", json_real(o->kappa.prior_rbar));
-    bad |= json_object_set_new(kap, "kappa_min", json_real(o->kappa.kappa_min));
-    bad |= json_object_set_new(kap, "kappa_max", json_real(o->kappa.kappa_max));
+    bad |= !kap || vmf__json_set_kappa_opts(kap, &o->kappa);
     bad |= json_object_set(opts, "kappa", kap);
     bad |= json_object_set(root, "options", opts);
-    for (int i = 0; i < 4 && !bad; i++)
-        bad |= json_array_append_new(st, vmf__json_u64(c->rng.s[i]));
-    bad |= json_object_set(rng, "state", st);
-    bad |= json_object_set_new(rng, "spare_normal", json_real(c->rng.spare_normal));
-    bad |= json_object_set_new(rng, "has_spare", json_boolean(c->rng.has_spare));
+    bad |= !rng || vmf__json_set_rng(rng, &c->rng);
     bad |= json_object_set(root, "rng", rng);
     int is_str = vmf_label_table_is_str(c->labels);
     for (size_t i = 0; i < c->n_classes && !bad; i++) {
@@ -415,10 +401,9 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     json_decref(opts);
     json_decref(kap);
     json_decref(rng);
-    json_decref(st);
     json_decref(classes);
-    int rc = bad ? vmf__error(VMF_ENOMEM, "vmf_classifier_to_json: out of memory")
-                 : vmf__json_dump(root, json, "vmf_classifier_to_json");
+    rc = bad ? vmf__error(VMF_ENOMEM, "vmf_classifier_to_json: out of memory")
+             : vmf__json_dump(root, json, "vmf_classifier_to_json");
     json_decref(root);
     return rc;
 }
@@ -584,18 +569,14 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
 int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
 {
     const char *fn = "classifier JSON";
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: out is NULL");
-    *out = NULL;
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: json is NULL");
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return vmf__error(VMF_EFORMAT, "%s: line %d column %d: %s", fn, err.line, err.column,
-                          err.text);
+    if (out)
+        *out = NULL;
+    void *parsed;
+    int rc = vmf__json_parse_args("vmf_classifier_from_json", out != NULL, json, len, fn, &parsed);
+    if (rc != VMF_OK)
+        return rc;
+    json_t *root = parsed;
     vmf_classifier *c = NULL;
-    int rc = VMF_OK;
     const json_t *v = json_object_get(root, "format");
     if (!json_is_object(root) || !json_is_string(v) ||
         strcmp(json_string_value(v), "vmfmm-model") != 0) {

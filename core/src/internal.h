@@ -85,6 +85,33 @@ double vmf__now(void);
  */
 int vmf__json_dump(void *obj, char **json, const char *what);
 
+/*
+ * The argument checks every state format's public JSON functions share, so
+ * they word them alike. vmf__json_out_args (a to_json function `fn`): json
+ * must not be NULL (then *json = NULL), nor obj (named obj_name).
+ * vmf__json_parse_args (a from_json function; the caller clears its *out
+ * first): have_out and json must be set, and the len bytes at json must
+ * parse (duplicate keys refused) into *root (a json_t *, which the caller
+ * releases), else VMF_EFORMAT naming `what`, the line and the column.
+ */
+int vmf__json_out_args(const char *fn, char **json, const void *obj, const char *obj_name);
+int vmf__json_parse_args(const char *fn, int have_out, const char *json, size_t len,
+                         const char *what, void **root);
+
+/*
+ * Sets the members of the kappa options object both state formats carry
+ * ("estimator", "prior_count", "prior_rbar", "kappa_min", "kappa_max", in
+ * that order) on the JSON object kap. Returns 0, nonzero when memory ran out.
+ */
+int vmf__json_set_kappa_opts(void *kap, const vmf_kappa_opts *k);
+
+/*
+ * Sets a generator's state on the JSON object obj: "state" (its four words
+ * as hex strings), "spare_normal" and "has_spare". Returns 0, nonzero when
+ * memory ran out.
+ */
+int vmf__json_set_rng(void *obj, const vmf_rng *r);
+
 /* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
 void *vmf__json_u64(uint64_t v);
 int vmf__json_get_u64(const void *obj, uint64_t *v);

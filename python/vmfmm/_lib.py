@@ -340,6 +340,20 @@ def ptr(a):
     return ctypes.c_void_p(a.ctypes.data)
 
 
+# The atomic writer every output of the project goes through (vmfmm/io.h).
+vmf_file_write_atomic = _fn("vmf_file_write_atomic", _int, ctypes.c_char_p, ctypes.c_char_p,
+                            _sz)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file beside it,
+    fsynced and renamed over it (``vmf_file_write_atomic``). Raises VmfIOError,
+    an OSError, naming the path when the system refuses."""
+    data = text.encode("utf-8")
+    check(vmf_file_write_atomic(os.fsencode(os.fspath(path)), data, len(data)),
+          "vmf_file_write_atomic")
+
+
 def take_string(p):
     """Copy a library-allocated NUL-terminated string, then vmf_free it."""
     try:

@@ -398,9 +398,9 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         return _lib.take_string(p)
 
     def save(self, path):
-        """Write the model JSON to ``path`` (the bytes of ``GET /v1/model``)."""
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(self.to_json())
+        """Write the model JSON to ``path`` (the bytes of ``GET /v1/model``),
+        atomically (``vmf_file_write_atomic``)."""
+        _lib.write_text(path, self.to_json())
 
     @classmethod
     def from_json(cls, text):

@@ -603,19 +603,21 @@ static int cmd_ablate(cli *c)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/ablate.csv", dir);
-    FILE *f = fopen(path, "w");
+    vmf_atomic_file *af = NULL;
     simc_cli_progress_done(&c->ui);
-    if (!f) {
+    if (vmf_atomic_file_open(path, &af) != VMF_OK) {
         vmfsim_stream_free(&s);
-        return simc_cli_fail(&c->ui, EX_CANTCREAT, "cannot create %s: %s", path, strerror(errno));
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", vmf_last_error());
     }
+    FILE *f = vmf_atomic_file_stream(af);
     fprintf(f, "components,final_top1,final_top4,peak_top1,peak_day,peak_top4,time_to_peak,"
                "seconds\n");
     for (size_t i = 0; i < nk; i++)
         fprintf(f, "%zu,%.8f,%.8f,%.8f,%zu,%.8f,%zu,%.3f\n", rows[i].k, rows[i].final_top1,
                 rows[i].final_top4, rows[i].peak_top1, rows[i].peak_day, rows[i].peak_top4,
                 rows[i].ttp, rows[i].seconds);
-    ex = fclose(f) ? EX_CANTCREAT : 0;
+    if (vmf_atomic_file_commit(af) != VMF_OK)
+        ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", vmf_last_error());
     const char *sname = c->stream ? c->stream : "synthetic";
     if (!ex && !c->no_plots) {
         char sub[512];
