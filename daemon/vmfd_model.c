@@ -64,11 +64,7 @@ int vmfd_model_new(const vmfd_model_opts *o, vmfd_model **out)
         vmf_classifier_opts co;
         vmf_classifier_opts_init(&co);
         co.k_max = o->k_max;
-        co.alpha = o->alpha;
-        co.t0 = o->t0;
-        co.eta_floor = o->eta_floor;
-        co.minibatch = o->minibatch;
-        co.seed = o->seed;
+        stepwise_opts(o, &co.stepwise);
         rc = vmf_classifier_new(&co, o->dim, &m->cls);
     } else if (o->dim) {
         vmf_stepwise_opts so;
