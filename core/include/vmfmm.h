@@ -15,6 +15,11 @@
  *   vmfmm/baselines.h   diagonal GMM and cosine k-NN classifiers
  *   vmfmm/metrics.h     top-k macro recall, NMI, ARI, ...
  *   vmfmm/io.h          .npy, .npz, CSV
+ *
+ * Rules every module follows:
+ *   - Options: a function that takes a `const vmf_*_opts *` treats NULL as
+ *     the defaults that the matching vmf_*_opts_init fills in, with results
+ *     identical bit for bit to passing those defaults.
  */
 #ifndef VMFMM_H
 #define VMFMM_H

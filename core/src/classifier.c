@@ -44,8 +44,6 @@ void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwis
 
 int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
 {
-    if (!o)
-        return vmf__error(VMF_EINVAL, "%s: options are NULL", fn);
     if (o->k_max < 1 || o->k_max > 1024)
         return vmf__error(VMF_EINVAL, "%s: k_max = %zu outside [1, 1024]", fn, o->k_max);
     if (o->rows_per_component < 1 || o->rows_per_component > ((size_t)1 << 20))
@@ -125,6 +123,11 @@ int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_classifier_new: out is NULL");
     *out = NULL;
+    vmf_classifier_opts defaults;
+    if (!o) {
+        vmf_classifier_opts_init(&defaults);
+        o = &defaults;
+    }
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_new");
     if (rc != VMF_OK)
         return rc;

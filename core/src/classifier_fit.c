@@ -292,6 +292,11 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
+    vmf_classifier_opts defaults;
+    if (!o) {
+        vmf_classifier_opts_init(&defaults);
+        o = &defaults;
+    }
     int rc = vmf__classifier_check_opts(o, fn);
     if (rc == VMF_OK)
         rc = check_rows(0, x, n, d, fn);

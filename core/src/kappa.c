@@ -221,8 +221,13 @@ double vmf_kappa_from_rbar(vmf_kappa_estimator est, size_t d, double rbar)
 int vmf_kappa_estimate(const vmf_kappa_opts *o, size_t d, double n, double resultant_norm,
                        double *kappa)
 {
-    if (!o || !kappa)
-        return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: NULL options or output");
+    vmf_kappa_opts defaults;
+    if (!o) {
+        vmf_kappa_opts_init(&defaults);
+        o = &defaults;
+    }
+    if (!kappa)
+        return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: kappa is NULL");
     if (!estimator_valid(o->estimator))
         return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: unknown estimator %d",
                           (int)o->estimator);

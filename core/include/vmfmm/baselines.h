@@ -42,6 +42,7 @@ typedef struct vmf_gmm_opts {
     uint64_t seed;    /* default 42 */
 } vmf_gmm_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_gmm_opts_init(vmf_gmm_opts *o);
 VMF_API int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size_t d,
                                    const vmf_labels *y, vmf_gmm_classifier **out);
@@ -75,6 +76,7 @@ typedef struct vmf_knn_opts {
     uint64_t seed;              /* reservoir sampling, default 42 */
 } vmf_knn_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_knn_opts_init(vmf_knn_opts *o);
 VMF_API int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier **out);
 VMF_API void vmf_knn_classifier_free(vmf_knn_classifier *m);

@@ -77,6 +77,7 @@ typedef struct vmf_classifier_opts {
     double kappa_scale;
 } vmf_classifier_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_classifier_opts_init(vmf_classifier_opts *o);
 
 /* An empty classifier; d = 0 learns the dimension from the first batch. */
