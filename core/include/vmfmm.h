@@ -20,6 +20,9 @@
  *   - Options: a function that takes a `const vmf_*_opts *` treats NULL as
  *     the defaults that the matching vmf_*_opts_init fills in, with results
  *     identical bit for bit to passing those defaults.
+ *   - Top-k: every predict_topk (classifier, GMM, k-NN) writes classes [n][k]
+ *     best first; classes that rank equal come lower class index first; the
+ *     slots beyond the known classes get class -1 and probability 0.
  */
 #ifndef VMFMM_H
 #define VMFMM_H

@@ -35,9 +35,12 @@
  * undefined); scikit-learn instead adds 10·eps to every mass.
  *
  * Determinism: each class draws from its own generator split, in class order,
- * from the seed; all sums run in a fixed order.
+ * from the seed; all sums run in a fixed order. Prediction ranks classes by
+ * their log joint with the shared selector of topk.h (ties to the lower
+ * class index, -1 beyond the known classes).
  */
 #include "internal.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -610,56 +613,6 @@ done:
 
 /* ---- prediction ---- */
 
-typedef struct scored {
-    double score;
-    int32_t cls;
-} scored;
-
-/* Higher score first; equal scores by lower class index, so ties are deterministic. */
-static int cmp_scored(const void *p, const void *q)
-{
-    const scored *a = p, *b = q;
-    if (a->score != b->score)
-        return a->score < b->score ? 1 : -1;
-    return (a->cls > b->cls) - (a->cls < b->cls);
-}
-
-/*
- * The m = min(k, C) best classes by score [C] into top [m], best first, ties
- * to the lower index. Insertion into a sorted prefix for small k (O(C k) at
- * worst, O(C) typically), a full sort of pairs [C] otherwise.
- */
-static size_t select_topk(const double *score, size_t C, size_t k, scored *pairs, int32_t *top)
-{
-    size_t m = k < C ? k : C;
-    if (m > 16) {
-        for (size_t c = 0; c < C; c++) {
-            pairs[c].score = score[c];
-            pairs[c].cls = (int32_t)c;
-        }
-        qsort(pairs, C, sizeof *pairs, cmp_scored);
-        for (size_t j = 0; j < m; j++)
-            top[j] = pairs[j].cls;
-        return m;
-    }
-    size_t len = 0;
-    for (size_t c = 0; c < C; c++) {
-        double v = score[c];
-        /* Strictly better than the current last; equal scores keep the earlier class. */
-        if (len == m && !(v > score[top[m - 1]]))
-            continue;
-        size_t pos = len < m ? len : m - 1;
-        while (pos > 0 && v > score[top[pos - 1]]) {
-            top[pos] = top[pos - 1];
-            pos--;
-        }
-        top[pos] = (int32_t)c;
-        if (len < m)
-            len++;
-    }
-    return m;
-}
-
 int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x, size_t n, size_t d,
                                     size_t k, int32_t *classes, double *proba)
 {
@@ -692,9 +645,7 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
     float *gb = vmf__malloc_array(B, K * sizeof *gb);
     double *lj = vmf__malloc_array(C, sizeof *lj);
     double *lp = vmf__malloc_array(kc_max, sizeof *lp);
-    int32_t *top = vmf__malloc_array(k < C ? k : C, sizeof *top);
-    scored *pairs = vmf__malloc_array(C, sizeof *pairs);
-    if (!z || !gb || !lj || !lp || !top || !pairs) {
+    if (!z || !gb || !lj || !lp) {
         rc = vmf__error(VMF_ENOMEM, "gmm predict: out of memory (%zu classes, %zu components)", C,
                         K);
         goto done;
@@ -712,14 +663,11 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
                 lj[c] = g->log_prior[c] + vmf__logsumexp(lp, kc);
             }
             double norm = vmf__logsumexp(lj, C);
-            size_t m = select_topk(lj, C, k, pairs, top);
             int32_t *out_c = classes + (b + i) * k;
+            size_t m = vmf__topk_scores(lj, C, k, out_c);
             double *out_p = proba ? proba + (b + i) * k : NULL;
-            for (size_t j = 0; j < k; j++) {
-                out_c[j] = j < m ? top[j] : -1;
-                if (out_p)
-                    out_p[j] = j < m ? exp(lj[top[j]] - norm) : 0.0;
-            }
+            for (size_t j = 0; out_p && j < k; j++)
+                out_p[j] = j < m ? exp(lj[out_c[j]] - norm) : 0.0;
         }
     }
     rc = VMF_OK;
@@ -728,8 +676,6 @@ done:
     vmf__free(gb);
     vmf__free(lj);
     vmf__free(lp);
-    vmf__free(top);
-    vmf__free(pairs);
     return rc;
 }
 

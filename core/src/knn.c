@@ -28,9 +28,11 @@
  *
  * Ties are broken deterministically: among equally similar stored rows the
  * earlier stored row wins; among classes with equal votes the one with the
- * more similar nearest row, then the lower class index.
+ * more similar nearest row, then the lower class index (the selector of
+ * topk.h, shared with the other classifiers).
  */
 #include "internal.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -284,23 +286,19 @@ static void sift_up(neighbour *h, size_t i)
 typedef struct class_score {
     double vote;
     float best;
-    int32_t cls;
 } class_score;
 
-/* Ranks classes: more vote first, then the more similar nearest row, then the lower index. */
-static int cmp_class_score(const void *p, const void *q)
+/*
+ * Class a ranks before class b (scores [C]): more vote, then the more
+ * similar nearest row; the selector of topk.h breaks the remaining ties
+ * by the lower index.
+ */
+static int class_before(const void *ctx, size_t a, size_t b)
 {
-    const class_score *a = p, *b = q;
-    if (a->vote != b->vote)
-        return a->vote < b->vote ? 1 : -1;
-    if (a->best != b->best)
-        return a->best < b->best ? 1 : -1;
-    return (a->cls > b->cls) - (a->cls < b->cls);
-}
-
-static int class_better(const class_score *a, const class_score *b)
-{
-    return cmp_class_score(a, b) < 0;
+    const class_score *sa = (const class_score *)ctx + a, *sb = (const class_score *)ctx + b;
+    if (sa->vote != sb->vote)
+        return sa->vote > sb->vote;
+    return sa->best > sb->best;
 }
 
 int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x, size_t n, size_t d,
@@ -333,7 +331,6 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
         return VMF_OK;
     }
     size_t kk = m->o.k < m->n ? m->o.k : m->n;
-    size_t m_out = k < C ? k : C;
     /* Fewer query rows per block when the per-class maxima would dominate memory. */
     size_t qb = KNN_QUERY_ROWS;
     while (qb > 8 && qb * C > ((size_t)1 << 22))
@@ -343,8 +340,7 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
     neighbour *heap = vmf__malloc_array(qb * kk, sizeof *heap);
     float *best = vmf__malloc_array(qb * C, sizeof *best);
     class_score *score = vmf__malloc_array(C, sizeof *score);
-    class_score *top = vmf__malloc_array(m_out, sizeof *top);
-    if (!sim || !heap || !best || !score || !top) {
+    if (!sim || !heap || !best || !score) {
         rc = vmf__error(VMF_ENOMEM, "knn predict: out of memory (%zu stored rows, %zu classes)",
                         m->n, C);
         goto done;
@@ -389,7 +385,6 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
             for (size_t c = 0; c < C; c++) {
                 score[c].vote = 0.0;
                 score[c].best = bi[c];
-                score[c].cls = (int32_t)c;
             }
             /* The heap's layout, hence the order of this sum, is fixed by the input. */
             double total = 0.0;
@@ -398,31 +393,11 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
                 score[m->cls[h[j].row]].vote += wgt;
                 total += wgt;
             }
-            if (m_out > 16) {
-                qsort(score, C, sizeof *score, cmp_class_score);
-                memcpy(top, score, m_out * sizeof *top);
-            } else { /* insertion into a sorted prefix: O(C) for the usual small k */
-                size_t len = 0;
-                for (size_t c = 0; c < C; c++) {
-                    if (len == m_out && !class_better(&score[c], &top[m_out - 1]))
-                        continue;
-                    size_t pos = len < m_out ? len : m_out - 1;
-                    while (pos > 0 && class_better(&score[c], &top[pos - 1])) {
-                        top[pos] = top[pos - 1];
-                        pos--;
-                    }
-                    top[pos] = score[c];
-                    if (len < m_out)
-                        len++;
-                }
-            }
             int32_t *oc = classes + (q0 + i) * k;
+            size_t m_out = vmf__topk(C, k, class_before, score, oc);
             double *op = proba ? proba + (q0 + i) * k : NULL;
-            for (size_t j = 0; j < k; j++) {
-                oc[j] = j < m_out ? top[j].cls : -1;
-                if (op)
-                    op[j] = j < m_out && total > 0.0 ? top[j].vote / total : 0.0;
-            }
+            for (size_t j = 0; op && j < k; j++)
+                op[j] = j < m_out && total > 0.0 ? score[oc[j]].vote / total : 0.0;
         }
     }
     rc = VMF_OK;
@@ -431,7 +406,6 @@ done:
     vmf__free(heap);
     vmf__free(best);
     vmf__free(score);
-    vmf__free(top);
     return rc;
 }
 

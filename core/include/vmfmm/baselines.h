@@ -19,7 +19,8 @@
  * Both: rows must be unit vectors (vmf_rows_check); bad input is VMF_EINVAL
  * with a message and changes nothing. predict_topk writes classes [n][k]
  * (indices into the model's label table) and proba [n][k] (may be NULL), best
- * first; slots beyond the known classes get -1 and 0; n = 0 is a no-op.
+ * first, equal ranks lower class index first; slots beyond the known classes
+ * get -1 and 0; n = 0 is a no-op.
  * Predict functions only read the model and may run concurrently.
  */
 #ifndef VMFMM_BASELINES_H

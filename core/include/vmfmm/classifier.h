@@ -100,8 +100,9 @@ VMF_API int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, siz
 
 /*
  * Top-k classes of each row of x [n][d]: class indices into classes [n][k] and
- * posterior probabilities into proba [n][k] (may be NULL), most probable first.
- * Slots beyond the number of classes get -1 and 0.
+ * posterior probabilities into proba [n][k] (may be NULL), most probable first,
+ * equal probabilities lower class index first. Slots beyond the number of
+ * classes get -1 and 0.
  */
 VMF_API int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                         size_t k, int32_t *classes, double *proba);

@@ -1,0 +1,128 @@
+/*
+ * topk.c - selecting the k best classes of a prediction (see topk.h for
+ * the rule: best first, equal ranks to the lower index, -1 padding).
+ *
+ * Items are visited in increasing index order, so an item being offered
+ * has a higher index than every item already kept: against those, "ranks
+ * before" alone decides, and an equal later item never displaces an
+ * earlier one. Only the heap, which reorders kept items among themselves,
+ * needs the full order with the index as the last key. Both paths
+ * therefore give exactly the list a stable sort by rank would.
+ */
+#include "topk.h"
+
+#include <assert.h>
+
+/* Above this many slots the sorted prefix gives way to a heap. */
+#define TOPK_INSERTION_MAX 16
+
+typedef struct ranker {
+    vmf__topk_before before;
+    const void *ctx;
+} ranker;
+
+/* The total order: rank, then the lower index. */
+static int better(const ranker *r, int32_t a, int32_t b)
+{
+    if (r->before(r->ctx, (size_t)a, (size_t)b))
+        return 1;
+    if (r->before(r->ctx, (size_t)b, (size_t)a))
+        return 0;
+    return a < b;
+}
+
+/*
+ * A heap of len items whose root h[0] is the worst kept item: every parent
+ * ranks below its children. Restores that from slot i downwards.
+ */
+static void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
+{
+    for (;;) {
+        size_t c = 2 * i + 1, w = i;
+        if (c < len && better(r, h[w], h[c]))
+            w = c;
+        if (c + 1 < len && better(r, h[w], h[c + 1]))
+            w = c + 1;
+        if (w == i)
+            return;
+        int32_t t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static void sift_up(const ranker *r, int32_t *h, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!better(r, h[p], h[i]))
+            return;
+        int32_t t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
+static void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
+{
+    size_t len = 0;
+    for (size_t c = 0; c < n; c++) {
+        if (len < m) {
+            top[len] = (int32_t)c;
+            sift_up(r, top, len++);
+        } else if (r->before(r->ctx, c, (size_t)top[0])) {
+            top[0] = (int32_t)c;
+            sift_down(r, top, m, 0);
+        }
+    }
+    /* Heap sort: the worst goes to the end, so the best ends up first. */
+    for (size_t end = m; end > 1; end--) {
+        int32_t t = top[0];
+        top[0] = top[end - 1];
+        top[end - 1] = t;
+        sift_down(r, top, end - 1, 0);
+    }
+}
+
+static void select_insertion(const ranker *r, size_t n, size_t m, int32_t *top)
+{
+    size_t len = 0;
+    for (size_t c = 0; c < n; c++) {
+        /* Strictly before the current last, or a free slot; equal keeps the earlier. */
+        if (len == m && !r->before(r->ctx, c, (size_t)top[m - 1]))
+            continue;
+        size_t pos = len < m ? len++ : m - 1;
+        while (pos > 0 && r->before(r->ctx, c, (size_t)top[pos - 1])) {
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        top[pos] = (int32_t)c;
+    }
+}
+
+size_t vmf__topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
+{
+    assert(n <= (size_t)INT32_MAX);
+    size_t m = k < n ? k : n;
+    ranker r = {before, ctx};
+    if (m > TOPK_INSERTION_MAX)
+        select_heap(&r, n, m, top);
+    else if (m > 0)
+        select_insertion(&r, n, m, top);
+    for (size_t j = m; j < k; j++)
+        top[j] = -1;
+    return m;
+}
+
+static int score_before(const void *ctx, size_t a, size_t b)
+{
+    const double *score = ctx;
+    return score[a] > score[b];
+}
+
+size_t vmf__topk_scores(const double *score, size_t n, size_t k, int32_t *top)
+{
+    return vmf__topk(n, k, score_before, score, top);
+}
