@@ -123,11 +123,7 @@ int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_classifier_new: out is NULL");
     *out = NULL;
-    vmf_classifier_opts defaults;
-    if (!o) {
-        vmf_classifier_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_classifier_opts, o);
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_new");
     if (rc != VMF_OK)
         return rc;

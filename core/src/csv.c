@@ -460,11 +460,7 @@ int vmf_csv_read_columns(const char *path, const vmf_csv_opts *o, vmf_array *x, 
 {
     if (!x)
         return vmf__error(VMF_EINVAL, "vmf_csv_read_columns: x is NULL");
-    vmf_csv_opts defaults;
-    if (!o) {
-        vmf_csv_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_csv_opts, o);
     memset(x, 0, sizeof *x);
     if (ids)
         memset(ids, 0, sizeof *ids);

@@ -387,11 +387,7 @@ int vmf_mixture_fit(const vmf_em_opts *o, const float *x, size_t n, size_t d, vm
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_mixture_fit: out is NULL");
     *out = NULL;
-    vmf_em_opts defaults;
-    if (!o) {
-        vmf_em_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_em_opts, o);
     int rc = check_opts(o, x, n, d);
     if (rc != VMF_OK)
         return rc;

@@ -430,11 +430,7 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     if (!out)
         return vmf__error(VMF_EINVAL, "gmm fit: out is NULL");
     *out = NULL;
-    vmf_gmm_opts defaults;
-    if (!o) {
-        vmf_gmm_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_gmm_opts, o);
     int rc = check_opts(o);
     if (rc)
         return rc;

@@ -70,11 +70,7 @@ int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier *
     if (!out)
         return vmf__error(VMF_EINVAL, "knn new: out is NULL");
     *out = NULL;
-    vmf_knn_opts defaults;
-    if (!o) {
-        vmf_knn_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_knn_opts, o);
     if (o->k == 0 || o->k > KNN_MAX_K)
         return vmf__error(VMF_EINVAL, "knn new: k = %zu is outside [1, %d]", o->k, KNN_MAX_K);
     if (d == 0)
