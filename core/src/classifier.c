@@ -230,19 +230,25 @@ uint64_t vmf_classifier_class_rows(const vmf_classifier *c, size_t i)
     return (c && i < c->n_classes) ? c->cls[i]->rows : 0;
 }
 
+/* Class i's stepwise state, NULL for no such class (the stepwise accessors take NULL). */
+static const vmf_stepwise *class_state(const vmf_classifier *c, size_t i)
+{
+    return (c && i < c->n_classes) ? c->cls[i]->sw : NULL;
+}
+
 const vmf_mixture *vmf_classifier_class_mixture(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->m : NULL;
+    return vmf_stepwise_mixture(class_state(c, i));
 }
 
 const double *vmf_classifier_class_s0(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->s0 : NULL;
+    return vmf_stepwise_s0(class_state(c, i));
 }
 
 const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->s1 : NULL;
+    return vmf_stepwise_s1(class_state(c, i));
 }
 
 double vmf_classifier_kappa(const vmf_classifier *c)
