@@ -23,6 +23,9 @@
  *   - Top-k: every predict_topk (classifier, GMM, k-NN) writes classes [n][k]
  *     best first; classes that rank equal come lower class index first; the
  *     slots beyond the known classes get class -1 and probability 0.
+ *   - Errors: vmf_last_error() starts with the name of the public function
+ *     that failed ("vmf_knn_classifier_add: 9 labels for 10 rows"); the
+ *     file readers and writers start with the file they name instead.
  */
 #ifndef VMFMM_H
 #define VMFMM_H

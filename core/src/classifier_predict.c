@@ -138,8 +138,9 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
     }
 }
 
-static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, size_t k,
-                          int32_t *classes, double *proba, double *log_proba, double *novelty)
+static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,
+                          size_t k, int32_t *classes, double *proba, double *log_proba,
+                          double *novelty)
 {
     size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
     float *dots = vmf__malloc_array(b * T, sizeof *dots);
@@ -149,7 +150,7 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
         vmf__free(dots);
         vmf__free(lp);
         vmf__free(kbuf);
-        return vmf__error(VMF_ENOMEM, "classifier predict: out of memory for %zu x %zu", b, T);
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
     }
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
@@ -192,7 +193,7 @@ int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x,
         return VMF_OK;
     if (!classes)
         return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
-    return predict_blocks(c, x, n, k, classes, proba, NULL, novelty);
+    return predict_blocks(fn, c, x, n, k, classes, proba, NULL, novelty);
 }
 
 int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n, size_t d,
@@ -206,7 +207,7 @@ int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, si
         return VMF_OK;
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
-    return predict_blocks(c, x, n, 0, NULL, NULL, out, NULL);
+    return predict_blocks(fn, c, x, n, 0, NULL, NULL, out, NULL);
 }
 
 int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,

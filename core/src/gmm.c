@@ -399,13 +399,17 @@ static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const siz
 static int check_opts(const vmf_gmm_opts *o)
 {
     if (o->k_max == 0 || o->k_max > 4096)
-        return vmf__error(VMF_EINVAL, "gmm: k_max = %zu is outside [1, 4096]", o->k_max);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: k_max = %zu is outside [1, 4096]",
+                          o->k_max);
     if (o->max_iter == 0)
-        return vmf__error(VMF_EINVAL, "gmm: max_iter must be at least 1");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: max_iter must be at least 1");
     if (!(o->tol >= 0.0) || !isfinite(o->tol))
-        return vmf__error(VMF_EINVAL, "gmm: tol = %g must be finite and >= 0", o->tol);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: tol = %g must be finite and >= 0",
+                          o->tol);
     if (!(o->reg_covar > 0.0) || !isfinite(o->reg_covar))
-        return vmf__error(VMF_EINVAL, "gmm: reg_covar = %g must be finite and > 0", o->reg_covar);
+        return vmf__error(VMF_EINVAL,
+                          "vmf_gmm_classifier_fit: reg_covar = %g must be finite and > 0",
+                          o->reg_covar);
     return VMF_OK;
 }
 
@@ -428,25 +432,25 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
                            const vmf_labels *y, vmf_gmm_classifier **out)
 {
     if (!out)
-        return vmf__error(VMF_EINVAL, "gmm fit: out is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: out is NULL");
     *out = NULL;
     VMF__OPTS_OR_DEFAULTS(vmf_gmm_opts, o);
     int rc = check_opts(o);
     if (rc)
         return rc;
     if (!y)
-        return vmf__error(VMF_EINVAL, "gmm fit: labels are NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: labels are NULL");
     if (n == 0)
-        return vmf__error(VMF_EINVAL, "gmm fit: no rows (n = 0)");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: no rows (n = 0)");
     if (d == 0)
-        return vmf__error(VMF_EINVAL, "gmm fit: dimension d = 0");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: dimension d = 0");
     if (y->n != n)
-        return vmf__error(VMF_EINVAL, "gmm fit: %zu labels for %zu rows", y->n, n);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: %zu labels for %zu rows", y->n, n);
     if ((rc = vmf_rows_check(x, n, d)) != VMF_OK)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_gmm_classifier_fit", NULL);
     size_t nd, n2d;
     if (vmf__mul_overflow(n, d, &nd) || vmf__mul_overflow(d, 2 * o->k_max * GMM_BLOCK, &n2d))
-        return vmf__error(VMF_ENOMEM, "gmm fit: %zu x %zu rows overflow", n, d);
+        return vmf__error(VMF_ENOMEM, "vmf_gmm_classifier_fit: %zu x %zu rows overflow", n, d);
 
     vmf_gmm_classifier *g = vmf__calloc(1, sizeof *g);
     int32_t *cls = NULL;
@@ -466,8 +470,10 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     cls = vmf__malloc_array(n, sizeof *cls);
     if (!cls)
         goto nomem;
-    if ((rc = vmf_label_table_intern(g->labels, y, cls)) != VMF_OK)
+    if ((rc = vmf_label_table_intern(g->labels, y, cls)) != VMF_OK) {
+        rc = vmf__error_wrap(rc, "vmf_gmm_classifier_fit", NULL);
         goto fail;
+    }
     C = vmf_label_table_size(g->labels);
     g->n_classes = C;
 
@@ -586,7 +592,8 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     goto done;
 
 nomem:
-    rc = vmf__error(VMF_ENOMEM, "gmm fit: out of memory (%zu rows x %zu dims)", n, d);
+    rc =
+        vmf__error(VMF_ENOMEM, "vmf_gmm_classifier_fit: out of memory (%zu rows x %zu dims)", n, d);
 fail:
     vmf_gmm_classifier_free(g);
     g = NULL;
@@ -613,22 +620,23 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
                                     size_t k, int32_t *classes, double *proba)
 {
     if (!g)
-        return vmf__error(VMF_EINVAL, "gmm predict: model is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: model is NULL");
     if (d != g->d)
-        return vmf__error(VMF_EINVAL, "gmm predict: rows have dimension %zu, the model %zu", d,
-                          g->d);
+        return vmf__error(VMF_EINVAL,
+                          "vmf_gmm_classifier_predict_topk: rows have dimension %zu, the model %zu",
+                          d, g->d);
     if (k == 0)
-        return vmf__error(VMF_EINVAL, "gmm predict: k must be at least 1");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: k must be at least 1");
     if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "gmm predict: classes is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: classes is NULL");
     size_t nk;
     if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "gmm predict: n x k overflows");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: n x k overflows");
     if (n == 0)
         return VMF_OK;
     int rc = vmf_rows_check(x, n, d);
     if (rc)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_gmm_classifier_predict_topk", NULL);
 
     size_t C = g->n_classes, K = g->n_comp, kc_max = 0;
     for (size_t c = 0; c < C; c++) {
@@ -642,8 +650,9 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
     double *lj = vmf__malloc_array(C, sizeof *lj);
     double *lp = vmf__malloc_array(kc_max, sizeof *lp);
     if (!z || !gb || !lj || !lp) {
-        rc = vmf__error(VMF_ENOMEM, "gmm predict: out of memory (%zu classes, %zu components)", C,
-                        K);
+        rc = vmf__error(
+            VMF_ENOMEM,
+            "vmf_gmm_classifier_predict_topk: out of memory (%zu classes, %zu components)", C, K);
         goto done;
     }
     for (size_t b = 0; b < n; b += B) {
@@ -721,7 +730,7 @@ int vmf_gmm_classifier_class_fit_info(const vmf_gmm_classifier *g, size_t i, siz
                                       int *converged, double *loglik)
 {
     if (!g || i >= g->n_classes)
-        return vmf__error(VMF_EINVAL, "gmm: no class %zu", i);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_class_fit_info: no class %zu", i);
     if (n_iter)
         *n_iter = g->n_iter[i];
     if (converged)

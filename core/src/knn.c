@@ -68,19 +68,20 @@ void vmf_knn_opts_init(vmf_knn_opts *o)
 int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier **out)
 {
     if (!out)
-        return vmf__error(VMF_EINVAL, "knn new: out is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: out is NULL");
     *out = NULL;
     VMF__OPTS_OR_DEFAULTS(vmf_knn_opts, o);
     if (o->k == 0 || o->k > KNN_MAX_K)
-        return vmf__error(VMF_EINVAL, "knn new: k = %zu is outside [1, %d]", o->k, KNN_MAX_K);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: k = %zu is outside [1, %d]", o->k,
+                          KNN_MAX_K);
     if (d == 0)
-        return vmf__error(VMF_EINVAL, "knn new: dimension d = 0");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: dimension d = 0");
     size_t probe;
     if (vmf__mul_overflow(d, KNN_STORE_ROWS * sizeof(float), &probe))
-        return vmf__error(VMF_EINVAL, "knn new: dimension %zu is too large", d);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: dimension %zu is too large", d);
     vmf_knn_classifier *m = vmf__calloc(1, sizeof *m);
     if (!m)
-        return vmf__error(VMF_ENOMEM, "knn new: out of memory");
+        return vmf__error(VMF_ENOMEM, "vmf_knn_classifier_new: out of memory");
     int rc = vmf_label_table_new(&m->labels);
     if (rc) {
         vmf__free(m);
@@ -136,18 +137,19 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
                            const vmf_labels *y)
 {
     if (!m)
-        return vmf__error(VMF_EINVAL, "knn add: model is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: model is NULL");
     if (n == 0)
-        return vmf__error(VMF_EINVAL, "knn add: no rows (n = 0)");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: no rows (n = 0)");
     if (d != m->d)
-        return vmf__error(VMF_EINVAL, "knn add: rows have dimension %zu, the model %zu", d, m->d);
+        return vmf__error(
+            VMF_EINVAL, "vmf_knn_classifier_add: rows have dimension %zu, the model %zu", d, m->d);
     if (!y)
-        return vmf__error(VMF_EINVAL, "knn add: labels are NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: labels are NULL");
     if (y->n != n)
-        return vmf__error(VMF_EINVAL, "knn add: %zu labels for %zu rows", y->n, n);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: %zu labels for %zu rows", y->n, n);
     int rc = vmf_rows_check(x, n, d);
     if (rc)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_knn_classifier_add", NULL);
     size_t R = m->o.reservoir_per_class;
     vmf_label_table *nt = NULL;
     int32_t *idx = NULL;
@@ -157,8 +159,10 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
     idx = vmf__malloc_array(n, sizeof *idx);
     if (!idx)
         goto nomem;
-    if ((rc = vmf_label_table_intern(nt, y, idx)) != VMF_OK)
+    if ((rc = vmf_label_table_intern(nt, y, idx)) != VMF_OK) {
+        rc = vmf__error_wrap(rc, "vmf_knn_classifier_add", NULL);
         goto fail;
+    }
     size_t C = vmf_label_table_size(nt);
 
     /* Rows this batch appends: all of them, or what fits into each class's reservoir. */
@@ -226,7 +230,7 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
     return VMF_OK;
 
 nomem:
-    rc = vmf__error(VMF_ENOMEM, "knn add: out of memory for %zu more rows", n);
+    rc = vmf__error(VMF_ENOMEM, "vmf_knn_classifier_add: out of memory for %zu more rows", n);
 fail:
     vmf_label_table_free(nt);
     vmf__free(idx);
@@ -301,22 +305,23 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
                                     size_t k, int32_t *classes, double *proba)
 {
     if (!m)
-        return vmf__error(VMF_EINVAL, "knn predict: model is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: model is NULL");
     if (d != m->d)
-        return vmf__error(VMF_EINVAL, "knn predict: rows have dimension %zu, the model %zu", d,
-                          m->d);
+        return vmf__error(VMF_EINVAL,
+                          "vmf_knn_classifier_predict_topk: rows have dimension %zu, the model %zu",
+                          d, m->d);
     if (k == 0)
-        return vmf__error(VMF_EINVAL, "knn predict: k must be at least 1");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: k must be at least 1");
     if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "knn predict: classes is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: classes is NULL");
     size_t nk;
     if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "knn predict: n x k overflows");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: n x k overflows");
     if (n == 0)
         return VMF_OK;
     int rc = vmf_rows_check(x, n, d);
     if (rc)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_knn_classifier_predict_topk", NULL);
     size_t C = vmf_label_table_size(m->labels);
     if (m->n == 0) { /* nothing stored: no class to name */
         for (size_t t = 0; t < nk; t++) {
@@ -337,8 +342,10 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
     float *best = vmf__malloc_array(qb * C, sizeof *best);
     class_score *score = vmf__malloc_array(C, sizeof *score);
     if (!sim || !heap || !best || !score) {
-        rc = vmf__error(VMF_ENOMEM, "knn predict: out of memory (%zu stored rows, %zu classes)",
-                        m->n, C);
+        rc = vmf__error(
+            VMF_ENOMEM,
+            "vmf_knn_classifier_predict_topk: out of memory (%zu stored rows, %zu classes)", m->n,
+            C);
         goto done;
     }
     for (size_t q0 = 0; q0 < n; q0 += qb) {
