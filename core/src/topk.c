@@ -52,27 +52,15 @@ static void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
     }
 }
 
-static void sift_up(const ranker *r, int32_t *h, size_t i)
-{
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!better(r, h[p], h[i]))
-            return;
-        int32_t t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
-
 static void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
 {
-    size_t len = 0;
-    for (size_t c = 0; c < n; c++) {
-        if (len < m) {
-            top[len] = (int32_t)c;
-            sift_up(r, top, len++);
-        } else if (r->before(r->ctx, c, (size_t)top[0])) {
+    /* The first m items, made a heap bottom-up (Floyd, O(m)). */
+    for (size_t c = 0; c < m; c++)
+        top[c] = (int32_t)c;
+    for (size_t i = m / 2; i-- > 0;)
+        sift_down(r, top, m, i);
+    for (size_t c = m; c < n; c++) {
+        if (r->before(r->ctx, c, (size_t)top[0])) {
             top[0] = (int32_t)c;
             sift_down(r, top, m, 0);
         }
