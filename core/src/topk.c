@@ -22,7 +22,7 @@ typedef struct ranker {
 } ranker;
 
 /* The total order: rank, then the lower index. */
-static int better(const ranker *r, int32_t a, int32_t b)
+static inline int better(const ranker *r, int32_t a, int32_t b)
 {
     if (r->before(r->ctx, (size_t)a, (size_t)b))
         return 1;
@@ -35,7 +35,7 @@ static int better(const ranker *r, int32_t a, int32_t b)
  * A heap of len items whose root h[0] is the worst kept item: every parent
  * ranks below its children. Restores that from slot i downwards.
  */
-static void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
+static inline void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
 {
     for (;;) {
         size_t c = 2 * i + 1, w = i;
@@ -52,7 +52,7 @@ static void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
     }
 }
 
-static void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
+static inline void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
 {
     /* The first m items, made a heap bottom-up (Floyd, O(m)). */
     for (size_t c = 0; c < m; c++)
@@ -74,7 +74,8 @@ static void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
     }
 }
 
-static void select_insertion(const ranker *r, size_t n, size_t m, int32_t *top)
+__attribute__((always_inline)) static inline void select_insertion(const ranker *r, size_t n,
+                                                                   size_t m, int32_t *top)
 {
     size_t len = 0;
     for (size_t c = 0; c < n; c++) {
@@ -90,7 +91,13 @@ static void select_insertion(const ranker *r, size_t n, size_t m, int32_t *top)
     }
 }
 
-size_t vmf__topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
+/*
+ * The selection, inlined into both entry points: in vmf__topk_scores the
+ * rank is a known function, so the compiler turns each "before" into a
+ * plain comparison (prediction calls this twice per row and class).
+ */
+__attribute__((always_inline)) static inline size_t
+select_topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
 {
     assert(n <= (size_t)INT32_MAX);
     size_t m = k < n ? k : n;
@@ -104,6 +111,11 @@ size_t vmf__topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, i
     return m;
 }
 
+size_t vmf__topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
+{
+    return select_topk(n, k, before, ctx, top);
+}
+
 static int score_before(const void *ctx, size_t a, size_t b)
 {
     const double *score = ctx;
@@ -112,5 +124,5 @@ static int score_before(const void *ctx, size_t a, size_t b)
 
 size_t vmf__topk_scores(const double *score, size_t n, size_t k, int32_t *top)
 {
-    return vmf__topk(n, k, score_before, score, top);
+    return select_topk(n, k, score_before, score, top);
 }
