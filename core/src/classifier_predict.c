@@ -25,23 +25,13 @@
 
 /* ---- prediction ---- */
 
-static int check_predict(const vmf_classifier *c, const float *x, size_t n, size_t d,
-                         const char *fn)
+/* A classifier to predict with; the rows are checked by topk.c's rules. */
+static int check_model(const vmf_classifier *c, const char *fn)
 {
     if (!c)
         return vmf__error(VMF_EINVAL, "%s: classifier is NULL", fn);
     if (c->n_classes == 0)
         return vmf__error(VMF_EINVAL, "%s: the classifier has not learned any class yet", fn);
-    if (n == 0)
-        return VMF_OK;
-    if (d != c->d)
-        return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the classifier has %zu", fn, d,
-                          c->d);
-    if (!x)
-        return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
-    int rc = vmf_rows_check(x, n, d);
-    if (rc != VMF_OK)
-        return vmf__error_wrap(rc, fn, NULL);
     return VMF_OK;
 }
 
@@ -184,15 +174,11 @@ int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x,
                                         size_t k, int32_t *classes, double *proba, double *novelty)
 {
     const char *fn = "vmf_classifier_predict_topk";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__topk_check(fn, c->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "%s: k must be >= 1", fn);
-    if (n == 0)
-        return VMF_OK;
-    if (!classes)
-        return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
     return predict_blocks(fn, c, x, n, k, classes, proba, NULL, novelty);
 }
 
@@ -200,11 +186,11 @@ int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, si
                                      double *out)
 {
     const char *fn = "vmf_classifier_predict_log_proba";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__predict_check_rows(fn, c->d, x, n, d);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (n == 0)
-        return VMF_OK;
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     return predict_blocks(fn, c, x, n, 0, NULL, NULL, out, NULL);
@@ -214,11 +200,11 @@ int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, si
                            double *novelty)
 {
     const char *fn = "vmf_classifier_novelty";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__predict_check_rows(fn, c->d, x, n, d);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (n == 0)
-        return VMF_OK;
     if (!novelty)
         return vmf__error(VMF_EINVAL, "%s: novelty is NULL", fn);
     size_t T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;

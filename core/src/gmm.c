@@ -619,24 +619,12 @@ done:
 int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x, size_t n, size_t d,
                                     size_t k, int32_t *classes, double *proba)
 {
+    const char *fn = "vmf_gmm_classifier_predict_topk";
     if (!g)
-        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: model is NULL");
-    if (d != g->d)
-        return vmf__error(VMF_EINVAL,
-                          "vmf_gmm_classifier_predict_topk: rows have dimension %zu, the model %zu",
-                          d, g->d);
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: k must be at least 1");
-    if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: classes is NULL");
-    size_t nk;
-    if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_predict_topk: n x k overflows");
-    if (n == 0)
-        return VMF_OK;
-    int rc = vmf_rows_check(x, n, d);
-    if (rc)
-        return vmf__error_wrap(rc, "vmf_gmm_classifier_predict_topk", NULL);
+        return vmf__error(VMF_EINVAL, "%s: model is NULL", fn);
+    int rc = vmf__topk_check(fn, g->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
+        return rc;
 
     size_t C = g->n_classes, K = g->n_comp, kc_max = 0;
     for (size_t c = 0; c < C; c++) {
@@ -650,9 +638,7 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
     double *lj = vmf__malloc_array(C, sizeof *lj);
     double *lp = vmf__malloc_array(kc_max, sizeof *lp);
     if (!z || !gb || !lj || !lp) {
-        rc = vmf__error(
-            VMF_ENOMEM,
-            "vmf_gmm_classifier_predict_topk: out of memory (%zu classes, %zu components)", C, K);
+        rc = vmf__error(VMF_ENOMEM, "%s: out of memory (%zu classes, %zu components)", fn, C, K);
         goto done;
     }
     for (size_t b = 0; b < n; b += B) {

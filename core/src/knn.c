@@ -304,27 +304,15 @@ static int class_before(const void *ctx, size_t a, size_t b)
 int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x, size_t n, size_t d,
                                     size_t k, int32_t *classes, double *proba)
 {
+    const char *fn = "vmf_knn_classifier_predict_topk";
     if (!m)
-        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: model is NULL");
-    if (d != m->d)
-        return vmf__error(VMF_EINVAL,
-                          "vmf_knn_classifier_predict_topk: rows have dimension %zu, the model %zu",
-                          d, m->d);
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: k must be at least 1");
-    if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: classes is NULL");
-    size_t nk;
-    if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_predict_topk: n x k overflows");
-    if (n == 0)
-        return VMF_OK;
-    int rc = vmf_rows_check(x, n, d);
-    if (rc)
-        return vmf__error_wrap(rc, "vmf_knn_classifier_predict_topk", NULL);
+        return vmf__error(VMF_EINVAL, "%s: model is NULL", fn);
+    int rc = vmf__topk_check(fn, m->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
+        return rc;
     size_t C = vmf_label_table_size(m->labels);
     if (m->n == 0) { /* nothing stored: no class to name */
-        for (size_t t = 0; t < nk; t++) {
+        for (size_t t = 0; t < n * k; t++) {
             classes[t] = -1;
             if (proba)
                 proba[t] = 0.0;

@@ -8,10 +8,44 @@
  * earlier one. Only the heap, which reorders kept items among themselves,
  * needs the full order with the index as the last key. Both paths
  * therefore give exactly the list a stable sort by rank would.
+ *
+ * The argument checks come first in the file: they are the other half of
+ * "the classifiers behave alike at the edges" (n = 0, k = 0, a wrong
+ * dimension, NULL outputs give the same answer from all three).
  */
 #include "topk.h"
 
+#include "internal.h"
+
 #include <assert.h>
+
+int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size_t n, size_t d)
+{
+    if (n == 0)
+        return VMF_OK;
+    if (d != model_d)
+        return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the model has %zu", fn, d,
+                          model_d);
+    if (!x)
+        return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
+    int rc = vmf_rows_check(x, n, d);
+    return rc == VMF_OK ? VMF_OK : vmf__error_wrap(rc, fn, NULL);
+}
+
+int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
+                    const int32_t *classes)
+{
+    if (k == 0)
+        return vmf__error(VMF_EINVAL, "%s: k must be at least 1", fn);
+    if (n == 0)
+        return VMF_OK;
+    if (!classes)
+        return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
+    size_t nk;
+    if (vmf__mul_overflow(n, k, &nk))
+        return vmf__error(VMF_EINVAL, "%s: n x k overflows", fn);
+    return vmf__predict_check_rows(fn, model_d, x, n, d);
+}
 
 /* Above this many slots the sorted prefix gives way to a heap. */
 #define TOPK_INSERTION_MAX 16

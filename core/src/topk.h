@@ -1,7 +1,7 @@
 /*
- * topk.h - the one top-k selector that every classifier's predict_topk uses
- * (topk.c): the vMF classifier, the diagonal GMM and the cosine k-NN.
- * Never installed.
+ * topk.h - what the three classifiers' predict functions share (topk.c):
+ * the checks of their arguments and the one top-k selector of the vMF
+ * classifier, the diagonal GMM and the cosine k-NN. Never installed.
  *
  * The rule, which is what vmfmm/classifier.h and vmfmm/baselines.h promise:
  * the min(k, n) best of n items, best first; items that rank equal keep
@@ -15,6 +15,21 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/*
+ * The rows every predict function checks, in this order: n = 0 is a no-op
+ * (VMF_OK whatever the rest), then d must be the model's, x not NULL, and
+ * the rows unit and finite (vmf_rows_check's message after "fn: ").
+ * VMF_EINVAL with "fn: ..." otherwise.
+ */
+int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size_t n, size_t d);
+
+/*
+ * predict_topk's arguments: k >= 1 (even for n = 0), then for n > 0 a
+ * classes array, n x k without overflow, and the rows as above.
+ */
+int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
+                    const int32_t *classes);
 
 /* Non-zero when item a ranks strictly before item b (ties return 0 both ways). */
 typedef int (*vmf__topk_before)(const void *ctx, size_t a, size_t b);

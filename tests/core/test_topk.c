@@ -2,7 +2,9 @@
  * test_topk.c - the shared top-k selector of the classifiers (core/src/topk.c):
  * best first, equal ranks to the lower index, -1 beyond the items, for the
  * insertion path (k <= 16) and the heap path (k > 16), against a stable
- * sort as the reference.
+ * sort as the reference; and the three classifiers' predict_topk giving
+ * the same answers at the edges (n = 0, k = 0, wrong dimension, NULL
+ * outputs, bad rows, k beyond the known classes).
  */
 #include "topk.h"
 #include "vmf_test.h"
@@ -144,12 +146,112 @@ static void test_comparator(void **state)
             (!two_keys_before(big, (size_t)ins[j], (size_t)ins[j - 1]) && ins[j - 1] < ins[j]));
 }
 
+/* ---- the three classifiers at the edges of predict_topk ---- */
+
+#define EN 300
+#define ED 5
+#define EC 3
+
+typedef int (*predict_fn)(const void *model, const float *x, size_t n, size_t d, size_t k,
+                          int32_t *classes, double *proba);
+
+static int vmf_predict(const void *m, const float *x, size_t n, size_t d, size_t k, int32_t *c,
+                       double *p)
+{
+    return vmf_classifier_predict_topk(m, x, n, d, k, c, p);
+}
+
+static int gmm_predict(const void *m, const float *x, size_t n, size_t d, size_t k, int32_t *c,
+                       double *p)
+{
+    return vmf_gmm_classifier_predict_topk(m, x, n, d, k, c, p);
+}
+
+static int knn_predict(const void *m, const float *x, size_t n, size_t d, size_t k, int32_t *c,
+                       double *p)
+{
+    return vmf_knn_classifier_predict_topk(m, x, n, d, k, c, p);
+}
+
+static void expect_einval(int rc, const char *fn, const char *what)
+{
+    assert_int_equal(rc, VMF_EINVAL);
+    const char *msg = vmf_last_error();
+    if (strncmp(msg, fn, strlen(fn)) != 0 || msg[strlen(fn)] != ':' || !strstr(msg, what))
+        fail_msg("message \"%s\" should start with \"%s:\" and say \"%s\"", msg, fn, what);
+}
+
+static void check_edges(const char *fn, predict_fn predict, const void *model, const float *x)
+{
+    int32_t c[2 * 5];
+    double p[2 * 5];
+    /* n = 0 is a no-op whatever the dimension and outputs; k = 0 never is. */
+    vmf_assert_ok(predict(model, x, 0, ED + 1, 3, NULL, NULL));
+    expect_einval(predict(model, x, 0, ED, 0, c, p), fn, "k must be at least 1");
+    expect_einval(predict(model, x, 2, ED, 0, c, p), fn, "k must be at least 1");
+    expect_einval(predict(model, x, 2, ED + 1, 3, c, p), fn,
+                  "rows have dimension 6, the model has 5");
+    expect_einval(predict(model, x, 2, ED, 3, NULL, p), fn, "classes is NULL");
+    expect_einval(predict(model, NULL, 2, ED, 3, c, p), fn, "x is NULL");
+    float bad[2 * ED];
+    memcpy(bad, x, sizeof bad);
+    bad[ED + 1] = NAN;
+    expect_einval(predict(model, bad, 2, ED, 3, c, p), fn, "row 1");
+    /* k beyond the known classes: -1 and 0 after the EC classes, proba may be NULL. */
+    vmf_assert_ok(predict(model, x, 2, ED, 5, c, p));
+    for (size_t i = 0; i < 2; i++) {
+        double sum = 0.0;
+        for (size_t j = 0; j < 5; j++) {
+            if (j < EC) {
+                assert_true(c[i * 5 + j] >= 0 && c[i * 5 + j] < EC);
+                sum += p[i * 5 + j];
+            } else {
+                assert_int_equal(c[i * 5 + j], -1);
+                assert_true(p[i * 5 + j] == 0.0);
+            }
+        }
+        vmf_assert_close(sum, 1.0, 1e-9, 1e-12);
+    }
+    int32_t c2[2 * 5];
+    vmf_assert_ok(predict(model, x, 2, ED, 5, c2, NULL));
+    assert_memory_equal(c, c2, sizeof c);
+}
+
+static void test_classifiers_alike_at_the_edges(void **state)
+{
+    (void)state;
+    float *x = malloc(EN * ED * sizeof *x);
+    int32_t comp[EN];
+    int64_t y[EN];
+    assert_non_null(x);
+    vmf_test_mixture_data(20260518u, EN, ED, EC, 30.0, 60.0, x, comp, NULL, NULL, NULL);
+    for (size_t i = 0; i < EN; i++)
+        y[i] = comp[i];
+    vmf_labels lab = {EN, y, NULL};
+    vmf_classifier *v = NULL;
+    vmf_gmm_classifier *g = NULL;
+    vmf_knn_classifier *kn = NULL;
+    vmf_assert_ok(vmf_classifier_fit(NULL, x, EN, ED, &lab, &v));
+    vmf_assert_ok(vmf_gmm_classifier_fit(NULL, x, EN, ED, &lab, &g));
+    vmf_assert_ok(vmf_knn_classifier_new(NULL, ED, &kn));
+    vmf_assert_ok(vmf_knn_classifier_add(kn, x, EN, ED, &lab));
+    assert_int_equal(vmf_classifier_n_classes(v), EC);
+    check_edges("vmf_classifier_predict_topk", vmf_predict, v, x);
+    check_edges("vmf_gmm_classifier_predict_topk", gmm_predict, g, x);
+    check_edges("vmf_knn_classifier_predict_topk", knn_predict, kn, x);
+    vmf_classifier_free(v);
+    vmf_gmm_classifier_free(g);
+    vmf_knn_classifier_free(kn);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_cases),
         cmocka_unit_test(test_random_against_sort),
         cmocka_unit_test(test_comparator),
+        cmocka_unit_test(test_classifiers_alike_at_the_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
