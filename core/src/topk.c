@@ -1,6 +1,7 @@
 /*
- * topk.c - selecting the k best classes of a prediction (see topk.h for
- * the rule: best first, equal ranks to the lower index, -1 padding).
+ * topk.c - the classifiers' predict_topk contract: the checks of its
+ * arguments and the selection of the k best classes (see topk.h for the
+ * rule: best first, equal ranks to the lower index, -1 padding).
  *
  * Items are visited in increasing index order, so an item being offered
  * has a higher index than every item already kept: against those, "ranks
