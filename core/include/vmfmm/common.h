@@ -80,11 +80,10 @@ VMF_API void vmf_free(void *p);
  * header. vmf_abi_sizeof gives sizeof the named struct as this library was
  * built, or 0 for an unknown name. vmf_abi_field gives the offset and size of
  * one member ("kappa.estimator" and "stepwise.kappa.estimator" reach into
- * nested structs); it returns
- * VMF_OK, or VMF_ENOTFOUND for an unknown struct or member. A binding that
- * allocates vmf_abi_sizeof bytes, fills them with the init function, and
- * writes only members whose offset and size it has checked stays correct
- * when later versions add members. Thread-safe.
+ * nested structs); it returns VMF_OK, or VMF_ENOTFOUND for an unknown struct
+ * or member. A binding that allocates vmf_abi_sizeof bytes, fills them with
+ * the init function, and writes only members whose offset and size it has
+ * checked stays correct when later versions add members. Thread-safe.
  */
 VMF_API size_t vmf_abi_sizeof(const char *type);
 VMF_API int vmf_abi_field(const char *type, const char *field, size_t *offset, size_t *size);
