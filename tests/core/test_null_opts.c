@@ -90,7 +90,9 @@ static void test_em_init_and_mstep(void **state)
     vmf_assert_ok(vmf_em_init_mixture(NULL, t->x, N, D, &ga, &a));
     vmf_assert_ok(vmf_em_init_mixture(&o, t->x, N, D, &gb, &b));
     vmf_test_assert_same_mixture(a, b);
-    assert_memory_equal(&ga, &gb, sizeof ga);
+    /* Both drew the same numbers (members compared: the struct has padding). */
+    assert_memory_equal(ga.s, gb.s, sizeof ga.s);
+    assert_int_equal(ga.has_spare, gb.has_spare);
 
     /* One M-step from the same statistics, NULL against the defaults. */
     vmf_suffstats *s;
