@@ -625,10 +625,10 @@ int main(int argc, char **argv)
     vmf_classifier_opts o;
     vmf_classifier_opts_init(&o);
     o.k_max = 5;
-    o.alpha = 0.7;
-    o.t0 = 2.0;
-    o.minibatch = 256;
-    o.seed = 42;
+    o.stepwise.alpha = 0.7;
+    o.stepwise.t0 = 2.0;
+    o.stepwise.minibatch = 256;
+    o.stepwise.seed = 42;
     vmf_classifier *model = NULL;
     if (vmf_classifier_new(&o, 0, &model) != VMF_OK)
         die(vmf_last_error());

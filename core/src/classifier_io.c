@@ -53,18 +53,19 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
     if (rc != VMF_OK)
         return rc;
     const vmf_classifier_opts *o = &c->o;
+    const vmf_stepwise_opts *so = &o->stepwise;
     vmf__wbuf b = {0};
     vmf__wbuf_u64(&b, o->k_max);
-    vmf__wbuf_f64(&b, o->alpha);
-    vmf__wbuf_f64(&b, o->t0);
-    vmf__wbuf_f64(&b, o->eta_floor);
-    vmf__wbuf_u64(&b, o->minibatch);
-    vmf__wbuf_u32(&b, (uint32_t)o->kappa.estimator);
-    vmf__wbuf_f64(&b, o->kappa.prior_count);
-    vmf__wbuf_f64(&b, o->kappa.prior_rbar);
-    vmf__wbuf_f64(&b, o->kappa.kappa_min);
-    vmf__wbuf_f64(&b, o->kappa.kappa_max);
-    vmf__wbuf_u64(&b, o->seed);
+    vmf__wbuf_f64(&b, so->alpha);
+    vmf__wbuf_f64(&b, so->t0);
+    vmf__wbuf_f64(&b, so->eta_floor);
+    vmf__wbuf_u64(&b, so->minibatch);
+    vmf__wbuf_u32(&b, (uint32_t)so->kappa.estimator);
+    vmf__wbuf_f64(&b, so->kappa.prior_count);
+    vmf__wbuf_f64(&b, so->kappa.prior_rbar);
+    vmf__wbuf_f64(&b, so->kappa.kappa_min);
+    vmf__wbuf_f64(&b, so->kappa.kappa_max);
+    vmf__wbuf_u64(&b, so->seed);
     vmf__wbuf_u64(&b, o->rows_per_component);
     vmf__wbuf_u32(&b, o->pooled_kappa ? 1u : 0u);
     if (version >= 2) {
@@ -146,17 +147,18 @@ static int check_class(const vmf_classifier *c, const vmf__class *cl, const char
 static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
 {
     vmf_classifier_opts_init(o);
+    vmf_stepwise_opts *so = &o->stepwise;
     uint64_t kmax = vmf__rbuf_u64(r);
-    o->alpha = vmf__rbuf_f64(r);
-    o->t0 = vmf__rbuf_f64(r);
-    o->eta_floor = vmf__rbuf_f64(r);
+    so->alpha = vmf__rbuf_f64(r);
+    so->t0 = vmf__rbuf_f64(r);
+    so->eta_floor = vmf__rbuf_f64(r);
     uint64_t mb = vmf__rbuf_u64(r);
     uint32_t est = vmf__rbuf_u32(r);
-    o->kappa.prior_count = vmf__rbuf_f64(r);
-    o->kappa.prior_rbar = vmf__rbuf_f64(r);
-    o->kappa.kappa_min = vmf__rbuf_f64(r);
-    o->kappa.kappa_max = vmf__rbuf_f64(r);
-    o->seed = vmf__rbuf_u64(r);
+    so->kappa.prior_count = vmf__rbuf_f64(r);
+    so->kappa.prior_rbar = vmf__rbuf_f64(r);
+    so->kappa.kappa_min = vmf__rbuf_f64(r);
+    so->kappa.kappa_max = vmf__rbuf_f64(r);
+    so->seed = vmf__rbuf_u64(r);
     uint64_t rpc = vmf__rbuf_u64(r);
     uint32_t pooled = vmf__rbuf_u32(r), counts = 1;
     o->kappa_scale = 1.0;
@@ -170,8 +172,8 @@ static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
         rpc > ((uint64_t)1 << 20) || pooled > 1 || counts > 1)
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: invalid options");
     o->k_max = (size_t)kmax;
-    o->minibatch = (size_t)mb;
-    o->kappa.estimator = (vmf_kappa_estimator)est;
+    so->minibatch = (size_t)mb;
+    so->kappa.estimator = (vmf_kappa_estimator)est;
     o->rows_per_component = (size_t)rpc;
     o->pooled_kappa = (int)pooled;
     o->count_priors = (int)counts;
@@ -343,6 +345,7 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     if (rc != VMF_OK)
         return rc;
     const vmf_classifier_opts *o = &c->o;
+    const vmf_stepwise_opts *so = &o->stepwise;
     json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
            *classes = json_array();
     int bad = !root || !opts || !kap || !rng || !classes;
@@ -354,17 +357,17 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(root, "rows_seen", vmf__json_u64(c->rows));
     bad |= json_object_set_new(root, "kappa_pooled", json_real(c->kappa_pool));
     bad |= json_object_set_new(opts, "k_max", json_integer((json_int_t)o->k_max));
-    bad |= json_object_set_new(opts, "alpha", json_real(o->alpha));
-    bad |= json_object_set_new(opts, "t0", json_real(o->t0));
-    bad |= json_object_set_new(opts, "eta_floor", json_real(o->eta_floor));
-    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)o->minibatch));
-    bad |= json_object_set_new(opts, "seed", vmf__json_u64(o->seed));
+    bad |= json_object_set_new(opts, "alpha", json_real(so->alpha));
+    bad |= json_object_set_new(opts, "t0", json_real(so->t0));
+    bad |= json_object_set_new(opts, "eta_floor", json_real(so->eta_floor));
+    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)so->minibatch));
+    bad |= json_object_set_new(opts, "seed", vmf__json_u64(so->seed));
     bad |= json_object_set_new(opts, "rows_per_component",
                                json_integer((json_int_t)o->rows_per_component));
     bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
     bad |= json_object_set_new(opts, "count_priors", json_boolean(o->count_priors));
     bad |= json_object_set_new(opts, "kappa_scale", json_real(o->kappa_scale));
-    bad |= !kap || vmf__json_set_kappa_opts(kap, &o->kappa);
+    bad |= !kap || vmf__json_set_kappa_opts(kap, &so->kappa);
     bad |= json_object_set(opts, "kappa", kap);
     bad |= json_object_set(root, "options", opts);
     bad |= !rng || vmf__json_set_rng(rng, &c->rng);
@@ -412,24 +415,25 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
 {
     const char *w = "classifier JSON options";
     vmf_classifier_opts_init(o);
+    vmf_stepwise_opts *so = &o->stepwise;
     if (!jo)
         return VMF_OK;
     if (!json_is_object(jo))
         return vmf__error(VMF_EFORMAT, "%s: not an object", w);
     int rc = vmf__json_get_size(jo, "k_max", VMF__JSON_OPTIONAL, w, &o->k_max);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "alpha", VMF__JSON_OPTIONAL, w, &o->alpha);
+        rc = vmf__json_get_f64(jo, "alpha", VMF__JSON_OPTIONAL, w, &so->alpha);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "t0", VMF__JSON_OPTIONAL, w, &o->t0);
+        rc = vmf__json_get_f64(jo, "t0", VMF__JSON_OPTIONAL, w, &so->t0);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "eta_floor", VMF__JSON_OPTIONAL, w, &o->eta_floor);
+        rc = vmf__json_get_f64(jo, "eta_floor", VMF__JSON_OPTIONAL, w, &so->eta_floor);
     if (rc == VMF_OK)
-        rc = vmf__json_get_size(jo, "minibatch", VMF__JSON_OPTIONAL, w, &o->minibatch);
+        rc = vmf__json_get_size(jo, "minibatch", VMF__JSON_OPTIONAL, w, &so->minibatch);
     if (rc == VMF_OK)
         rc = vmf__json_get_size(jo, "rows_per_component", VMF__JSON_OPTIONAL, w,
                                 &o->rows_per_component);
     if (rc == VMF_OK)
-        rc = vmf__json_get_hex64(jo, "seed", VMF__JSON_OPTIONAL, w, &o->seed);
+        rc = vmf__json_get_hex64(jo, "seed", VMF__JSON_OPTIONAL, w, &so->seed);
     if (rc != VMF_OK)
         return rc;
     const json_t *v = json_object_get(jo, "pooled_kappa");
@@ -451,15 +455,15 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
     if (k) {
         v = json_object_get(k, "estimator");
         if (v && (!json_is_string(v) ||
-                  vmf_kappa_estimator_parse(json_string_value(v), &o->kappa.estimator) != VMF_OK))
+                  vmf_kappa_estimator_parse(json_string_value(v), &so->kappa.estimator) != VMF_OK))
             return vmf__error(VMF_EFORMAT, "%s: unknown kappa estimator", w);
-        rc = vmf__json_get_f64(k, "prior_count", VMF__JSON_OPTIONAL, w, &o->kappa.prior_count);
+        rc = vmf__json_get_f64(k, "prior_count", VMF__JSON_OPTIONAL, w, &so->kappa.prior_count);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "prior_rbar", VMF__JSON_OPTIONAL, w, &o->kappa.prior_rbar);
+            rc = vmf__json_get_f64(k, "prior_rbar", VMF__JSON_OPTIONAL, w, &so->kappa.prior_rbar);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "kappa_min", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_min);
+            rc = vmf__json_get_f64(k, "kappa_min", VMF__JSON_OPTIONAL, w, &so->kappa.kappa_min);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "kappa_max", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_max);
+            rc = vmf__json_get_f64(k, "kappa_max", VMF__JSON_OPTIONAL, w, &so->kappa.kappa_max);
         if (rc != VMF_OK)
             return rc;
     }
@@ -524,7 +528,7 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
             return rc;
         }
         cl->sw->rows = cl->rows;
-        cl->sw->steps = (cl->rows + c->o.minibatch - 1) / c->o.minibatch;
+        cl->sw->steps = (cl->rows + c->o.stepwise.minibatch - 1) / c->o.stepwise.minibatch;
     }
     if (rc == VMF_OK)
         rc = cl->sw->d == c->d ? check_class(c, cl, where)

@@ -38,6 +38,21 @@ int vmf__fail(int rc, const char *what, const char *fmt, ...) __attribute__((for
  */
 int vmf__error_wrap(int rc, const char *a, const char *b);
 
+/* ---- options ---- */
+
+/*
+ * The options rule of vmfmm.h, written once: VMF__OPTS_OR_DEFAULTS(T, o);
+ * at the top of a public function taking `const T *o` points a NULL o at
+ * T's defaults (filled by T##_init), which live until the function returns.
+ */
+#define VMF__OPTS_OR_DEFAULTS(T, o)                                                                \
+    T o##_defaults_;                                                                               \
+    if (!(o)) {                                                                                    \
+        T##_init(&o##_defaults_);                                                                  \
+        (o) = &o##_defaults_;                                                                      \
+    }                                                                                              \
+    (void)0
+
 /* ---- allocation (alloc.c): every core allocation goes through these ---- */
 
 void *vmf__malloc(size_t size);

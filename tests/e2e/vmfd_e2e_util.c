@@ -427,11 +427,11 @@ vmf_classifier *e2e_ref_new(void)
     vmf_classifier *c = NULL;
     vmf_classifier_opts_init(&o);
     o.k_max = 5;
-    o.alpha = 0.7;
-    o.t0 = 2.0;
-    o.eta_floor = 0.0;
-    o.minibatch = 256;
-    o.seed = 42;
+    o.stepwise.alpha = 0.7;
+    o.stepwise.t0 = 2.0;
+    o.stepwise.eta_floor = 0.0;
+    o.stepwise.minibatch = 256;
+    o.stepwise.seed = 42;
     vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
     return c;
 }

@@ -138,6 +138,7 @@ typedef struct vmf_csv_opts {
     const char *label_column;
 } vmf_csv_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_csv_opts_init(vmf_csv_opts *o);
 
 /*
