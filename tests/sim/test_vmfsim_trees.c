@@ -4,7 +4,8 @@
  * stopping stops before the round limit where more rounds only overfit, and
  * the round it keeps is the same for the same seed; class-balanced weights
  * raise the recall of a rare class over unweighted trees; the per-class row
- * quota and the refit-on-growth rule do what --help says.
+ * quota and the refit-on-growth rule do what --help says, and the replay
+ * counts only the refits that happened.
  */
 #include "vmf_test.h"
 #include "vmfsim.h"
@@ -256,6 +257,62 @@ static void test_class_quota_and_refit_on_growth(void **state)
     problem_free(&p);
 }
 
+static void test_replay_counts_only_real_refits(void **state)
+{
+    (void)state;
+    vmfsim_gen_opts g;
+    vmfsim_gen_opts_init(&g);
+    g.n_classes = 5;
+    g.dim = 8;
+    g.days = 30;
+    g.rows_per_day = 20;
+    g.min_class_rows = 10;
+    g.late_from = 5;
+    g.late_to = 10;
+    g.test_per_class = 10;
+    vmfsim_stream s;
+    char err[VMFSIM_ERR_SIZE] = "";
+    vmf_assert_ok(vmfsim_stream_generate(&g, &s, NULL, err));
+    int fam[2] = {VMFSIM_RF, VMFSIM_XGBOOST};
+    vmfsim_replay_opts o = {.days = 30, .families = fam, .n_models = 2};
+    vmfsim_model_cfg_init(&o.cfg);
+    o.cfg.refit_every = 1;
+    o.cfg.tree_refit_growth = 0.5;
+    o.cfg.rf_trees = 20;
+    vmfsim_curve *cv = NULL;
+    if (vmfsim_replay(&s, &o, &cv, err))
+        fail_msg("replay: %s", err);
+    for (size_t m = 0; m < 2; m++) {
+        /* A refit day is exactly a day whose rows_seen moved (day 1 always). */
+        size_t n = 0;
+        for (size_t t = 0; t < 30; t++) {
+            int moved = t == 0 || cv[m].rows_seen[t] != cv[m].rows_seen[t - 1];
+            assert_int_equal(cv[m].refit_day[t], moved);
+            n += moved;
+            if (!moved) {
+                assert_true(cv[m].top1[t] == cv[m].top1[t - 1]);
+                assert_true(cv[m].predict_s[t] == 0.0);
+            } else if (t > 0) {
+                /* It refit because the stream grew by half or a class was new. */
+                int grew = (double)cv[m].rows_seen[t] >= 1.5 * (double)cv[m].rows_seen[t - 1];
+                int fresh = 0;
+                for (size_t i = cv[m].rows_seen[t - 1]; i < cv[m].rows_seen[t]; i++) {
+                    int before = 0;
+                    for (size_t j = 0; j < cv[m].rows_seen[t - 1] && !before; j++)
+                        before = s.y[j] == s.y[i];
+                    fresh |= !before;
+                }
+                assert_true(grew || fresh);
+            }
+        }
+        assert_int_equal(cv[m].refits, n);
+        assert_true(n > 3 && n < 20);
+        print_message("%s: %zu refits in 30 days\n", vmfsim_family_name(cv[m].family), n);
+    }
+    vmfsim_curves_free(cv, 2);
+    vmfsim_stream_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_early_stopping_stops_and_is_deterministic),
         cmocka_unit_test(test_balanced_weights_raise_minority_recall),
         cmocka_unit_test(test_class_quota_and_refit_on_growth),
+        cmocka_unit_test(test_replay_counts_only_real_refits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
