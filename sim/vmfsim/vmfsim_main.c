@@ -81,7 +81,7 @@ static const char usage_text[] =
     "                        the held-out rows, keep the best round (default 10)\n"
     "  --rf-trees N          trees of the random forest (default 100)\n"
     "  --rf-depth N          most depth of its trees (default 12)\n"
-    "  --rf-min-leaf R       least class-weighted rows per rf leaf (default 5)\n"
+    "  --rf-min-leaf R       least class-weighted rows per rf leaf (default 10)\n"
     "  --tree-min-child-weight H  xgboost min_child_weight (default 1)\n"
     "  --tree-max-bin N      histogram bins per feature of rf/xgboost (default 32)\n";
 
