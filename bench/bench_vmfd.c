@@ -232,10 +232,9 @@ static int http_once(const daemon_proc *p, const char *method, const char *path,
     if (fd < 0)
         return -1;
     char head[512];
-    int hn = snprintf(head, sizeof head,
-                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                      "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                      method, path, p->host, ctype, len);
+    int hn = httpc_format_head(head, sizeof head, method, path, p->host, ctype, len, NULL);
+    if (hn < 0)
+        die("request head too long");
     /* A failed recv ends the answer like EOF. */
     size_t got;
     char *buf;
@@ -626,10 +625,10 @@ int main(int argc, char **argv)
     vmf_classifier_opts o;
     vmf_classifier_opts_init(&o);
     o.k_max = 5;
-    o.alpha = 0.7;
-    o.t0 = 2.0;
-    o.minibatch = 256;
-    o.seed = 42;
+    o.stepwise.alpha = 0.7;
+    o.stepwise.t0 = 2.0;
+    o.stepwise.minibatch = 256;
+    o.stepwise.seed = 42;
     vmf_classifier *model = NULL;
     if (vmf_classifier_new(&o, 0, &model) != VMF_OK)
         die(vmf_last_error());

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -160,4 +161,15 @@ int httpc_exchange(int fd, const void *head, size_t head_len, const void *body, 
     close(fd);
     errno = e;
     return rc;
+}
+
+int httpc_format_head(char *buf, size_t size, const char *method, const char *target,
+                      const char *host, const char *ctype, size_t len, const char *extra)
+{
+    int n = snprintf(buf, size,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s%s%s"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     method, target, host, ctype ? "Content-Type: " : "", ctype ? ctype : "",
+                     ctype ? "\r\n" : "", len, extra ? extra : "");
+    return n < 0 || (size_t)n >= size ? -1 : n;
 }

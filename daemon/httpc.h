@@ -2,8 +2,9 @@
  * httpc.h - the blocking HTTP/1.1 client plumbing shared by vmfd's clients:
  * vmfctl, vmfsim --via, bench_vmfd and the e2e tests. One connection per
  * request ("Connection: close"): connect, send the request, read the answer
- * to EOF. Each caller builds its own request head and reads the status line
- * its own way, and words its own error messages; this file only moves bytes.
+ * to EOF. httpc_format_head writes the request head they all send; each
+ * caller reads the status line its own way and words its own error
+ * messages; apart from the head, this file only moves bytes.
  * No global state; every function is safe to call from any thread.
  */
 #ifndef VMF_HTTPC_H
@@ -59,6 +60,16 @@ int httpc_read_all(int fd, int poll_timeout_ms, size_t max, char **out, size_t *
  */
 int httpc_exchange(int fd, const void *head, size_t head_len, const void *body, size_t len,
                    int poll_timeout_ms, size_t max, char **out, size_t *got);
+
+/*
+ * Formats a request head into buf (size bytes): "METHOD TARGET HTTP/1.1",
+ * Host, "Connection: close", Content-Type when ctype is not NULL,
+ * Content-Length (also when 0), the caller's extra header lines (each ending
+ * in CRLF; NULL for none) and the blank line. Returns its length, or -1 when
+ * it does not fit.
+ */
+int httpc_format_head(char *buf, size_t size, const char *method, const char *target,
+                      const char *host, const char *ctype, size_t len, const char *extra);
 
 #ifdef __cplusplus
 }

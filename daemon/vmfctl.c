@@ -150,16 +150,12 @@ static int request(const client *c, const char *method, const char *path, const 
                     c->port, strerror(errno));
         return EX_UNAVAILABLE;
     }
-    char head[2048], ct[192] = "", auth[600] = "";
-    if (ctype)
-        snprintf(ct, sizeof ct, "Content-Type: %s\r\n", ctype);
+    char head[2048], auth[600] = "";
     if (c->token[0])
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", c->token);
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %zu\r\n"
-                     "%s%s\r\n",
-                     method, path, c->socket_path ? "localhost" : c->host, len, ct, auth);
-    if (n < 0 || (size_t)n >= sizeof head) {
+    int n = httpc_format_head(head, sizeof head, method, path,
+                              c->socket_path ? "localhost" : c->host, ctype, len, auth);
+    if (n < 0) {
         fprintf(stderr, "vmfctl: sending the request failed: %s\n", strerror(errno));
         close(fd);
         return EX_UNAVAILABLE;
@@ -541,19 +537,21 @@ int main(int argc, char **argv)
             free(r.body);
             return rc;
         }
-        FILE *f = output ? fopen(output, "w") : stdout;
-        if (!f) {
-            fprintf(stderr, "vmfctl: cannot write %s: %s\n", output, strerror(errno));
+        /* --output is replaced atomically: a reader never sees half a model. */
+        vmf_atomic_file *af = NULL;
+        if (output && vmf_atomic_file_open(output, &af) != VMF_OK) {
+            fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
             free(r.body);
             return EX_CANTCREAT;
         }
+        FILE *f = af ? vmf_atomic_file_stream(af) : stdout;
         fwrite(r.body, 1, r.len, f);
         fputc('\n', f);
-        if (output && fclose(f) != 0) {
-            free(r.body);
+        free(r.body);
+        if (af && vmf_atomic_file_commit(af) != VMF_OK) {
+            fprintf(stderr, "vmfctl: %s\n", vmf_last_error());
             return EX_IOERR;
         }
-        free(r.body);
         return 0;
     }
     if (strcmp(cmd, "ingest") == 0 && nargs == 2) {

@@ -2,7 +2,8 @@
  * vmfd_http.h - a small HTTP/1.1 server on libuv with llhttp: keep-alive,
  * pipelining (one request in flight per connection, the rest buffered),
  * TCP, Unix sockets and inherited (socket-activated) listeners, and limits on
- * header bytes, body bytes, connections and idle time.
+ * header bytes, body bytes, connections and idle time. Requests are parsed
+ * by vmfd_http_parse.c, which also defines vmfd_http_req and the method enum.
  *
  * Everything runs on the loop thread. The handler receives each complete
  * request and must answer it exactly once with vmfd_http_respond, at once or
@@ -13,19 +14,13 @@
 #ifndef VMFD_HTTP_H
 #define VMFD_HTTP_H
 
+#include "vmfd_http_parse.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
 typedef struct vmfd_http vmfd_http;
-
-/*
- * Longest bearer token, bytes. The token file's limit (vmfd_main.c) and the
- * parser's Authorization buffer ("Bearer " + token) derive from this one
- * value, so every token the configuration accepts can also be presented.
- */
-#define VMFD_TOKEN_MAX 511
-#define VMFD_AUTH_MAX  (VMFD_TOKEN_MAX + 16)
 
 typedef struct vmfd_http_limits {
     uint64_t max_header_bytes;
@@ -33,28 +28,6 @@ typedef struct vmfd_http_limits {
     uint64_t max_connections;
     uint64_t idle_timeout_ms;
 } vmfd_http_limits;
-
-/* The request methods vmfd routes on; any other is VMFD_METHOD_OTHER. */
-typedef enum vmfd_http_method {
-    VMFD_METHOD_OTHER = 0,
-    VMFD_METHOD_GET,
-    VMFD_METHOD_HEAD,
-    VMFD_METHOD_POST,
-    VMFD_METHOD_PUT,
-} vmfd_http_method;
-
-typedef struct vmfd_http_req {
-    vmfd_http_method method;
-    const char *method_name; /* as received, e.g. "PATCH" (static storage) */
-    char *path;              /* without the query */
-    char *query;             /* after '?', "" when none */
-    char content_type[128];
-    char authorization[VMFD_AUTH_MAX + 1];
-    char *body;
-    size_t body_len;
-    int head;          /* a HEAD request: answered like GET, the body is never sent */
-    uint64_t start_ns; /* uv_hrtime() when the request was complete */
-} vmfd_http_req;
 
 typedef void (*vmfd_http_handler)(void *ud, vmfd_http_req *req);
 

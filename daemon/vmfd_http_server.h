@@ -2,7 +2,8 @@
  * vmfd_http_server.h - private to the HTTP server (vmfd_http.c and
  * vmfd_http_listen.c): the server and listener structures shared by the
  * connection code and the listening sockets. Connections stay opaque here,
- * so llhttp stays inside vmfd_http.c. Loop thread only.
+ * so their parser (vmfd_http_parse.c) stays inside vmfd_http.c. Loop thread
+ * only.
  */
 #ifndef VMFD_HTTP_SERVER_H
 #define VMFD_HTTP_SERVER_H

@@ -1,7 +1,8 @@
 /*
  * vmfd_inbox.c - the inbox directory: <state>/inbox/NAME.npz files (renamed
  * in, so they are complete) are ingested like PUT /v1/batches/NAME, then
- * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json.
+ * moved to inbox/done/, or to inbox/rejected/ beside NAME.error.json (written
+ * atomically, before the batch is moved).
  *
  * Design notes. A uv_fs_event on the directory makes a new file start at
  * once: the event's own name is acted on (one lstat and a hash lookup on
@@ -18,6 +19,7 @@
  */
 #include "vmfd_daemon.h"
 #include "vmfd_log.h"
+#include "vmfmm/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,14 +100,93 @@ static void maybe_free(vmfd_inbox *ib)
         free(ib);
 }
 
-static void write_error_json(const char *path, const vmfd_ingest_reply *r)
+/*
+ * A rejection, finished on the threadpool (two fsyncs are no work for the
+ * loop thread): rejected/NAME.error.json is written atomically
+ * (vmf_file_write_atomic: a temporary file, fsync, rename, directory fsync)
+ * and only then is the batch moved beside it, so a crash between the two
+ * leaves the batch in the inbox (rejected again at the next start, its
+ * reason replaced whole), never a rejected batch without its reason. A
+ * reason that cannot be written leaves the batch for the next scan, like a
+ * 5xx.
+ */
+typedef struct reject_job {
+    uv_work_t w;
+    item *it;
+    vmfd_ingest_reply r;
+    char from[VMFD_CONFIG_PATH_MAX + 300], to[VMFD_CONFIG_PATH_MAX + 320];
+    char reason[VMFD_CONFIG_PATH_MAX + 340];
+    int wrote;      /* the reason is on disk */
+    int move_errno; /* the rename's errno, 0 when the batch moved */
+    char err[320];  /* why the reason could not be written */
+} reject_job;
+
+static void reject_work(uv_work_t *w)
 {
-    json_t *o =
-        json_pack("{s:s, s:s, s:i}", "error", r->error, "detail", r->detail, "status", r->status);
-    if (o) {
-        if (json_dump_file(o, path, JSON_INDENT(2)) != 0)
-            vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s", path);
-        json_decref(o);
+    reject_job *j = w->data;
+    json_t *o = json_pack("{s:s, s:s, s:i}", "error", j->r.error, "detail", j->r.detail, "status",
+                          j->r.status);
+    char *text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    if (!text) {
+        snprintf(j->err, sizeof j->err, "out of memory");
+        return;
+    }
+    int rc = vmf_file_write_atomic(j->reason, text, strlen(text));
+    free(text);
+    if (rc != VMF_OK) {
+        snprintf(j->err, sizeof j->err, "%s", vmf_last_error()); /* this thread's message */
+        return;
+    }
+    j->wrote = 1;
+    j->move_errno = rename(j->from, j->to) != 0 ? errno : 0;
+}
+
+static void finish_item(item *it)
+{
+    vmfd_inbox *ib = it->ib;
+    unbusy(ib, it->name);
+    free(it);
+    maybe_free(ib);
+}
+
+static void reject_after(uv_work_t *w, int status)
+{
+    reject_job *j = w->data;
+    const char *name = j->it->name;
+    (void)status;
+    if (!j->wrote) {
+        vmfd_log(VMFD_LOG_ERR, "inbox cannot write path=%s error=\"%s\"", j->reason, j->err);
+        vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=%s", name, j->r.error);
+    } else {
+        if (j->move_errno)
+            vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", name,
+                     strerror(j->move_errno));
+        vmfd_log(VMFD_LOG_WARNING, "inbox rejected file=%s status=%d error=%s", name, j->r.status,
+                 j->r.error);
+    }
+    finish_item(j->it);
+    free(j);
+}
+
+static void reject(vmfd_daemon *d, item *it, const char *from, const vmfd_ingest_reply *r)
+{
+    vmfd_inbox *ib = it->ib;
+    reject_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        vmfd_log(VMFD_LOG_WARNING, "inbox retry later file=%s error=out_of_memory", it->name);
+        finish_item(it);
+        return;
+    }
+    j->w.data = j;
+    j->it = it;
+    j->r = *r;
+    snprintf(j->from, sizeof j->from, "%s", from);
+    snprintf(j->to, sizeof j->to, "%s/rejected/%s", ib->dir, it->name);
+    snprintf(j->reason, sizeof j->reason, "%s/rejected/%s.error.json", ib->dir, it->name);
+    if (uv_queue_work(d->loop, &j->w, reject_work, reject_after) != 0) {
+        reject_work(&j->w); /* no threadpool: do it here rather than not at all */
+        reject_after(&j->w, 0);
     }
 }
 
@@ -114,7 +195,6 @@ static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
     item *it = ud;
     vmfd_inbox *ib = it->ib;
     char from[VMFD_CONFIG_PATH_MAX + 300], to[VMFD_CONFIG_PATH_MAX + 320];
-    (void)d;
     snprintf(from, sizeof from, "%s/%s", ib->dir, it->name);
     if (r->status == 404) {
         vmfd_log(VMFD_LOG_INFO, "inbox file vanished file=%s", it->name); /* nothing to move */
@@ -128,18 +208,10 @@ static void ingested(vmfd_daemon *d, void *ud, const vmfd_ingest_reply *r)
         else
             vmfd_log(VMFD_LOG_INFO, "inbox done file=%s status=%s", it->name, r->batch_status);
     } else {
-        snprintf(to, sizeof to, "%s/rejected/%s", ib->dir, it->name);
-        if (rename(from, to) != 0)
-            vmfd_log(VMFD_LOG_ERR, "inbox cannot move file=%s error=\"%s\"", it->name,
-                     strerror(errno));
-        snprintf(to, sizeof to, "%s/rejected/%s.error.json", ib->dir, it->name);
-        write_error_json(to, r);
-        vmfd_log(VMFD_LOG_WARNING, "inbox rejected file=%s status=%d error=%s", it->name, r->status,
-                 r->error);
+        reject(d, it, from, r); /* finishes the item itself */
+        return;
     }
-    unbusy(ib, it->name);
-    free(it);
-    maybe_free(ib);
+    finish_item(it);
 }
 
 static void reject_now(vmfd_inbox *ib, const char *name, int status, const char *error,

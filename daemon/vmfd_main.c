@@ -20,6 +20,7 @@
 #include "vmfd_store.h"
 #include "vmfd_store_views.h"
 #include "vmfmm/common.h"
+#include "vmfmm/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,17 +192,21 @@ static int export_checkpoint(const vmfd_daemon *d, const char *idtext, const cha
         fprintf(stderr, "vmfd: %s\n", err);
         return rc == 1 ? EX_NOINPUT : EX_SOFTWARE;
     }
-    FILE *f = output ? fopen(output, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "vmfd: cannot write %s: %s\n", output, strerror(errno));
+    /* --output is replaced atomically: a reader never sees half a model. */
+    vmf_atomic_file *af = NULL;
+    if (output && vmf_atomic_file_open(output, &af) != VMF_OK) {
+        fprintf(stderr, "vmfd: %s\n", vmf_last_error());
         free(json);
         return EX_CANTCREAT;
     }
+    FILE *f = af ? vmf_atomic_file_stream(af) : stdout;
     int bad = fputs(json, f) < 0 || fputc('\n', f) == EOF;
-    bad |= output ? fclose(f) != 0 : fflush(f) != 0;
     free(json);
+    /* The commit also catches a failed write (the stream's error flag). */
+    bad |= af ? vmf_atomic_file_commit(af) != VMF_OK : fflush(f) != 0;
     if (bad) {
-        fprintf(stderr, "vmfd: writing the model failed\n");
+        fprintf(stderr, "vmfd: writing the model failed: %s\n",
+                af ? vmf_last_error() : strerror(errno));
         return EX_CANTCREAT;
     }
     if (output)
@@ -360,18 +365,14 @@ static void on_ready(vmfd_daemon *d, int ok)
              d->snap ? vmfd_model_n_labels(d->snap->model) : (size_t)0);
 }
 
+/* <state>/vmfd.port holds the bound TCP port for scripts and tests (--listen
+ * with port 0); replaced atomically so a reader never sees it half written. */
 static int write_port_file(const vmfd_daemon *d, int port)
 {
-    char path[VMFD_CONFIG_PATH_MAX + 32], tmp[VMFD_CONFIG_PATH_MAX + 40];
+    char path[VMFD_CONFIG_PATH_MAX + 32], text[32];
     snprintf(path, sizeof path, "%s/vmfd.port", d->cfg.state_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        return -1;
-    return 0;
+    int n = snprintf(text, sizeof text, "%d\n", port);
+    return vmf_file_write_atomic(path, text, (size_t)n) == VMF_OK ? 0 : -1;
 }
 
 static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
@@ -395,7 +396,8 @@ static int start_listeners(vmfd_daemon *d, char *err, size_t errsize)
         if (vmfd_http_listen_tcp(d->http, host, port, &bound, err, errsize) != 0)
             return -1;
         if (write_port_file(d, bound) != 0)
-            vmfd_log(VMFD_LOG_WARNING, "cannot write vmfd.port in the state directory");
+            vmfd_log(VMFD_LOG_WARNING, "cannot write vmfd.port in the state directory error=\"%s\"",
+                     vmf_last_error());
         vmfd_log(VMFD_LOG_INFO, "listening addr=%s port=%d", host, bound);
     }
     if (d->cfg.socket_path[0]) {

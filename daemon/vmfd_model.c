@@ -34,22 +34,13 @@ void vmfd_model_opts_from_config(vmfd_model_opts *o, const vmfd_config *c)
     o->mode = c->mode;
     o->dim = (size_t)c->dim;
     o->k_max = (size_t)c->k_max;
-    o->alpha = c->alpha;
-    o->t0 = c->t0;
-    o->eta_floor = c->eta_floor;
-    o->minibatch = (size_t)c->minibatch;
-    o->seed = c->seed;
-}
-
-static void stepwise_opts(const vmfd_model_opts *o, vmf_stepwise_opts *s)
-{
-    vmf_stepwise_opts_init(s);
-    s->n_components = o->k_max;
-    s->alpha = o->alpha;
-    s->t0 = o->t0;
-    s->eta_floor = o->eta_floor;
-    s->minibatch = o->minibatch;
-    s->seed = o->seed;
+    vmf_stepwise_opts_init(&o->stepwise);
+    o->stepwise.n_components = o->k_max; /* clustering; the classifier grows to k_max itself */
+    o->stepwise.alpha = c->alpha;
+    o->stepwise.t0 = c->t0;
+    o->stepwise.eta_floor = c->eta_floor;
+    o->stepwise.minibatch = (size_t)c->minibatch;
+    o->stepwise.seed = c->seed;
 }
 
 int vmfd_model_new(const vmfd_model_opts *o, vmfd_model **out)
@@ -64,16 +55,10 @@ int vmfd_model_new(const vmfd_model_opts *o, vmfd_model **out)
         vmf_classifier_opts co;
         vmf_classifier_opts_init(&co);
         co.k_max = o->k_max;
-        co.alpha = o->alpha;
-        co.t0 = o->t0;
-        co.eta_floor = o->eta_floor;
-        co.minibatch = o->minibatch;
-        co.seed = o->seed;
+        co.stepwise = o->stepwise;
         rc = vmf_classifier_new(&co, o->dim, &m->cls);
     } else if (o->dim) {
-        vmf_stepwise_opts so;
-        stepwise_opts(o, &so);
-        rc = vmf_stepwise_new(&so, o->dim, &m->sw);
+        rc = vmf_stepwise_new(&o->stepwise, o->dim, &m->sw);
     }
     if (rc != VMF_OK) {
         free(m);
@@ -123,10 +108,8 @@ int vmfd_model_learn(vmfd_model *m, const float *x, size_t n, size_t d, const vm
     if (m->o.mode == VMFD_MODE_CLASSIFIER)
         return vmf_classifier_partial_fit(m->cls, x, n, d, y);
     if (!m->sw) {
-        vmf_stepwise_opts so;
         vmf_stepwise *sw = NULL;
-        stepwise_opts(&m->o, &so);
-        int rc = vmf_stepwise_new(&so, d, &sw);
+        int rc = vmf_stepwise_new(&m->o.stepwise, d, &sw);
         if (rc != VMF_OK)
             return rc;
         rc = vmf_stepwise_update(sw, x, n, d);

@@ -19,6 +19,7 @@
 #include "vmfd_config.h"
 #include "vmfmm/labels.h"
 #include "vmfmm/mixture.h"
+#include "vmfmm/stepwise.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -27,11 +28,10 @@ typedef struct vmfd_model vmfd_model;
 
 typedef struct vmfd_model_opts {
     vmfd_mode mode;
-    size_t dim; /* 0: from the first batch */
-    size_t k_max;
-    double alpha, t0, eta_floor;
-    size_t minibatch;
-    uint64_t seed;
+    size_t dim;   /* 0: from the first batch */
+    size_t k_max; /* classifier: components per class at most; clustering: K */
+    /* alpha, t0, eta_floor, minibatch and seed from [model]; the library's other defaults */
+    vmf_stepwise_opts stepwise;
 } vmfd_model_opts;
 
 void vmfd_model_opts_from_config(vmfd_model_opts *o, const vmfd_config *c);

@@ -24,7 +24,7 @@ void vmf__clip_sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, flo
                      const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                      size_t ldc);
 
-/* ---- Unicode tables (clip_unicode.c, generated) ---- */
+/* ---- Unicode (clip_unicode.c; its tables are in clip_unicode_tables.h, generated) ---- */
 
 /* 0 other, 1 letter (L*), 2 number (N*), 3 white space (Python's str.isspace). */
 int vmf__clip_char_class(uint32_t cp);

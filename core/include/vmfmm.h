@@ -15,6 +15,18 @@
  *   vmfmm/baselines.h   diagonal GMM and cosine k-NN classifiers
  *   vmfmm/metrics.h     top-k macro recall, NMI, ARI, ...
  *   vmfmm/io.h          .npy, .npz, CSV
+ *
+ * Rules every module follows:
+ *   - Options: a function that takes a `const vmf_*_opts *` treats NULL as
+ *     the defaults that the matching vmf_*_opts_init fills in, with results
+ *     identical bit for bit to passing those defaults.
+ *   - Top-k: every predict_topk (classifier, GMM, k-NN) writes classes [n][k]
+ *     best first; classes that rank equal come lower class index first; the
+ *     slots beyond the known classes get class -1 and probability 0. k = 0
+ *     is VMF_EINVAL; n = 0 is a no-op, whatever the other arguments.
+ *   - Errors: vmf_last_error() starts with the name of the public function
+ *     that failed ("vmf_knn_classifier_add: 9 labels for 10 rows"); the
+ *     file readers and writers start with the file they name instead.
  */
 #ifndef VMFMM_H
 #define VMFMM_H

@@ -160,6 +160,18 @@ uint64_t vmf__fnv1a64(const void *p, size_t n)
     return h;
 }
 
+int vmf__blob_out_args(const char *fn, void **buf, size_t *len, const void *obj,
+                       const char *obj_name)
+{
+    if (!buf || !len)
+        return vmf__error(VMF_EINVAL, "%s: buf or len is NULL", fn);
+    *buf = NULL;
+    *len = 0;
+    if (!obj)
+        return vmf__error(VMF_EINVAL, "%s: %s is NULL", fn, obj_name);
+    return VMF_OK;
+}
+
 int vmf__blob_frame(const char magic[8], uint32_t version, const vmf__wbuf *payload, void **buf,
                     size_t *len)
 {

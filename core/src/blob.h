@@ -43,6 +43,13 @@ void vmf__rbuf_f32s(vmf__rbuf *b, float *v, size_t n);
 uint64_t vmf__fnv1a64(const void *p, size_t n);
 
 /*
+ * The argument checks of a save function `fn`: buf and len must not be NULL
+ * (then both are cleared), nor obj (named obj_name). VMF_EINVAL otherwise.
+ */
+int vmf__blob_out_args(const char *fn, void **buf, size_t *len, const void *obj,
+                       const char *obj_name);
+
+/*
  * Frames a payload as a versioned blob: magic [8], u32 version, u32 0,
  * u64 payload length, payload, u64 FNV-1a of everything before it. On
  * success *buf (malloc'ed via vmf__malloc) and *len are set.

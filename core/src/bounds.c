@@ -181,27 +181,15 @@ static void dense_rows(const vmf_mixture *m, vmf__bounds *b, const float *xb, co
         *ll += rll[i];
         if (row_loglik)
             row_loglik[idx[i]] = rll[i];
-        const float *r = dots + i * k;
-        for (size_t c = 0; c < k; c++)
-            s0[c] += (double)r[c];
     }
-    if (s1) {
-        vmf__sgemm(1, 0, k, d, rows, 1.0f, dots, k, xb, d, 0.0f, s1b, d);
-        for (size_t j = 0; j < k * d; j++)
-            s1[j] += (double)s1b[j];
-    }
+    vmf__mixture_accum_soft(dots, xb, rows, k, d, s1b, s0, s1);
 }
 
 int vmf__mixture_estep_bounded(const vmf_mixture *m, const float *x, size_t n, size_t d,
                                size_t block_rows, vmf__bounds *b, double *s0, double *s1,
                                double *loglik_sum, double *row_loglik)
 {
-    size_t k = m->k;
-    if (block_rows == 0)
-        block_rows = VMF__BLOCK_ROWS;
-    size_t blk = n < block_rows ? n : block_rows;
-    if (blk == 0)
-        blk = 1;
+    size_t k = m->k, blk = vmf__estep_block_rows(n, block_rows);
     size_t bk, bd, kd;
     if (vmf__mul_overflow(blk, k, &bk) != 0 || vmf__mul_overflow(blk, d, &bd) != 0 ||
         vmf__mul_overflow(k, d, &kd) != 0)

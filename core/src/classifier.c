@@ -28,12 +28,7 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->k_max = 5;
-    o->alpha = 0.7;
-    o->t0 = 2.0;
-    o->eta_floor = 0.0;
-    o->minibatch = 256;
-    vmf_kappa_opts_init(&o->kappa);
-    o->seed = 42;
+    vmf_stepwise_opts_init(&o->stepwise);
     o->rows_per_component = 30;
     o->pooled_kappa = 1;
     o->count_priors = 0;
@@ -46,21 +41,13 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
 
 void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwise_opts *so)
 {
-    vmf_stepwise_opts_init(so);
+    *so = o->stepwise;
     so->n_components = k;
-    so->alpha = o->alpha;
-    so->t0 = o->t0;
-    so->eta_floor = o->eta_floor;
-    so->minibatch = o->minibatch;
     so->tied_kappa = 0;
-    so->kappa = o->kappa;
-    so->seed = o->seed;
 }
 
 int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
 {
-    if (!o)
-        return vmf__error(VMF_EINVAL, "%s: options are NULL", fn);
     if (o->k_max < 1 || o->k_max > 1024)
         return vmf__error(VMF_EINVAL, "%s: k_max = %zu outside [1, 1024]", fn, o->k_max);
     if (o->rows_per_component < 1 || o->rows_per_component > ((size_t)1 << 20))
@@ -79,6 +66,9 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
                           o->refine_budget);
     if (!(o->refine_rate > 0.0 && o->refine_rate <= 100.0))
         return vmf__error(VMF_EINVAL, "%s: refine_rate = %g outside (0, 100]", fn, o->refine_rate);
+    if (o->stepwise.tied_kappa)
+        return vmf__error(VMF_EINVAL, "%s: stepwise.tied_kappa must be 0 (kappa per component)",
+                          fn);
     vmf_stepwise_opts so;
     vmf__classifier_sw_opts(o, o->k_max, &so);
     return vmf__stepwise_check_opts(&so, fn);
@@ -166,7 +156,7 @@ int vmf__classifier_alloc(const vmf_classifier_opts *o, size_t d, vmf_classifier
         return vmf__error(VMF_ENOMEM, "classifier: out of memory");
     c->o = *o;
     c->d = d;
-    vmf_rng_seed(&c->rng, o->seed);
+    vmf_rng_seed(&c->rng, o->stepwise.seed);
     int rc = vmf_label_table_new(&c->labels);
     if (rc != VMF_OK) {
         vmf__free(c);
@@ -181,6 +171,7 @@ int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_classifier_new: out is NULL");
     *out = NULL;
+    VMF__OPTS_OR_DEFAULTS(vmf_classifier_opts, o);
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_new");
     if (rc != VMF_OK)
         return rc;
@@ -289,19 +280,25 @@ uint64_t vmf_classifier_class_rows(const vmf_classifier *c, size_t i)
     return (c && i < c->n_classes) ? c->cls[i]->rows : 0;
 }
 
+/* Class i's stepwise state, NULL for no such class (the stepwise accessors take NULL). */
+static const vmf_stepwise *class_state(const vmf_classifier *c, size_t i)
+{
+    return (c && i < c->n_classes) ? c->cls[i]->sw : NULL;
+}
+
 const vmf_mixture *vmf_classifier_class_mixture(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->m : NULL;
+    return vmf_stepwise_mixture(class_state(c, i));
 }
 
 const double *vmf_classifier_class_s0(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->s0 : NULL;
+    return vmf_stepwise_s0(class_state(c, i));
 }
 
 const double *vmf_classifier_class_s1(const vmf_classifier *c, size_t i)
 {
-    return (c && i < c->n_classes) ? c->cls[i]->sw->s1 : NULL;
+    return vmf_stepwise_s1(class_state(c, i));
 }
 
 double vmf_classifier_kappa(const vmf_classifier *c)

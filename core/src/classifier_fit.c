@@ -308,6 +308,7 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
+    VMF__OPTS_OR_DEFAULTS(vmf_classifier_opts, o);
     int rc = vmf__classifier_check_opts(o, fn);
     if (rc == VMF_OK)
         rc = check_rows(0, x, n, d, fn);

@@ -115,9 +115,9 @@ static int em_from(const vmf_classifier_opts *o, const float *x, size_t n, size_
     eo.tol = 1e-7;
     eo.init = VMF_INIT_GIVEN;
     eo.init_means = means;
-    eo.kappa = o->kappa;
+    eo.kappa = o->stepwise.kappa;
     eo.min_mass = 1.0;
-    eo.seed = o->seed;
+    eo.seed = o->stepwise.seed;
     return vmf_mixture_fit(&eo, x, n, d, out, NULL);
 }
 
@@ -380,7 +380,7 @@ int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_
     }
     if (rc != VMF_OK)
         goto done;
-    cl->sw->steps = (n + o->minibatch - 1) / o->minibatch;
+    cl->sw->steps = (n + o->stepwise.minibatch - 1) / o->stepwise.minibatch;
     if (cl->buf && (cl->sw->m->k < o->k_max || o->refine_rows > 0))
         sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o), rng);
     else {

@@ -95,7 +95,7 @@ struct vmf_classifier {
 /* Capacity of a class's growth sample in rows. */
 size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o);
 
-/* Validates options; `fn` prefixes messages (VMF_EINVAL). */
+/* Validates options (not NULL); `fn` prefixes messages (VMF_EINVAL). */
 int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn);
 
 /* Stepwise options of a class with K components. */

@@ -56,25 +56,23 @@ int vmf_classifier_save(const vmf_classifier *c, void **buf, size_t *len)
 
 int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void **buf, size_t *len)
 {
-    if (!buf || !len)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_save: buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    if (!c)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_save: classifier is NULL");
+    int rc = vmf__blob_out_args("vmf_classifier_save", buf, len, c, "classifier");
+    if (rc != VMF_OK)
+        return rc;
     const vmf_classifier_opts *o = &c->o;
+    const vmf_stepwise_opts *so = &o->stepwise;
     vmf__wbuf b = {0};
     vmf__wbuf_u64(&b, o->k_max);
-    vmf__wbuf_f64(&b, o->alpha);
-    vmf__wbuf_f64(&b, o->t0);
-    vmf__wbuf_f64(&b, o->eta_floor);
-    vmf__wbuf_u64(&b, o->minibatch);
-    vmf__wbuf_u32(&b, (uint32_t)o->kappa.estimator);
-    vmf__wbuf_f64(&b, o->kappa.prior_count);
-    vmf__wbuf_f64(&b, o->kappa.prior_rbar);
-    vmf__wbuf_f64(&b, o->kappa.kappa_min);
-    vmf__wbuf_f64(&b, o->kappa.kappa_max);
-    vmf__wbuf_u64(&b, o->seed);
+    vmf__wbuf_f64(&b, so->alpha);
+    vmf__wbuf_f64(&b, so->t0);
+    vmf__wbuf_f64(&b, so->eta_floor);
+    vmf__wbuf_u64(&b, so->minibatch);
+    vmf__wbuf_u32(&b, (uint32_t)so->kappa.estimator);
+    vmf__wbuf_f64(&b, so->kappa.prior_count);
+    vmf__wbuf_f64(&b, so->kappa.prior_rbar);
+    vmf__wbuf_f64(&b, so->kappa.kappa_min);
+    vmf__wbuf_f64(&b, so->kappa.kappa_max);
+    vmf__wbuf_u64(&b, so->seed);
     vmf__wbuf_u64(&b, o->rows_per_component);
     vmf__wbuf_u32(&b, o->pooled_kappa ? 1u : 0u);
     if (version >= 2) {
@@ -133,7 +131,7 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
             vmf__wbuf_f64s(&b, h->mb, h->n);
         }
     }
-    int rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
+    rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
     vmf__free(b.p);
     return rc;
 }
@@ -181,17 +179,18 @@ static int check_class(const vmf_classifier *c, const vmf__class *cl, const char
 static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
 {
     vmf_classifier_opts_init(o);
+    vmf_stepwise_opts *so = &o->stepwise;
     uint64_t kmax = vmf__rbuf_u64(r);
-    o->alpha = vmf__rbuf_f64(r);
-    o->t0 = vmf__rbuf_f64(r);
-    o->eta_floor = vmf__rbuf_f64(r);
+    so->alpha = vmf__rbuf_f64(r);
+    so->t0 = vmf__rbuf_f64(r);
+    so->eta_floor = vmf__rbuf_f64(r);
     uint64_t mb = vmf__rbuf_u64(r);
     uint32_t est = vmf__rbuf_u32(r);
-    o->kappa.prior_count = vmf__rbuf_f64(r);
-    o->kappa.prior_rbar = vmf__rbuf_f64(r);
-    o->kappa.kappa_min = vmf__rbuf_f64(r);
-    o->kappa.kappa_max = vmf__rbuf_f64(r);
-    o->seed = vmf__rbuf_u64(r);
+    so->kappa.prior_count = vmf__rbuf_f64(r);
+    so->kappa.prior_rbar = vmf__rbuf_f64(r);
+    so->kappa.kappa_min = vmf__rbuf_f64(r);
+    so->kappa.kappa_max = vmf__rbuf_f64(r);
+    so->seed = vmf__rbuf_u64(r);
     uint64_t rpc = vmf__rbuf_u64(r);
     uint32_t pooled = vmf__rbuf_u32(r), counts = 1;
     o->kappa_scale = 1.0;
@@ -213,8 +212,8 @@ static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
         rbudget > ((uint64_t)1 << 30))
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: invalid options");
     o->k_max = (size_t)kmax;
-    o->minibatch = (size_t)mb;
-    o->kappa.estimator = (vmf_kappa_estimator)est;
+    so->minibatch = (size_t)mb;
+    so->kappa.estimator = (vmf_kappa_estimator)est;
     o->rows_per_component = (size_t)rpc;
     o->pooled_kappa = (int)pooled;
     o->count_priors = (int)counts;
@@ -424,15 +423,14 @@ static json_t *floats_rows(const float *x, size_t n, size_t d)
 
 int vmf_classifier_to_json(const vmf_classifier *c, char **json)
 {
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: json is NULL");
-    *json = NULL;
-    if (!c)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_to_json: classifier is NULL");
+    int rc = vmf__json_out_args("vmf_classifier_to_json", json, c, "classifier");
+    if (rc != VMF_OK)
+        return rc;
     const vmf_classifier_opts *o = &c->o;
+    const vmf_stepwise_opts *so = &o->stepwise;
     json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
-           *st = json_array(), *classes = json_array();
-    int bad = !root || !opts || !kap || !rng || !st || !classes;
+           *classes = json_array();
+    int bad = !root || !opts || !kap || !rng || !classes;
     bad |= json_object_set_new(root, "format", json_string("vmfmm-model"));
     bad |= json_object_set_new(root, "version", json_integer(1));
     bad |= json_object_set_new(root, "kind", json_string("classifier"));
@@ -441,11 +439,11 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(root, "rows_seen", vmf__json_u64(c->rows));
     bad |= json_object_set_new(root, "kappa_pooled", json_real(c->kappa_pool));
     bad |= json_object_set_new(opts, "k_max", json_integer((json_int_t)o->k_max));
-    bad |= json_object_set_new(opts, "alpha", json_real(o->alpha));
-    bad |= json_object_set_new(opts, "t0", json_real(o->t0));
-    bad |= json_object_set_new(opts, "eta_floor", json_real(o->eta_floor));
-    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)o->minibatch));
-    bad |= json_object_set_new(opts, "seed", vmf__json_u64(o->seed));
+    bad |= json_object_set_new(opts, "alpha", json_real(so->alpha));
+    bad |= json_object_set_new(opts, "t0", json_real(so->t0));
+    bad |= json_object_set_new(opts, "eta_floor", json_real(so->eta_floor));
+    bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)so->minibatch));
+    bad |= json_object_set_new(opts, "seed", vmf__json_u64(so->seed));
     bad |= json_object_set_new(opts, "rows_per_component",
                                json_integer((json_int_t)o->rows_per_component));
     bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
@@ -455,19 +453,10 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(opts, "refine_lambda", json_real(o->refine_lambda));
     bad |= json_object_set_new(opts, "refine_budget", json_integer((json_int_t)o->refine_budget));
     bad |= json_object_set_new(opts, "refine_rate", json_real(o->refine_rate));
-    bad |= json_object_set_new(kap, "estimator",
-                               json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
-    bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
-    bad |= json_object_set_new(kap, "prior_rbar", json_real(o->kappa.prior_rbar));
-    bad |= json_object_set_new(kap, "kappa_min", json_real(o->kappa.kappa_min));
-    bad |= json_object_set_new(kap, "kappa_max", json_real(o->kappa.kappa_max));
+    bad |= !kap || vmf__json_set_kappa_opts(kap, &so->kappa);
     bad |= json_object_set(opts, "kappa", kap);
     bad |= json_object_set(root, "options", opts);
-    for (int i = 0; i < 4 && !bad; i++)
-        bad |= json_array_append_new(st, vmf__json_u64(c->rng.s[i]));
-    bad |= json_object_set(rng, "state", st);
-    bad |= json_object_set_new(rng, "spare_normal", json_real(c->rng.spare_normal));
-    bad |= json_object_set_new(rng, "has_spare", json_boolean(c->rng.has_spare));
+    bad |= !rng || vmf__json_set_rng(rng, &c->rng);
     bad |= json_object_set(root, "rng", rng);
     int is_str = vmf_label_table_is_str(c->labels);
     for (size_t i = 0; i < c->n_classes && !bad; i++) {
@@ -516,10 +505,9 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     json_decref(opts);
     json_decref(kap);
     json_decref(rng);
-    json_decref(st);
     json_decref(classes);
-    int rc = bad ? vmf__error(VMF_ENOMEM, "vmf_classifier_to_json: out of memory")
-                 : vmf__json_dump(root, json, "vmf_classifier_to_json");
+    rc = bad ? vmf__error(VMF_ENOMEM, "vmf_classifier_to_json: out of memory")
+             : vmf__json_dump(root, json, "vmf_classifier_to_json");
     json_decref(root);
     return rc;
 }
@@ -528,24 +516,25 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
 {
     const char *w = "classifier JSON options";
     vmf_classifier_opts_init(o);
+    vmf_stepwise_opts *so = &o->stepwise;
     if (!jo)
         return VMF_OK;
     if (!json_is_object(jo))
         return vmf__error(VMF_EFORMAT, "%s: not an object", w);
     int rc = vmf__json_get_size(jo, "k_max", VMF__JSON_OPTIONAL, w, &o->k_max);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "alpha", VMF__JSON_OPTIONAL, w, &o->alpha);
+        rc = vmf__json_get_f64(jo, "alpha", VMF__JSON_OPTIONAL, w, &so->alpha);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "t0", VMF__JSON_OPTIONAL, w, &o->t0);
+        rc = vmf__json_get_f64(jo, "t0", VMF__JSON_OPTIONAL, w, &so->t0);
     if (rc == VMF_OK)
-        rc = vmf__json_get_f64(jo, "eta_floor", VMF__JSON_OPTIONAL, w, &o->eta_floor);
+        rc = vmf__json_get_f64(jo, "eta_floor", VMF__JSON_OPTIONAL, w, &so->eta_floor);
     if (rc == VMF_OK)
-        rc = vmf__json_get_size(jo, "minibatch", VMF__JSON_OPTIONAL, w, &o->minibatch);
+        rc = vmf__json_get_size(jo, "minibatch", VMF__JSON_OPTIONAL, w, &so->minibatch);
     if (rc == VMF_OK)
         rc = vmf__json_get_size(jo, "rows_per_component", VMF__JSON_OPTIONAL, w,
                                 &o->rows_per_component);
     if (rc == VMF_OK)
-        rc = vmf__json_get_hex64(jo, "seed", VMF__JSON_OPTIONAL, w, &o->seed);
+        rc = vmf__json_get_hex64(jo, "seed", VMF__JSON_OPTIONAL, w, &so->seed);
     if (rc != VMF_OK)
         return rc;
     const json_t *v = json_object_get(jo, "pooled_kappa");
@@ -577,15 +566,15 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
     if (k) {
         v = json_object_get(k, "estimator");
         if (v && (!json_is_string(v) ||
-                  vmf_kappa_estimator_parse(json_string_value(v), &o->kappa.estimator) != VMF_OK))
+                  vmf_kappa_estimator_parse(json_string_value(v), &so->kappa.estimator) != VMF_OK))
             return vmf__error(VMF_EFORMAT, "%s: unknown kappa estimator", w);
-        rc = vmf__json_get_f64(k, "prior_count", VMF__JSON_OPTIONAL, w, &o->kappa.prior_count);
+        rc = vmf__json_get_f64(k, "prior_count", VMF__JSON_OPTIONAL, w, &so->kappa.prior_count);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "prior_rbar", VMF__JSON_OPTIONAL, w, &o->kappa.prior_rbar);
+            rc = vmf__json_get_f64(k, "prior_rbar", VMF__JSON_OPTIONAL, w, &so->kappa.prior_rbar);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "kappa_min", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_min);
+            rc = vmf__json_get_f64(k, "kappa_min", VMF__JSON_OPTIONAL, w, &so->kappa.kappa_min);
         if (rc == VMF_OK)
-            rc = vmf__json_get_f64(k, "kappa_max", VMF__JSON_OPTIONAL, w, &o->kappa.kappa_max);
+            rc = vmf__json_get_f64(k, "kappa_max", VMF__JSON_OPTIONAL, w, &so->kappa.kappa_max);
         if (rc != VMF_OK)
             return rc;
     }
@@ -664,7 +653,7 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
             return rc;
         }
         cl->sw->rows = cl->rows;
-        cl->sw->steps = (cl->rows + c->o.minibatch - 1) / c->o.minibatch;
+        cl->sw->steps = (cl->rows + c->o.stepwise.minibatch - 1) / c->o.stepwise.minibatch;
     }
     if (rc == VMF_OK)
         rc = cl->sw->d == c->d ? check_class(c, cl, where)
@@ -768,18 +757,14 @@ static int json_head(vmf_classifier *c, const json_t *jc)
 int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
 {
     const char *fn = "classifier JSON";
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: out is NULL");
-    *out = NULL;
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_classifier_from_json: json is NULL");
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return vmf__error(VMF_EFORMAT, "%s: line %d column %d: %s", fn, err.line, err.column,
-                          err.text);
+    if (out)
+        *out = NULL;
+    void *parsed;
+    int rc = vmf__json_parse_args("vmf_classifier_from_json", out != NULL, json, len, fn, &parsed);
+    if (rc != VMF_OK)
+        return rc;
+    json_t *root = parsed;
     vmf_classifier *c = NULL;
-    int rc = VMF_OK;
     const json_t *v = json_object_get(root, "format");
     if (!json_is_object(root) || !json_is_string(v) ||
         strcmp(json_string_value(v), "vmfmm-model") != 0) {

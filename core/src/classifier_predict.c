@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "mixture_internal.h"
 #include "stepwise_internal.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -24,23 +25,13 @@
 
 /* ---- prediction ---- */
 
-static int check_predict(const vmf_classifier *c, const float *x, size_t n, size_t d,
-                         const char *fn)
+/* A classifier to predict with; the rows are checked by topk.c's rules. */
+static int check_model(const vmf_classifier *c, const char *fn)
 {
     if (!c)
         return vmf__error(VMF_EINVAL, "%s: classifier is NULL", fn);
     if (c->n_classes == 0)
         return vmf__error(VMF_EINVAL, "%s: the classifier has not learned any class yet", fn);
-    if (n == 0)
-        return VMF_OK;
-    if (d != c->d)
-        return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the classifier has %zu", fn, d,
-                          c->d);
-    if (!x)
-        return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
-    int rc = vmf_rows_check(x, n, d);
-    if (rc != VMF_OK)
-        return vmf__error_wrap(rc, fn, NULL);
     return VMF_OK;
 }
 
@@ -83,10 +74,10 @@ static double class_lse(const vmf_classifier *c, const float *dr, size_t q, doub
  * k-th largest lower bound cannot be in the top k, and one more than
  * SKIP_LOG below the best lower bound does not move the normalizer; those
  * get -inf. The values of the classes that are evaluated are exactly those
- * of the full computation. `kbuf` holds k doubles.
+ * of the full computation. `kbuf` holds k indices.
  */
 static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows, float *dots,
-                            double *out, size_t k, double *kbuf, double *novelty)
+                            double *out, size_t k, int32_t *kbuf, double *novelty)
 {
     size_t T = c->n_comp, nc = c->n_classes, kmax = 1;
     for (size_t q = 0; q < nc; q++)
@@ -99,7 +90,6 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
         double *o = out + i * nc;
         double best = -INFINITY;
         float near = -2.0f;
-        size_t have = 0;
         for (size_t q = 0; q < nc; q++) {
             double cm = -INFINITY;
             for (size_t j = c->off[q]; j < c->off[q + 1]; j++) {
@@ -109,17 +99,10 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
             }
             o[q] = cm;
             best = cm > best ? cm : best;
-            if (!prune || (have == k && !(cm > kbuf[k - 1])))
-                continue;
-            /* The k largest lower bounds, in decreasing order. */
-            size_t at = have < k ? have++ : k - 1;
-            while (at > 0 && cm > kbuf[at - 1]) {
-                kbuf[at] = kbuf[at - 1];
-                at--;
-            }
-            kbuf[at] = cm;
         }
-        double kth = prune ? kbuf[k - 1] : -INFINITY, mx = -INFINITY;
+        /* The k-th largest lower bound. */
+        double kth = prune ? o[kbuf[vmf__topk_scores(o, nc, k, kbuf) - 1]] : -INFINITY;
+        double mx = -INFINITY;
         for (size_t q = 0; q < nc; q++) {
             if (o[q] == -INFINITY)
                 continue;
@@ -228,8 +211,9 @@ static void block_head(const vmf_classifier *c, const float *x, size_t rows, flo
     }
 }
 
-static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, size_t k,
-                          int32_t *classes, double *proba, double *log_proba, double *novelty)
+static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,
+                          size_t k, int32_t *classes, double *proba, double *log_proba,
+                          double *novelty)
 {
     size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
     int head = c->use_head && c->head.w != NULL && c->head.n == nc;
@@ -237,16 +221,16 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
     float *hdots = head ? vmf__malloc_array(b * nc, sizeof *hdots) : NULL;
     if (head && !hdots) {
         vmf__free(dots);
-        return vmf__error(VMF_ENOMEM, "classifier predict: out of memory for %zu x %zu", b, nc);
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, nc);
     }
     double *lp = log_proba ? NULL : vmf__malloc_array(b * nc, sizeof *lp);
-    double *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
+    int32_t *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
     if (!dots || (!log_proba && !lp) || !kbuf) {
         vmf__free(dots);
         vmf__free(hdots);
         vmf__free(lp);
         vmf__free(kbuf);
-        return vmf__error(VMF_ENOMEM, "classifier predict: out of memory for %zu x %zu", b, T);
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
     }
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
@@ -262,27 +246,9 @@ static int predict_blocks(const vmf_classifier *c, const float *x, size_t n, siz
             const double *r = o + i * nc;
             int32_t *ci = classes + (i0 + i) * k;
             double *pi = proba ? proba + (i0 + i) * k : NULL;
-            size_t have = 0;
-            /* Insertion into the running top-k; ties keep the lower class index first. */
-            for (size_t q = 0; q < nc; q++) {
-                if (have == k && !(r[q] > r[ci[k - 1]]))
-                    continue;
-                size_t at = have < k ? have++ : k - 1;
-                while (at > 0 && r[q] > r[ci[at - 1]]) {
-                    ci[at] = ci[at - 1];
-                    at--;
-                }
-                ci[at] = (int32_t)q;
-            }
-            for (size_t j = 0; j < k; j++) {
-                if (j >= have) {
-                    ci[j] = -1;
-                    if (pi)
-                        pi[j] = 0.0;
-                } else if (pi) {
-                    pi[j] = exp(r[ci[j]]);
-                }
-            }
+            size_t have = vmf__topk_scores(r, nc, k, ci); /* ties: lower class index first */
+            for (size_t j = 0; pi && j < k; j++)
+                pi[j] = j < have ? exp(r[ci[j]]) : 0.0;
         }
     }
     vmf__free(dots);
@@ -302,41 +268,37 @@ int vmf_classifier_predict_topk_novelty(const vmf_classifier *c, const float *x,
                                         size_t k, int32_t *classes, double *proba, double *novelty)
 {
     const char *fn = "vmf_classifier_predict_topk";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__topk_check(fn, c->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "%s: k must be >= 1", fn);
-    if (n == 0)
-        return VMF_OK;
-    if (!classes)
-        return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
-    return predict_blocks(c, x, n, k, classes, proba, NULL, novelty);
+    return predict_blocks(fn, c, x, n, k, classes, proba, NULL, novelty);
 }
 
 int vmf_classifier_predict_log_proba(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                      double *out)
 {
     const char *fn = "vmf_classifier_predict_log_proba";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__predict_check_rows(fn, c->d, x, n, d);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (n == 0)
-        return VMF_OK;
     if (!out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
-    return predict_blocks(c, x, n, 0, NULL, NULL, out, NULL);
+    return predict_blocks(fn, c, x, n, 0, NULL, NULL, out, NULL);
 }
 
 int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, size_t d,
                            double *novelty)
 {
     const char *fn = "vmf_classifier_novelty";
-    int rc = check_predict(c, x, n, d, fn);
-    if (rc != VMF_OK)
+    int rc = check_model(c, fn);
+    if (rc == VMF_OK)
+        rc = vmf__predict_check_rows(fn, c->d, x, n, d);
+    if (rc != VMF_OK || n == 0)
         return rc;
-    if (n == 0)
-        return VMF_OK;
     if (!novelty)
         return vmf__error(VMF_EINVAL, "%s: novelty is NULL", fn);
     size_t T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;

@@ -120,7 +120,7 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
     if (c->o.pooled_kappa && nc > 0 && kappa >= 0.0) {
         kpool = kappa;
     } else if (c->o.pooled_kappa && nc > 0) {
-        int rc = vmf_kappa_estimate(&c->o.kappa, d, mass, res, &kpool);
+        int rc = vmf_kappa_estimate(&c->o.stepwise.kappa, d, mass, res, &kpool);
         if (rc != VMF_OK)
             return rc;
     }

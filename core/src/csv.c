@@ -458,8 +458,9 @@ static void string_array(vmf_array *a, char **vals, size_t n)
 int vmf_csv_read_columns(const char *path, const vmf_csv_opts *o, vmf_array *x, vmf_array *ids,
                          vmf_array *labels)
 {
-    if (!x || !o)
-        return vmf__error(VMF_EINVAL, "vmf_csv_read_columns: options and x are required");
+    if (!x)
+        return vmf__error(VMF_EINVAL, "vmf_csv_read_columns: x is NULL");
+    VMF__OPTS_OR_DEFAULTS(vmf_csv_opts, o);
     memset(x, 0, sizeof *x);
     if (ids)
         memset(ids, 0, sizeof *ids);

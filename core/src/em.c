@@ -48,7 +48,6 @@
 #include "mixture_internal.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,14 +80,6 @@ void vmf_em_report_free(vmf_em_report *r)
         return;
     vmf__free(r->trace);
     memset(r, 0, sizeof *r);
-}
-
-/* Re-reports the last error with a prefix (vmf__error must not read the buffer it writes). */
-static int prefixed(int rc, const char *prefix)
-{
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s", vmf_last_error());
-    return vmf__error(rc, "%s: %s", prefix, msg);
 }
 
 static int check_opts(const vmf_em_opts *o, const float *x, size_t n, size_t d)
@@ -138,11 +129,11 @@ static int check_opts(const vmf_em_opts *o, const float *x, size_t n, size_t d)
             return vmf__error(VMF_EINVAL, "vmf_mixture_fit: init = given but init_means is NULL");
         int rc = vmf_rows_check(o->init_means, k, d);
         if (rc != VMF_OK)
-            return prefixed(rc, "vmf_mixture_fit: init_means");
+            return vmf__error_wrap(rc, "vmf_mixture_fit", "init_means");
     }
     int rc = vmf_rows_check(x, n, d);
     if (rc != VMF_OK)
-        return prefixed(rc, "vmf_mixture_fit: x");
+        return vmf__error_wrap(rc, "vmf_mixture_fit", "x");
     return VMF_OK;
 }
 
@@ -387,8 +378,7 @@ int vmf_mixture_fit(const vmf_em_opts *o, const float *x, size_t n, size_t d, vm
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_mixture_fit: out is NULL");
     *out = NULL;
-    if (!o)
-        return vmf__error(VMF_EINVAL, "vmf_mixture_fit: options are NULL");
+    VMF__OPTS_OR_DEFAULTS(vmf_em_opts, o);
     int rc = check_opts(o, x, n, d);
     if (rc != VMF_OK)
         return rc;

@@ -35,9 +35,12 @@
  * undefined); scikit-learn instead adds 10·eps to every mass.
  *
  * Determinism: each class draws from its own generator split, in class order,
- * from the seed; all sums run in a fixed order.
+ * from the seed; all sums run in a fixed order. Prediction ranks classes by
+ * their log joint with the shared selector of topk.h (ties to the lower
+ * class index, -1 beyond the known classes).
  */
 #include "internal.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -396,13 +399,17 @@ static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const siz
 static int check_opts(const vmf_gmm_opts *o)
 {
     if (o->k_max == 0 || o->k_max > 4096)
-        return vmf__error(VMF_EINVAL, "gmm: k_max = %zu is outside [1, 4096]", o->k_max);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: k_max = %zu is outside [1, 4096]",
+                          o->k_max);
     if (o->max_iter == 0)
-        return vmf__error(VMF_EINVAL, "gmm: max_iter must be at least 1");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: max_iter must be at least 1");
     if (!(o->tol >= 0.0) || !isfinite(o->tol))
-        return vmf__error(VMF_EINVAL, "gmm: tol = %g must be finite and >= 0", o->tol);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: tol = %g must be finite and >= 0",
+                          o->tol);
     if (!(o->reg_covar > 0.0) || !isfinite(o->reg_covar))
-        return vmf__error(VMF_EINVAL, "gmm: reg_covar = %g must be finite and > 0", o->reg_covar);
+        return vmf__error(VMF_EINVAL,
+                          "vmf_gmm_classifier_fit: reg_covar = %g must be finite and > 0",
+                          o->reg_covar);
     return VMF_OK;
 }
 
@@ -425,29 +432,25 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
                            const vmf_labels *y, vmf_gmm_classifier **out)
 {
     if (!out)
-        return vmf__error(VMF_EINVAL, "gmm fit: out is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: out is NULL");
     *out = NULL;
-    vmf_gmm_opts defaults;
-    if (!o) {
-        vmf_gmm_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_gmm_opts, o);
     int rc = check_opts(o);
     if (rc)
         return rc;
     if (!y)
-        return vmf__error(VMF_EINVAL, "gmm fit: labels are NULL");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: labels are NULL");
     if (n == 0)
-        return vmf__error(VMF_EINVAL, "gmm fit: no rows (n = 0)");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: no rows (n = 0)");
     if (d == 0)
-        return vmf__error(VMF_EINVAL, "gmm fit: dimension d = 0");
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: dimension d = 0");
     if (y->n != n)
-        return vmf__error(VMF_EINVAL, "gmm fit: %zu labels for %zu rows", y->n, n);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_fit: %zu labels for %zu rows", y->n, n);
     if ((rc = vmf_rows_check(x, n, d)) != VMF_OK)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_gmm_classifier_fit", NULL);
     size_t nd, n2d;
     if (vmf__mul_overflow(n, d, &nd) || vmf__mul_overflow(d, 2 * o->k_max * GMM_BLOCK, &n2d))
-        return vmf__error(VMF_ENOMEM, "gmm fit: %zu x %zu rows overflow", n, d);
+        return vmf__error(VMF_ENOMEM, "vmf_gmm_classifier_fit: %zu x %zu rows overflow", n, d);
 
     vmf_gmm_classifier *g = vmf__calloc(1, sizeof *g);
     int32_t *cls = NULL;
@@ -467,8 +470,10 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     cls = vmf__malloc_array(n, sizeof *cls);
     if (!cls)
         goto nomem;
-    if ((rc = vmf_label_table_intern(g->labels, y, cls)) != VMF_OK)
+    if ((rc = vmf_label_table_intern(g->labels, y, cls)) != VMF_OK) {
+        rc = vmf__error_wrap(rc, "vmf_gmm_classifier_fit", NULL);
         goto fail;
+    }
     C = vmf_label_table_size(g->labels);
     g->n_classes = C;
 
@@ -587,7 +592,8 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
     goto done;
 
 nomem:
-    rc = vmf__error(VMF_ENOMEM, "gmm fit: out of memory (%zu rows x %zu dims)", n, d);
+    rc =
+        vmf__error(VMF_ENOMEM, "vmf_gmm_classifier_fit: out of memory (%zu rows x %zu dims)", n, d);
 fail:
     vmf_gmm_classifier_free(g);
     g = NULL;
@@ -610,75 +616,14 @@ done:
 
 /* ---- prediction ---- */
 
-typedef struct scored {
-    double score;
-    int32_t cls;
-} scored;
-
-/* Higher score first; equal scores by lower class index, so ties are deterministic. */
-static int cmp_scored(const void *p, const void *q)
-{
-    const scored *a = p, *b = q;
-    if (a->score != b->score)
-        return a->score < b->score ? 1 : -1;
-    return (a->cls > b->cls) - (a->cls < b->cls);
-}
-
-/*
- * The m = min(k, C) best classes by score [C] into top [m], best first, ties
- * to the lower index. Insertion into a sorted prefix for small k (O(C k) at
- * worst, O(C) typically), a full sort of pairs [C] otherwise.
- */
-static size_t select_topk(const double *score, size_t C, size_t k, scored *pairs, int32_t *top)
-{
-    size_t m = k < C ? k : C;
-    if (m > 16) {
-        for (size_t c = 0; c < C; c++) {
-            pairs[c].score = score[c];
-            pairs[c].cls = (int32_t)c;
-        }
-        qsort(pairs, C, sizeof *pairs, cmp_scored);
-        for (size_t j = 0; j < m; j++)
-            top[j] = pairs[j].cls;
-        return m;
-    }
-    size_t len = 0;
-    for (size_t c = 0; c < C; c++) {
-        double v = score[c];
-        /* Strictly better than the current last; equal scores keep the earlier class. */
-        if (len == m && !(v > score[top[m - 1]]))
-            continue;
-        size_t pos = len < m ? len : m - 1;
-        while (pos > 0 && v > score[top[pos - 1]]) {
-            top[pos] = top[pos - 1];
-            pos--;
-        }
-        top[pos] = (int32_t)c;
-        if (len < m)
-            len++;
-    }
-    return m;
-}
-
 int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x, size_t n, size_t d,
                                     size_t k, int32_t *classes, double *proba)
 {
+    const char *fn = "vmf_gmm_classifier_predict_topk";
     if (!g)
-        return vmf__error(VMF_EINVAL, "gmm predict: model is NULL");
-    if (d != g->d)
-        return vmf__error(VMF_EINVAL, "gmm predict: rows have dimension %zu, the model %zu", d,
-                          g->d);
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "gmm predict: k must be at least 1");
-    if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "gmm predict: classes is NULL");
-    size_t nk;
-    if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "gmm predict: n x k overflows");
-    if (n == 0)
-        return VMF_OK;
-    int rc = vmf_rows_check(x, n, d);
-    if (rc)
+        return vmf__error(VMF_EINVAL, "%s: model is NULL", fn);
+    int rc = vmf__topk_check(fn, g->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
         return rc;
 
     size_t C = g->n_classes, K = g->n_comp, kc_max = 0;
@@ -692,11 +637,8 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
     float *gb = vmf__malloc_array(B, K * sizeof *gb);
     double *lj = vmf__malloc_array(C, sizeof *lj);
     double *lp = vmf__malloc_array(kc_max, sizeof *lp);
-    int32_t *top = vmf__malloc_array(k < C ? k : C, sizeof *top);
-    scored *pairs = vmf__malloc_array(C, sizeof *pairs);
-    if (!z || !gb || !lj || !lp || !top || !pairs) {
-        rc = vmf__error(VMF_ENOMEM, "gmm predict: out of memory (%zu classes, %zu components)", C,
-                        K);
+    if (!z || !gb || !lj || !lp) {
+        rc = vmf__error(VMF_ENOMEM, "%s: out of memory (%zu classes, %zu components)", fn, C, K);
         goto done;
     }
     for (size_t b = 0; b < n; b += B) {
@@ -712,14 +654,11 @@ int vmf_gmm_classifier_predict_topk(const vmf_gmm_classifier *g, const float *x,
                 lj[c] = g->log_prior[c] + vmf__logsumexp(lp, kc);
             }
             double norm = vmf__logsumexp(lj, C);
-            size_t m = select_topk(lj, C, k, pairs, top);
             int32_t *out_c = classes + (b + i) * k;
+            size_t m = vmf__topk_scores(lj, C, k, out_c);
             double *out_p = proba ? proba + (b + i) * k : NULL;
-            for (size_t j = 0; j < k; j++) {
-                out_c[j] = j < m ? top[j] : -1;
-                if (out_p)
-                    out_p[j] = j < m ? exp(lj[top[j]] - norm) : 0.0;
-            }
+            for (size_t j = 0; out_p && j < k; j++)
+                out_p[j] = j < m ? exp(lj[out_c[j]] - norm) : 0.0;
         }
     }
     rc = VMF_OK;
@@ -728,8 +667,6 @@ done:
     vmf__free(gb);
     vmf__free(lj);
     vmf__free(lp);
-    vmf__free(top);
-    vmf__free(pairs);
     return rc;
 }
 
@@ -779,7 +716,7 @@ int vmf_gmm_classifier_class_fit_info(const vmf_gmm_classifier *g, size_t i, siz
                                       int *converged, double *loglik)
 {
     if (!g || i >= g->n_classes)
-        return vmf__error(VMF_EINVAL, "gmm: no class %zu", i);
+        return vmf__error(VMF_EINVAL, "vmf_gmm_classifier_class_fit_info: no class %zu", i);
     if (n_iter)
         *n_iter = g->n_iter[i];
     if (converged)

@@ -38,6 +38,21 @@ int vmf__fail(int rc, const char *what, const char *fmt, ...) __attribute__((for
  */
 int vmf__error_wrap(int rc, const char *a, const char *b);
 
+/* ---- options ---- */
+
+/*
+ * The options rule of vmfmm.h, written once: VMF__OPTS_OR_DEFAULTS(T, o);
+ * at the top of a public function taking `const T *o` points a NULL o at
+ * T's defaults (filled by T##_init), which live until the function returns.
+ */
+#define VMF__OPTS_OR_DEFAULTS(T, o)                                                                \
+    T o##_defaults_;                                                                               \
+    if (!(o)) {                                                                                    \
+        T##_init(&o##_defaults_);                                                                  \
+        (o) = &o##_defaults_;                                                                      \
+    }                                                                                              \
+    (void)0
+
 /* ---- allocation (alloc.c): every core allocation goes through these ---- */
 
 void *vmf__malloc(size_t size);
@@ -84,6 +99,33 @@ double vmf__now(void);
  * obj. `what` names the caller in the error message.
  */
 int vmf__json_dump(void *obj, char **json, const char *what);
+
+/*
+ * The argument checks every state format's public JSON functions share, so
+ * they word them alike. vmf__json_out_args (a to_json function `fn`): json
+ * must not be NULL (then *json = NULL), nor obj (named obj_name).
+ * vmf__json_parse_args (a from_json function; the caller clears its *out
+ * first): have_out and json must be set, and the len bytes at json must
+ * parse (duplicate keys refused) into *root (a json_t *, which the caller
+ * releases), else VMF_EFORMAT naming `what`, the line and the column.
+ */
+int vmf__json_out_args(const char *fn, char **json, const void *obj, const char *obj_name);
+int vmf__json_parse_args(const char *fn, int have_out, const char *json, size_t len,
+                         const char *what, void **root);
+
+/*
+ * Sets the members of the kappa options object both state formats carry
+ * ("estimator", "prior_count", "prior_rbar", "kappa_min", "kappa_max", in
+ * that order) on the JSON object kap. Returns 0, nonzero when memory ran out.
+ */
+int vmf__json_set_kappa_opts(void *kap, const vmf_kappa_opts *k);
+
+/*
+ * Sets a generator's state on the JSON object obj: "state" (its four words
+ * as hex strings), "spare_normal" and "has_spare". Returns 0, nonzero when
+ * memory ran out.
+ */
+int vmf__json_set_rng(void *obj, const vmf_rng *r);
 
 /* uint64 as "0x%016llx" JSON strings and back (jansson integers are signed). */
 void *vmf__json_u64(uint64_t v);

@@ -31,6 +31,56 @@ int vmf__json_dump(void *obj, char **json, const char *what)
     return VMF_OK;
 }
 
+int vmf__json_out_args(const char *fn, char **json, const void *obj, const char *obj_name)
+{
+    if (!json)
+        return vmf__error(VMF_EINVAL, "%s: json is NULL", fn);
+    *json = NULL;
+    if (!obj)
+        return vmf__error(VMF_EINVAL, "%s: %s is NULL", fn, obj_name);
+    return VMF_OK;
+}
+
+int vmf__json_parse_args(const char *fn, int have_out, const char *json, size_t len,
+                         const char *what, void **root)
+{
+    *root = NULL;
+    if (!have_out)
+        return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
+    if (!json)
+        return vmf__error(VMF_EINVAL, "%s: json is NULL", fn);
+    json_error_t err;
+    json_t *r = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!r)
+        return vmf__error(VMF_EFORMAT, "%s: line %d column %d: %s", what, err.line, err.column,
+                          err.text);
+    *root = r;
+    return VMF_OK;
+}
+
+int vmf__json_set_kappa_opts(void *kap, const vmf_kappa_opts *k)
+{
+    int bad =
+        json_object_set_new(kap, "estimator", json_string(vmf_kappa_estimator_name(k->estimator)));
+    bad |= json_object_set_new(kap, "prior_count", json_real(k->prior_count));
+    bad |= json_object_set_new(kap, "prior_rbar", json_real(k->prior_rbar));
+    bad |= json_object_set_new(kap, "kappa_min", json_real(k->kappa_min));
+    bad |= json_object_set_new(kap, "kappa_max", json_real(k->kappa_max));
+    return bad;
+}
+
+int vmf__json_set_rng(void *obj, const vmf_rng *r)
+{
+    json_t *st = json_array();
+    int bad = !st;
+    for (int i = 0; i < 4 && !bad; i++)
+        bad |= json_array_append_new(st, vmf__json_u64(r->s[i]));
+    bad |= json_object_set_new(obj, "state", st);
+    bad |= json_object_set_new(obj, "spare_normal", json_real(r->spare_normal));
+    bad |= json_object_set_new(obj, "has_spare", json_boolean(r->has_spare));
+    return bad;
+}
+
 void *vmf__json_u64(uint64_t v)
 {
     char t[24];

@@ -221,8 +221,9 @@ double vmf_kappa_from_rbar(vmf_kappa_estimator est, size_t d, double rbar)
 int vmf_kappa_estimate(const vmf_kappa_opts *o, size_t d, double n, double resultant_norm,
                        double *kappa)
 {
-    if (!o || !kappa)
-        return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: NULL options or output");
+    VMF__OPTS_OR_DEFAULTS(vmf_kappa_opts, o);
+    if (!kappa)
+        return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: kappa is NULL");
     if (!estimator_valid(o->estimator))
         return vmf__error(VMF_EINVAL, "vmf_kappa_estimate: unknown estimator %d",
                           (int)o->estimator);

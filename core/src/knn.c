@@ -28,9 +28,11 @@
  *
  * Ties are broken deterministically: among equally similar stored rows the
  * earlier stored row wins; among classes with equal votes the one with the
- * more similar nearest row, then the lower class index.
+ * more similar nearest row, then the lower class index (the selector of
+ * topk.h, shared with the other classifiers).
  */
 #include "internal.h"
+#include "topk.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -66,23 +68,20 @@ void vmf_knn_opts_init(vmf_knn_opts *o)
 int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier **out)
 {
     if (!out)
-        return vmf__error(VMF_EINVAL, "knn new: out is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: out is NULL");
     *out = NULL;
-    vmf_knn_opts defaults;
-    if (!o) {
-        vmf_knn_opts_init(&defaults);
-        o = &defaults;
-    }
+    VMF__OPTS_OR_DEFAULTS(vmf_knn_opts, o);
     if (o->k == 0 || o->k > KNN_MAX_K)
-        return vmf__error(VMF_EINVAL, "knn new: k = %zu is outside [1, %d]", o->k, KNN_MAX_K);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: k = %zu is outside [1, %d]", o->k,
+                          KNN_MAX_K);
     if (d == 0)
-        return vmf__error(VMF_EINVAL, "knn new: dimension d = 0");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: dimension d = 0");
     size_t probe;
     if (vmf__mul_overflow(d, KNN_STORE_ROWS * sizeof(float), &probe))
-        return vmf__error(VMF_EINVAL, "knn new: dimension %zu is too large", d);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_new: dimension %zu is too large", d);
     vmf_knn_classifier *m = vmf__calloc(1, sizeof *m);
     if (!m)
-        return vmf__error(VMF_ENOMEM, "knn new: out of memory");
+        return vmf__error(VMF_ENOMEM, "vmf_knn_classifier_new: out of memory");
     int rc = vmf_label_table_new(&m->labels);
     if (rc) {
         vmf__free(m);
@@ -138,18 +137,19 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
                            const vmf_labels *y)
 {
     if (!m)
-        return vmf__error(VMF_EINVAL, "knn add: model is NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: model is NULL");
     if (n == 0)
-        return vmf__error(VMF_EINVAL, "knn add: no rows (n = 0)");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: no rows (n = 0)");
     if (d != m->d)
-        return vmf__error(VMF_EINVAL, "knn add: rows have dimension %zu, the model %zu", d, m->d);
+        return vmf__error(
+            VMF_EINVAL, "vmf_knn_classifier_add: rows have dimension %zu, the model %zu", d, m->d);
     if (!y)
-        return vmf__error(VMF_EINVAL, "knn add: labels are NULL");
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: labels are NULL");
     if (y->n != n)
-        return vmf__error(VMF_EINVAL, "knn add: %zu labels for %zu rows", y->n, n);
+        return vmf__error(VMF_EINVAL, "vmf_knn_classifier_add: %zu labels for %zu rows", y->n, n);
     int rc = vmf_rows_check(x, n, d);
     if (rc)
-        return rc;
+        return vmf__error_wrap(rc, "vmf_knn_classifier_add", NULL);
     size_t R = m->o.reservoir_per_class;
     vmf_label_table *nt = NULL;
     int32_t *idx = NULL;
@@ -159,8 +159,10 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
     idx = vmf__malloc_array(n, sizeof *idx);
     if (!idx)
         goto nomem;
-    if ((rc = vmf_label_table_intern(nt, y, idx)) != VMF_OK)
+    if ((rc = vmf_label_table_intern(nt, y, idx)) != VMF_OK) {
+        rc = vmf__error_wrap(rc, "vmf_knn_classifier_add", NULL);
         goto fail;
+    }
     size_t C = vmf_label_table_size(nt);
 
     /* Rows this batch appends: all of them, or what fits into each class's reservoir. */
@@ -228,7 +230,7 @@ int vmf_knn_classifier_add(vmf_knn_classifier *m, const float *x, size_t n, size
     return VMF_OK;
 
 nomem:
-    rc = vmf__error(VMF_ENOMEM, "knn add: out of memory for %zu more rows", n);
+    rc = vmf__error(VMF_ENOMEM, "vmf_knn_classifier_add: out of memory for %zu more rows", n);
 fail:
     vmf_label_table_free(nt);
     vmf__free(idx);
@@ -284,48 +286,33 @@ static void sift_up(neighbour *h, size_t i)
 typedef struct class_score {
     double vote;
     float best;
-    int32_t cls;
 } class_score;
 
-/* Ranks classes: more vote first, then the more similar nearest row, then the lower index. */
-static int cmp_class_score(const void *p, const void *q)
+/*
+ * Class a ranks before class b (scores [C]): more vote, then the more
+ * similar nearest row; the selector of topk.h breaks the remaining ties
+ * by the lower index.
+ */
+static int class_before(const void *ctx, size_t a, size_t b)
 {
-    const class_score *a = p, *b = q;
-    if (a->vote != b->vote)
-        return a->vote < b->vote ? 1 : -1;
-    if (a->best != b->best)
-        return a->best < b->best ? 1 : -1;
-    return (a->cls > b->cls) - (a->cls < b->cls);
-}
-
-static int class_better(const class_score *a, const class_score *b)
-{
-    return cmp_class_score(a, b) < 0;
+    const class_score *sa = (const class_score *)ctx + a, *sb = (const class_score *)ctx + b;
+    if (sa->vote != sb->vote)
+        return sa->vote > sb->vote;
+    return sa->best > sb->best;
 }
 
 int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x, size_t n, size_t d,
                                     size_t k, int32_t *classes, double *proba)
 {
+    const char *fn = "vmf_knn_classifier_predict_topk";
     if (!m)
-        return vmf__error(VMF_EINVAL, "knn predict: model is NULL");
-    if (d != m->d)
-        return vmf__error(VMF_EINVAL, "knn predict: rows have dimension %zu, the model %zu", d,
-                          m->d);
-    if (k == 0)
-        return vmf__error(VMF_EINVAL, "knn predict: k must be at least 1");
-    if (!classes && n > 0)
-        return vmf__error(VMF_EINVAL, "knn predict: classes is NULL");
-    size_t nk;
-    if (vmf__mul_overflow(n, k, &nk))
-        return vmf__error(VMF_EINVAL, "knn predict: n x k overflows");
-    if (n == 0)
-        return VMF_OK;
-    int rc = vmf_rows_check(x, n, d);
-    if (rc)
+        return vmf__error(VMF_EINVAL, "%s: model is NULL", fn);
+    int rc = vmf__topk_check(fn, m->d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
         return rc;
     size_t C = vmf_label_table_size(m->labels);
     if (m->n == 0) { /* nothing stored: no class to name */
-        for (size_t t = 0; t < nk; t++) {
+        for (size_t t = 0; t < n * k; t++) {
             classes[t] = -1;
             if (proba)
                 proba[t] = 0.0;
@@ -333,7 +320,6 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
         return VMF_OK;
     }
     size_t kk = m->o.k < m->n ? m->o.k : m->n;
-    size_t m_out = k < C ? k : C;
     /* Fewer query rows per block when the per-class maxima would dominate memory. */
     size_t qb = KNN_QUERY_ROWS;
     while (qb > 8 && qb * C > ((size_t)1 << 22))
@@ -343,10 +329,11 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
     neighbour *heap = vmf__malloc_array(qb * kk, sizeof *heap);
     float *best = vmf__malloc_array(qb * C, sizeof *best);
     class_score *score = vmf__malloc_array(C, sizeof *score);
-    class_score *top = vmf__malloc_array(m_out, sizeof *top);
-    if (!sim || !heap || !best || !score || !top) {
-        rc = vmf__error(VMF_ENOMEM, "knn predict: out of memory (%zu stored rows, %zu classes)",
-                        m->n, C);
+    if (!sim || !heap || !best || !score) {
+        rc = vmf__error(
+            VMF_ENOMEM,
+            "vmf_knn_classifier_predict_topk: out of memory (%zu stored rows, %zu classes)", m->n,
+            C);
         goto done;
     }
     for (size_t q0 = 0; q0 < n; q0 += qb) {
@@ -389,7 +376,6 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
             for (size_t c = 0; c < C; c++) {
                 score[c].vote = 0.0;
                 score[c].best = bi[c];
-                score[c].cls = (int32_t)c;
             }
             /* The heap's layout, hence the order of this sum, is fixed by the input. */
             double total = 0.0;
@@ -398,31 +384,11 @@ int vmf_knn_classifier_predict_topk(const vmf_knn_classifier *m, const float *x,
                 score[m->cls[h[j].row]].vote += wgt;
                 total += wgt;
             }
-            if (m_out > 16) {
-                qsort(score, C, sizeof *score, cmp_class_score);
-                memcpy(top, score, m_out * sizeof *top);
-            } else { /* insertion into a sorted prefix: O(C) for the usual small k */
-                size_t len = 0;
-                for (size_t c = 0; c < C; c++) {
-                    if (len == m_out && !class_better(&score[c], &top[m_out - 1]))
-                        continue;
-                    size_t pos = len < m_out ? len : m_out - 1;
-                    while (pos > 0 && class_better(&score[c], &top[pos - 1])) {
-                        top[pos] = top[pos - 1];
-                        pos--;
-                    }
-                    top[pos] = score[c];
-                    if (len < m_out)
-                        len++;
-                }
-            }
             int32_t *oc = classes + (q0 + i) * k;
+            size_t m_out = vmf__topk(C, k, class_before, score, oc);
             double *op = proba ? proba + (q0 + i) * k : NULL;
-            for (size_t j = 0; j < k; j++) {
-                oc[j] = j < m_out ? top[j].cls : -1;
-                if (op)
-                    op[j] = j < m_out && total > 0.0 ? top[j].vote / total : 0.0;
-            }
+            for (size_t j = 0; op && j < k; j++)
+                op[j] = j < m_out && total > 0.0 ? score[oc[j]].vote / total : 0.0;
         }
     }
     rc = VMF_OK;
@@ -431,7 +397,6 @@ done:
     vmf__free(heap);
     vmf__free(best);
     vmf__free(score);
-    vmf__free(top);
     return rc;
 }
 

@@ -70,6 +70,19 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
 double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment mode, vmf_rng *rng,
                                float *dots, double *lsc, double *row_loglik);
 
+/* Rows per E-step block: block_rows (VMF__BLOCK_ROWS when 0), at most n, at least 1. */
+size_t vmf__estep_block_rows(size_t n, size_t block_rows);
+
+/*
+ * Adds a block's soft sufficient statistics: s0 [k] += the column sums of
+ * the responsibilities r [rows][k] (in row order), and, when s1 is not NULL,
+ * s1 [k][d] += rᵀ · xb [rows][d], one SGEMM into the float scratch
+ * s1b [k][d] widened to double. The batch E-step and the bounded one
+ * (bounds.c) share it, so both accumulate in the same order.
+ */
+void vmf__mixture_accum_soft(const float *r, const float *xb, size_t rows, size_t k, size_t d,
+                             float *s1b, double *s0, double *s1);
+
 /*
  * One blocked E-step pass over x [n][d] (unit rows, unchecked) with
  * assignment `mode` (rng used only for VMF_ASSIGN_STOCHASTIC, may be NULL

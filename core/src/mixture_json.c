@@ -48,13 +48,11 @@ int vmf__mixture_to_json_obj(const vmf_mixture *m, void **obj)
 
 int vmf_mixture_to_json(const vmf_mixture *m, char **json)
 {
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_mixture_to_json: json is NULL");
-    *json = NULL;
-    if (!m)
-        return vmf__error(VMF_EINVAL, "vmf_mixture_to_json: mixture is NULL");
+    int rc = vmf__json_out_args("vmf_mixture_to_json", json, m, "mixture");
+    if (rc != VMF_OK)
+        return rc;
     void *obj;
-    int rc = vmf__mixture_to_json_obj(m, &obj);
+    rc = vmf__mixture_to_json_obj(m, &obj);
     if (rc != VMF_OK)
         return rc;
     rc = vmf__json_dump(obj, json, "model JSON");
@@ -148,17 +146,14 @@ done:
 
 int vmf_mixture_from_json(const char *json, size_t len, vmf_mixture **out)
 {
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_mixture_from_json: out is NULL");
-    *out = NULL;
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_mixture_from_json: json is NULL");
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return vmf__error(VMF_EFORMAT, "model JSON: line %d column %d: %s", err.line, err.column,
-                          err.text);
-    int rc = vmf__mixture_from_json_obj(root, "model JSON", out);
+    if (out)
+        *out = NULL;
+    void *root;
+    int rc =
+        vmf__json_parse_args("vmf_mixture_from_json", out != NULL, json, len, "model JSON", &root);
+    if (rc != VMF_OK)
+        return rc;
+    rc = vmf__mixture_from_json_obj(root, "model JSON", out);
     json_decref(root);
     return rc;
 }

@@ -185,16 +185,34 @@ double vmf__mixture_resp_block(const vmf_mixture *m, size_t rows, vmf_assignment
     return resp_block(m, rows, mode, rng, dots, lsc, row_loglik);
 }
 
+size_t vmf__estep_block_rows(size_t n, size_t block_rows)
+{
+    if (block_rows == 0)
+        block_rows = VMF__BLOCK_ROWS;
+    size_t b = n < block_rows ? n : block_rows;
+    return b ? b : 1;
+}
+
+void vmf__mixture_accum_soft(const float *r, const float *xb, size_t rows, size_t k, size_t d,
+                             float *s1b, double *s0, double *s1)
+{
+    for (size_t i = 0; i < rows; i++) {
+        const float *ri = r + i * k;
+        for (size_t c = 0; c < k; c++)
+            s0[c] += (double)ri[c];
+    }
+    if (s1) {
+        vmf__sgemm(1, 0, k, d, rows, 1.0f, r, k, xb, d, 0.0f, s1b, d);
+        for (size_t j = 0; j < k * d; j++)
+            s1[j] += (double)s1b[j];
+    }
+}
+
 int vmf__mixture_estep_stats(const vmf_mixture *m, const float *x, size_t n, size_t d,
                              vmf_assignment mode, vmf_rng *rng, size_t block_rows, double *s0,
                              double *s1, double *loglik_sum, double *row_loglik)
 {
-    size_t k = m->k;
-    if (block_rows == 0)
-        block_rows = VMF__BLOCK_ROWS;
-    size_t b = n < block_rows ? n : block_rows;
-    if (b == 0)
-        b = 1;
+    size_t k = m->k, b = vmf__estep_block_rows(n, block_rows);
     int soft = mode == VMF_ASSIGN_SOFT;
     size_t bk, kd;
     if (vmf__mul_overflow(b, k, &bk) != 0 || vmf__mul_overflow(k, d, &kd) != 0)
@@ -219,16 +237,7 @@ int vmf__mixture_estep_stats(const vmf_mixture *m, const float *x, size_t n, siz
         ll += vmf__mixture_resp_block(m, rows, mode, rng, dots, lsc,
                                       row_loglik ? row_loglik + i0 : NULL);
         if (soft) {
-            for (size_t i = 0; i < rows; i++) {
-                const float *r = dots + i * k;
-                for (size_t c = 0; c < k; c++)
-                    s0[c] += (double)r[c];
-            }
-            if (s1) {
-                vmf__sgemm(1, 0, k, d, rows, 1.0f, dots, k, xb, d, 0.0f, s1b, d);
-                for (size_t j = 0; j < k * d; j++)
-                    s1[j] += (double)s1b[j];
-            }
+            vmf__mixture_accum_soft(dots, xb, rows, k, d, s1b, s0, s1);
         } else {
             for (size_t i = 0; i < rows; i++) {
                 const float *r = dots + i * k;

@@ -44,8 +44,6 @@ void vmf_stepwise_opts_init(vmf_stepwise_opts *o)
 
 int vmf__stepwise_check_opts(const vmf_stepwise_opts *o, const char *fn)
 {
-    if (!o)
-        return vmf__error(VMF_EINVAL, "%s: options are NULL", fn);
     if (o->n_components < 1 || o->n_components > VMF__STEPWISE_MAX_COMPONENTS)
         return vmf__error(VMF_EINVAL, "%s: n_components = %zu outside [1, %zu]", fn,
                           o->n_components, VMF__STEPWISE_MAX_COMPONENTS);
@@ -86,6 +84,7 @@ int vmf_stepwise_new(const vmf_stepwise_opts *o, size_t d, vmf_stepwise **out)
 {
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_stepwise_new: out is NULL");
+    VMF__OPTS_OR_DEFAULTS(vmf_stepwise_opts, o);
     return vmf__stepwise_new_clock(o, d, VMF__CLOCK_STEPS, out);
 }
 
@@ -184,8 +183,7 @@ int vmf_stepwise_from_mixture(const vmf_stepwise_opts *o, const vmf_mixture *m, 
     if (!(isfinite(prior_rows) && prior_rows >= 0.0 && prior_rows <= 9007199254740992.0))
         return vmf__error(
             VMF_EINVAL, "vmf_stepwise_from_mixture: prior_rows = %g outside [0, 2^53]", prior_rows);
-    if (!o)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_from_mixture: options are NULL");
+    VMF__OPTS_OR_DEFAULTS(vmf_stepwise_opts, o);
     vmf_stepwise_opts oo = *o;
     oo.n_components = m->k; /* the mixture decides K */
     vmf_stepwise *s;

@@ -180,15 +180,12 @@ int vmf__stepwise_read(vmf__rbuf *b, const char *where, vmf_stepwise **out)
 
 int vmf_stepwise_save(const vmf_stepwise *s, void **buf, size_t *len)
 {
-    if (!buf || !len)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_save: buf or len is NULL");
-    *buf = NULL;
-    *len = 0;
-    if (!s)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_save: state is NULL");
+    int rc = vmf__blob_out_args("vmf_stepwise_save", buf, len, s, "state");
+    if (rc != VMF_OK)
+        return rc;
     vmf__wbuf b = {0};
     vmf__stepwise_write(&b, s);
-    int rc = vmf__blob_frame(STEPWISE_MAGIC, STEPWISE_VERSION, &b, buf, len);
+    rc = vmf__blob_frame(STEPWISE_MAGIC, STEPWISE_VERSION, &b, buf, len);
     vmf__free(b.p);
     return rc;
 }
@@ -230,9 +227,8 @@ int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj)
     *obj = NULL;
     const vmf_stepwise_opts *o = &s->o;
     size_t k = o->n_components, d = s->d;
-    json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object(),
-           *st = json_array();
-    int bad = !root || !opts || !kap || !rng || !st;
+    json_t *root = json_object(), *opts = json_object(), *kap = json_object(), *rng = json_object();
+    int bad = !root || !opts || !kap || !rng;
     bad |= json_object_set_new(root, "format", json_string("vmfmm-stepwise"));
     bad |= json_object_set_new(root, "version", json_integer(1));
     bad |= json_object_set_new(root, "dim", json_integer((json_int_t)d));
@@ -245,21 +241,12 @@ int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj)
     bad |= json_object_set_new(opts, "minibatch", json_integer((json_int_t)o->minibatch));
     bad |= json_object_set_new(opts, "tied_kappa", json_boolean(o->tied_kappa));
     bad |= json_object_set_new(opts, "seed", vmf__json_u64(o->seed));
-    bad |= json_object_set_new(kap, "estimator",
-                               json_string(vmf_kappa_estimator_name(o->kappa.estimator)));
-    bad |= json_object_set_new(kap, "prior_count", json_real(o->kappa.prior_count));
-    bad |= json_object_set_new(kap, "prior_rbar", json_real(o->kappa.prior_rbar));
-    bad |= json_object_set_new(kap, "kappa_min", json_real(o->kappa.kappa_min));
-    bad |= json_object_set_new(kap, "kappa_max", json_real(o->kappa.kappa_max));
+    bad |= !kap || vmf__json_set_kappa_opts(kap, &o->kappa);
     bad |= json_object_set(opts, "kappa", kap);
     bad |= json_object_set(root, "options", opts);
     bad |= json_object_set_new(root, "steps", vmf__json_u64(s->steps));
     bad |= json_object_set_new(root, "rows_seen", vmf__json_u64(s->rows));
-    for (int i = 0; i < 4 && !bad; i++)
-        bad |= json_array_append_new(st, vmf__json_u64(s->rng.s[i]));
-    bad |= json_object_set(rng, "state", st);
-    bad |= json_object_set_new(rng, "spare_normal", json_real(s->rng.spare_normal));
-    bad |= json_object_set_new(rng, "has_spare", json_boolean(s->rng.has_spare));
+    bad |= !rng || vmf__json_set_rng(rng, &s->rng);
     bad |= json_object_set(root, "rng", rng);
     if (!bad && s->m) {
         void *mj = NULL;
@@ -283,7 +270,6 @@ int vmf__stepwise_to_json_obj(const vmf_stepwise *s, void **obj)
     json_decref(opts);
     json_decref(kap);
     json_decref(rng);
-    json_decref(st);
     if (bad) {
         json_decref(root);
         return vmf__error(VMF_ENOMEM, "stepwise JSON: out of memory");
@@ -411,33 +397,26 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
 
 int vmf_stepwise_to_json(const vmf_stepwise *s, char **json)
 {
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_to_json: json is NULL");
-    *json = NULL;
-    if (!s)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_to_json: state is NULL");
-    void *obj;
-    int rc = vmf__stepwise_to_json_obj(s, &obj);
-    if (rc != VMF_OK)
-        return rc;
-    rc = vmf__json_dump(obj, json, "vmf_stepwise_to_json");
+    void *obj = NULL;
+    int rc = vmf__json_out_args("vmf_stepwise_to_json", json, s, "state");
+    if (rc == VMF_OK)
+        rc = vmf__stepwise_to_json_obj(s, &obj);
+    if (rc == VMF_OK)
+        rc = vmf__json_dump(obj, json, "vmf_stepwise_to_json");
     json_decref(obj);
     return rc;
 }
 
 int vmf_stepwise_from_json(const char *json, size_t len, vmf_stepwise **out)
 {
-    if (!out)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_from_json: out is NULL");
-    *out = NULL;
-    if (!json)
-        return vmf__error(VMF_EINVAL, "vmf_stepwise_from_json: json is NULL");
-    json_error_t err;
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
-    if (!root)
-        return vmf__error(VMF_EFORMAT, "stepwise JSON: line %d column %d: %s", err.line, err.column,
-                          err.text);
-    int rc = vmf__stepwise_from_json_obj(root, "stepwise JSON", out);
+    if (out)
+        *out = NULL;
+    void *root;
+    int rc = vmf__json_parse_args("vmf_stepwise_from_json", out != NULL, json, len, "stepwise JSON",
+                                  &root);
+    if (rc != VMF_OK)
+        return rc;
+    rc = vmf__stepwise_from_json_obj(root, "stepwise JSON", out);
     json_decref(root);
     return rc;
 }

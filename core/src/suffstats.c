@@ -337,7 +337,8 @@ int vmf_suffstats_mstep(vmf_suffstats *s, const vmf_em_opts *o, vmf_mixture *m, 
 {
     if (n_reseeded)
         *n_reseeded = 0;
-    if (!s || !o || !m || m->k != s->k || m->d != s->d)
+    VMF__OPTS_OR_DEFAULTS(vmf_em_opts, o);
+    if (!s || !m || m->k != s->k || m->d != s->d)
         return vmf__error(VMF_EINVAL, "vmf_suffstats_mstep: mismatched or NULL arguments");
     if (!(o->min_mass >= 0.0 && isfinite(o->min_mass)))
         return vmf__error(VMF_EINVAL, "vmf_suffstats_mstep: min_mass = %g", o->min_mass);
@@ -391,8 +392,7 @@ int vmf_em_init_mixture(const vmf_em_opts *o, const float *sample, size_t m, siz
     if (!out)
         return vmf__error(VMF_EINVAL, "vmf_em_init_mixture: out is NULL");
     *out = NULL;
-    if (!o)
-        return vmf__error(VMF_EINVAL, "vmf_em_init_mixture: options are NULL");
+    VMF__OPTS_OR_DEFAULTS(vmf_em_opts, o);
     size_t k = o->n_components;
     if (k == 0 || d < 2)
         return vmf__error(VMF_EINVAL, "vmf_em_init_mixture: need K >= 1 and d >= 2");

@@ -19,6 +19,7 @@ STRUCTS = {
     "vmf_em_opts": _lib.EmOpts,
     "vmf_em_report": _lib.EmReport,
     "vmf_rng": _lib.Rng,
+    "vmf_stepwise_opts": _lib.StepwiseOpts,
     "vmf_classifier_opts": _lib.ClassifierOpts,
     "vmf_labels": _lib.Labels,
 }
@@ -90,7 +91,7 @@ def test_init_defaults_reach_python(tmp_path):
     assert bytes(got)[:_lib.EmOpts.seed.offset] == bytes(o)[:_lib.EmOpts.seed.offset]
     c = _lib.ClassifierOpts()
     _lib.vmf_classifier_opts_init(ctypes.byref(c))
-    assert c.k_max >= 1 and c.minibatch >= 1 and 0.5 <= c.alpha <= 1
+    assert c.k_max >= 1 and c.stepwise.minibatch >= 1 and 0.5 <= c.stepwise.alpha <= 1
 
 
 def _exported(path):

@@ -116,6 +116,21 @@ def test_sample(fitted):
     assert np.mean(m.predict(S) == comp) > 0.8
 
 
+def test_save_is_atomic(fitted, tmp_path):
+    # save() replaces a file whole and, when the system refuses, raises an
+    # OSError naming the path and leaves nothing behind.
+    X, m = fitted
+    path = tmp_path / "m.json"
+    path.write_text("x" * 100000)
+    m.save(path)
+    assert path.read_text() == m.to_json()
+    assert sorted(os.listdir(tmp_path)) == ["m.json"]
+    bad = tmp_path / "m.json" / "child.json"
+    with pytest.raises(OSError, match="child.json"):
+        m.save(bad)
+    assert sorted(os.listdir(tmp_path)) == ["m.json"]
+
+
 def test_json_and_pickle_round_trips_keep_every_bit(fitted, tmp_path):
     X, m = fitted
     m.save(tmp_path / "m.json")

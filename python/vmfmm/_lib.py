@@ -9,7 +9,7 @@ long C computation, where the per-call cost difference with CFFI's ABI mode
 (microseconds) does not show.
 
 ABI guard: the option and report structs (``vmf_em_opts``,
-``vmf_kappa_opts``, ``vmf_em_report``, ``vmf_classifier_opts``,
+``vmf_kappa_opts``, ``vmf_em_report``, ``vmf_stepwise_opts``, ``vmf_classifier_opts``,
 ``vmf_labels``) are not written down here by hand. For each, the library
 reports its size (``vmf_abi_sizeof``) and the offset and size of each member
 we use (``vmf_abi_field``); the ctypes Structure is built from those numbers
@@ -177,7 +177,7 @@ def check(rc, what=None):
 
 
 def version():
-    """The version of the loaded libvmfmm, e.g. ``"0.1.0"``."""
+    """The version of the loaded libvmfmm, e.g. ``"0.2.0"``."""
     return vmf_version().decode()
 
 
@@ -246,23 +246,33 @@ EmReport = _mirror("vmf_em_report", [
 Rng = _mirror("vmf_rng", [
     ("s", ctypes.c_uint64 * 4), ("spare_normal", ctypes.c_double), ("has_spare", ctypes.c_int)])
 
+StepwiseOpts = _mirror("vmf_stepwise_opts", [
+    ("n_components", ctypes.c_size_t), ("alpha", ctypes.c_double), ("t0", ctypes.c_double),
+    ("eta_floor", ctypes.c_double), ("minibatch", ctypes.c_size_t), ("tied_kappa", ctypes.c_int),
+    ("kappa", KappaOpts), ("seed", ctypes.c_uint64)])
+
 ClassifierOpts = _mirror("vmf_classifier_opts", [
-    ("k_max", ctypes.c_size_t), ("alpha", ctypes.c_double), ("t0", ctypes.c_double),
-    ("eta_floor", ctypes.c_double), ("minibatch", ctypes.c_size_t), ("kappa", KappaOpts),
-    ("seed", ctypes.c_uint64), ("rows_per_component", ctypes.c_size_t),
-    ("pooled_kappa", ctypes.c_int), ("count_priors", ctypes.c_int),
-    ("kappa_scale", ctypes.c_double)])
+    ("k_max", ctypes.c_size_t), ("stepwise", StepwiseOpts),
+    ("rows_per_component", ctypes.c_size_t), ("pooled_kappa", ctypes.c_int),
+    ("count_priors", ctypes.c_int), ("kappa_scale", ctypes.c_double)])
 
 Labels = _mirror("vmf_labels", [
     ("n", ctypes.c_size_t), ("ints", c_int64_p), ("strs", c_char_pp)])
 
-# The nested vmf_kappa_opts must sit where the library puts it, at its size.
-for _outer in ("vmf_em_opts", "vmf_classifier_opts"):
+# Nested structs (vmf_kappa_opts, vmf_stepwise_opts) must sit where the library
+# puts them: a member reached through them has the library's offset.
+for _outer, _path, _at in (
+        ("vmf_em_opts", "kappa.estimator", EmOpts.kappa.offset + KappaOpts.estimator.offset),
+        ("vmf_stepwise_opts", "kappa.estimator",
+         StepwiseOpts.kappa.offset + KappaOpts.estimator.offset),
+        ("vmf_classifier_opts", "stepwise.kappa.estimator",
+         ClassifierOpts.stepwise.offset + StepwiseOpts.kappa.offset + KappaOpts.estimator.offset),
+        ("vmf_classifier_opts", "stepwise.seed",
+         ClassifierOpts.stepwise.offset + StepwiseOpts.seed.offset)):
     _o, _s = ctypes.c_size_t(), ctypes.c_size_t()
-    check(vmf_abi_field(_outer.encode(), b"kappa.estimator", ctypes.byref(_o), ctypes.byref(_s)))
-    _k = (EmOpts if _outer == "vmf_em_opts" else ClassifierOpts).kappa.offset
-    if _o.value != _k + KappaOpts.estimator.offset:
-        raise ImportError(f"vmfmm: {_outer}.kappa layout differs from the library's")
+    check(vmf_abi_field(_outer.encode(), _path.encode(), ctypes.byref(_o), ctypes.byref(_s)))
+    if _o.value != _at:
+        raise ImportError(f"vmfmm: {_outer}.{_path} layout differs from the library's")
 
 KAPPA_ESTIMATORS = {"banerjee": 0, "sra": 1, "song": 2, "exact": 3}
 ASSIGNMENTS = {"soft": 0, "hard": 1, "stochastic": 2}
@@ -338,6 +348,20 @@ vmf_classifier_novelty = getattr(lib, "vmf_classifier_novelty", None)
 def ptr(a):
     """The address of a numpy array's data (borrowed for one call)."""
     return ctypes.c_void_p(a.ctypes.data)
+
+
+# The atomic writer every output of the project goes through (vmfmm/io.h).
+vmf_file_write_atomic = _fn("vmf_file_write_atomic", _int, ctypes.c_char_p, ctypes.c_char_p,
+                            _sz)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically: a temporary file beside it,
+    fsynced and renamed over it (``vmf_file_write_atomic``). Raises VmfIOError,
+    an OSError, naming the path when the system refuses."""
+    data = text.encode("utf-8")
+    check(vmf_file_write_atomic(os.fsencode(os.fspath(path)), data, len(data)),
+          "vmf_file_write_atomic")
 
 
 def take_string(p):

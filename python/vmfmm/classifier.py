@@ -138,21 +138,21 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         o = _lib.ClassifierOpts()
         _lib.vmf_classifier_opts_init(ctypes.byref(o))
         o.k_max = self.k_max
-        o.alpha = float(self.alpha)
-        o.t0 = float(self.t0)
-        o.eta_floor = float(self.eta_floor)
-        o.minibatch = self.minibatch
+        o.stepwise.alpha = float(self.alpha)
+        o.stepwise.t0 = float(self.t0)
+        o.stepwise.eta_floor = float(self.eta_floor)
+        o.stepwise.minibatch = self.minibatch
         if self.rows_per_component is not None:
             o.rows_per_component = self.rows_per_component
         if self.kappa_estimator is not None:
-            o.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
+            o.stepwise.kappa.estimator = kappa_estimator_code(self.kappa_estimator)
         if self.pooled_kappa is not None:
             o.pooled_kappa = 1 if self.pooled_kappa else 0
         if self.count_priors is not None:
             o.count_priors = 1 if self.count_priors else 0
         if self.kappa_scale is not None:
             o.kappa_scale = float(self.kappa_scale)
-        o.seed = seed_from(self.random_state)
+        o.stepwise.seed = seed_from(self.random_state)
         return o
 
     # ------------------------------------------------- label bookkeeping
@@ -398,9 +398,9 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         return _lib.take_string(p)
 
     def save(self, path):
-        """Write the model JSON to ``path`` (the bytes of ``GET /v1/model``)."""
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(self.to_json())
+        """Write the model JSON to ``path`` (the bytes of ``GET /v1/model``),
+        atomically (``vmf_file_write_atomic``)."""
+        _lib.write_text(path, self.to_json())
 
     @classmethod
     def from_json(cls, text):

@@ -353,9 +353,9 @@ default='k-means++'
         return _lib.take_string(p)
 
     def save(self, path):
-        """Write the model JSON to ``path``, byte for byte as ``vmfmm fit``'s model.json."""
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(self.to_json())
+        """Write the model JSON to ``path``, byte for byte as ``vmfmm fit``'s model.json,
+        and atomically like it (``vmf_file_write_atomic``)."""
+        _lib.write_text(path, self.to_json())
 
     @classmethod
     def from_json(cls, text):

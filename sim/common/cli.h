@@ -128,8 +128,10 @@ int simc_cli_parse_double(simc_cli *cli, const char *name, const char *arg, doub
 int simc_cli_mkdirs(const char *path);
 
 /*
- * Writes len bytes to path atomically: a temporary file in the same directory,
- * fsync, rename. Returns 0, or -1 with errno set (no partial file is left).
+ * Writes len bytes to path atomically through vmf_file_write_atomic (a
+ * temporary file in the same directory, fsync, rename, directory fsync).
+ * Returns 0, or -1 with errno set and vmf_last_error() naming the path (no
+ * partial file is left).
  */
 int simc_cli_write_file(const char *path, const void *data, size_t len);
 

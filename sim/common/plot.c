@@ -3,7 +3,8 @@
  *
  * Design: every chart is a page of panels. A page is drawn once per output
  * format onto a fresh cairo surface (an image surface written as PNG, an SVG
- * surface streaming to the file), so PNG and SVG show exactly the same thing.
+ * surface, both streamed to libvmfmm's atomic file writer), so PNG and SVG
+ * show exactly the same thing.
  * Sizes (fonts, margins, line widths) scale with the panel so that a panel of
  * an overview page stays as legible as a single chart. Axes use "nice" ticks
  * (1, 2, 5 times a power of ten) and labels formatted to the tick step.
@@ -11,6 +12,7 @@
 #include "plot.h"
 
 #include "vmfmm/common.h"
+#include "vmfmm/io.h"
 
 #include <cairo-svg.h>
 #include <cairo.h>
@@ -1451,6 +1453,13 @@ static int draw_page(cairo_t *cr, const simc_plot_panel *panels, size_t n, size_
     return VMF_OK;
 }
 
+/* cairo's write callback: appends to the stream of an atomic file. */
+static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int length)
+{
+    return fwrite(data, 1, length, closure) == length ? CAIRO_STATUS_SUCCESS
+                                                      : CAIRO_STATUS_WRITE_ERROR;
+}
+
 static int render(const simc_plot_panel *panels, size_t n, size_t columns,
                   const simc_plot_opts *page, int single, const char *path, char *err,
                   size_t err_size)
@@ -1484,12 +1493,22 @@ static int render(const simc_plot_panel *panels, size_t n, size_t columns,
             continue;
         memcpy(file, path, len);
         memcpy(file + len, fmt == 0 ? ".png" : ".svg", 5);
+        /* Both formats go to a stream on libvmfmm's atomic writer, so a plot
+         * is replaced whole like every other output. */
+        vmf_atomic_file *af = NULL;
+        if (vmf_atomic_file_open(file, &af) != VMF_OK) {
+            set_err(err, err_size, "cannot create %s", vmf_last_error());
+            rc = VMF_EIO;
+            break;
+        }
+        FILE *out = vmf_atomic_file_stream(af);
         cairo_surface_t *surf = fmt == 0 ? cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w, h)
-                                         : cairo_svg_surface_create(file, w, h);
+                                         : cairo_svg_surface_create_for_stream(to_file, out, w, h);
         cairo_status_t cs = cairo_surface_status(surf);
         if (cs != CAIRO_STATUS_SUCCESS) {
             set_err(err, err_size, "cannot create %s: %s", file, cairo_status_to_string(cs));
             cairo_surface_destroy(surf);
+            vmf_atomic_file_abort(af);
             rc = cs == CAIRO_STATUS_NO_MEMORY ? VMF_ENOMEM : VMF_EIO;
             break;
         }
@@ -1502,21 +1521,25 @@ static int render(const simc_plot_panel *panels, size_t n, size_t columns,
         } else if (cs != CAIRO_STATUS_SUCCESS) {
             set_err(err, err_size, "plot %s: %s", file, cairo_status_to_string(cs));
             rc = VMF_EIO;
-        } else if (fmt == 0) {
-            cs = cairo_surface_write_to_png(surf, file);
-            if (cs != CAIRO_STATUS_SUCCESS) {
-                set_err(err, err_size, "cannot write %s: %s", file, cairo_status_to_string(cs));
-                rc = VMF_EIO;
-            }
         } else {
-            cairo_surface_finish(surf);
-            cs = cairo_surface_status(surf);
+            if (fmt == 0) {
+                cs = cairo_surface_write_to_png_stream(surf, to_file, out);
+            } else {
+                cairo_surface_finish(surf);
+                cs = cairo_surface_status(surf);
+            }
             if (cs != CAIRO_STATUS_SUCCESS) {
                 set_err(err, err_size, "cannot write %s: %s", file, cairo_status_to_string(cs));
                 rc = VMF_EIO;
             }
         }
         cairo_surface_destroy(surf);
+        if (rc != VMF_OK) {
+            vmf_atomic_file_abort(af);
+        } else if (vmf_atomic_file_commit(af) != VMF_OK) {
+            set_err(err, err_size, "cannot write %s", vmf_last_error());
+            rc = VMF_EIO;
+        }
     }
     free(file);
     return rc;

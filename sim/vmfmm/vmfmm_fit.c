@@ -247,8 +247,8 @@ static int run_classifier(simc_cli *cli, const vmfmm_args *a, const vmfmm_data *
         goto done;
     vmf_classifier_opts co;
     vmf_classifier_opts_init(&co);
-    co.kappa = a->em.kappa;
-    co.seed = a->em.seed;
+    co.stepwise.kappa = a->em.kappa;
+    co.stepwise.seed = a->em.seed;
     simc_cli_progress(cli, "training the class-conditional classifier on %zu rows", ntr);
     rc = vmf_classifier_fit(&co, xtr, ntr, data->d, &view, &r->clf);
     if (rc != VMF_OK)

@@ -350,19 +350,13 @@ static int write_prediction(simc_cli *cli, const char *path, const prediction *p
         return ex;
     }
     if (strcmp(ext, "csv") == 0) {
-        /* Write to a temporary file and rename, like every other output. */
-        char tmp[VMFMM_PATH_MAX + 32];
-        snprintf(tmp, sizeof tmp, "%s.tmp", path);
-        FILE *f = fopen(tmp, "w");
-        if (f == NULL)
+        /* Atomically, like every other output (libvmfmm's writer). */
+        vmf_atomic_file *af = NULL;
+        if (vmf_atomic_file_open(path, &af) != VMF_OK)
             return simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
-        write_csv(f, p, proba);
-        int bad = ferror(f);
-        if (fclose(f) != 0 || bad || rename(tmp, path) != 0) {
-            int e = errno;
-            remove(tmp);
-            return simc_cli_fail(cli, EX_IOERR, "cannot write '%s': %s", path, strerror(e));
-        }
+        write_csv(vmf_atomic_file_stream(af), p, proba);
+        if (vmf_atomic_file_commit(af) != VMF_OK)
+            return simc_cli_fail(cli, EX_IOERR, "cannot write '%s': %s", path, strerror(errno));
         return EX_OK;
     }
     return simc_cli_fail(cli, EX_USAGE,

@@ -247,7 +247,7 @@ int vmfmm_cmd_select(simc_cli *cli, int argc, char **argv)
     size_t ntr = 0, nte = 0;
     select_row *rows = calloc(nk, sizeof *rows);
     json_t *out = NULL;
-    FILE *csv = NULL;
+    vmf_atomic_file *csv = NULL;
     if (is_test == NULL || rows == NULL) {
         ex = simc_cli_fail(cli, EX_OSERR, "out of memory");
         goto done;
@@ -350,23 +350,22 @@ int vmfmm_cmd_select(simc_cli *cli, int argc, char **argv)
     if (ex)
         goto done;
     simc_cli_join(path, sizeof path, a.output_dir, "select.csv");
-    csv = fopen(path, "w");
-    if (csv == NULL) {
+    if (vmf_atomic_file_open(path, &csv) != VMF_OK) {
         ex = simc_cli_fail(cli, EX_CANTCREAT, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
-    fprintf(csv, "k,iterations,converged,train_mean_loglik,bic,aic,heldout_mean_loglik,seconds\n");
+    FILE *cf = vmf_atomic_file_stream(csv);
+    fprintf(cf, "k,iterations,converged,train_mean_loglik,bic,aic,heldout_mean_loglik,seconds\n");
     for (size_t i = 0; i < nk; i++)
-        fprintf(csv, "%zu,%zu,%d,%.17g,%.17g,%.17g,%.17g,%.6f\n", rows[i].k, rows[i].iterations,
+        fprintf(cf, "%zu,%zu,%d,%.17g,%.17g,%.17g,%.17g,%.6f\n", rows[i].k, rows[i].iterations,
                 rows[i].converged, rows[i].train_ll, rows[i].bic, rows[i].aic, rows[i].test_ll,
                 rows[i].seconds);
-    int bad = ferror(csv);
-    if (fclose(csv) != 0 || bad) {
-        csv = NULL;
-        ex = simc_cli_fail(cli, EX_IOERR, "cannot write '%s'", path);
+    int crc = vmf_atomic_file_commit(csv);
+    csv = NULL;
+    if (crc != VMF_OK) {
+        ex = simc_cli_fail(cli, EX_IOERR, "cannot write '%s': %s", path, strerror(errno));
         goto done;
     }
-    csv = NULL;
     if (!a.no_plots) {
         char plots[VMFMM_PATH_MAX];
         ex = vmfmm_make_plots_dir(cli, a.output_dir, plots, sizeof plots);
@@ -399,8 +398,7 @@ int vmfmm_cmd_select(simc_cli *cli, int argc, char **argv)
                a.output_dir, a.no_plots ? "" : ", plots/select.png");
     }
 done:
-    if (csv)
-        fclose(csv);
+    vmf_atomic_file_abort(csv);
     json_decref(out);
     free(is_test);
     free(xtr);

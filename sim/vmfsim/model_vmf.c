@@ -57,7 +57,7 @@ static int vmf_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, v
     vmf_classifier_opts o;
     vmf_classifier_opts_init(&o);
     o.k_max = cfg->components;
-    o.seed = cfg->seed;
+    o.stepwise.seed = cfg->seed;
     if (cfg->vmf_kappa_scale > 0)
         o.kappa_scale = cfg->vmf_kappa_scale;
     if (cfg->vmf_own_kappa)

@@ -21,13 +21,20 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->gmm_max_iter = 50;
     c->svm_c = 1.0;
     c->logreg_c = 1.0;
-    c->xgb_rounds = 20;
-    c->xgb_depth = 4;
+    /* rf and xgboost: docs/vmfsim.md, "rf and xgboost", says why these. */
+    c->xgb_rounds = 300;
+    c->xgb_depth = 2;
     c->xgb_eta = 0.3;
-    c->rf_trees = 20;
-    c->rf_depth = 8;
-    c->tree_max_rows = 20000;
+    c->rf_trees = 100;
+    c->rf_depth = 12;
+    c->tree_max_rows = 3000;
     c->tree_min_child_weight = 1.0;
+    c->tree_class_rows = 0;
+    c->tree_refit_growth = 0.25;
+    c->tree_max_bin = 32;
+    c->xgb_valid = 0.15;
+    c->xgb_patience = 10;
+    c->rf_min_leaf = 10.0;
     c->threads = 1;
     c->seed = 42;
 }

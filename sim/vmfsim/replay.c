@@ -6,7 +6,9 @@
  *
  * A refit family refits on the first day that has rows, on every day that
  * is a multiple of refit_every, and on the last replayed day, and carries its
- * last model in between. A model that did not change since it was last
+ * last model in between; rf and xgboost may decline such a day (their
+ * --tree-refit-growth rule: rows_seen stays), which then counts as no refit.
+ * A model that did not change since it was last
  * scored is not scored again: its predictions would be identical, so the day
  * repeats the previous scores with predict_s = 0.
  *
@@ -164,9 +166,13 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
             if (mod->ops->refit) {
                 int due = fitted_rows[m] == 0 || t % o->cfg.refit_every == 0 || t == days;
                 if (so_far > fitted_rows[m] && due) {
+                    uint64_t before = mod->ops->rows_seen(mod->state);
                     rc = mod->ops->learn_day(mod->state, t, s->x, so_far, d, s->y, err);
                     learned = 1;
                     fitted_rows[m] = so_far;
+                    /* rf and xgboost may decline a refit (--tree-refit-growth): rows_seen stays. */
+                    if (!rc && before > 0 && mod->ops->rows_seen(mod->state) == before)
+                        learned = 0;
                 }
             } else if (nday > 0) {
                 rc = mod->ops->learn_day(mod->state, t, s->x + off * d, nday, d, s->y + off, err);

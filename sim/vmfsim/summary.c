@@ -1,6 +1,7 @@
 /*
  * summary.c - peak and time-to-peak of the accuracy curves, and the outputs
- * daily.csv, summary.json and the summary table.
+ * daily.csv, summary.json and the summary table (files written atomically
+ * through libvmfmm's vmf_file_write_atomic / vmf_atomic_file_*).
  *
  * Time-to-peak: the peak is the largest top-1 macro recall over the replayed
  * days (the first day reaching it is "peak.day"); time-to-peak for a
@@ -12,6 +13,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const double vmfsim_eps[VMFSIM_N_EPS] = {0.01, 0.02, 0.05};
@@ -49,9 +51,10 @@ size_t vmfsim_time_to_peak(const double *curve, size_t days, double eps)
 int vmfsim_write_daily_csv(const char *path, const vmfsim_curve *c, size_t n_models, int timings,
                            char *err)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return snprintf(err, VMFSIM_ERR_SIZE, "cannot create %s", path), VMF_EIO;
+    vmf_atomic_file *af = NULL;
+    if (vmf_atomic_file_open(path, &af) != VMF_OK)
+        return snprintf(err, VMFSIM_ERR_SIZE, "%s", vmf_last_error()), VMF_EIO;
+    FILE *f = vmf_atomic_file_stream(af);
     fprintf(f, "day,model,top1,top4,rows_seen,train_s,predict_s,novelty_auroc\n");
     size_t days = n_models ? c[0].days : 0;
     for (size_t t = 0; t < days; t++) {
@@ -65,8 +68,8 @@ int vmfsim_write_daily_csv(const char *path, const vmfsim_curve *c, size_t n_mod
                 fprintf(f, "\n");
         }
     }
-    if (fclose(f) != 0)
-        return snprintf(err, VMFSIM_ERR_SIZE, "cannot write %s", path), VMF_EIO;
+    if (vmf_atomic_file_commit(af) != VMF_OK)
+        return snprintf(err, VMFSIM_ERR_SIZE, "%s", vmf_last_error()), VMF_EIO;
     return VMF_OK;
 }
 
@@ -201,13 +204,25 @@ int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_
     json_object_set_new(st, "logreg_c", json_real(cfg->logreg_c));
     json_object_set_new(st, "tree_min_child_weight", json_real(cfg->tree_min_child_weight));
     json_object_set_new(st, "threads", json_integer(cfg->threads));
+    json_object_set_new(st, "tree_class_rows", json_integer((json_int_t)cfg->tree_class_rows));
+    json_object_set_new(st, "tree_refit_growth", json_real(cfg->tree_refit_growth));
+    json_object_set_new(st, "tree_max_bin", json_integer((json_int_t)cfg->tree_max_bin));
+    json_object_set_new(st, "tree_class_weights",
+                        json_string(cfg->tree_unweighted ? "none" : "balanced"));
+    json_object_set_new(st, "xgb_valid", json_real(cfg->xgb_valid));
+    json_object_set_new(st, "xgb_patience", json_integer((json_int_t)cfg->xgb_patience));
+    json_object_set_new(st, "rf_min_leaf", json_real(cfg->rf_min_leaf));
     json_object_set_new(st, "vmf_kappa_scale", json_real(cfg->vmf_kappa_scale));
     json_object_set_new(st, "vmf_own_kappa", json_boolean(cfg->vmf_own_kappa));
     json_object_set_new(st, "via", cfg->via_url ? json_string(cfg->via_url) : json_null());
-    int rc = json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(root);
-    if (rc)
-        return snprintf(err, VMFSIM_ERR_SIZE, "cannot write %s", path), VMF_EIO;
+    if (!text)
+        return snprintf(err, VMFSIM_ERR_SIZE, "cannot write %s: out of memory", path), VMF_ENOMEM;
+    int rc = vmf_file_write_atomic(path, text, strlen(text));
+    free(text);
+    if (rc != VMF_OK)
+        return snprintf(err, VMFSIM_ERR_SIZE, "%s", vmf_last_error()), rc;
     return VMF_OK;
 }
 

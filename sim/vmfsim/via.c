@@ -132,14 +132,14 @@ int vmfsim_http(vmfsim_via *v, const char *method, const char *path, const char 
     int fd = connect_to(v, err);
     if (fd < 0)
         return VMF_EIO;
-    char head[1024];
-    int hn = snprintf(head, sizeof head,
-                      "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: vmfsim\r\n"
-                      "Accept: application/json\r\nConnection: close\r\n"
-                      "Content-Length: %zu\r\n%s%s%s\r\n",
-                      method, v->base, path, v->host, v->port, len, ctype ? "Content-Type: " : "",
-                      ctype ? ctype : "", ctype ? "\r\n" : "");
-    if (hn < 0 || (size_t)hn >= sizeof head) {
+    char head[1024], target[1024], host[320];
+    int tn = snprintf(target, sizeof target, "%s%s", v->base, path);
+    snprintf(host, sizeof host, "%s:%s", v->host, v->port);
+    int hn = tn < 0 || (size_t)tn >= sizeof target
+                 ? -1
+                 : httpc_format_head(head, sizeof head, method, target, host, ctype, len,
+                                     "User-Agent: vmfsim\r\nAccept: application/json\r\n");
+    if (hn < 0) {
         close(fd);
         return ERR("request line too long"), VMF_EINVAL;
     }

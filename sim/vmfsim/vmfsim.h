@@ -135,6 +135,15 @@ typedef struct vmfsim_model_cfg {
     size_t tree_max_rows; /* refit trees on at most this many rows (uniform subsample), 0 = all */
     double tree_min_child_weight; /* xgboost min_child_weight (hessian sum per leaf) */
     int threads;                  /* xgboost nthread */
+    /* rf/xgboost refits (model_xgb.c): */
+    size_t tree_class_rows; /* at most this many rows per class (seeded), 0 = all */
+    double
+        tree_refit_growth; /* refit when rows grew by this fraction or a class is new; 0 = always */
+    size_t tree_max_bin;   /* histogram bins per feature */
+    double xgb_valid;      /* stratified fraction held out for early stopping */
+    size_t xgb_patience;   /* stop after this many rounds without a better loss; 0 = never */
+    double rf_min_leaf;    /* rf: least class-weighted rows per leaf */
+    int tree_unweighted;   /* nonzero: no class-balanced weights (for comparisons) */
     uint64_t seed;
     const char *via_url; /* vmfmm through a running vmfd instead of in-process */
 } vmfsim_model_cfg;
@@ -195,6 +204,14 @@ struct vmfsim_model {
 int vmfsim_model_new(int family, const vmfsim_model_cfg *cfg, size_t d, size_t n_classes,
                      vmfsim_model **out, char *err);
 void vmfsim_model_free(vmfsim_model *m);
+
+/*
+ * rf and xgboost (model_xgb.c): the boosting rounds kept by the last fit
+ * (after early stopping; 1 for rf) and the number of fits so far; zeros for
+ * other families; rows: the rows it trained on (training plus held-out)
+ * after the per-class quota. For tests and reports.
+ */
+void vmfsim_tree_info(const vmfsim_model *m, size_t *rounds, size_t *fits, size_t *rows);
 
 /* Shared helper: top-k indices of scores [n][c] per row (ties: lower index), -1 padding. */
 void vmfsim_topk_from_scores(const double *scores, size_t n, size_t c, size_t k,

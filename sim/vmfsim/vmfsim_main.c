@@ -72,17 +72,31 @@ static const char usage_text[] =
     "  --gmm-max-iter N      EM iterations of a gmm refit (default 50)\n"
     "  --svm-c C             liblinear C of svm (default 1; class-balanced weights)\n"
     "  --logreg-c C          liblinear C of logreg (default 1; class-balanced weights)\n"
-    "  --xgb-rounds N        boosting rounds (default 20)\n"
-    "  --xgb-depth N         tree depth (default 4)\n"
+    "  --xgb-rounds N        most boosting rounds (default 300; early stopping)\n"
+    "  --xgb-depth N         tree depth (default 2)\n"
     "  --xgb-eta E           learning rate (default 0.3)\n"
-    "  --rf-trees N          trees of the random forest (default 20)\n"
-    "  --rf-depth N          depth of its trees (default 8)\n"
-    "  --tree-max-rows N     rf/xgboost refit on a seeded subsample of at most N rows,\n"
-    "                        0 = all (default 20000)\n"
-    "  --threads N           xgboost threads (default 1; results depend on it)\n";
+    "  --xgb-valid F         stratified fraction of the refit rows held out for early\n"
+    "                        stopping (default 0.15; 0 = no early stopping)\n"
+    "  --xgb-patience N      stop after N rounds without a lower balanced mlogloss on\n"
+    "                        the held-out rows, keep the best round (default 10)\n"
+    "  --rf-trees N          trees of the random forest (default 100)\n"
+    "  --rf-depth N          most depth of its trees (default 12)\n"
+    "  --rf-min-leaf R       least class-weighted rows per rf leaf (default 10)\n"
+    "  --tree-min-child-weight H  xgboost min_child_weight (default 1)\n"
+    "  --tree-max-bin N      histogram bins per feature of rf/xgboost (default 32)\n";
 
 /* The second half of --help (one literal would exceed C99's 4095 characters). */
 static const char usage_text2[] =
+    "  --tree-max-rows N     rf/xgboost refit on a seeded class-stratified subsample of\n"
+    "                        at most N rows: one quota per class, as large as fits, so\n"
+    "                        rare classes keep every row; 0 = all (default 3000)\n"
+    "  --tree-class-rows N   and at most N rows per class, 0 = no limit (default 0)\n"
+    "  --tree-refit-growth F rf/xgboost refit on a refit day only when the stream grew\n"
+    "                        by the fraction F since their last fit or brought a new\n"
+    "                        class, else keep their model (default 0.25: daily while\n"
+    "                        the data grows fast, ~22 refits in 200 days); 0 = always\n"
+    "  --tree-unweighted     rf/xgboost without class-balanced weights (comparisons)\n"
+    "  --threads N           xgboost threads (default 1; results depend on it)\n"
     "synthetic stream (run, ablate without --stream, and gen):\n"
     "  --classes N           classes (default 40)\n"
     "  --dim N               dimension (default 64)\n"
@@ -192,6 +206,13 @@ static const opt opts[] = {
     O("--rf-depth", T_SIZE, cfg.rf_depth),
     O("--tree-max-rows", T_SIZE, cfg.tree_max_rows),
     O("--tree-min-child-weight", T_DBL, cfg.tree_min_child_weight),
+    O("--tree-class-rows", T_SIZE, cfg.tree_class_rows),
+    O("--tree-refit-growth", T_DBL, cfg.tree_refit_growth),
+    O("--tree-max-bin", T_SIZE, cfg.tree_max_bin),
+    O("--xgb-valid", T_DBL, cfg.xgb_valid),
+    O("--xgb-patience", T_SIZE, cfg.xgb_patience),
+    O("--rf-min-leaf", T_DBL, cfg.rf_min_leaf),
+    O("--tree-unweighted", T_FLAG, cfg.tree_unweighted),
     O("--threads", T_INT, cfg.threads),
     O("--classes", T_SIZE, gen.n_classes),
     O("--dim", T_SIZE, gen.dim),
@@ -309,6 +330,12 @@ static int check_cfg(const cli *c)
         return usage_error("xgboost needs rounds >= 1, depth 1..20, eta in (0, 1]%s", "");
     if (c->cfg.rf_trees < 1 || c->cfg.rf_depth < 1 || c->cfg.rf_depth > 20)
         return usage_error("rf needs trees >= 1 and depth 1..20%s", "");
+    if (!(c->cfg.tree_refit_growth >= 0 && c->cfg.tree_refit_growth <= 100) ||
+        !(c->cfg.xgb_valid >= 0 && c->cfg.xgb_valid < 1) || !(c->cfg.rf_min_leaf >= 0) ||
+        c->cfg.tree_max_bin < 2 || c->cfg.tree_max_bin > 1024)
+        return usage_error("need --tree-refit-growth in [0, 100], --xgb-valid in [0, 1), "
+                           "--rf-min-leaf >= 0, --tree-max-bin in 2..1024%s",
+                           "");
     if (!(c->cfg.vmf_kappa_scale >= 0 && c->cfg.vmf_kappa_scale <= 1000))
         return usage_error("--vmf-kappa-scale must be in (0, 1000]%s", "");
     if (c->cfg.threads < 1)
@@ -603,19 +630,21 @@ static int cmd_ablate(cli *c)
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/ablate.csv", dir);
-    FILE *f = fopen(path, "w");
+    vmf_atomic_file *af = NULL;
     simc_cli_progress_done(&c->ui);
-    if (!f) {
+    if (vmf_atomic_file_open(path, &af) != VMF_OK) {
         vmfsim_stream_free(&s);
-        return simc_cli_fail(&c->ui, EX_CANTCREAT, "cannot create %s: %s", path, strerror(errno));
+        return simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", vmf_last_error());
     }
+    FILE *f = vmf_atomic_file_stream(af);
     fprintf(f, "components,final_top1,final_top4,peak_top1,peak_day,peak_top4,time_to_peak,"
                "seconds\n");
     for (size_t i = 0; i < nk; i++)
         fprintf(f, "%zu,%.8f,%.8f,%.8f,%zu,%.8f,%zu,%.3f\n", rows[i].k, rows[i].final_top1,
                 rows[i].final_top4, rows[i].peak_top1, rows[i].peak_day, rows[i].peak_top4,
                 rows[i].ttp, rows[i].seconds);
-    ex = fclose(f) ? EX_CANTCREAT : 0;
+    if (vmf_atomic_file_commit(af) != VMF_OK)
+        ex = simc_cli_fail(&c->ui, EX_CANTCREAT, "%s", vmf_last_error());
     const char *sname = c->stream ? c->stream : "synthetic";
     if (!ex && !c->no_plots) {
         char sub[512];

@@ -29,6 +29,7 @@ static void test_sizes_and_offsets_match_the_compiler(void **state)
     assert_int_equal(vmf_abi_sizeof("vmf_kappa_opts"), sizeof(vmf_kappa_opts));
     assert_int_equal(vmf_abi_sizeof("vmf_em_report"), sizeof(vmf_em_report));
     assert_int_equal(vmf_abi_sizeof("vmf_rng"), sizeof(vmf_rng));
+    assert_int_equal(vmf_abi_sizeof("vmf_stepwise_opts"), sizeof(vmf_stepwise_opts));
     assert_int_equal(vmf_abi_sizeof("vmf_classifier_opts"), sizeof(vmf_classifier_opts));
     assert_int_equal(vmf_abi_sizeof("vmf_labels"), sizeof(vmf_labels));
     assert_int_equal(vmf_abi_sizeof("vmf_array"), sizeof(vmf_array));
@@ -44,8 +45,13 @@ static void test_sizes_and_offsets_match_the_compiler(void **state)
     FIELD(vmf_em_report, seconds);
     FIELD(vmf_rng, s);
     FIELD(vmf_rng, has_spare);
-    FIELD(vmf_classifier_opts, kappa);
-    FIELD(vmf_classifier_opts, kappa.estimator);
+    FIELD(vmf_stepwise_opts, minibatch);
+    FIELD(vmf_stepwise_opts, kappa.estimator);
+    FIELD(vmf_stepwise_opts, seed);
+    FIELD(vmf_classifier_opts, stepwise);
+    FIELD(vmf_classifier_opts, stepwise.kappa);
+    FIELD(vmf_classifier_opts, stepwise.kappa.estimator);
+    FIELD(vmf_classifier_opts, stepwise.seed);
     FIELD(vmf_classifier_opts, kappa_scale);
     FIELD(vmf_labels, strs);
     FIELD(vmf_array, shape);

@@ -57,15 +57,7 @@ static void seed_rows(float *x, int64_t *y)
     for (size_t c = 0; c < 3; c++) {
         for (size_t i = 0; i < PER; i++) {
             size_t r = c * PER + i;
-            double norm = 0.0;
-            for (size_t j = 0; j < D; j++) {
-                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-                double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-                x[r * D + j] = (float)((j == c ? 4.0 : 0.0) + 0.3 * u);
-                norm += (double)x[r * D + j] * x[r * D + j];
-            }
-            for (size_t j = 0; j < D; j++)
-                x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+            e2e_axis_row(&s, x + r * D, D, c, 4.0, 0.3);
             y[r] = (int64_t)c;
         }
     }

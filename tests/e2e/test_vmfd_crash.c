@@ -28,16 +28,8 @@ typedef struct batch {
     size_t len;
 } batch;
 
+/* The state of e2e_rand (splitmix64), which draws the kill delays. */
 static uint64_t rng_state = SEED;
-
-static uint32_t next_rand(void)
-{
-    /* splitmix64: a small, seeded, portable generator for kill delays. */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
-}
 
 static void test_sigkill_at_random(void **state)
 {
@@ -79,7 +71,7 @@ static void test_sigkill_at_random(void **state)
         int killing = kills < MIN_KILLS;
         pid_t killer = -1;
         if (killing) {
-            unsigned delay_us = next_rand() % 60000u;
+            unsigned delay_us = e2e_rand(&rng_state) % 60000u;
             killer = fork();
             assert_true(killer >= 0);
             if (killer == 0) {
@@ -91,13 +83,7 @@ static void test_sigkill_at_random(void **state)
         }
         /* Send in order from the first batch without an acknowledgement. */
         while (acked < N_BATCHES) {
-            char path[64];
-            e2e_resp r;
-            snprintf(path, sizeof path, "/v1/batches/%s", b[acked].key);
-            int rc = e2e_http(p.port, "PUT", path, "application/x-npz", b[acked].npz, b[acked].len,
-                              NULL, &r);
-            int status = rc == 0 ? r.status : -1;
-            e2e_resp_free(&r);
+            int status = e2e_put_npz(p.port, b[acked].key, b[acked].npz, b[acked].len, NULL);
             if (status == 202 || status == 200) {
                 acked++;
                 continue;
@@ -129,13 +115,7 @@ static void test_sigkill_at_random(void **state)
         print_error("seed %u: last batch is %s\n", SEED, st);
         fail();
     }
-    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), N_BATCHES);
-    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='applied'"),
-                     N_BATCHES);
-    assert_int_equal(e2e_sql_int(p.state, "SELECT batches FROM checkpoints ORDER BY id DESC "
-                                          "LIMIT 1"),
-                     N_BATCHES);
-    e2e_assert_model_equal(p.state, ref);
+    e2e_assert_all_applied(p.state, N_BATCHES, ref);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     print_message("seed %u: %d kills, %d batches\n", SEED, kills, N_BATCHES);
 

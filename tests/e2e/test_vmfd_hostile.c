@@ -56,15 +56,7 @@ static void rows(float *x, int64_t *y, size_t n, size_t classes, uint64_t seed)
     uint64_t s = seed;
     for (size_t r = 0; r < n; r++) {
         size_t c = r % classes;
-        double norm = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-            x[r * D + j] = (float)((j == c % D ? 4.0 : 0.0) + 0.3 * u);
-            norm += (double)x[r * D + j] * x[r * D + j];
-        }
-        for (size_t j = 0; j < D; j++)
-            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        e2e_axis_row(&s, x + r * D, D, c % D, 4.0, 0.3);
         if (y)
             y[r] = (int64_t)c;
     }
@@ -576,23 +568,8 @@ static long long peak_rss(pid_t pid)
 /* X float32 [n][D] and string labels as .npz (free()). */
 static void npz_str(const float *x, size_t n, char **labels, void **buf, size_t *len)
 {
-    vmf_array xa, ya;
-    memset(&xa, 0, sizeof xa);
-    memset(&ya, 0, sizeof ya);
-    xa.dtype = VMF_DTYPE_F32;
-    xa.ndim = 2;
-    xa.shape[0] = n;
-    xa.shape[1] = D;
-    xa.count = n * D;
-    xa.data = (void *)(uintptr_t)x;
-    ya.dtype = VMF_DTYPE_STR;
-    ya.ndim = 1;
-    ya.shape[0] = n;
-    ya.count = n;
-    ya.data = labels;
-    const char *names[] = {"X", "y"};
-    const vmf_array *arrays[] = {&xa, &ya};
-    vmf_assert_ok(vmf_npz_write_mem(names, arrays, 2, buf, len));
+    vmf_array ya = vmf_test_vector(VMF_DTYPE_STR, labels, n);
+    vmf_test_npz_labelled(x, n, D, &ya, buf, len);
 }
 
 /* PUTs string-labelled rows (labels[i] for row i); returns the answer. */

@@ -9,6 +9,7 @@
  */
 #include "vmfd_e2e_util.h"
 
+#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -333,6 +334,18 @@ static void drop_file(const char *inbox, int day)
     free(y);
 }
 
+/* The number of entries in dir, besides . and .. */
+static int count_entries(const char *dir)
+{
+    DIR *dh = opendir(dir);
+    assert_non_null(dh);
+    int n = 0;
+    for (struct dirent *de; (de = readdir(dh));)
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    closedir(dh);
+    return n;
+}
+
 static void test_inbox_stream(void **state)
 {
     (void)state;
@@ -373,6 +386,9 @@ static void test_inbox_stream(void **state)
     assert_non_null(strstr(err, "\"error\": \"bad_npz\""));
     assert_non_null(strstr(err, "\"status\": 400"));
     free(err);
+    /* The reason is written atomically: no temporary file is left beside it. */
+    snprintf(path, sizeof path, "%s/rejected", inbox);
+    assert_int_equal(count_entries(path), 2);
     assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE source='inbox'"),
                      DAYS);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);

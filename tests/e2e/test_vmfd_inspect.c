@@ -17,32 +17,6 @@
 #include <sys/wait.h>
 
 /* Runs cmd through /bin/sh (stderr too when with_err); returns its exit code, output in *out. */
-static int run(const char *cmd, int with_err, char **out)
-{
-    char full[8192];
-    snprintf(full, sizeof full, "%s%s", cmd, with_err ? " 2>&1" : "");
-    FILE *f = popen(full, "r");
-    assert_non_null(f);
-    size_t cap = 65536, n = 0, rd;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    while ((rd = fread(buf + n, 1, cap - 1 - n, f)) > 0) {
-        n += rd;
-        if (n + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-    }
-    buf[n] = '\0';
-    int st = pclose(f);
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Removes blanks before each newline (sqlite3 -column pads the last column). */
 static void strip_trailing_blanks(char *s)
 {
@@ -102,7 +76,7 @@ static void test_readme_sqlite(void **state)
         *next = '\0';
         char cmd[4096], *got;
         snprintf(cmd, sizeof cmd, "cd '%s' && %s", p.state, line + 2);
-        assert_int_equal(run(cmd, 1, &got), 0);
+        assert_int_equal(e2e_run(cmd, &got), 0);
         strip_trailing_blanks(got);
         strip_trailing_blanks(expect);
         if (strcmp(got, expect) != 0) {
@@ -197,7 +171,7 @@ static void test_restore_counts_exports(void **state)
     json_decref(status);
     char cmd[2048], *out;
     snprintf(cmd, sizeof cmd, "%s/vmfctl --url http://127.0.0.1:%d status", VMF_BIN_DIR, p.port);
-    assert_int_equal(run(cmd, 1, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "batches.superseded: 3\n"));
     assert_non_null(strstr(out, "batches.applied: 2\n"));
     free(out);
@@ -211,13 +185,13 @@ static void test_restore_counts_exports(void **state)
     fclose(f);
     snprintf(cmd, sizeof cmd, "%s/vmfctl --url http://127.0.0.1:%d ingest %s", VMF_BIN_DIR, p.port,
              file);
-    assert_int_equal(run(cmd, 1, &out), 1);
+    assert_int_equal(e2e_run(cmd, &out), 1);
     assert_non_null(strstr(out, "known as superseded"));
     free(out);
     /* ... while a new key with day 1's (applied) content is learned, with a warning. */
     snprintf(cmd, sizeof cmd, "%s/vmfctl --url http://127.0.0.1:%d ingest %s --key third-001",
              VMF_BIN_DIR, p.port, file);
-    assert_int_equal(run(cmd, 1, &out), 0);
+    assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "same content as 'day-001'"));
     free(out);
     assert_string_equal(e2e_wait_batch(p.port, "third-001", st, sizeof st, 30000), "applied");
@@ -229,10 +203,10 @@ static void test_restore_counts_exports(void **state)
     snprintf(f2, sizeof f2, "%s/offline.json", p.dir);
     snprintf(cmd, sizeof cmd, "%s/vmfctl --url http://127.0.0.1:%d checkpoint export 1 --output %s",
              VMF_BIN_DIR, p.port, f1);
-    assert_int_equal(run(cmd, 1, NULL), 0);
+    assert_int_equal(e2e_run(cmd, NULL), 0);
     snprintf(cmd, sizeof cmd, "%s --state-dir %s --export-checkpoint 1 --output %s", e2e_vmfd_bin(),
              p.state, f2);
-    assert_int_equal(run(cmd, 1, NULL), 0);
+    assert_int_equal(e2e_run(cmd, NULL), 0);
     size_t l1, l2;
     char *j1 = e2e_read_file(f1, &l1), *j2 = e2e_read_file(f2, &l2);
     assert_non_null(j1);
@@ -259,12 +233,12 @@ static void test_restore_counts_exports(void **state)
     /* Unknown checkpoints: 404 -> vmfctl 65; vmfd offline 66. */
     snprintf(cmd, sizeof cmd, "%s/vmfctl --url http://127.0.0.1:%d checkpoint export 999",
              VMF_BIN_DIR, p.port);
-    assert_int_equal(run(cmd, 1, NULL), 65);
+    assert_int_equal(e2e_run(cmd, NULL), 65);
     snprintf(cmd, sizeof cmd, "%s --state-dir %s --export-checkpoint 999", e2e_vmfd_bin(), p.state);
-    assert_int_equal(run(cmd, 1, NULL), 66);
+    assert_int_equal(e2e_run(cmd, NULL), 66);
     snprintf(cmd, sizeof cmd, "%s --state-dir %s/nothing-here --export-checkpoint latest",
              e2e_vmfd_bin(), p.dir);
-    assert_int_equal(run(cmd, 1, NULL), 66);
+    assert_int_equal(e2e_run(cmd, NULL), 66);
 
     free(npz);
     free(x);

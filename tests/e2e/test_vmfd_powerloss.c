@@ -30,16 +30,8 @@
 #define MAX_CUT   120 /* cut points are drawn in [1, MAX_CUT] store operations */
 #define SEED      20261202u
 
+/* The state of e2e_rand (splitmix64), which draws the cut points. */
 static uint64_t rng_state = SEED;
-
-static uint32_t next_rand(void)
-{
-    /* splitmix64 */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
-}
 
 /* Batch b: ROWS unit rows in d = D around 5 axes, labels 0..4. */
 static void batch_rows(int b, float *x, int64_t *y)
@@ -47,15 +39,7 @@ static void batch_rows(int b, float *x, int64_t *y)
     uint64_t s = 1000003u * (uint64_t)(b + 1);
     for (size_t r = 0; r < ROWS; r++) {
         size_t c = (r + (size_t)b) % 5;
-        double norm = 0.0;
-        for (size_t j = 0; j < D; j++) {
-            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-            x[r * D + j] = (float)((j == c ? 3.0 : 0.0) + 0.5 * u);
-            norm += (double)x[r * D + j] * x[r * D + j];
-        }
-        for (size_t j = 0; j < D; j++)
-            x[r * D + j] = (float)(x[r * D + j] / sqrt(norm));
+        e2e_axis_row(&s, x + r * D, D, c, 3.0, 0.5);
         y[r] = (int64_t)c;
     }
 }
@@ -66,62 +50,15 @@ static void batch_rows(int b, float *x, int64_t *y)
  */
 static int pl_start(e2e_proc *p, long cut)
 {
-    char portfile[700], cutv[32];
-    snprintf(portfile, sizeof portfile, "%s/vmfd.port", p->state);
-    unlink(portfile);
-    snprintf(cutv, sizeof cutv, "%ld", cut);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            close(fd);
-        }
-        fd = open("/dev/null", O_RDWR);
-        if (fd >= 0) {
-            dup2(fd, 0);
-            dup2(fd, 1);
-            close(fd);
-        }
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        if (cut > 0) {
-            setenv("LD_PRELOAD", VMF_BIN_DIR "/libvmfd_powerloss.so", 1);
-            setenv("VMFD_PL_DIR", p->state, 1);
-            setenv("VMFD_PL_CUT", cutv, 1);
-        }
-        execl(e2e_vmfd_bin(), e2e_vmfd_bin(), "--state-dir", p->state, "--listen", "127.0.0.1:0",
-              (char *)NULL);
-        _exit(127);
-    }
-    p->pid = pid;
-    p->port = 0;
-    for (int i = 0; i < 3000; i++) {
-        FILE *f = fopen(portfile, "r");
-        if (f) {
-            int port = 0;
-            if (fscanf(f, "%d", &port) == 1 && port > 0)
-                p->port = port;
-            fclose(f);
-        }
-        if (p->port)
-            return 0;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            p->pid = 0;
-            if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)) {
-                char *log = e2e_read_file(p->log, NULL);
-                print_error("vmfd exited at startup (status %d); log:\n%s\n", st, log);
-                free(log);
-                fail();
-            }
-            return -1;
-        }
-        e2e_sleep_ms(5);
-    }
-    print_error("vmfd wrote no port file in 15 s\n");
-    fail();
+    char dirv[700], cutv[64];
+    snprintf(dirv, sizeof dirv, "VMFD_PL_DIR=%s", p->state);
+    snprintf(cutv, sizeof cutv, "VMFD_PL_CUT=%ld", cut);
+    const char *const env[] = {"LD_PRELOAD=" VMF_BIN_DIR "/libvmfd_powerloss.so", dirv, cutv, NULL};
+    int st = 0;
+    if (e2e_spawn(p, NULL, cut > 0 ? env : NULL, 15000, &st) == 0)
+        return 0;
+    if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+        e2e_fail_startup(p, st);
     return -1;
 }
 
@@ -152,7 +89,7 @@ static void test_power_cuts(void **state)
     e2e_init(&p);
     int acked = 0, cuts = 0, starts = 0, early = 0;
     while (cuts < MIN_CUTS) {
-        long cut = 1 + (long)(next_rand() % MAX_CUT);
+        long cut = 1 + (long)(e2e_rand(&rng_state) % MAX_CUT);
         starts++;
         if (pl_start(&p, cut) != 0) {
             cuts++;
@@ -160,13 +97,9 @@ static void test_power_cuts(void **state)
             continue;
         }
         while (acked < N_BATCHES) {
-            char path[64];
-            e2e_resp r;
-            snprintf(path, sizeof path, "/v1/batches/b%04d", acked);
-            int rc = e2e_http(p.port, "PUT", path, "application/x-npz", npz[acked], len[acked],
-                              NULL, &r);
-            int status = rc == 0 ? r.status : -1;
-            e2e_resp_free(&r);
+            char key[32];
+            snprintf(key, sizeof key, "b%04d", acked);
+            int status = e2e_put_npz(p.port, key, npz[acked], len[acked], NULL);
             if (status == 202 || status == 200) {
                 acked++;
                 continue;
@@ -216,13 +149,7 @@ static void test_power_cuts(void **state)
     }
     print_message("seed %u: %d power cuts (%d during startup) over %d starts, %d batches\n", SEED,
                   cuts, early, starts, N_BATCHES);
-    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches"), N_BATCHES);
-    assert_int_equal(e2e_sql_int(p.state, "SELECT count(*) FROM batches WHERE status='applied'"),
-                     N_BATCHES);
-    assert_int_equal(e2e_sql_int(p.state, "SELECT batches FROM checkpoints ORDER BY id DESC "
-                                          "LIMIT 1"),
-                     N_BATCHES);
-    e2e_assert_model_equal(p.state, ref);
+    e2e_assert_all_applied(p.state, N_BATCHES, ref);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     char *log = e2e_read_file(p.log, NULL);
     int logged = 0, kinds[4] = {0, 0, 0, 0};

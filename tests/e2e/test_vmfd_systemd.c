@@ -473,15 +473,7 @@ static void toy_batch(size_t n, float *x, int64_t *y)
     for (size_t c = 0; c < 3; c++) {
         for (size_t i = 0; i < n; i++) {
             size_t r = c * n + i;
-            double norm = 0.0;
-            for (size_t j = 0; j < 8; j++) {
-                s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-                double u = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-                x[r * 8 + j] = (float)((j == c ? 4.0 : 0.0) + 0.3 * u);
-                norm += (double)x[r * 8 + j] * x[r * 8 + j];
-            }
-            for (size_t j = 0; j < 8; j++)
-                x[r * 8 + j] = (float)(x[r * 8 + j] / sqrt(norm));
+            e2e_axis_row(&s, x + r * 8, 8, c, 4.0, 0.3);
             y[r] = (int64_t)c;
         }
     }

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,7 +44,8 @@ void e2e_init(e2e_proc *p)
     snprintf(p->log, sizeof p->log, "%s/vmfd.log", p->dir);
 }
 
-void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready)
+int e2e_spawn(e2e_proc *p, const char *const *extra, const char *const *env, int timeout_ms,
+              int *status)
 {
     char portfile[700];
     snprintf(portfile, sizeof portfile, "%s/vmfd.port", p->state);
@@ -76,12 +78,21 @@ void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready)
             close(fd);
         }
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        for (int i = 0; env && env[i]; i++) {
+            char pair[1024];
+            snprintf(pair, sizeof pair, "%s", env[i]);
+            char *eq = strchr(pair, '=');
+            if (eq) {
+                *eq = '\0';
+                setenv(pair, eq + 1, 1);
+            }
+        }
         execv(argv[0], argv);
         _exit(127);
     }
     p->pid = pid;
     p->port = 0;
-    for (int i = 0; i < 1000; i++) {
+    for (int waited = 0; waited < timeout_ms; waited += 5) {
         FILE *f = fopen(portfile, "r");
         if (f) {
             int port = 0;
@@ -90,20 +101,31 @@ void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready)
             fclose(f);
         }
         if (p->port)
-            break;
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            char *log = e2e_read_file(p->log, NULL);
-            print_error("vmfd exited at startup (status %d); log:\n%s\n", st, log ? log : "");
-            free(log);
-            fail();
+            return 0;
+        if (waitpid(pid, status, WNOHANG) == pid) {
+            p->pid = 0;
+            return -1;
         }
-        e2e_sleep_ms(10);
+        e2e_sleep_ms(5);
     }
-    if (!p->port) {
-        print_error("vmfd wrote no port file in 10 s\n");
-        fail();
-    }
+    print_error("vmfd wrote no port file in %d s\n", timeout_ms / 1000);
+    fail();
+    return -1;
+}
+
+void e2e_fail_startup(const e2e_proc *p, int status)
+{
+    char *log = e2e_read_file(p->log, NULL);
+    print_error("vmfd exited at startup (status %d); log:\n%s\n", status, log ? log : "");
+    free(log);
+    fail();
+}
+
+void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready)
+{
+    int st = 0;
+    if (e2e_spawn(p, extra, NULL, 10000, &st) != 0)
+        e2e_fail_startup(p, st);
     if (!wait_ready)
         return;
     for (int i = 0; i < 3000; i++) {
@@ -170,11 +192,9 @@ int e2e_http(int port, const char *method, const char *path, const char *ctype, 
     if (fd < 0)
         return -1;
     char head[4096];
-    int n = snprintf(head, sizeof head,
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
-                     method, path, len, ctype ? "Content-Type: " : "", ctype ? ctype : "",
-                     ctype ? "\r\n" : "", extra_headers ? extra_headers : "");
+    int n =
+        httpc_format_head(head, sizeof head, method, path, "127.0.0.1", ctype, len, extra_headers);
+    assert_true(n > 0);
     /* A timeout ends the answer like EOF: what came is judged below. */
     size_t n_got;
     char *buf;
@@ -407,11 +427,11 @@ vmf_classifier *e2e_ref_new(void)
     vmf_classifier *c = NULL;
     vmf_classifier_opts_init(&o);
     o.k_max = 5;
-    o.alpha = 0.7;
-    o.t0 = 2.0;
-    o.eta_floor = 0.0;
-    o.minibatch = 256;
-    o.seed = 42;
+    o.stepwise.alpha = 0.7;
+    o.stepwise.t0 = 2.0;
+    o.stepwise.eta_floor = 0.0;
+    o.stepwise.minibatch = 256;
+    o.stepwise.seed = 42;
     vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
     return c;
 }
@@ -449,13 +469,19 @@ int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d,
     void *npz;
     size_t len;
     e2e_npz(x, n, d, y, &npz, &len);
+    int status = e2e_put_npz(port, key, npz, len, extra_headers);
+    free(npz);
+    return status;
+}
+
+int e2e_put_npz(int port, const char *key, const void *npz, size_t len, const char *extra_headers)
+{
     char path[256];
     snprintf(path, sizeof path, "/v1/batches/%s", key);
     e2e_resp r;
     int rc = e2e_http(port, "PUT", path, "application/x-npz", npz, len, extra_headers, &r);
     int status = rc == 0 ? r.status : -1;
     e2e_resp_free(&r);
-    free(npz);
     return status;
 }
 
@@ -488,7 +514,7 @@ long long e2e_metric(int port, const char *name)
 
 int e2e_run(const char *cmd, char **out)
 {
-    char full[4096];
+    char full[8192];
     snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE *f = popen(full, "r");
     assert_non_null(f);
@@ -511,4 +537,34 @@ int e2e_run(const char *cmd, char **out)
     else
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+uint32_t e2e_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+void e2e_assert_all_applied(const char *state, long long n, const vmf_classifier *ref)
+{
+    assert_int_equal(e2e_sql_int(state, "SELECT count(*) FROM batches"), n);
+    assert_int_equal(e2e_sql_int(state, "SELECT count(*) FROM batches WHERE status='applied'"), n);
+    assert_int_equal(e2e_sql_int(state, "SELECT batches FROM checkpoints ORDER BY id DESC LIMIT 1"),
+                     n);
+    e2e_assert_model_equal(state, ref);
+}
+
+void e2e_axis_row(uint64_t *s, float *row, size_t d, size_t axis, double peak, double noise)
+{
+    double norm = 0.0;
+    for (size_t j = 0; j < d; j++) {
+        *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(*s >> 11) / 9007199254740992.0 - 0.5;
+        row[j] = (float)((j == axis ? peak : 0.0) + noise * u);
+        norm += (double)row[j] * row[j];
+    }
+    for (size_t j = 0; j < d; j++)
+        row[j] = (float)(row[j] / sqrt(norm));
 }

@@ -33,6 +33,21 @@ void e2e_init(e2e_proc *p);
  */
 void e2e_start(e2e_proc *p, const char *const *extra, int wait_ready);
 
+/*
+ * The start under e2e_start: forks vmfd --state-dir p->state --listen
+ * 127.0.0.1:0 plus extra args (NULL-terminated, may be NULL), with stderr
+ * appended to p->log, OPENBLAS_NUM_THREADS=1 and env ("NAME=VALUE" strings,
+ * NULL-terminated, may be NULL) in its environment, and waits up to
+ * timeout_ms for its port file. Returns 0 with p->pid and p->port set, or -1
+ * when vmfd exited first (p->pid is then 0 and *status its waitpid status).
+ * Fails the test on timeout.
+ */
+int e2e_spawn(e2e_proc *p, const char *const *extra, const char *const *env, int timeout_ms,
+              int *status);
+
+/* Prints vmfd's log and fails the test: it exited at startup with status. */
+void e2e_fail_startup(const e2e_proc *p, int status);
+
 /* Sends sig and waits; returns the exit status (128+sig when killed). */
 int e2e_stop(e2e_proc *p, int sig);
 
@@ -40,6 +55,10 @@ int e2e_stop(e2e_proc *p, int sig);
    exit) and, when out is not NULL, its stdout and stderr in *out (the caller
    frees it). */
 int e2e_run(const char *cmd, char **out);
+
+/* splitmix64: a small, seeded, portable generator; the high 32 bits of the
+   next draw from *state. */
+uint32_t e2e_rand(uint64_t *state);
 
 /* Waits up to timeout_ms for the process to exit on its own; -1 on timeout. */
 int e2e_wait_exit(e2e_proc *p, int timeout_ms);
@@ -66,6 +85,14 @@ long e2e_raw(int port, const void *data, size_t len, size_t chunk, int pause_ms,
 
 /* Polls GET /v1/batches/key until its status is not "queued"; returns the JSON status. */
 const char *e2e_wait_batch(int port, const char *key, char *status, size_t size, int timeout_ms);
+
+/*
+ * One seeded unit row [d] near axis `axis`: peak on that coordinate plus
+ * noise times a uniform draw in [-0.5, 0.5) on every coordinate (from the
+ * 64-bit LCG state *s, Knuth's MMIX constants), then normalized. The data of
+ * the e2e tests' small, well separated classes.
+ */
+void e2e_axis_row(uint64_t *s, float *row, size_t d, size_t axis, double peak, double noise);
 
 /* Builds an .npz (X float32 [n][d], y int64 [n] or none) in memory (free()). */
 void e2e_npz(const float *x, size_t n, size_t d, const int64_t *y, void **buf, size_t *len);
@@ -104,6 +131,13 @@ vmf_classifier *e2e_ref_new(void);
 void e2e_ref_learn(vmf_classifier *c, const float *x, size_t n, size_t d, const int64_t *y);
 /* Asserts the daemon's newest checkpoint is bit-identical to c's saved state. */
 void e2e_assert_model_equal(const char *state, const vmf_classifier *c);
+/* Asserts that the daemon's database holds n batches, all applied, that its
+ * newest checkpoint covers all n, and that this checkpoint is bit-identical
+ * to ref's saved state. */
+void e2e_assert_all_applied(const char *state, long long n, const vmf_classifier *ref);
+/* PUT the .npz image npz [len] to /v1/batches/key; returns the HTTP status,
+ * -1 when there was no answer. */
+int e2e_put_npz(int port, const char *key, const void *npz, size_t len, const char *extra_headers);
 /* PUT X [n][d] and y [n] (or none) as .npz to /v1/batches/key; returns the HTTP
  * status, -1 when there was no answer. */
 int e2e_put_batch(int port, const char *key, const float *x, size_t n, size_t d, const int64_t *y,

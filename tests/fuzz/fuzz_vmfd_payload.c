@@ -1,22 +1,28 @@
 /*
  * fuzz_vmfd_payload.c - libFuzzer target for vmfd's request handling without
- * sockets: the HTTP/1.1 parser (llhttp, as vmfd configures it), the routing
- * of /v1/predict and /v1/batches/{key} to the body decoders, and the
- * decoders themselves (.npz, .npy, JSON) for ingest and predict.
+ * sockets: vmfd's own request parser (daemon/vmfd_http_parse.c, llhttp and
+ * the request limits), the routing of /v1/predict and /v1/batches/{key} to
+ * the body decoders, and the decoders themselves (.npz, .npy, JSON) for
+ * ingest and predict.
  *
- * The first input byte chooses the mode: bit 0x80 feeds the rest to llhttp as
- * a raw request and decodes its body as the route and Content-Type say;
- * otherwise bits 0-1 pick the content type and bit 2 ingest or predict, and
- * the rest is the body. Anything must be decoded or refused with a 4xx/5xx
- * status and a message, never crash or leak; a decoded batch must have unit
+ * The first input byte chooses the mode: bit 0x80 feeds the rest to the
+ * parser as a raw connection stream (with limits and a read pattern taken
+ * from its first two bytes, see http()) and decodes the requests' bodies as
+ * their route and Content-Type say; otherwise bits 0-1 pick the content type
+ * and bit 2 ingest or predict, and the rest is the body. Anything must be
+ * decoded or refused with a 4xx/5xx status and a message, never crash or
+ * leak; the parser must give the same requests and refusal however the
+ * stream is split into reads, refuse only with the statuses vmfd uses, and
+ * never return a body over max_body_bytes; a decoded batch must have unit
  * rows, survive the store round trip (rows + labels JSON) with the same
  * content hash, and a decoded predict body must have finite unit rows.
  */
+#include "http_parse_drive.h"
 #include "vmfd_payload.h"
 
-#include <llhttp.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,113 +100,96 @@ static void predict(const char *ctype, const void *body, size_t len)
     free(x);
 }
 
-/* ---- raw HTTP ---- */
+/* ---- raw HTTP, through vmfd's own parser ---- */
 
-typedef struct req {
-    char url[512];
-    size_t url_len;
-    char field[64];
-    size_t field_len;
-    int in_ctype;
-    char ctype[128];
-    size_t ctype_len;
-    char *body;
-    size_t body_len;
-    int complete;
-} req;
+static const uint64_t header_limits[8] = {1, 16, 64, 128, 512, 4096, 16384, 1u << 20};
+static const uint64_t body_limits[8] = {0, 1, 16, 256, 4096, 65536, 1u << 20, 16u << 20};
 
-static void append(char *dst, size_t *len, size_t cap, const char *at, size_t n)
+static void check_result(const drive_result *r, const vmfd_http_parse_limits *lim)
 {
-    size_t room = cap - 1 - *len;
-    if (n > room)
-        n = room;
-    memcpy(dst + *len, at, n);
-    *len += n;
-    dst[*len] = '\0';
-}
-
-static int on_url(llhttp_t *p, const char *at, size_t n)
-{
-    req *r = p->data;
-    append(r->url, &r->url_len, sizeof r->url, at, n);
-    return 0;
-}
-
-static int on_field(llhttp_t *p, const char *at, size_t n)
-{
-    req *r = p->data;
-    append(r->field, &r->field_len, sizeof r->field, at, n);
-    return 0;
-}
-
-static int on_field_done(llhttp_t *p)
-{
-    req *r = p->data;
-    r->in_ctype = strcasecmp(r->field, "content-type") == 0;
-    r->field_len = 0;
-    r->field[0] = '\0';
-    return 0;
-}
-
-static int on_value(llhttp_t *p, const char *at, size_t n)
-{
-    req *r = p->data;
-    if (r->in_ctype)
-        append(r->ctype, &r->ctype_len, sizeof r->ctype, at, n);
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-    req *r = p->data;
-    char *q = realloc(r->body, r->body_len + n + 1);
-    if (!q)
-        return -1;
-    memcpy(q + r->body_len, at, n);
-    r->body = q;
-    r->body_len += n;
-    return 0;
-}
-
-static int on_complete(llhttp_t *p)
-{
-    req *r = p->data;
-    r->complete = 1;
-    return HPE_PAUSED; /* one request at a time, as vmfd does */
-}
-
-static void http(const char *data, size_t size)
-{
-    llhttp_settings_t s;
-    llhttp_settings_init(&s);
-    s.on_url = on_url;
-    s.on_header_field = on_field;
-    s.on_header_field_complete = on_field_done;
-    s.on_header_value = on_value;
-    s.on_body = on_body;
-    s.on_message_complete = on_complete;
-    llhttp_t p;
-    llhttp_init(&p, HTTP_REQUEST, &s);
-    req r;
-    memset(&r, 0, sizeof r);
-    p.data = &r;
-    llhttp_errno_t rc = llhttp_execute(&p, data, size);
-    if (rc != HPE_OK && rc != HPE_PAUSED && llhttp_get_error_reason(&p) == NULL)
+    if (r->status != 0 && r->status != 400 && r->status != 413 && r->status != 431 &&
+        r->status != 501)
         abort();
-    if (r.complete) {
-        char *q = strchr(r.url, '?');
-        if (q)
-            *q = '\0';
-        if (strcmp(r.url, "/v1/predict") == 0)
-            predict(r.ctype, r.body, r.body_len);
-        else if (strncmp(r.url, "/v1/batches/", 12) == 0)
-            ingest(r.ctype, r.body, r.body_len);
+    if (r->status && (r->error[0] == '\0' || r->detail[0] == '\0' || r->in_message))
+        abort();
+    if (r->n_req > DRIVE_MAX_REQ || r->continues > (int)r->n_req + 1)
+        abort();
+    for (size_t i = 0; i < r->n_req; i++) {
+        const drive_req *q = &r->req[i];
+        if (q->body_len > lim->max_body_bytes || q->method_name[0] == '\0' ||
+            q->head != (q->method == VMFD_METHOD_HEAD) || (q->keep_alive & ~1) != 0)
+            abort();
+        /* Only the last request may close the connection. */
+        if (!q->keep_alive && i + 1 != r->n_req)
+            abort();
+    }
+}
+
+static void report(const char *what, const drive_result *a, const drive_result *b)
+{
+    fprintf(stderr,
+            "%s: %zu requests, status %d %s %s, in_message %d, continues %d\n"
+            "     against %zu requests, status %d %s %s, in_message %d, continues %d\n",
+            what, a->n_req, a->status, a->error, a->detail, a->in_message, a->continues, b->n_req,
+            b->status, b->error, b->detail, b->in_message, b->continues);
+}
+
+/*
+ * data[0]: limits (bits 0-2 max_header_bytes, 3-5 max_body_bytes);
+ * data[1]: how the bytes are split into reads; the rest is the stream.
+ * Fed whole, then in reads of pseudo-random sizes, then (short inputs) one
+ * byte at a time: every split must give the same requests and refusal.
+ */
+static void http(const uint8_t *data, size_t size)
+{
+    if (size < 2)
+        return;
+    vmfd_http_parse_limits lim = {header_limits[data[0] & 7], body_limits[(data[0] >> 3) & 7]};
+    const char *in = (const char *)data + 2;
+    size_t len = size - 2;
+    size_t sizes[32];
+    uint32_t x = 0x9e3779b9u ^ data[1] ^ ((uint32_t)len << 8);
+    size_t span = (size_t)1 << ((data[1] >> 5) + 1); /* reads of 1..4..512 bytes */
+    for (size_t i = 0; i < 32; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        sizes[i] = 1 + x % span;
+    }
+    drive_result whole, split;
+    if (drive_parse(in, len, NULL, 0, &lim, &whole) != 0) {
+        drive_free(&whole);
+        return;
+    }
+    check_result(&whole, &lim);
+    if (drive_parse(in, len, sizes, 32, &lim, &split) == 0) {
+        if (!drive_same(&whole, &split)) {
+            report("split reads differ", &split, &whole);
+            abort();
+        }
+    }
+    drive_free(&split);
+    size_t one = 1;
+    if (len <= 4096 && drive_parse(in, len, &one, 1, &lim, &split) == 0) {
+        if (!drive_same(&whole, &split)) {
+            report("one-byte reads differ", &split, &whole);
+            abort();
+        }
+    }
+    drive_free(&split);
+    /* The bodies go on to the decoders, routed as vmfd routes them. */
+    for (size_t i = 0; i < whole.n_req; i++) {
+        const drive_req *q = &whole.req[i];
+        if (strcmp(q->path, "/v1/predict") == 0)
+            predict(q->content_type, q->body, q->body_len);
+        else if (strncmp(q->path, "/v1/batches/", 12) == 0)
+            ingest(q->content_type, q->body, q->body_len);
         char media[64];
-        vmfd_payload_media_type(r.ctype, media, sizeof media);
+        vmfd_payload_media_type(q->content_type, media, sizeof media);
         if (strlen(media) >= sizeof media)
             abort();
     }
-    free(r.body);
+    drive_free(&whole);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -211,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     if (mode & 0x80)
-        http(body, len);
+        http(data + 1, size - 1);
     else if (mode & 4)
         ingest(ctypes[mode & 3], body, len);
     else

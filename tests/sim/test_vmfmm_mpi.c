@@ -37,75 +37,28 @@
 
 static const char *const MPIRUN = "/usr/bin/mpirun";
 
-/* argv wants char *; the strings are never written. */
-static char *mut(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u;
-    u.c = s;
-    return u.m;
-}
-
 /* Runs `mpirun ... -np np vmfmm args...` (np = 0: vmfmm alone). */
 static vmfmm_result run_np(const char *dir, int np, char *const *args)
 {
     if (np == 0)
         return vmfmm_runv(dir, args);
-    char out_path[4096], err_path[4096], nps[16];
-    snprintf(out_path, sizeof out_path, "%s/.stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
+    char nps[16], asan[512];
     snprintf(nps, sizeof nps, "%d", np);
-    char *argv[128];
-    size_t n = 0;
-    argv[n++] = mut(MPIRUN);
-    argv[n++] = "--oversubscribe";
-    argv[n++] = "--allow-run-as-root";
-    argv[n++] = "-np";
-    argv[n++] = nps;
-    argv[n++] = mut(VMFMM_BIN);
-    for (size_t i = 0; args[i] && n < 126; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fi = open("/dev/null", O_RDONLY);
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fi < 0 || fo < 0 || fe < 0)
-            _exit(127);
-        dup2(fi, 0);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-        /* One machine, no network probing. */
-        setenv("OMPI_MCA_btl", "self,vader", 1);
-        /*
-         * Under ASan, Open MPI's own allocations at MPI_Init outlive
-         * MPI_Finalize; leak checking of our code is done by the
-         * one-process runs of the same fits.
-         */
-        char asan[512];
-        const char *prev = getenv("ASAN_OPTIONS");
-        snprintf(asan, sizeof asan, "%s%sdetect_leaks=0", prev ? prev : "", prev ? ":" : "");
-        setenv("ASAN_OPTIONS", asan, 1);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    vmfmm_result r;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = vmf_test_read_file(out_path, NULL);
-    r.err = vmf_test_read_file(err_path, NULL);
-    return r;
+    /*
+     * Under ASan, Open MPI's own allocations at MPI_Init outlive
+     * MPI_Finalize; leak checking of our code is done by the one-process
+     * runs of the same fits.
+     */
+    const char *prev = getenv("ASAN_OPTIONS");
+    snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sdetect_leaks=0", prev ? prev : "",
+             prev ? ":" : "");
+    const char *const prefix[] = {MPIRUN, "--oversubscribe", "--allow-run-as-root", "-np", nps,
+                                  NULL};
+    const char *const env[] = {"OMPI_ALLOW_RUN_AS_ROOT=1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1",
+                               /* One machine, no network probing. */
+                               "OMPI_MCA_btl=self,vader", asan, NULL};
+    vmfmm_run_opts o = {prefix, env, 0};
+    return vmfmm_run_with(dir, args, &o);
 }
 
 static int have_mpi(const char *dir)
@@ -209,21 +162,21 @@ static void fit(const fixture *f, int np, int shards, const char *out, const cha
             char name[32];
             snprintf(name, sizeof name, "shard%d.npy", s);
             args[n++] = "--input";
-            args[n++] = mut(vmfmm_path(paths[s], sizeof paths[s], f->dir, name));
+            args[n++] = vmfmm_mut(vmfmm_path(paths[s], sizeof paths[s], f->dir, name));
         }
     } else {
         args[n++] = "--input";
-        args[n++] = mut(vmfmm_path(paths[4], sizeof paths[4], f->dir, "x.npy"));
+        args[n++] = vmfmm_mut(vmfmm_path(paths[4], sizeof paths[4], f->dir, "x.npy"));
     }
     if (np == 0)
         args[n++] = "--out-of-core";
     args[n++] = "-o";
-    args[n++] = mut(vmfmm_path(outp, sizeof outp, f->dir, out));
+    args[n++] = vmfmm_mut(vmfmm_path(outp, sizeof outp, f->dir, out));
     const char *common[] = {"-k", "5", "--block-rows", BLOCK, "-q", "--seed", "3", NULL};
     for (size_t i = 0; common[i]; i++)
-        args[n++] = mut(common[i]);
+        args[n++] = vmfmm_mut(common[i]);
     for (size_t i = 0; extra && extra[i]; i++)
-        args[n++] = mut(extra[i]);
+        args[n++] = vmfmm_mut(extra[i]);
     args[n] = NULL;
     vmfmm_result r = run_np(f->dir, np, args);
     char what[128];
@@ -322,29 +275,12 @@ static size_t check_against_core(const fixture *f, const size_t *rows, const cha
 
     /* The reference: core's batch EM on the same rows, normalized as the tool does. */
     float *x = malloc((size_t)N * D * sizeof *x);
+    assert_non_null(x);
     memcpy(x, f->x, (size_t)N * D * sizeof *x);
-    vmf_assert_ok(vmf_rows_normalize(x, N, D));
-    vmf_assert_ok(vmf_rows_normalize(init, K, D));
-    vmf_em_opts o;
-    vmf_em_opts_init(&o);
-    o.n_components = K;
-    o.max_iter = 12;
-    o.tol = 0;
-    o.seed = 3;
-    o.init = VMF_INIT_GIVEN;
-    o.init_means = init;
-    o.block_rows = 2048;
-    vmf_mixture *ref;
     vmf_em_report rep;
-    vmf_assert_ok(vmf_mixture_fit(&o, x, N, D, &ref, &rep));
+    vmf_mixture *ref = vmfmm_reference_fit(x, N, D, init, K, 12, 3, 2048, &rep);
     vmf_mixture *m = load_model(f->dir, out4);
-    for (size_t c = 0; c < K; c++) {
-        vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
-        vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
-        for (size_t j = 0; j < D; j++)
-            vmf_assert_close(vmf_mixture_means(m)[c * D + j], vmf_mixture_means(ref)[c * D + j],
-                             1e-6, 1e-7);
-    }
+    vmfmm_assert_mixture_near(m, ref);
     double ll = json_path_num(f->dir, out4, "convergence.json", "final_mean_loglik", NULL);
     vmf_assert_close(ll, rep.loglik, 1e-6, 0);
     size_t reseeded = rep.n_reseeded;

@@ -29,56 +29,11 @@
 #define K        4
 #define LIMIT_MB 256
 
-static char *mut(const char *s)
-{
-    union {
-        const char *c;
-        char *m;
-    } u;
-    u.c = s;
-    return u.m;
-}
-
 /* Runs vmfmm with args under RLIMIT_AS = limit bytes. */
 static vmfmm_result run_limited(const char *dir, rlim_t limit, char *const *args)
 {
-    char out_path[4096], err_path[4096];
-    snprintf(out_path, sizeof out_path, "%s/.stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    char *argv[64];
-    size_t n = 0;
-    argv[n++] = mut(VMFMM_BIN);
-    for (size_t i = 0; args[i] && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fi = open("/dev/null", O_RDONLY);
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (fi < 0 || fo < 0 || fe < 0)
-            _exit(127);
-        dup2(fi, 0);
-        dup2(fo, 1);
-        dup2(fe, 2);
-        setenv("OPENBLAS_NUM_THREADS", "1", 1);
-        struct rlimit rl = {limit, limit};
-        if (setrlimit(RLIMIT_AS, &rl) != 0)
-            _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    vmfmm_result r;
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = vmf_test_read_file(out_path, NULL);
-    r.err = vmf_test_read_file(err_path, NULL);
-    return r;
+    vmfmm_run_opts o = {NULL, NULL, (uint64_t)limit};
+    return vmfmm_run_with(dir, args, &o);
 }
 
 /* Rows of component i % K: mean + Gaussian noise, normalized (cosine to the mean ~0.8). */
@@ -139,55 +94,39 @@ static void test_larger_than_memory(void **state)
     rlim_t limit = (rlim_t)LIMIT_MB << 20;
     assert_true((double)bytes >= 1.5 * (double)limit);
 
-    char *args[] = {mut("fit"),          mut("--out-of-core"),
-                    mut("-i"),           big,
-                    mut("-k"),           mut("4"),
-                    mut("--tol"),        mut("0"),
-                    mut("--max-iter"),   mut("5"),
-                    mut("--init-means"), init,
-                    mut("--test-split"), mut("0"),
-                    mut("-o"),           out,
-                    mut("-q"),           NULL};
+    char *args[] = {vmfmm_mut("fit"),          vmfmm_mut("--out-of-core"),
+                    vmfmm_mut("-i"),           big,
+                    vmfmm_mut("-k"),           vmfmm_mut("4"),
+                    vmfmm_mut("--tol"),        vmfmm_mut("0"),
+                    vmfmm_mut("--max-iter"),   vmfmm_mut("5"),
+                    vmfmm_mut("--init-means"), init,
+                    vmfmm_mut("--test-split"), vmfmm_mut("0"),
+                    vmfmm_mut("-o"),           out,
+                    vmfmm_mut("-q"),           NULL};
     vmfmm_result r = run_limited(dir, limit, args);
     if (r.code != 0)
         fail_msg("out-of-core fit under a %d MiB limit: exit %d\n%s", LIMIT_MB, r.code, r.err);
     vmfmm_result_free(&r);
 
     /* The limit binds: the in-memory fit of the same file cannot load it. */
-    char *args2[] = {mut("fit"),        mut("-i"), big,  mut("-k"), mut("4"),
-                     mut("--no-plots"), mut("-o"), out2, mut("-q"), NULL};
+    char *args2[] = {
+        vmfmm_mut("fit"),        vmfmm_mut("-i"), big,  vmfmm_mut("-k"), vmfmm_mut("4"),
+        vmfmm_mut("--no-plots"), vmfmm_mut("-o"), out2, vmfmm_mut("-q"), NULL};
     r = run_limited(dir, limit, args2);
     if (r.code == 0)
         fail_msg("the in-memory fit succeeded under the limit: the test proves nothing");
     vmfmm_result_free(&r);
 
-    /* The reference, in memory here: the rows as the tool normalizes them. */
-    float *im = malloc((size_t)K * D * sizeof *im);
-    memcpy(im, x, (size_t)K * D * sizeof *im);
-    vmf_assert_ok(vmf_rows_normalize(x, N, D));
-    vmf_assert_ok(vmf_rows_normalize(im, K, D));
-    vmf_em_opts o;
-    vmf_em_opts_init(&o);
-    o.n_components = K;
-    o.max_iter = 5;
-    o.tol = 0;
-    o.init = VMF_INIT_GIVEN;
-    o.init_means = im;
-    vmf_mixture *ref;
+    /* The reference, in memory here: the rows as the tool normalizes them,
+     * from the first K rows as initial means (the --init-means file). */
     vmf_em_report rep;
-    vmf_assert_ok(vmf_mixture_fit(&o, x, N, D, &ref, &rep));
+    vmf_mixture *ref = vmfmm_reference_fit(x, N, D, x, K, 5, 42, 0, &rep);
     char p[4096];
     char *text = vmf_test_read_file(vmfmm_path(p, sizeof p, out, "model.json"), NULL);
     vmf_mixture *m;
     vmf_assert_ok(vmf_mixture_from_json(text, strlen(text), &m));
     free(text);
-    for (size_t c = 0; c < K; c++) {
-        vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
-        vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
-        for (size_t j = 0; j < D; j++)
-            vmf_assert_close(vmf_mixture_means(m)[c * D + j], vmf_mixture_means(ref)[c * D + j],
-                             1e-6, 1e-7);
-    }
+    vmfmm_assert_mixture_near(m, ref);
     vmf_assert_close(conv_loglik(out), rep.loglik, 1e-6, 0);
     /* A real fit: four well-separated components of equal weight. */
     for (size_t c = 0; c < K; c++)
@@ -195,7 +134,6 @@ static void test_larger_than_memory(void **state)
     vmf_mixture_free(m);
     vmf_mixture_free(ref);
     vmf_em_report_free(&rep);
-    free(im);
     free(x);
     vmf_test_rmtree(dir);
 }

@@ -11,23 +11,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-vmfmm_result vmfmm_runv(const char *dir, char *const *args)
+char *vmfmm_mut(const char *s)
 {
+    return (char *)(uintptr_t)s;
+}
+
+/* In the child: "NAME=VALUE" into the environment. */
+static void put_env(const char *pair)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", pair);
+    char *eq = strchr(buf, '=');
+    if (eq) {
+        *eq = '\0';
+        setenv(buf, eq + 1, 1);
+    }
+}
+
+vmfmm_result vmfmm_run_with(const char *dir, char *const *args, const vmfmm_run_opts *o)
+{
+    static const vmfmm_run_opts none = {NULL, NULL, 0};
+    if (!o)
+        o = &none;
     char out_path[4096], err_path[4096];
     snprintf(out_path, sizeof out_path, "%s/.stdout", dir);
     snprintf(err_path, sizeof err_path, "%s/.stderr", dir);
-    size_t n = 0;
+    size_t n = 0, np = 0;
     while (args[n])
         n++;
-    char **argv = calloc(n + 2, sizeof *argv);
+    while (o->prefix && o->prefix[np])
+        np++;
+    char **argv = calloc(np + n + 2, sizeof *argv);
     assert_non_null(argv);
-    argv[0] = (char *)VMFMM_BIN;
+    for (size_t i = 0; i < np; i++)
+        argv[i] = vmfmm_mut(o->prefix[i]);
+    argv[np] = vmfmm_mut(VMFMM_BIN);
     for (size_t i = 0; i < n; i++)
-        argv[i + 1] = args[i];
+        argv[np + 1 + i] = args[i];
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -42,6 +67,13 @@ vmfmm_result vmfmm_runv(const char *dir, char *const *args)
         dup2(fo, 1);
         dup2(fe, 2);
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        for (size_t i = 0; o->env && o->env[i]; i++)
+            put_env(o->env[i]);
+        if (o->as_limit) {
+            struct rlimit rl = {(rlim_t)o->as_limit, (rlim_t)o->as_limit};
+            if (setrlimit(RLIMIT_AS, &rl) != 0)
+                _exit(126);
+        }
         execv(argv[0], argv);
         _exit(127);
     }
@@ -54,6 +86,11 @@ vmfmm_result vmfmm_runv(const char *dir, char *const *args)
     r.out = vmf_test_read_file(out_path, NULL);
     r.err = vmf_test_read_file(err_path, NULL);
     return r;
+}
+
+vmfmm_result vmfmm_runv(const char *dir, char *const *args)
+{
+    return vmfmm_run_with(dir, args, NULL);
 }
 
 vmfmm_result vmfmm_run(const char *dir, ...)
@@ -158,4 +195,43 @@ int vmfmm_file_ok(const char *path, size_t min_bytes)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size >= min_bytes;
+}
+
+vmf_mixture *vmfmm_reference_fit(float *x, size_t n, size_t d, const float *init, size_t k,
+                                 size_t max_iter, uint64_t seed, size_t block_rows,
+                                 vmf_em_report *rep)
+{
+    float *means = malloc(k * d * sizeof *means);
+    assert_non_null(means);
+    memcpy(means, init, k * d * sizeof *means);
+    vmf_assert_ok(vmf_rows_normalize(means, k, d));
+    vmf_assert_ok(vmf_rows_normalize(x, n, d));
+    vmf_em_opts o;
+    vmf_em_opts_init(&o);
+    o.n_components = k;
+    o.max_iter = max_iter;
+    o.tol = 0;
+    o.seed = seed;
+    o.init = VMF_INIT_GIVEN;
+    o.init_means = means;
+    if (block_rows)
+        o.block_rows = block_rows;
+    vmf_mixture *ref = NULL;
+    vmf_assert_ok(vmf_mixture_fit(&o, x, n, d, &ref, rep));
+    free(means);
+    return ref;
+}
+
+void vmfmm_assert_mixture_near(const vmf_mixture *m, const vmf_mixture *ref)
+{
+    size_t k = vmf_mixture_n_components(ref), d = vmf_mixture_dim(ref);
+    assert_int_equal(vmf_mixture_n_components(m), k);
+    assert_int_equal(vmf_mixture_dim(m), d);
+    for (size_t c = 0; c < k; c++) {
+        vmf_assert_close(vmf_mixture_weights(m)[c], vmf_mixture_weights(ref)[c], 1e-6, 0);
+        vmf_assert_close(vmf_mixture_kappas(m)[c], vmf_mixture_kappas(ref)[c], 1e-6, 0);
+        for (size_t j = 0; j < d; j++)
+            vmf_assert_close(vmf_mixture_means(m)[c * d + j], vmf_mixture_means(ref)[c * d + j],
+                             1e-6, 1e-7);
+    }
 }

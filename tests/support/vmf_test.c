@@ -158,26 +158,35 @@ void vmf_test_assert_same_bytes(const void *a, size_t la, const void *b, size_t 
     assert_memory_equal(a, b, la);
 }
 
-void vmf_test_npz_xy(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
-                     size_t *len)
+vmf_array vmf_test_vector(vmf_dtype t, const void *data, size_t n)
 {
-    vmf_array xa, ya;
-    memset(&xa, 0, sizeof xa);
-    memset(&ya, 0, sizeof ya);
-    xa.dtype = VMF_DTYPE_F32;
+    vmf_array a;
+    memset(&a, 0, sizeof a);
+    a.dtype = t;
+    a.ndim = 1;
+    a.shape[0] = n;
+    a.count = n;
+    a.data = (void *)(uintptr_t)data; /* borrowed, never written */
+    return a;
+}
+
+void vmf_test_npz_labelled(const float *x, size_t n, size_t d, const vmf_array *y, void **buf,
+                           size_t *len)
+{
+    vmf_array xa = vmf_test_vector(VMF_DTYPE_F32, x, n * d);
     xa.ndim = 2;
     xa.shape[0] = n;
     xa.shape[1] = d;
-    xa.count = n * d;
-    xa.data = (void *)(uintptr_t)x;
-    ya.dtype = VMF_DTYPE_I64;
-    ya.ndim = 1;
-    ya.shape[0] = ny;
-    ya.count = ny;
-    ya.data = (void *)(uintptr_t)y;
     const char *names[2] = {"X", "y"};
-    const vmf_array *arrays[2] = {&xa, &ya};
+    const vmf_array *arrays[2] = {&xa, y};
     vmf_assert_ok(vmf_npz_write_mem(names, arrays, y ? 2 : 1, buf, len));
+}
+
+void vmf_test_npz_xy(const float *x, size_t n, size_t d, const int64_t *y, size_t ny, void **buf,
+                     size_t *len)
+{
+    vmf_array ya = vmf_test_vector(VMF_DTYPE_I64, y, ny);
+    vmf_test_npz_labelled(x, n, d, y ? &ya : NULL, buf, len);
 }
 
 void vmf_test_mixture_data(uint64_t seed, size_t n, size_t d, size_t k, double kappa_lo,

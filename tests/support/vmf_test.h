@@ -75,6 +75,17 @@ void vmf_test_assert_same_mixture(const vmf_mixture *a, const vmf_mixture *b);
  * (e.g. two saved states). */
 void vmf_test_assert_same_bytes(const void *a, size_t la, const void *b, size_t lb);
 
+/* A borrowed 1-D view of data [n] as a vmf_array (nothing to free). */
+vmf_array vmf_test_vector(vmf_dtype t, const void *data, size_t n);
+
+/*
+ * An .npz in memory (the caller frees *buf) holding X float32 [n][d] and,
+ * when y is not NULL, the labels y (any dtype, e.g. strings). Fails the test
+ * when writing fails.
+ */
+void vmf_test_npz_labelled(const float *x, size_t n, size_t d, const vmf_array *y, void **buf,
+                           size_t *len);
+
 /*
  * An .npz in memory (the caller frees *buf) holding X float32 [n][d] and,
  * when y is not NULL, y int64 [ny]; ny may differ from n to build bad

@@ -19,7 +19,8 @@
  * Both: rows must be unit vectors (vmf_rows_check); bad input is VMF_EINVAL
  * with a message and changes nothing. predict_topk writes classes [n][k]
  * (indices into the model's label table) and proba [n][k] (may be NULL), best
- * first; slots beyond the known classes get -1 and 0; n = 0 is a no-op.
+ * first, equal ranks lower class index first; slots beyond the known classes
+ * get -1 and 0; n = 0 is a no-op.
  * Predict functions only read the model and may run concurrently.
  */
 #ifndef VMFMM_BASELINES_H
@@ -42,6 +43,7 @@ typedef struct vmf_gmm_opts {
     uint64_t seed;    /* default 42 */
 } vmf_gmm_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_gmm_opts_init(vmf_gmm_opts *o);
 VMF_API int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size_t d,
                                    const vmf_labels *y, vmf_gmm_classifier **out);
@@ -75,6 +77,7 @@ typedef struct vmf_knn_opts {
     uint64_t seed;              /* reservoir sampling, default 42 */
 } vmf_knn_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_knn_opts_init(vmf_knn_opts *o);
 VMF_API int vmf_knn_classifier_new(const vmf_knn_opts *o, size_t d, vmf_knn_classifier **out);
 VMF_API void vmf_knn_classifier_free(vmf_knn_classifier *m);

@@ -25,6 +25,7 @@
 #include "kappa.h"
 #include "labels.h"
 #include "mixture.h"
+#include "stepwise.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,13 +34,17 @@ extern "C" {
 typedef struct vmf_classifier vmf_classifier;
 
 typedef struct vmf_classifier_opts {
-    size_t k_max;         /* components per class at most, default 5 */
-    double alpha;         /* stepwise step exponent, default 0.7 */
-    double t0;            /* stepwise step offset, default 2 */
-    double eta_floor;     /* stepwise eta floor, default 0 */
-    size_t minibatch;     /* stepwise minibatch rows, default 256 */
-    vmf_kappa_opts kappa; /* estimator, shrinkage prior, clamps */
-    uint64_t seed;        /* default 42 */
+    size_t k_max; /* components per class at most, default 5 */
+    /*
+     * How each class's mixture learns (vmfmm/stepwise.h, same defaults):
+     * alpha, t0, eta_floor, minibatch, kappa (estimator, shrinkage prior,
+     * clamps) and seed (default 42; it also seeds the classifier's own
+     * draws of growth samples). The classifier decides the rest itself:
+     * stepwise.n_components is ignored (a class starts with one component
+     * and grows to k_max) and stepwise.tied_kappa must be 0 (every component
+     * has its own kappa; VMF_EINVAL otherwise).
+     */
+    vmf_stepwise_opts stepwise;
     /*
      * Growth: a class of n rows has min(k_max, max(1, n / rows_per_component))
      * components (default 30). Until it reaches k_max it keeps a bounded
@@ -94,6 +99,7 @@ typedef struct vmf_classifier_opts {
     double refine_rate;
 } vmf_classifier_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_classifier_opts_init(vmf_classifier_opts *o);
 
 /* An empty classifier; d = 0 learns the dimension from the first batch. */
@@ -116,8 +122,9 @@ VMF_API int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, siz
 
 /*
  * Top-k classes of each row of x [n][d]: class indices into classes [n][k] and
- * posterior probabilities into proba [n][k] (may be NULL), most probable first.
- * Slots beyond the number of classes get -1 and 0.
+ * posterior probabilities into proba [n][k] (may be NULL), most probable first,
+ * equal probabilities lower class index first. Slots beyond the number of
+ * classes get -1 and 0.
  */
 VMF_API int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                         size_t k, int32_t *classes, double *proba);

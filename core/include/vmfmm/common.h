@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #define VMF_VERSION_MAJOR 0
-#define VMF_VERSION_MINOR 1
+#define VMF_VERSION_MINOR 2
 #define VMF_VERSION_PATCH 0
 
 #if defined(VMF_STATIC)
@@ -40,7 +40,7 @@ enum {
     VMF_ENOTFOUND = -6 /* a named entry (file member, class, key) does not exist */
 };
 
-/* "0.1.0": the version the library was built as. Thread-safe. */
+/* "0.2.0": the version the library was built as. Thread-safe. */
 VMF_API const char *vmf_version(void);
 
 /* Generic, static text for an error code; never NULL. Thread-safe. */
@@ -75,15 +75,15 @@ VMF_API void vmf_free(void *p);
 
 /*
  * ABI guard for bindings that mirror the public option and report structs
- * (vmf_em_opts, vmf_kappa_opts, vmf_em_report, vmf_rng,
+ * (vmf_em_opts, vmf_kappa_opts, vmf_em_report, vmf_rng, vmf_stepwise_opts,
  * vmf_classifier_opts, vmf_labels, vmf_array) instead of including this
  * header. vmf_abi_sizeof gives sizeof the named struct as this library was
  * built, or 0 for an unknown name. vmf_abi_field gives the offset and size of
- * one member ("kappa.estimator" reaches into a nested struct); it returns
- * VMF_OK, or VMF_ENOTFOUND for an unknown struct or member. A binding that
- * allocates vmf_abi_sizeof bytes, fills them with the init function, and
- * writes only members whose offset and size it has checked stays correct
- * when later versions add members. Thread-safe.
+ * one member ("kappa.estimator" and "stepwise.kappa.estimator" reach into
+ * nested structs); it returns VMF_OK, or VMF_ENOTFOUND for an unknown struct
+ * or member. A binding that allocates vmf_abi_sizeof bytes, fills them with
+ * the init function, and writes only members whose offset and size it has
+ * checked stays correct when later versions add members. Thread-safe.
  */
 VMF_API size_t vmf_abi_sizeof(const char *type);
 VMF_API int vmf_abi_field(const char *type, const char *field, size_t *offset, size_t *size);

@@ -1,6 +1,7 @@
 /*
  * vmfmm/io.h - reading and writing arrays: NumPy .npy (format versions 1, 2
- * and 3), .npz archives (stored or deflated, through libzip) and CSV of floats.
+ * and 3), .npz archives (stored or deflated, through libzip) and CSV of floats;
+ * and the atomic file writer that every output of the project goes through.
  *
  * Supported dtypes: <f4 <f8 <i2 <i4 <i8 |u1 and <U* (UTF-32 strings, converted
  * to UTF-8 on load), and <f2 (float16) on reading only, widened exactly to
@@ -16,6 +17,8 @@
 #define VMFMM_IO_H
 
 #include "common.h"
+
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,6 +138,7 @@ typedef struct vmf_csv_opts {
     const char *label_column;
 } vmf_csv_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_csv_opts_init(vmf_csv_opts *o);
 
 /*
@@ -182,6 +186,38 @@ VMF_API int vmf_array_take_f32(vmf_array *a, float **x, size_t *n, size_t *d);
  * be 1-D with n entries, else VMF_EFORMAT); otherwise *labels is zeroed.
  */
 VMF_API int vmf_load_matrix(const char *path, float **x, size_t *n, size_t *d, vmf_array *labels);
+
+/*
+ * ---- Writing any file atomically ----
+ * Every file the library and its tools write goes through these: the bytes
+ * go to a new temporary file beside `path` (same directory, so the rename
+ * cannot cross file systems; mode 0666 less the umask), which is flushed,
+ * fsynced and renamed over `path`, and then the directory is fsynced. A
+ * reader sees the old file or the whole new one, never a torn one, and a
+ * crash leaves at most a stray "<path>.tmp<pid>.<hex>" beside it. Failures
+ * are VMF_EIO (VMF_ENOMEM when memory runs out) with vmf_last_error() naming
+ * `path` and the step that failed; errno is left as the failing call set
+ * it; nothing is left behind.
+ *
+ * vmf_file_write_atomic writes the n bytes at `data` (borrowed) to `path`.
+ */
+VMF_API int vmf_file_write_atomic(const char *path, const void *data, size_t n);
+
+/*
+ * The streaming form, for writers that print as they go (CSV, plots):
+ * vmf_atomic_file_open creates the temporary file and hands back *out;
+ * vmf_atomic_file_stream gives its stdio stream (borrowed: write to it, never
+ * close it); vmf_atomic_file_commit checks the stream for an earlier write
+ * error, flushes, fsyncs and renames it into place; vmf_atomic_file_abort
+ * removes it, leaving `path` as it was. Commit and abort both free the
+ * handle whatever happens; abort accepts NULL. One thread per handle.
+ */
+typedef struct vmf_atomic_file vmf_atomic_file;
+
+VMF_API int vmf_atomic_file_open(const char *path, vmf_atomic_file **out);
+VMF_API FILE *vmf_atomic_file_stream(vmf_atomic_file *f);
+VMF_API int vmf_atomic_file_commit(vmf_atomic_file *f);
+VMF_API void vmf_atomic_file_abort(vmf_atomic_file *f);
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,7 @@ typedef struct vmf_kappa_opts {
     double kappa_max;              /* default 1e6 */
 } vmf_kappa_opts;
 
-/* Fills `o` with the defaults above. */
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_kappa_opts_init(vmf_kappa_opts *o);
 
 /*
@@ -57,7 +57,7 @@ VMF_API double vmf_kappa_from_rbar(vmf_kappa_estimator est, size_t d, double rba
  * 0 <= R <= n (R up to n (1 + VMF_ROWS_NORM_TOL) is taken as rounding and
  * treated as n). 1 - rbar* is formed from n - R, so a tight component keeps
  * its digits. Writes *kappa, always finite. Returns VMF_OK, or VMF_EINVAL
- * (with a message) for NULL pointers, an unknown estimator, d < 2, negative
+ * (with a message) for a NULL kappa, an unknown estimator, d < 2, negative
  * or non-finite n or R, R above that tolerance, prior_count < 0, prior_rbar
  * outside [0, 1), kappa_min < 0, kappa_max infinite or below kappa_min, or
  * n + n0 == 0 (no data and no prior). VMF_ERANGE is reserved for a solver

@@ -105,7 +105,7 @@ typedef struct vmf_em_opts {
     void *progress_ctx;
 } vmf_em_opts;
 
-/* Fills `o` with the defaults above. */
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_em_opts_init(vmf_em_opts *o);
 
 /* What a fit did. Release `trace` with vmf_em_report_free. */

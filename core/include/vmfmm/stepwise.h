@@ -46,6 +46,7 @@ typedef struct vmf_stepwise_opts {
     uint64_t seed;        /* default 42 (initialization) */
 } vmf_stepwise_opts;
 
+/* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
 VMF_API void vmf_stepwise_opts_init(vmf_stepwise_opts *o);
 
 /* An empty state for dimension d; the first update initializes it. */

@@ -1,0 +1,163 @@
+/*
+ * topk.c - the classifiers' predict_topk contract: the checks of its
+ * arguments and the selection of the k best classes (see topk.h for the
+ * rule: best first, equal ranks to the lower index, -1 padding).
+ *
+ * Items are visited in increasing index order, so an item being offered
+ * has a higher index than every item already kept: against those, "ranks
+ * before" alone decides, and an equal later item never displaces an
+ * earlier one. Only the heap, which reorders kept items among themselves,
+ * needs the full order with the index as the last key. Both paths
+ * therefore give exactly the list a stable sort by rank would.
+ *
+ * The argument checks come first in the file: they are the other half of
+ * "the classifiers behave alike at the edges" (n = 0, k = 0, a wrong
+ * dimension, NULL outputs give the same answer from all three).
+ */
+#include "topk.h"
+
+#include "internal.h"
+
+#include <assert.h>
+
+int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size_t n, size_t d)
+{
+    if (n == 0)
+        return VMF_OK;
+    if (d != model_d)
+        return vmf__error(VMF_EINVAL, "%s: rows have dimension %zu, the model has %zu", fn, d,
+                          model_d);
+    if (!x)
+        return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
+    int rc = vmf_rows_check(x, n, d);
+    return rc == VMF_OK ? VMF_OK : vmf__error_wrap(rc, fn, NULL);
+}
+
+int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
+                    const int32_t *classes)
+{
+    if (k == 0)
+        return vmf__error(VMF_EINVAL, "%s: k must be at least 1", fn);
+    if (n == 0)
+        return VMF_OK;
+    if (!classes)
+        return vmf__error(VMF_EINVAL, "%s: classes is NULL", fn);
+    size_t nk;
+    if (vmf__mul_overflow(n, k, &nk))
+        return vmf__error(VMF_EINVAL, "%s: n x k overflows", fn);
+    return vmf__predict_check_rows(fn, model_d, x, n, d);
+}
+
+/* Above this many slots the sorted prefix gives way to a heap. */
+#define TOPK_INSERTION_MAX 16
+
+typedef struct ranker {
+    vmf__topk_before before;
+    const void *ctx;
+} ranker;
+
+/* The total order: rank, then the lower index. */
+static inline int better(const ranker *r, int32_t a, int32_t b)
+{
+    if (r->before(r->ctx, (size_t)a, (size_t)b))
+        return 1;
+    if (r->before(r->ctx, (size_t)b, (size_t)a))
+        return 0;
+    return a < b;
+}
+
+/*
+ * A heap of len items whose root h[0] is the worst kept item: every parent
+ * ranks below its children. Restores that from slot i downwards.
+ */
+static inline void sift_down(const ranker *r, int32_t *h, size_t len, size_t i)
+{
+    for (;;) {
+        size_t c = 2 * i + 1, w = i;
+        if (c < len && better(r, h[w], h[c]))
+            w = c;
+        if (c + 1 < len && better(r, h[w], h[c + 1]))
+            w = c + 1;
+        if (w == i)
+            return;
+        int32_t t = h[i];
+        h[i] = h[w];
+        h[w] = t;
+        i = w;
+    }
+}
+
+static inline void select_heap(const ranker *r, size_t n, size_t m, int32_t *top)
+{
+    /* The first m items, made a heap bottom-up (Floyd, O(m)). */
+    for (size_t c = 0; c < m; c++)
+        top[c] = (int32_t)c;
+    for (size_t i = m / 2; i-- > 0;)
+        sift_down(r, top, m, i);
+    for (size_t c = m; c < n; c++) {
+        if (r->before(r->ctx, c, (size_t)top[0])) {
+            top[0] = (int32_t)c;
+            sift_down(r, top, m, 0);
+        }
+    }
+    /* Heap sort: the worst goes to the end, so the best ends up first. */
+    for (size_t end = m; end > 1; end--) {
+        int32_t t = top[0];
+        top[0] = top[end - 1];
+        top[end - 1] = t;
+        sift_down(r, top, end - 1, 0);
+    }
+}
+
+__attribute__((always_inline)) static inline void select_insertion(const ranker *r, size_t n,
+                                                                   size_t m, int32_t *top)
+{
+    size_t len = 0;
+    for (size_t c = 0; c < n; c++) {
+        /* Strictly before the current last, or a free slot; equal keeps the earlier. */
+        if (len == m && !r->before(r->ctx, c, (size_t)top[m - 1]))
+            continue;
+        size_t pos = len < m ? len++ : m - 1;
+        while (pos > 0 && r->before(r->ctx, c, (size_t)top[pos - 1])) {
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        top[pos] = (int32_t)c;
+    }
+}
+
+/*
+ * The selection, inlined into both entry points: in vmf__topk_scores the
+ * rank is a known function, so the compiler turns each "before" into a
+ * plain comparison (prediction calls this twice per row and class).
+ */
+__attribute__((always_inline)) static inline size_t
+select_topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
+{
+    assert(n <= (size_t)INT32_MAX);
+    size_t m = k < n ? k : n;
+    ranker r = {before, ctx};
+    if (m > TOPK_INSERTION_MAX)
+        select_heap(&r, n, m, top);
+    else if (m > 0)
+        select_insertion(&r, n, m, top);
+    for (size_t j = m; j < k; j++)
+        top[j] = -1;
+    return m;
+}
+
+size_t vmf__topk(size_t n, size_t k, vmf__topk_before before, const void *ctx, int32_t *top)
+{
+    return select_topk(n, k, before, ctx, top);
+}
+
+static int score_before(const void *ctx, size_t a, size_t b)
+{
+    const double *score = ctx;
+    return score[a] > score[b];
+}
+
+size_t vmf__topk_scores(const double *score, size_t n, size_t k, int32_t *top)
+{
+    return select_topk(n, k, score_before, score, top);
+}
