@@ -33,6 +33,10 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
     o->pooled_kappa = 1;
     o->count_priors = 0;
     o->kappa_scale = 0.0;
+    o->refine_rows = 256;
+    o->refine_lambda = 0.1;
+    o->refine_budget = 8192;
+    o->refine_rate = 1.0;
 }
 
 void vmf__classifier_sw_opts(const vmf_classifier_opts *o, size_t k, vmf_stepwise_opts *so)
@@ -51,6 +55,17 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
                           o->rows_per_component);
     if (!(o->kappa_scale >= 0.0 && o->kappa_scale <= 1000.0))
         return vmf__error(VMF_EINVAL, "%s: kappa_scale = %g outside [0, 1000]", fn, o->kappa_scale);
+    if (o->refine_rows > ((size_t)1 << 20))
+        return vmf__error(VMF_EINVAL, "%s: refine_rows = %zu outside [0, 2^20]", fn,
+                          o->refine_rows);
+    if (!(o->refine_lambda >= 0.0 && o->refine_lambda <= 1e6))
+        return vmf__error(VMF_EINVAL, "%s: refine_lambda = %g outside [0, 1e6]", fn,
+                          o->refine_lambda);
+    if (o->refine_budget > ((size_t)1 << 30))
+        return vmf__error(VMF_EINVAL, "%s: refine_budget = %zu outside [0, 2^30]", fn,
+                          o->refine_budget);
+    if (!(o->refine_rate > 0.0 && o->refine_rate <= 100.0))
+        return vmf__error(VMF_EINVAL, "%s: refine_rate = %g outside (0, 100]", fn, o->refine_rate);
     if (o->stepwise.tied_kappa)
         return vmf__error(VMF_EINVAL, "%s: stepwise.tied_kappa must be 0 (kappa per component)",
                           fn);
@@ -61,7 +76,39 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
 
 size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o)
 {
-    return o->rows_per_component * o->k_max;
+    size_t grow = o->rows_per_component * o->k_max;
+    return o->refine_rows > grow ? o->refine_rows : grow;
+}
+
+void vmf__head_free(vmf__head *h)
+{
+    vmf__free(h->w);
+    vmf__free(h->mw);
+    vmf__free(h->b);
+    vmf__free(h->mb);
+    memset(h, 0, sizeof *h);
+}
+
+int vmf__head_copy(const vmf__head *h, size_t d, vmf__head *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!h->w)
+        return VMF_OK;
+    size_t n = h->n;
+    out->w = vmf__malloc_array(n * d, sizeof *out->w);
+    out->mw = vmf__malloc_array(n * d, sizeof *out->mw);
+    out->b = vmf__malloc_array(n, sizeof *out->b);
+    out->mb = vmf__malloc_array(n, sizeof *out->mb);
+    if (!out->w || !out->mw || !out->b || !out->mb) {
+        vmf__head_free(out);
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory copying the refinement head");
+    }
+    out->n = n;
+    memcpy(out->w, h->w, n * d * sizeof *out->w);
+    memcpy(out->mw, h->mw, n * d * sizeof *out->mw);
+    memcpy(out->b, h->b, n * sizeof *out->b);
+    memcpy(out->mb, h->mb, n * sizeof *out->mb);
+    return VMF_OK;
 }
 
 /* ---- object ---- */
@@ -97,6 +144,7 @@ void vmf_classifier_free(vmf_classifier *c)
     vmf__free(c->cls);
     vmf_label_table_free(c->labels);
     vmf__classifier_cache_free(c);
+    vmf__head_free(&c->head);
     vmf__free(c);
 }
 
@@ -184,6 +232,8 @@ int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out)
         if (rc == VMF_OK)
             n->n_classes = i + 1;
     }
+    if (rc == VMF_OK)
+        rc = vmf__head_copy(&c->head, c->d, &n->head);
     if (rc == VMF_OK)
         rc = vmf__classifier_refresh(n);
     if (rc != VMF_OK) {

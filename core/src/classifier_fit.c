@@ -193,6 +193,12 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
         if (!ncls[k])
             ncls[k] = c->cls[k];
     rc = vmf__classifier_refresh(&tmp);
+    vmf__head head = {0};
+    if (rc == VMF_OK && c->o.refine_rows > 0) {
+        rc = vmf__classifier_refine(&tmp, n, &rng, &head);
+        if (rc != VMF_OK)
+            vmf__classifier_cache_free(&tmp);
+    }
     if (rc != VMF_OK) {
         for (size_t k = 0; k < old_nc; k++)
             if (ncls[k] == c->cls[k])
@@ -205,6 +211,10 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
     vmf__free(c->cls);
     vmf_label_table_free(c->labels);
     vmf__classifier_cache_free(c);
+    if (c->o.refine_rows > 0) {
+        vmf__head_free(&c->head);
+        tmp.head = head;
+    }
     tmp.labels = tbl;
     tmp.rng = rng;
     *c = tmp;
@@ -244,6 +254,12 @@ static int fit_record(const vmf_classifier_opts *o, const grouping *g, size_t nc
         rc = vmf__error(VMF_ENOMEM, "vmf_classifier_fit: out of memory holding rows out");
     vmf_classifier_opts o2 = *o;
     o2.kappa_scale = 1.0;
+    /*
+     * The record rates the mixtures' temperature only: the fold models are
+     * not refined, so a batch fit has no head-against-mixtures record and
+     * predicts with its head (classifier_scale.c, choose_head).
+     */
+    o2.refine_rows = 0;
     size_t scored = 0;
     for (size_t f = 0; f < 5 && rc == VMF_OK && scored < PQ_FIT_ROWS; f++) {
         size_t a = 0, b = 0;
@@ -333,6 +349,16 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
         rc = fit_record(o, &g, nc, d, c);
     if (rc == VMF_OK)
         rc = vmf__classifier_refresh(c);
+    if (rc == VMF_OK && o->refine_rows > 0) {
+        /*
+         * From scratch, so 32 gradient rows per row (or per sample row, if
+         * more) rather than a day's two: about 32 passes over the rows.
+         */
+        size_t held = 0;
+        for (size_t k = 0; k < c->n_classes; k++)
+            held += c->cls[k]->buf_n;
+        rc = vmf__classifier_refine(c, 16 * (n > held ? n : held), &c->rng, &c->head);
+    }
 done:
     vmf__free(idx);
     grouping_free(&g);

@@ -21,6 +21,9 @@
  */
 #define VMF__SCALE_GRID 16
 
+/* Rows per class the head-against-mixtures record mostly remembers. */
+#define VMF__CMP_WINDOW 32.0
+
 /* Scale g of the grid. */
 double vmf__classifier_grid_scale(size_t g);
 
@@ -37,7 +40,37 @@ typedef struct vmf__class {
     size_t buf_n;     /* rows held in buf */
     uint64_t pq_rows;
     uint64_t pq_hits[VMF__SCALE_GRID];
+    /*
+     * The head against the mixtures on the same scored rows, forgetting with
+     * weight 1 - 1/VMF__CMP_WINDOW per row of this class: rows, top-1 hits
+     * of the refinement head, top-1 hits of the mixtures at the scale in use.
+     */
+    double cmp_rows, cmp_head, cmp_mix;
 } vmf__class;
+
+/*
+ * The refinement head (classifier_refine.c): per class i a weight vector
+ * w [n][d], a bias b [n] and their momenta mw, mb. w == NULL: no head (the
+ * option is off, or the state came without one); prediction then uses the
+ * mixtures.
+ */
+typedef struct vmf__head {
+    size_t n;
+    float *w, *mw;  /* [n][d] */
+    double *b, *mb; /* [n] */
+} vmf__head;
+
+void vmf__head_free(vmf__head *h);
+
+/* A deep copy of h (n rows of dimension d) into *out. */
+int vmf__head_copy(const vmf__head *h, size_t d, vmf__head *out);
+
+/*
+ * Refines the head of c (classes, rows, prediction cache current) after a
+ * batch of n_new rows: a new head in *out (c's own is left alone), drawing
+ * minibatches with rng.
+ */
+int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, vmf__head *out);
 
 struct vmf_classifier {
     vmf_classifier_opts o;
@@ -55,6 +88,8 @@ struct vmf_classifier {
     float *pmeans;     /* [n_comp][d] */
     double *pcoef;     /* [n_comp] log prior + log w + log C_d(kappa) */
     double *pkappa;    /* [n_comp] */
+    int use_head;      /* predict with the head: refinement on and its record not worse */
+    vmf__head head;    /* refinement head, see vmf__head */
 };
 
 /* Capacity of a class's growth sample in rows. */

@@ -11,11 +11,18 @@
  *            blob lacks them and loads with count priors and scale 1, which
  *            is how version 1 predicted)
  *   u64 d, u64 rows, rng (4 x u64, f64 spare, u32 has_spare)
+ *            u64 refine_rows, f64 refine_lambda, u64 refine_budget,
+ *            f64 refine_rate (version 3 only; older blobs load with
+ *            refine_rows = 0, which is how they predicted)
  *   u32 label kind (0 integers, 1 strings), u64 n_classes
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
  *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
- *              u64 prequential rows, u64 hits [16] (version 2 only),
+ *              u64 prequential rows, u64 hits [16] (version 2 on), f64 rows,
+ *              head hits, mixture hits of the head-against-mixtures record
+ *              (version 3),
  *              the stepwise payload of stepwise_io.c
+ *   version 3: u32 has_head, then when 1: u64 n (= n_classes), f32 w [n][d],
+ *              f32 momentum [n][d], f64 b [n], f64 momentum [n]
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
@@ -37,7 +44,7 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 2u
+#define CLASSIFIER_VERSION 3u
 #define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
 
 /* ---- binary ---- */
@@ -72,6 +79,12 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
         vmf__wbuf_u32(&b, o->count_priors ? 1u : 0u);
         vmf__wbuf_f64(&b, o->kappa_scale);
     }
+    if (version >= 3) {
+        vmf__wbuf_u64(&b, o->refine_rows);
+        vmf__wbuf_f64(&b, o->refine_lambda);
+        vmf__wbuf_u64(&b, o->refine_budget);
+        vmf__wbuf_f64(&b, o->refine_rate);
+    }
     vmf__wbuf_u64(&b, c->d);
     vmf__wbuf_u64(&b, c->rows);
     for (int i = 0; i < 4; i++)
@@ -100,7 +113,23 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
             for (size_t g = 0; g < VMF__SCALE_GRID; g++)
                 vmf__wbuf_u64(&b, cl->pq_hits[g]);
         }
+        if (version >= 3) {
+            vmf__wbuf_f64(&b, cl->cmp_rows);
+            vmf__wbuf_f64(&b, cl->cmp_head);
+            vmf__wbuf_f64(&b, cl->cmp_mix);
+        }
         vmf__stepwise_write(&b, cl->sw);
+    }
+    if (version >= 3) {
+        const vmf__head *h = &c->head;
+        vmf__wbuf_u32(&b, h->w ? 1u : 0u);
+        if (h->w) {
+            vmf__wbuf_u64(&b, h->n);
+            vmf__wbuf_f32s(&b, h->w, h->n * c->d);
+            vmf__wbuf_f32s(&b, h->mw, h->n * c->d);
+            vmf__wbuf_f64s(&b, h->b, h->n);
+            vmf__wbuf_f64s(&b, h->mb, h->n);
+        }
     }
     rc = vmf__blob_frame(CLASSIFIER_MAGIC, version, &b, buf, len);
     vmf__free(b.p);
@@ -133,6 +162,9 @@ static int check_class(const vmf_classifier *c, const vmf__class *cl, const char
 {
     if (cl->pq_rows > cl->rows)
         return vmf__error(VMF_EFORMAT, "%s: more prequential rows than rows", where);
+    if (!(cl->cmp_rows >= 0.0 && cl->cmp_rows <= VMF__CMP_WINDOW && cl->cmp_head >= 0.0 &&
+          cl->cmp_head <= cl->cmp_rows && cl->cmp_mix >= 0.0 && cl->cmp_mix <= cl->cmp_rows))
+        return vmf__error(VMF_EFORMAT, "%s: bad head-against-mixtures record", where);
     for (size_t g = 0; g < VMF__SCALE_GRID; g++)
         if (cl->pq_hits[g] > cl->pq_rows)
             return vmf__error(VMF_EFORMAT, "%s: more prequential hits than rows", where);
@@ -166,10 +198,18 @@ static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
         counts = vmf__rbuf_u32(r);
         o->kappa_scale = vmf__rbuf_f64(r);
     }
+    uint64_t rrows = 0, rbudget = o->refine_budget;
+    if (version >= 3) {
+        rrows = vmf__rbuf_u64(r);
+        o->refine_lambda = vmf__rbuf_f64(r);
+        rbudget = vmf__rbuf_u64(r);
+        o->refine_rate = vmf__rbuf_f64(r);
+    }
     if (r->bad)
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: truncated options");
     if (kmax > 1024 || mb > ((uint64_t)1 << 40) || est > (uint32_t)VMF_KAPPA_EXACT ||
-        rpc > ((uint64_t)1 << 20) || pooled > 1 || counts > 1)
+        rpc > ((uint64_t)1 << 20) || pooled > 1 || counts > 1 || rrows > ((uint64_t)1 << 20) ||
+        rbudget > ((uint64_t)1 << 30))
         return vmf__error(VMF_EFORMAT, "vmf_classifier_load: invalid options");
     o->k_max = (size_t)kmax;
     so->minibatch = (size_t)mb;
@@ -177,6 +217,8 @@ static int read_opts(vmf__rbuf *r, uint32_t version, vmf_classifier_opts *o)
     o->rows_per_component = (size_t)rpc;
     o->pooled_kappa = (int)pooled;
     o->count_priors = (int)counts;
+    o->refine_rows = (size_t)rrows;
+    o->refine_budget = (size_t)rbudget;
     int rc = vmf__classifier_check_opts(o, "vmf_classifier_load");
     return rc == VMF_EINVAL ? vmf__error_wrap(VMF_EFORMAT, "invalid options", NULL) : rc;
 }
@@ -188,12 +230,13 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
     vmf__rbuf r;
-    /* Version 1 blobs (no prediction options) are still read. */
+    /* Version 1 (no prediction options) and 2 (no refinement) blobs are still read. */
     uint32_t version = CLASSIFIER_VERSION;
     if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
-        ((const uint8_t *)buf)[8] == 1 && ((const uint8_t *)buf)[9] == 0 &&
-        ((const uint8_t *)buf)[10] == 0 && ((const uint8_t *)buf)[11] == 0)
-        version = 1;
+        (((const uint8_t *)buf)[8] == 1 || ((const uint8_t *)buf)[8] == 2) &&
+        ((const uint8_t *)buf)[9] == 0 && ((const uint8_t *)buf)[10] == 0 &&
+        ((const uint8_t *)buf)[11] == 0)
+        version = ((const uint8_t *)buf)[8];
     int rc = vmf__blob_open(CLASSIFIER_MAGIC, version, buf, len, fn, &r);
     if (rc != VMF_OK)
         return rc;
@@ -296,12 +339,51 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             for (size_t g = 0; g < VMF__SCALE_GRID; g++)
                 cl->pq_hits[g] = vmf__rbuf_u64(&r);
         }
+        if (version >= 3) {
+            cl->cmp_rows = vmf__rbuf_f64(&r);
+            cl->cmp_head = vmf__rbuf_f64(&r);
+            cl->cmp_mix = vmf__rbuf_f64(&r);
+        }
         rc = vmf__stepwise_read(&r, where, &cl->sw);
         if (rc == VMF_OK)
             rc = check_class(c, cl, where);
         if (rc != VMF_OK)
             goto fail;
         total += cl->rows;
+    }
+    if (version >= 3) {
+        uint32_t has_head = vmf__rbuf_u32(&r);
+        uint64_t hn = has_head == 1 ? vmf__rbuf_u64(&r) : 0;
+        if (r.bad || has_head > 1 || (has_head && (hn != nc || nc == 0 || !o.refine_rows)) ||
+            !vmf__rbuf_has(&r, (size_t)hn * (size_t)d, 8) || !vmf__rbuf_has(&r, (size_t)hn, 16)) {
+            rc = vmf__error(VMF_EFORMAT, "%s: bad refinement head", fn);
+            goto fail;
+        }
+        if (has_head) {
+            vmf__head *h = &c->head;
+            h->w = vmf__malloc_array((size_t)hn * (size_t)d, sizeof *h->w);
+            h->mw = vmf__malloc_array((size_t)hn * (size_t)d, sizeof *h->mw);
+            h->b = vmf__malloc_array((size_t)hn, sizeof *h->b);
+            h->mb = vmf__malloc_array((size_t)hn, sizeof *h->mb);
+            if (!h->w || !h->mw || !h->b || !h->mb) {
+                rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+                goto fail;
+            }
+            h->n = (size_t)hn;
+            vmf__rbuf_f32s(&r, h->w, h->n * (size_t)d);
+            vmf__rbuf_f32s(&r, h->mw, h->n * (size_t)d);
+            vmf__rbuf_f64s(&r, h->b, h->n);
+            vmf__rbuf_f64s(&r, h->mb, h->n);
+            int finite = !r.bad;
+            for (size_t j = 0; j < h->n * (size_t)d && finite; j++)
+                finite = isfinite(h->w[j]) && isfinite(h->mw[j]);
+            for (size_t j = 0; j < h->n && finite; j++)
+                finite = isfinite(h->b[j]) && isfinite(h->mb[j]);
+            if (!finite) {
+                rc = vmf__error(VMF_EFORMAT, "%s: refinement head is not finite", fn);
+                goto fail;
+            }
+        }
     }
     if (r.pos != r.len || total != rows) {
         rc = vmf__error(VMF_EFORMAT, "%s: %s", fn,
@@ -367,6 +449,10 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(opts, "pooled_kappa", json_boolean(o->pooled_kappa));
     bad |= json_object_set_new(opts, "count_priors", json_boolean(o->count_priors));
     bad |= json_object_set_new(opts, "kappa_scale", json_real(o->kappa_scale));
+    bad |= json_object_set_new(opts, "refine_rows", json_integer((json_int_t)o->refine_rows));
+    bad |= json_object_set_new(opts, "refine_lambda", json_real(o->refine_lambda));
+    bad |= json_object_set_new(opts, "refine_budget", json_integer((json_int_t)o->refine_budget));
+    bad |= json_object_set_new(opts, "refine_rate", json_real(o->refine_rate));
     bad |= !kap || vmf__json_set_kappa_opts(kap, &so->kappa);
     bad |= json_object_set(opts, "kappa", kap);
     bad |= json_object_set(root, "options", opts);
@@ -396,9 +482,24 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
         for (size_t g = 0; g < VMF__SCALE_GRID && !bad; g++)
             bad |= json_array_append_new(hits, json_integer((json_int_t)cl->pq_hits[g])) != 0;
         bad |= !pq || json_object_set_new(pq, "rows", json_integer((json_int_t)cl->pq_rows)) != 0;
+        json_t *cmp = json_pack("[f,f,f]", cl->cmp_rows, cl->cmp_head, cl->cmp_mix);
+        bad |= !pq || !cmp || json_object_set_new(pq, "head_vs_mixtures", cmp) != 0;
         bad |= !pq || json_object_set(pq, "hits", hits) != 0;
         json_decref(hits);
         bad |= !pq || json_object_set_new(e, "prequential", pq) != 0;
+        if (c->head.w && !bad) {
+            const vmf__head *h = &c->head;
+            json_t *rf = json_object(), *w = floats_rows(h->w + i * c->d, 1, c->d),
+                   *mw = floats_rows(h->mw + i * c->d, 1, c->d);
+            bad |= !rf || !w || !mw;
+            bad |= !rf || !w || json_object_set(rf, "w", json_array_get(w, 0)) != 0;
+            bad |= !rf || !mw || json_object_set(rf, "mw", json_array_get(mw, 0)) != 0;
+            bad |= !rf || json_object_set_new(rf, "b", json_real(h->b[i])) != 0;
+            bad |= !rf || json_object_set_new(rf, "mb", json_real(h->mb[i])) != 0;
+            json_decref(w);
+            json_decref(mw);
+            bad |= !rf || json_object_set_new(e, "refine", rf) != 0;
+        }
     }
     bad |= json_object_set(root, "classes", classes);
     json_decref(opts);
@@ -449,6 +550,16 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
         o->count_priors = json_is_true(v);
     }
     rc = vmf__json_get_f64(jo, "kappa_scale", VMF__JSON_OPTIONAL, w, &o->kappa_scale);
+    /* A JSON from before the refinement has no refine_rows: it predicted without. */
+    o->refine_rows = 0;
+    if (rc == VMF_OK)
+        rc = vmf__json_get_size(jo, "refine_rows", VMF__JSON_OPTIONAL, w, &o->refine_rows);
+    if (rc == VMF_OK)
+        rc = vmf__json_get_f64(jo, "refine_lambda", VMF__JSON_OPTIONAL, w, &o->refine_lambda);
+    if (rc == VMF_OK)
+        rc = vmf__json_get_size(jo, "refine_budget", VMF__JSON_OPTIONAL, w, &o->refine_budget);
+    if (rc == VMF_OK)
+        rc = vmf__json_get_f64(jo, "refine_rate", VMF__JSON_OPTIONAL, w, &o->refine_rate);
     if (rc != VMF_OK)
         return rc;
     const json_t *k = json_object_get(jo, "kappa");
@@ -495,6 +606,20 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
             if (!json_is_integer(h) || json_integer_value(h) < 0)
                 return vmf__error(VMF_EFORMAT, "%s: prequential hits must be counts", where);
             cl->pq_hits[g] = (uint64_t)json_integer_value(h);
+        }
+        const json_t *cmp = json_object_get(pq, "head_vs_mixtures");
+        if (cmp) {
+            double v[3];
+            for (size_t k = 0; k < 3; k++) {
+                const json_t *ev = json_array_get(cmp, k);
+                if (!json_is_array(cmp) || json_array_size(cmp) != 3 || !json_is_number(ev))
+                    return vmf__error(VMF_EFORMAT, "%s: \"head_vs_mixtures\" needs 3 numbers",
+                                      where);
+                v[k] = json_number_value(ev);
+            }
+            cl->cmp_rows = v[0];
+            cl->cmp_head = v[1];
+            cl->cmp_mix = v[2];
         }
     }
     const json_t *state = json_object_get(e, "state");
@@ -567,6 +692,65 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
     }
     if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, d) != VMF_OK)
         return vmf__error_wrap(VMF_EFORMAT, where, "sample");
+    return VMF_OK;
+}
+
+/* d finite numbers of a JSON array into v. */
+static int json_floats(const json_t *a, size_t d, float *v)
+{
+    if (!json_is_array(a) || json_array_size(a) != d)
+        return -1;
+    for (size_t j = 0; j < d; j++) {
+        const json_t *e = json_array_get(a, j);
+        if (!json_is_number(e) || !isfinite(json_number_value(e)) ||
+            fabs(json_number_value(e)) > 3e38)
+            return -1;
+        v[j] = (float)json_number_value(e);
+    }
+    return 0;
+}
+
+/*
+ * The refinement head from the classes' "refine" objects: all classes have
+ * one (with refine_rows > 0), or none does and the classifier predicts with
+ * its mixtures until its next partial_fit builds the head.
+ */
+static int json_head(vmf_classifier *c, const json_t *jc)
+{
+    size_t nc = c->n_classes, d = c->d, have = 0;
+    for (size_t i = 0; i < nc; i++)
+        have += json_object_get(json_array_get(jc, i), "refine") != NULL;
+    if (have == 0)
+        return VMF_OK;
+    if (have != nc || c->o.refine_rows == 0)
+        return vmf__error(VMF_EFORMAT, "classifier JSON: \"refine\" must be in every class, "
+                                       "and only with refine_rows > 0");
+    vmf__head *h = &c->head;
+    h->w = vmf__malloc_array(nc * d, sizeof *h->w);
+    h->mw = vmf__malloc_array(nc * d, sizeof *h->mw);
+    h->b = vmf__malloc_array(nc, sizeof *h->b);
+    h->mb = vmf__malloc_array(nc, sizeof *h->mb);
+    if (!h->w || !h->mw || !h->b || !h->mb) {
+        vmf__head_free(h);
+        return vmf__error(VMF_ENOMEM, "classifier JSON: out of memory");
+    }
+    h->n = nc;
+    for (size_t i = 0; i < nc; i++) {
+        const json_t *rf = json_object_get(json_array_get(jc, i), "refine");
+        const json_t *b = json_object_get(rf, "b"), *mb = json_object_get(rf, "mb");
+        if (json_floats(json_object_get(rf, "w"), d, h->w + i * d) != 0 ||
+            json_floats(json_object_get(rf, "mw"), d, h->mw + i * d) != 0 || !json_is_number(b) ||
+            !json_is_number(mb) || !isfinite(json_number_value(b)) ||
+            !isfinite(json_number_value(mb))) {
+            vmf__head_free(h);
+            return vmf__error(VMF_EFORMAT,
+                              "classes[%zu]: \"refine\" needs \"w\" and \"mw\" of %zu numbers "
+                              "and numbers \"b\" and \"mb\"",
+                              i, d);
+        }
+        h->b[i] = json_number_value(b);
+        h->mb[i] = json_number_value(mb);
+    }
     return VMF_OK;
 }
 
@@ -660,6 +844,9 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         total += c->cls[i]->rows;
     }
     c->rows = total;
+    rc = json_head(c, jc);
+    if (rc != VMF_OK)
+        goto done;
     /* Classes rebuilt from parameters alone: predict with the recorded pooled kappa. */
     double kp = -1.0;
     const json_t *jk = json_object_get(root, "kappa_pooled");

@@ -128,16 +128,106 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
     }
 }
 
+/*
+ * exp(t) for t in [-SKIP_LOG, 0], the terms of the head's softmax: Cody-Waite
+ * reduction t = k ln 2 + r, |r| <= ln(2)/2, a degree-12 Taylor polynomial in r
+ * (truncation below 2e-16 relative) and 2^k put in the exponent bits. Within
+ * 2 ulp of exp, branch-free and without a call, so the loop over classes
+ * costs a fraction of libm's exp (the head's GEMM is thin: 200 classes, so
+ * the exponentials would otherwise cost as much as the GEMM).
+ */
+static double exp_nonpos(double t)
+{
+    const double log2e = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01,
+                 ln2_lo = 1.90821492927058770002e-10, shift = 6755399441055744.0;
+    double kd = (t * log2e + shift) - shift; /* round to nearest */
+    double r = (t - kd * ln2_hi) - kd * ln2_lo;
+    double p = 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    union {
+        uint64_t u;
+        double d;
+    } two_k;
+    two_k.u = (uint64_t)((int64_t)kd + 1023) << 52;
+    return p * two_k.d;
+}
+
+/* The largest of v [n] (n >= 1), in eight independent lanes so the loop pipelines. */
+static float row_max(const float *v, size_t n)
+{
+    float m[8];
+    for (size_t l = 0; l < 8; l++)
+        m[l] = v[0];
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (size_t l = 0; l < 8; l++)
+            m[l] = v[j + l] > m[l] ? v[j + l] : m[l];
+    for (; j < n; j++)
+        m[0] = v[j] > m[0] ? v[j] : m[0];
+    for (size_t l = 1; l < 8; l++)
+        m[0] = m[l] > m[0] ? m[l] : m[0];
+    return m[0];
+}
+
+/*
+ * log P(class | x) for a block from the refinement head (classifier_refine.c):
+ * logits X · Wᵀ + b into out [rows][nc], normalised in double; `hdots`
+ * [rows][nc] and, when novelty is asked for, `dots` [rows][n_comp] are
+ * scratch (the novelty score still comes from the component means).
+ */
+static void block_head(const vmf_classifier *c, const float *x, size_t rows, float *hdots,
+                       float *dots, double *out, double *novelty)
+{
+    size_t nc = c->n_classes, T = c->n_comp;
+    vmf__sgemm(0, 1, rows, nc, c->d, 1.0f, x, c->d, c->head.w, c->d, 0.0f, hdots, nc);
+    if (novelty)
+        vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
+    for (size_t i = 0; i < rows; i++) {
+        double *o = out + i * nc, mx = -INFINITY, s = 0.0;
+        for (size_t q = 0; q < nc; q++) {
+            o[q] = (double)hdots[i * nc + q] + c->head.b[q];
+            mx = o[q] > mx ? o[q] : mx;
+        }
+        for (size_t q = 0; q < nc; q++) {
+            double t = o[q] - mx;
+            s += t > -SKIP_LOG ? exp_nonpos(t) : 0.0;
+        }
+        double lse = mx + log(s);
+        for (size_t q = 0; q < nc; q++)
+            o[q] -= lse;
+        if (novelty)
+            novelty[i] = novelty_of(row_max(dots + i * T, T));
+    }
+}
+
 static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,
                           size_t k, int32_t *classes, double *proba, double *log_proba,
                           double *novelty)
 {
     size_t nc = c->n_classes, T = c->n_comp, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
+    int head = c->use_head && c->head.w != NULL && c->head.n == nc;
     float *dots = vmf__malloc_array(b * T, sizeof *dots);
+    float *hdots = head ? vmf__malloc_array(b * nc, sizeof *hdots) : NULL;
+    if (head && !hdots) {
+        vmf__free(dots);
+        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, nc);
+    }
     double *lp = log_proba ? NULL : vmf__malloc_array(b * nc, sizeof *lp);
     int32_t *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
     if (!dots || (!log_proba && !lp) || !kbuf) {
         vmf__free(dots);
+        vmf__free(hdots);
         vmf__free(lp);
         vmf__free(kbuf);
         return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
@@ -145,8 +235,11 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
         double *o = log_proba ? log_proba + i0 * nc : lp;
-        block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf,
-                        novelty ? novelty + i0 : NULL);
+        if (head)
+            block_head(c, x + i0 * c->d, rows, hdots, dots, o, novelty ? novelty + i0 : NULL);
+        else
+            block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf,
+                            novelty ? novelty + i0 : NULL);
         if (!classes)
             continue;
         for (size_t i = 0; i < rows; i++) {
@@ -159,6 +252,7 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
         }
     }
     vmf__free(dots);
+    vmf__free(hdots);
     vmf__free(lp);
     vmf__free(kbuf);
     return VMF_OK;

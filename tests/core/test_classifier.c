@@ -72,12 +72,27 @@ static size_t make_classes(uint64_t seed, size_t d, size_t nc, const size_t *siz
 }
 
 /*
- * log P(class | x) of row x computed from the public parameters: priors,
- * class mixtures and the prediction kappa (pooled), into out [nc].
+ * log P(class | x) of row x computed from the parameters into out [nc]:
+ * with a refinement head in use, the softmax of w_c^T x + b_c; otherwise priors,
+ * class mixtures and the prediction kappa (pooled).
  */
 static void manual_log_proba(const vmf_classifier *c, const float *x, double *out)
 {
     size_t nc = vmf_classifier_n_classes(c), d = vmf_classifier_dim(c);
+    if (c->use_head && c->head.w) {
+        double mx = -INFINITY, z = 0.0;
+        for (size_t q = 0; q < nc; q++) {
+            out[q] = c->head.b[q];
+            for (size_t e = 0; e < d; e++)
+                out[q] += (double)c->head.w[q * d + e] * (double)x[e];
+            mx = out[q] > mx ? out[q] : mx;
+        }
+        for (size_t q = 0; q < nc; q++)
+            z += exp(out[q] - mx);
+        for (size_t q = 0; q < nc; q++)
+            out[q] -= mx + log(z);
+        return;
+    }
     double kap = vmf_classifier_kappa(c), ln = vmf_log_norm_const(d, kap), mx = -INFINITY;
     for (size_t q = 0; q < nc; q++) {
         const vmf_mixture *m = vmf_classifier_class_mixture(c, q);
@@ -111,6 +126,8 @@ static void test_separated_classes(void **state)
     vmf_classifier_opts_init(&o);
     assert_int_equal(o.k_max, 5);
     assert_int_equal(o.count_priors, 0);
+    /* The mixtures' prediction; test_refine covers the refinement head. */
+    o.refine_rows = 0;
     vmf_assert_close(o.kappa_scale, 0.0, 0, 0); /* automatic */
     double kappa0 = 0.0, scale0 = 0.0;
     for (int variant = 0; variant < 2; variant++) {
@@ -183,6 +200,8 @@ static void test_separated_classes(void **state)
          * the library's dot products are a float GEMM, hence the tolerance.
          */
         double tol = 2e-6 * (1.0 + vmf_classifier_kappa(c));
+        for (size_t q = 0; c->head.w && q < nc * d; q++)
+            tol = fmax(tol, 2e-5 * fabs((double)c->head.w[q]));
         for (size_t q = 0; q < nc; q++) {
             double want[4];
             manual_log_proba(c, cen + q * d, want);
@@ -643,6 +662,7 @@ static void test_prequential_record(void **state)
     }
     vmf_classifier_opts o;
     vmf_classifier_opts_init(&o);
+    o.refine_rows = 0; /* the record rates the mixtures; test_refine covers the head */
     vmf_classifier *c, *c0;
     vmf_assert_ok(vmf_classifier_new(&o, 0, &c));
     vmf_assert_ok(vmf_classifier_partial_fit(c, x, n1, d, &(vmf_labels){n1, y, NULL}));
@@ -716,7 +736,11 @@ static void test_prequential_record(void **state)
     size_t l1, l2;
     vmf_assert_ok(vmf__classifier_save_version(c, 1, &b1, &l1));
     void *b2 = blob(c, &l2);
-    assert_int_equal(l2, l1 + 12 + nc * 8 * (1 + VMF__SCALE_GRID));
+    /*
+     * Version 2 adds 12 bytes of options and the record; version 3 the
+     * refinement's options and head flag (36) and per class its record (24).
+     */
+    assert_int_equal(l2, l1 + 12 + nc * 8 * (1 + VMF__SCALE_GRID) + 36 + nc * 24);
     vmf_classifier *r;
     vmf_assert_ok(vmf_classifier_load(b1, l1, &r));
     vmf_assert_close(vmf_classifier_kappa_scale(r), 1.0, 0, 0);
@@ -761,6 +785,166 @@ static void test_prequential_record(void **state)
     vmf_classifier_free(c);
     free(x);
     free(y);
+}
+
+/*
+ * Two classes whose rows spread widely along a shared direction e2 and are
+ * told apart only by a small offset along e1: isotropic mixtures with one
+ * pooled kappa need many components to follow them, a linear boundary is
+ * exact. The refinement head (the default) must beat the mixtures alone on
+ * fresh rows; its state saves, loads and continues bit for bit (binary and
+ * JSON); version 2 blobs load without it and predict with the mixtures.
+ */
+static void anisotropic(vmf_rng *rng, size_t n, size_t d, float *x, int64_t *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t q = (int64_t)(vmf_rng_below(rng, 4) == 0); /* 3:1 */
+        double v[16] = {0}, nn = 0.0;
+        v[0] = 1.0;
+        v[1] = q ? 0.06 : -0.06;
+        v[2] = 0.8 * vmf_rng_normal(rng);
+        for (size_t e = 3; e < d; e++)
+            v[e] = 0.03 * vmf_rng_normal(rng);
+        v[1] += 0.02 * vmf_rng_normal(rng);
+        for (size_t e = 0; e < d; e++)
+            nn += v[e] * v[e];
+        for (size_t e = 0; e < d; e++)
+            x[i * d + e] = (float)(v[e] / sqrt(nn));
+        y[i] = q;
+    }
+}
+
+static double balanced_recall(const vmf_classifier *c, const float *x, const int64_t *y, size_t n,
+                              size_t d)
+{
+    int32_t *top = malloc(n * sizeof *top);
+    vmf_assert_ok(vmf_classifier_predict_topk(c, x, n, d, 1, top, NULL));
+    double hit[2] = {0}, cnt[2] = {0};
+    for (size_t i = 0; i < n; i++) {
+        cnt[y[i]] += 1.0;
+        hit[y[i]] += vmf_label_table_int(vmf_classifier_labels(c), (size_t)top[i]) == y[i];
+    }
+    free(top);
+    return 0.5 * (hit[0] / cnt[0] + hit[1] / cnt[1]);
+}
+
+static void test_refine(void **state)
+{
+    (void)state;
+    const size_t d = 8, days = 20, per = 100, nt = 2000;
+    float *x = malloc(days * per * d * sizeof *x), *xt = malloc(nt * d * sizeof *xt);
+    int64_t *y = malloc(days * per * sizeof *y), *yt = malloc(nt * sizeof *yt);
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 5);
+    anisotropic(&rng, days * per, d, x, y);
+    anisotropic(&rng, nt, d, xt, yt);
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    assert_int_equal(o.refine_rows, 256);
+    vmf_classifier *c, *m;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    o.refine_rows = 0;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &m));
+    for (size_t t = 0; t < days; t++) {
+        vmf_labels yb = {per, y + t * per, NULL};
+        vmf_assert_ok(vmf_classifier_partial_fit(c, x + t * per * d, per, d, &yb));
+        vmf_assert_ok(vmf_classifier_partial_fit(m, x + t * per * d, per, d, &yb));
+    }
+    assert_non_null(c->head.w);
+    assert_null(m->head.w);
+    /* Its record beats the mixtures', so prediction uses it. */
+    assert_true(c->use_head);
+    assert_false(m->use_head);
+    assert_int_equal(c->head.n, 2);
+    /* The samples are kept once the classes are grown (refine_rows of them). */
+    for (size_t q = 0; q < 2; q++)
+        assert_true(c->cls[q]->buf &&
+                    c->cls[q]->buf_n == (c->cls[q]->rows < 256 ? c->cls[q]->rows : 256));
+    assert_null(m->cls[0]->buf);
+    double rh = balanced_recall(c, xt, yt, nt, d), rm = balanced_recall(m, xt, yt, nt, d);
+    printf("# anisotropic classes: balanced recall %.4f refined, %.4f mixtures alone\n", rh, rm);
+    assert_true(rh >= 0.95);
+    assert_true(rh >= rm + 0.05);
+    /* Same mixtures with and without the head: it changes prediction only. */
+    for (size_t q = 0; q < 2; q++)
+        assert_int_equal(vmf_mixture_n_components(vmf_classifier_class_mixture(c, q)),
+                         vmf_mixture_n_components(vmf_classifier_class_mixture(m, q)));
+
+    /* Binary and JSON round trips continue bit for bit. */
+    size_t l0;
+    void *b0 = blob(c, &l0);
+    vmf_classifier *r, *j;
+    vmf_assert_ok(vmf_classifier_load(b0, l0, &r));
+    assert_saves_as(r, b0, l0);
+    char *js;
+    vmf_assert_ok(vmf_classifier_to_json(c, &js));
+    vmf_assert_ok(vmf_classifier_from_json(js, strlen(js), &j));
+    assert_saves_as(j, b0, l0);
+    vmf_labels yb = {per, yt, NULL};
+    vmf_assert_ok(vmf_classifier_partial_fit(c, xt, per, d, &yb));
+    vmf_assert_ok(vmf_classifier_partial_fit(r, xt, per, d, &yb));
+    vmf_assert_ok(vmf_classifier_partial_fit(j, xt, per, d, &yb));
+    assert_same(c, r);
+    assert_same(c, j);
+
+    /* The head's probabilities are the softmax of w_c^T x + b_c. */
+    double *lp = malloc(nt * 2 * sizeof *lp), want[2];
+    vmf_assert_ok(vmf_classifier_predict_log_proba(c, xt, nt, d, lp));
+    for (size_t i = 0; i < nt; i += 97) {
+        manual_log_proba(c, xt + i * d, want);
+        for (size_t q = 0; q < 2; q++)
+            vmf_assert_close(lp[i * 2 + q], want[q], 0, 1e-4 * (1.0 + fabs(want[q])));
+    }
+
+    /*
+     * A version 2 blob (written before the refinement) loads with refine_rows
+     * 0, no head, and predicts and continues as before.
+     */
+    void *b2;
+    size_t l2;
+    vmf_assert_ok(vmf__classifier_save_version(m, 2, &b2, &l2));
+    vmf_classifier *v2;
+    vmf_assert_ok(vmf_classifier_load(b2, l2, &v2));
+    assert_int_equal(v2->o.refine_rows, 0);
+    assert_null(v2->head.w);
+    assert_same(m, v2);
+    double *lp2 = malloc(nt * 2 * sizeof *lp2), *lpm = malloc(nt * 2 * sizeof *lpm);
+    vmf_assert_ok(vmf_classifier_predict_log_proba(v2, xt, nt, d, lp2));
+    vmf_assert_ok(vmf_classifier_predict_log_proba(m, xt, nt, d, lpm));
+    assert_memory_equal(lp2, lpm, nt * 2 * sizeof *lp2);
+    vmf_assert_ok(vmf_classifier_partial_fit(m, xt, per, d, &yb));
+    vmf_assert_ok(vmf_classifier_partial_fit(v2, xt, per, d, &yb));
+    assert_same(m, v2);
+    /* A blob cut inside the head is refused. */
+    vmf_classifier *cut = NULL;
+    assert_int_equal(vmf_classifier_load(b0, l0 - 9, &cut), VMF_EFORMAT);
+    assert_null(cut);
+
+    /* Bad refinement options. */
+    vmf_classifier_opts_init(&o);
+    o.refine_rate = 0.0;
+    vmf_classifier *bad = NULL;
+    assert_int_equal(vmf_classifier_new(&o, d, &bad), VMF_EINVAL);
+    vmf_classifier_opts_init(&o);
+    o.refine_lambda = -1.0;
+    assert_int_equal(vmf_classifier_new(&o, d, &bad), VMF_EINVAL);
+    assert_null(bad);
+
+    free(lp);
+    free(lp2);
+    free(lpm);
+    free(b0);
+    free(b2);
+    free(js);
+    vmf_classifier_free(v2);
+    vmf_classifier_free(r);
+    vmf_classifier_free(j);
+    vmf_classifier_free(c);
+    vmf_classifier_free(m);
+    free(x);
+    free(xt);
+    free(y);
+    free(yt);
 }
 
 /*
@@ -941,8 +1125,8 @@ static void test_fmnist(void **state)
     fmnist_score(c, &f, &r1, &r4);
     printf("# fmnist-cce64 partial_fit: top-1 %.4f top-4 %.4f (kappa scale %.4f)\n", r1, r4,
            vmf_classifier_kappa_scale(c));
-    assert_true(r1 >= 0.887);
-    assert_true(r4 >= 0.994);
+    assert_true(r1 >= 0.900); /* 0.8906 with the mixtures alone */
+    assert_true(r4 >= 0.995);
     /* Batch. */
     vmf_classifier *b;
     vmf_labels ya = {ns, ys, NULL};
@@ -950,8 +1134,8 @@ static void test_fmnist(void **state)
     fmnist_score(b, &f, &r1, &r4);
     printf("# fmnist-cce64 fit: top-1 %.4f top-4 %.4f (kappa scale %.4f)\n", r1, r4,
            vmf_classifier_kappa_scale(b));
-    assert_true(r1 >= 0.885);
-    assert_true(r4 >= 0.994);
+    assert_true(r1 >= 0.900);
+    assert_true(r4 >= 0.995);
     vmf_classifier_free(b);
     vmf_classifier_free(c);
     free(xs);
@@ -974,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_hostile_blobs),
         cmocka_unit_test(test_identical_rows),
         cmocka_unit_test(test_prequential_record),
+        cmocka_unit_test(test_refine),
         cmocka_unit_test(test_novelty),
         cmocka_unit_test(test_fmnist),
     };
