@@ -177,6 +177,51 @@ extern const vmfsim_model_ops vmfsim_ops_rf;
 extern const vmfsim_model_ops vmfsim_ops_xgboost;
 extern const vmfsim_model_ops vmfsim_ops_logreg;
 
+/*
+ * The linear families' solver (model_linear.c states the objectives and the
+ * method): loss VMFSIM_LOSS_SOFTMAX (logreg) or VMFSIM_LOSS_SQHINGE (svm,
+ * one-vs-rest), c the inverse regularisation (scikit-learn's and liblinear's
+ * C), tol on the largest gradient entry over n, ftol on the relative decrease
+ * of the objective, max_iter L-BFGS iterations, memory its pairs.
+ */
+enum { VMFSIM_LOSS_SOFTMAX = 0, VMFSIM_LOSS_SQHINGE = 1 };
+
+typedef struct vmfsim_lin_opts {
+    int loss;
+    double c;
+    double tol, ftol;
+    size_t max_iter;
+    size_t memory;
+} vmfsim_lin_opts;
+
+void vmfsim_lin_opts_init(vmfsim_lin_opts *o);
+
+/* L-BFGS curvature pairs kept between fits of the same shape (zero-initialise). */
+typedef struct vmfsim_lin_mem {
+    size_t np, cap, len, head;
+    double *s, *y, *rho; /* [cap][np], [cap][np], [cap] */
+} vmfsim_lin_mem;
+
+void vmfsim_lin_mem_free(vmfsim_lin_mem *m);
+
+typedef struct vmfsim_lin_info {
+    size_t n_iter, n_eval;
+    double f;        /* objective at the solution */
+    double grad_max; /* largest gradient entry over n */
+    int converged;
+} vmfsim_lin_info;
+
+/*
+ * Fits W [k][d] and b [k] to rows x [n][d] with labels y [n] in 0..k-1 and
+ * class weights cw [k]. theta [k*d + k] (W then b) is the start on entry and
+ * the solution on return (softmax intercepts centred). mem (may be NULL)
+ * carries the curvature pairs from a previous fit of the same k and d; info
+ * may be NULL.
+ */
+int vmfsim_lin_fit(const vmfsim_lin_opts *o, const float *x, size_t n, size_t d, const int32_t *y,
+                   size_t k, const double *cw, double *theta, vmfsim_lin_mem *mem,
+                   vmfsim_lin_info *info, char *err);
+
 /* Family by name ("vmfmm", "gmm", "knn", "svm", "rf", "xgboost", "logreg"); -1 if unknown. */
 int vmfsim_family_parse(const char *name);
 const char *vmfsim_family_name(int family);
