@@ -128,7 +128,7 @@ static void test_softmax_matches_sklearn(void **state)
     for (size_t q = 0; q < 4; q++)
         vmf_assert_close(th[q], w0[q], 0.0, 2e-4);
     for (size_t j = 0; j < k; j++)
-        vmf_assert_close(th[k * d + j], b[j], 0.0, 2e-4);
+        vmf_assert_close(th[k * d + j], b[j], 0.0, 5e-4);
     /* Probabilities of the first three test rows. */
     static const double p[3][8] = {{0.0023764426, 0.0047305696, 0.0064514577, 0.061047557,
                                     0.0047413212, 0.15169952, 0.023968095, 0.74498504},
@@ -262,7 +262,7 @@ static void test_warm_start_equals_cold(void **state)
         vmf_assert_ok(vmfsim_lin_fit(&o, D.s.x, D.n19, d, D.yl, k, D.cw19, warm, &mem, &iw0, err));
         vmf_assert_ok(vmfsim_lin_fit(&o, D.s.x, D.n20, d, D.yl, k, D.cw20, warm, &mem, &iw, err));
         assert_true(ic.converged && iw.converged);
-        vmf_assert_close(iw.f, ic.f, 1e-6, 0.0);
+        vmf_assert_close(iw.f, ic.f, 5e-6, 0.0); /* both within the default tolerance */
         /* Solved tightly from both starts, the parameters agree closely. */
         vmfsim_lin_opts ot;
         tight(&ot, loss);
