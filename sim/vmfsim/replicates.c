@@ -323,9 +323,11 @@ static int run_one(const vmfsim_stream *s, const vmfsim_replay_opts *ro, const v
 
 /* Takes replicate numbers until none is left. */
 static void worker(const vmfsim_stream *s, const vmfsim_replay_opts *ro, const vmfsim_curve *cv,
-                   const vmfsim_reps_opts *o, reps_shm *h)
+                   const vmfsim_reps_opts *o, reps_shm *h, pid_t parent)
 {
     for (;;) {
+        if (parent && getppid() != parent) /* the run was killed: nobody wants the rest */
+            return;
         size_t r = atomic_fetch_add(&h->next, 1);
         if (r >= h->n)
             return;
@@ -361,16 +363,17 @@ int vmfsim_reps_run(const vmfsim_stream *s, const vmfsim_replay_opts *ro, const 
     pid_t pids[256];
     size_t nk = 0;
     fflush(NULL);
+    const pid_t self = getpid();
     for (size_t j = 1; j < jobs && nk < 256; j++) {
         pid_t p = fork();
         if (p == 0) {
-            worker(s, ro, cv, o, h);
+            worker(s, ro, cv, o, h, self);
             _exit(0);
         }
         if (p > 0)
             pids[nk++] = p;
     }
-    worker(s, ro, cv, o, h);
+    worker(s, ro, cv, o, h, 0);
     int rc = VMF_OK;
     for (size_t j = 0; j < nk; j++) {
         int st = 0;
