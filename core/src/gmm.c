@@ -34,6 +34,13 @@
  * GMM_MIN_MASS rows is removed (its weight is negligible and its statistics
  * undefined); scikit-learn instead adds 10·eps to every mass.
  *
+ * Warm start (opts.warm_start): a class the earlier fit knows, with the
+ * same number of components, skips the initialization and starts EM from
+ * that fit's parameters; with a growing set of rows (vmfsim's daily refits)
+ * EM then stops after a few iterations. The result is a local optimum near
+ * the earlier one rather than a fresh draw of k-means++, as scikit-learn's
+ * GaussianMixture(warm_start=True) does.
+ *
  * Determinism: each class draws from its own generator split, in class order,
  * from the seed; all sums run in a fixed order. Prediction ranks classes by
  * their log joint with the shared selector of topk.h (ties to the lower
@@ -80,6 +87,7 @@ void vmf_gmm_opts_init(vmf_gmm_opts *o)
     o->tol = 1e-4;
     o->reg_covar = 1e-6;
     o->seed = 42;
+    o->warm_start = NULL;
 }
 
 void vmf_gmm_classifier_free(vmf_gmm_classifier *g)
@@ -323,8 +331,10 @@ static void m_step(class_fit *f, size_t d, size_t n, const double *mass, const d
  */
 static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const size_t *idx, size_t n,
                       vmf_rng *rng, const float *origin_f, const double *origin, class_fit *f,
-                      fit_scratch *s)
+                      fit_scratch *s, int warm)
 {
+    if (warm) /* f holds the earlier fit's components: straight to EM */
+        goto em;
     /* Initialization: k-means++ then Lloyd, then one hard M-step. */
     f->K = kmeanspp(x, d, idx, n, f->K, rng, f->mean, s->dist);
     lloyd(x, d, idx, n, f->K, origin_f, origin, f->mean, s->assign, s);
@@ -343,6 +353,7 @@ static void fit_class(const vmf_gmm_opts *o, const float *x, size_t d, const siz
     }
     m_step(f, d, n, s->mass, s->sums, origin, o->reg_covar);
 
+em:;
     double prev = -INFINITY;
     f->converged = 0;
     f->n_iter = 0;
@@ -560,9 +571,34 @@ int vmf_gmm_classifier_fit(const vmf_gmm_opts *o, const float *x, size_t n, size
             cmean_f[j] = (float)(cmean[j] / (double)nc);
             cmean[j] = (double)cmean_f[j];
         }
+        /* A warm start from the earlier fit's components of the same label, if it has kc. */
+        int warm = 0;
+        const vmf_gmm_classifier *w = o->warm_start;
+        if (w && w->d == d &&
+            vmf_label_table_is_str(w->labels) == vmf_label_table_is_str(g->labels)) {
+            int64_t li = 0;
+            const char *ls = NULL;
+            vmf_labels one = {.n = 1};
+            if (vmf_label_table_is_str(g->labels)) {
+                ls = vmf_label_table_str(g->labels, c);
+                one.strs = &ls;
+            } else {
+                li = vmf_label_table_int(g->labels, c);
+                one.ints = &li;
+            }
+            int32_t pc = -1;
+            if (vmf_label_table_lookup(w->labels, &one, &pc) == VMF_OK && pc >= 0 &&
+                w->comp_start[pc + 1] - w->comp_start[pc] == kc) {
+                size_t k0 = w->comp_start[pc];
+                memcpy(f->weight, w->weight + k0, kc * sizeof *f->weight);
+                memcpy(f->mean, w->mean + k0 * d, kc * d * sizeof *f->mean);
+                memcpy(f->var, w->var + k0 * d, kc * d * sizeof *f->var);
+                warm = 1;
+            }
+        }
         vmf_rng crng;
         vmf_rng_split(&rng, &crng);
-        fit_class(o, x, d, idx, nc, &crng, cmean_f, cmean, f, &s);
+        fit_class(o, x, d, idx, nc, &crng, cmean_f, cmean, f, &s, warm);
         g->n_iter[c] = f->n_iter;
         g->converged[c] = f->converged;
         g->loglik[c] = f->loglik;

@@ -1,7 +1,12 @@
 /*
  * model_gmm.c - the class-conditional diagonal GMM baseline (libvmfmm's
  * vmf_gmm_classifier), refit from scratch on all stream rows so far; the
- * production model that vMF replaces. Refit every --refit-every days.
+ * production model that vMF replaces. Refit every --refit-every days (daily
+ * by default), each refit warm-started from the previous one (EM from its
+ * parameters for every class whose number of components did not change, as
+ * scikit-learn's GaussianMixture(warm_start=True)): a cold refit runs
+ * k-means++, Lloyd and up to --gmm-max-iter EM iterations per class, a warm
+ * one a few EM iterations.
  *
  * Novelty: minus the largest class log-density max_c log p(x | c), each a
  * diagonal-Gaussian mixture. The log-densities of all components are one
@@ -50,7 +55,9 @@ static int gmm_learn(void *state, size_t day, const float *x, size_t n, size_t d
         lab[i] = y[i];
     vmf_labels lv = {.n = n, .ints = lab};
     vmf_gmm_classifier *g = NULL;
-    int rc = vmf_gmm_classifier_fit(&s->opts, x, n, d, &lv, &g);
+    vmf_gmm_opts o = s->opts;
+    o.warm_start = s->gmm;
+    int rc = vmf_gmm_classifier_fit(&o, x, n, d, &lv, &g);
     if (rc)
         return snprintf(err, VMFSIM_ERR_SIZE, "gmm fit: %s", vmf_last_error()), rc;
     vmf_gmm_classifier_free(s->gmm);

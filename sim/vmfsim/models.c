@@ -15,7 +15,7 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
 {
     memset(c, 0, sizeof *c);
     c->components = 5;
-    c->refit_every = 20;
+    c->refit_every = 1;
     c->knn_k = 10;
     c->knn_reservoir = 200;
     c->gmm_max_iter = 50;

@@ -45,6 +45,7 @@ void vmfsim_curves_free(vmfsim_curve *c, size_t n)
         free(c[i].refit_day);
         free(c[i].novelty_auroc);
         free(c[i].band);
+        free(c[i].ranks);
     }
     free(c);
 }
@@ -140,7 +141,8 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
         goto fail;
     }
     for (size_t m = 0; m < o->n_models; m++) {
-        if (curve_alloc(&cv[m], o->families[m], days)) {
+        if (curve_alloc(&cv[m], o->families[m], days) ||
+            (o->record_ranks && !(cv[m].ranks = malloc(days * (nt ? nt : 1))))) {
             snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
             goto fail;
         }
@@ -205,11 +207,21 @@ int vmfsim_replay(const vmfsim_stream *s, const vmfsim_replay_opts *o, vmfsim_cu
                     goto fail;
                 }
                 cv[m].novelty_auroc[t - 1] = want_nov ? vmfsim_auroc(nov, unseen, nt) : NAN;
+                if (cv[m].ranks)
+                    for (size_t i = 0; i < nt; i++) {
+                        unsigned char r = (unsigned char)K;
+                        for (size_t j = 0; j < K && r == K; j++)
+                            if (topk[i * K + j] == s->test_y[i])
+                                r = (unsigned char)j;
+                        cv[m].ranks[(t - 1) * nt + i] = r;
+                    }
                 cv[m].predict_s[t - 1] = now_s() - t1;
                 scored[m] = 1;
             } else {
                 cv[m].top1[t - 1] = cv[m].top1[t - 2];
                 cv[m].top4[t - 1] = cv[m].top4[t - 2];
+                if (cv[m].ranks)
+                    memcpy(cv[m].ranks + (t - 1) * nt, cv[m].ranks + (t - 2) * nt, nt);
                 /* Same model, same scores; the unseen set may have shrunk since. */
                 cv[m].novelty_auroc[t - 1] = NAN;
                 if (want_nov) {

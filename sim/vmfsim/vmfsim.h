@@ -186,6 +186,51 @@ extern const vmfsim_model_ops vmfsim_ops_rf;
 extern const vmfsim_model_ops vmfsim_ops_xgboost;
 extern const vmfsim_model_ops vmfsim_ops_logreg;
 
+/*
+ * The linear families' solver (model_linear.c states the objectives and the
+ * method): loss VMFSIM_LOSS_SOFTMAX (logreg) or VMFSIM_LOSS_SQHINGE (svm,
+ * one-vs-rest), c the inverse regularisation (scikit-learn's and liblinear's
+ * C), tol on the largest gradient entry over n, ftol on the relative decrease
+ * of the objective, max_iter L-BFGS iterations, memory its pairs.
+ */
+enum { VMFSIM_LOSS_SOFTMAX = 0, VMFSIM_LOSS_SQHINGE = 1 };
+
+typedef struct vmfsim_lin_opts {
+    int loss;
+    double c;
+    double tol, ftol;
+    size_t max_iter;
+    size_t memory;
+} vmfsim_lin_opts;
+
+void vmfsim_lin_opts_init(vmfsim_lin_opts *o);
+
+/* L-BFGS curvature pairs kept between fits of the same shape (zero-initialise). */
+typedef struct vmfsim_lin_mem {
+    size_t np, cap, len, head;
+    double *s, *y, *rho; /* [cap][np], [cap][np], [cap] */
+} vmfsim_lin_mem;
+
+void vmfsim_lin_mem_free(vmfsim_lin_mem *m);
+
+typedef struct vmfsim_lin_info {
+    size_t n_iter, n_eval;
+    double f;        /* objective at the solution */
+    double grad_max; /* largest gradient entry over n */
+    int converged;
+} vmfsim_lin_info;
+
+/*
+ * Fits W [k][d] and b [k] to rows x [n][d] with labels y [n] in 0..k-1 and
+ * class weights cw [k]. theta [k*d + k] (W then b) is the start on entry and
+ * the solution on return (softmax intercepts centred). mem (may be NULL)
+ * carries the curvature pairs from a previous fit of the same k and d; info
+ * may be NULL.
+ */
+int vmfsim_lin_fit(const vmfsim_lin_opts *o, const float *x, size_t n, size_t d, const int32_t *y,
+                   size_t k, const double *cw, double *theta, vmfsim_lin_mem *mem,
+                   vmfsim_lin_info *info, char *err);
+
 /* Family by name ("vmfmm", "gmm", "knn", "svm", "rf", "xgboost", "logreg"); -1 if unknown. */
 int vmfsim_family_parse(const char *name);
 const char *vmfsim_family_name(int family);
@@ -250,6 +295,12 @@ typedef struct vmfsim_curve {
      * of top-4, per day over the replicates (vmfsim_reps_bands); else NULL.
      */
     double *band;
+    /*
+     * With vmfsim_replay_opts.record_ranks: [days][n_test] the position
+     * (0 .. VMFSIM_TOPK-1) of each test row's class in that day's top-k,
+     * VMFSIM_TOPK when absent; else NULL.
+     */
+    unsigned char *ranks;
 } vmfsim_curve;
 
 typedef struct vmfsim_replay_opts {
@@ -257,7 +308,8 @@ typedef struct vmfsim_replay_opts {
     const int *families; /* [n_models] */
     size_t n_models;
     vmfsim_model_cfg cfg;
-    int progress; /* nonzero: a progress line on stderr */
+    int progress;     /* nonzero: a progress line on stderr */
+    int record_ranks; /* nonzero: fill vmfsim_curve.ranks */
 } vmfsim_replay_opts;
 
 /* Runs the replay; curves [n_models] are allocated into *out (free with vmfsim_curves_free). */
@@ -296,6 +348,46 @@ double vmfsim_quantile(const double *v, size_t n, double p);
  * a bootstrap sample of the test rows (n_test draws with replacement).
  */
 int vmfsim_stream_perturb(const vmfsim_stream *s, uint64_t seed, vmfsim_stream *out, char *err);
+/* The same, also writing the bootstrap's test-row indices into boot [n_test] (may be NULL). */
+int vmfsim_stream_perturb_boot(const vmfsim_stream *s, uint64_t seed, vmfsim_stream *out,
+                               size_t *boot, char *err);
+
+/*
+ * Top-k macro recall (as vmf_topk_macro_recall) of the test rows boot [n]
+ * (indices into y [.] and ranks [.], see vmfsim_curve.ranks), for k <= VMFSIM_TOPK.
+ */
+double vmfsim_recall_from_ranks(const unsigned char *ranks, const int32_t *y, size_t n_classes,
+                                const size_t *boot, size_t n, size_t k);
+
+/*
+ * Whether a family's replay on a given stream depends only on the set of
+ * rows seen each day, not on their order or the model seed: logreg and svm
+ * (deterministic solvers of order-independent convex objectives, whose
+ * daily warm starts follow the same sequence of row sets). Their replicates
+ * of a file stream differ only by the test-row bootstrap, so their
+ * predictions are computed once (the main run's ranks).
+ */
+int vmfsim_family_order_free(int family);
+
+/* How vmfsim_reps_run runs the replicates. */
+typedef struct vmfsim_reps_opts {
+    size_t n;      /* replicates including the main run (>= 2) */
+    size_t jobs;   /* processes replaying at once (>= 1); results do not depend on it */
+    uint64_t seed; /* replicate r uses seed + r */
+    const vmfsim_gen_opts *gen; /* non-NULL: a synthetic stream, re-drawn per replicate */
+    int progress;
+} vmfsim_reps_opts;
+
+/*
+ * Replays replicates 1 .. n-1 of the replay `ro` of stream s and records them
+ * in reps (replicate 0, the main run's curves cv, is recorded too). For a file
+ * stream (gen NULL), order-free families (vmfsim_family_order_free) are not
+ * replayed again: their curves come from cv[m].ranks (ro must have had
+ * record_ranks set) and each replicate's bootstrap. Replicates run in `jobs`
+ * forked processes sharing the results through shared memory.
+ */
+int vmfsim_reps_run(const vmfsim_stream *s, const vmfsim_replay_opts *ro, const vmfsim_curve *cv,
+                    const vmfsim_reps_opts *o, vmfsim_reps *reps, char *err);
 
 /* ----------------------------------------------------------------- summary */
 

@@ -49,6 +49,8 @@ static const char usage_text[] =
     "                        the synthetic stream the stream itself; summary.json gets\n"
     "                        90% intervals per model and the plot bands (vmfmm runs\n"
     "                        in-process in the extra replicates, also with --via)\n"
+    "  --jobs N              replicates replayed at once, in processes (default: the\n"
+    "                        number of CPUs; results do not depend on it)\n"
     "  --no-plots            skip the plots\n"
     "  --no-timings          write 0 in the timing columns and fields (byte-identical\n"
     "                        outputs for the same seed)\n"
@@ -66,12 +68,12 @@ static const char usage_text[] =
     "                        classifier; default: the library's, as in vmfd)\n"
     "  --vmf-own-kappa       vmfmm predicts with each component's kappa, not the pooled one\n"
     "  --refit-every N       refit period of gmm, svm, logreg, rf, xgboost in days\n"
-    "                        (default 20)\n"
+    "                        (default 1: daily; larger for speed experiments)\n"
     "  --knn-k N             neighbours (default 10)\n"
     "  --knn-reservoir N     rows kept per class by knn, 0 = all (default 200)\n"
     "  --gmm-max-iter N      EM iterations of a gmm refit (default 50)\n"
-    "  --svm-c C             liblinear C of svm (default 1; class-balanced weights)\n"
-    "  --logreg-c C          liblinear C of logreg (default 1; class-balanced weights)\n"
+    "  --svm-c C             C of svm (default 1; class-balanced weights)\n"
+    "  --logreg-c C          C of logreg (default 1; class-balanced weights)\n"
     "  --xgb-rounds N        most boosting rounds (default 300; early stopping)\n"
     "  --xgb-depth N         tree depth (default 2)\n"
     "  --xgb-eta E           learning rate (default 0.3)\n"
@@ -125,7 +127,7 @@ typedef struct cli {
     simc_cli ui;
     const char *cmd;
     const char *stream, *output_dir, *output, *models, *components;
-    size_t days, replicates;
+    size_t days, replicates, jobs;
     int no_plots, no_timings, quiet, json;
     vmfsim_model_cfg cfg;
     vmfsim_gen_opts gen;
@@ -185,6 +187,7 @@ static const opt opts[] = {
     O("--components", T_STR, components),
     O("--days", T_SIZE, days),
     O("--replicates", T_SIZE, replicates),
+    O("--jobs", T_SIZE, jobs),
     O("--no-plots", T_FLAG, no_plots),
     O("--no-timings", T_FLAG, no_timings),
     O("--quiet", T_FLAG, quiet),
@@ -317,6 +320,8 @@ static int check_cfg(const cli *c)
         return usage_error("--refit-every must be >= 1%s", "");
     if (c->replicates < 1 || c->replicates > 1000)
         return usage_error("--replicates must be in 1..1000%s", "");
+    if (c->jobs < 1 || c->jobs > 256)
+        return usage_error("--jobs must be in 1..256%s", "");
     if (c->cfg.knn_k < 1)
         return usage_error("--knn-k must be >= 1%s", "");
     if (c->cfg.gmm_max_iter < 1)
@@ -410,58 +415,6 @@ static int has_vmfmm(const int *families, size_t n)
     return 0;
 }
 
-/*
- * Replays r = 1 .. replicates-1 (replicates.c says what each re-draws) and
- * records them with the main run's curves cv as replicate 0.
- */
-static int replicates(cli *c, const vmfsim_stream *s, const vmfsim_replay_opts *main_ro,
-                      const vmfsim_curve *cv, vmfsim_reps **out, char *err)
-{
-    vmfsim_reps *reps = NULL;
-    int rc = vmfsim_reps_new(c->replicates, main_ro->n_models, c->days, &reps);
-    if (rc) {
-        snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
-        return rc;
-    }
-    vmfsim_reps_record(reps, 0, cv);
-    for (size_t r = 1; r < c->replicates && rc == VMF_OK; r++) {
-        uint64_t seed = c->cfg.seed + r;
-        vmfsim_stream base, rs;
-        int own_base = 0;
-        memset(&base, 0, sizeof base);
-        if (!c->stream) {
-            vmfsim_gen_opts g = c->gen;
-            g.seed = seed;
-            if ((rc = vmfsim_stream_generate(&g, &base, NULL, err)))
-                break;
-            own_base = 1;
-        }
-        rc = vmfsim_stream_perturb(own_base ? &base : s, seed ^ 0x5bd1e995u, &rs, err);
-        if (own_base)
-            vmfsim_stream_free(&base);
-        if (rc)
-            break;
-        vmfsim_replay_opts ro = *main_ro;
-        ro.cfg.seed = seed;
-        ro.cfg.via_url = NULL;
-        ro.progress = 0;
-        if (c->ui.progress)
-            fprintf(stderr, "vmfsim: replicate %zu/%zu\n", r + 1, c->replicates);
-        vmfsim_curve *rc_cv = NULL;
-        rc = vmfsim_replay(&rs, &ro, &rc_cv, err);
-        if (rc == VMF_OK)
-            vmfsim_reps_record(reps, r, rc_cv);
-        vmfsim_curves_free(rc_cv, ro.n_models);
-        vmfsim_stream_free(&rs);
-    }
-    if (rc) {
-        vmfsim_reps_free(reps);
-        return rc;
-    }
-    *out = reps;
-    return VMF_OK;
-}
-
 static int cmd_run(cli *c)
 {
     int families[VMFSIM_MAX_MODEL];
@@ -499,7 +452,8 @@ static int cmd_run(cli *c)
                              .families = families,
                              .n_models = n_models,
                              .cfg = c->cfg,
-                             .progress = c->ui.progress};
+                             .progress = c->ui.progress,
+                             .record_ranks = c->replicates > 1 && c->stream != NULL};
     vmfsim_curve *cv = NULL;
     double t0 = now_s();
     int rc = vmfsim_replay(&s, &ro, &cv, err);
@@ -509,7 +463,18 @@ static int cmd_run(cli *c)
     }
     vmfsim_reps *reps = NULL;
     if (c->replicates > 1) {
-        if ((rc = replicates(c, &s, &ro, cv, &reps, err))) {
+        vmfsim_gen_opts g = c->gen;
+        vmfsim_reps_opts rop = {.n = c->replicates,
+                                .jobs = c->jobs,
+                                .seed = c->cfg.seed,
+                                .gen = c->stream ? NULL : &g,
+                                .progress = c->ui.progress};
+        if ((rc = vmfsim_reps_new(c->replicates, n_models, c->days, &reps)) == VMF_OK)
+            rc = vmfsim_reps_run(&s, &ro, cv, &rop, reps, err);
+        else
+            snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+        if (rc) {
+            vmfsim_reps_free(reps);
             vmfsim_curves_free(cv, n_models);
             vmfsim_stream_free(&s);
             return replay_exit(c, rc, err, NULL);
@@ -686,6 +651,10 @@ int main(int argc, char **argv)
     c.cmd = argv[1];
     c.days = VMFSIM_MAX_DAY;
     c.replicates = 1;
+    {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        c.jobs = cpus < 1 ? 1 : cpus > 256 ? 256 : (size_t)cpus;
+    }
     simc_cli_init(&c.ui, "vmfsim");
     vmfsim_model_cfg_init(&c.cfg);
     vmfsim_gen_opts_init(&c.gen);

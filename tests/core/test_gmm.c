@@ -524,6 +524,87 @@ static void test_fmnist_accuracy(void **state)
     vmf_array_free(&as);
 }
 
+/*
+ * Warm start: refitting the same rows from a converged fit stays there (EM
+ * stops within three iterations, about the same log-likelihood and means); refitting
+ * more rows from it takes fewer EM iterations than a cold fit; a class whose
+ * component count changed, or a label the earlier fit lacks, starts cold.
+ */
+static void test_warm_start(void **state)
+{
+    (void)state;
+    const size_t n1 = 1500, n2 = 1800, d = 8;
+    float *x;
+    int64_t *y;
+    mixture(21, n2, d, 3, 12.0, &x, &y);
+    vmf_gmm_opts o;
+    vmf_gmm_opts_init(&o);
+    vmf_labels l1 = {n1, y, NULL}, l2 = {n2, y, NULL};
+    vmf_gmm_classifier *g1, *g2, *g3, *g4;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n1, d, &l1, &g1));
+    o.warm_start = g1;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n1, d, &l1, &g2));
+    size_t it_warm = 0, it_cold = 0;
+    for (size_t c = 0; c < vmf_gmm_classifier_n_classes(g1); c++) {
+        size_t it1, it2;
+        int cv1, cv2;
+        double ll1, ll2;
+        vmf_assert_ok(vmf_gmm_classifier_class_fit_info(g1, c, &it1, &cv1, &ll1));
+        vmf_assert_ok(vmf_gmm_classifier_class_fit_info(g2, c, &it2, &cv2, &ll2));
+        assert_true(cv1 && cv2);
+        /* EM stopped where its steps fell below tol; from there it only creeps upwards. */
+        assert_true(it2 <= 3);
+        assert_true(ll2 >= ll1 - 1e-9 && ll2 - ll1 < 1e-3);
+        size_t kc = vmf_gmm_classifier_class_n_components(g1, c);
+        assert_int_equal(vmf_gmm_classifier_class_n_components(g2, c), kc);
+        for (size_t j = 0; j < kc * d; j++)
+            vmf_assert_close(vmf_gmm_classifier_class_means(g2, c)[j],
+                             vmf_gmm_classifier_class_means(g1, c)[j], 0.0, 1e-2);
+    }
+    o.warm_start = g1;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n2, d, &l2, &g3));
+    o.warm_start = NULL;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n2, d, &l2, &g4));
+    for (size_t c = 0; c < vmf_gmm_classifier_n_classes(g3); c++) {
+        size_t it;
+        int cv;
+        double ll;
+        vmf_assert_ok(vmf_gmm_classifier_class_fit_info(g3, c, &it, &cv, &ll));
+        it_warm += it;
+        vmf_assert_ok(vmf_gmm_classifier_class_fit_info(g4, c, &it, &cv, &ll));
+        it_cold += it;
+    }
+    assert_true(it_warm < it_cold);
+    /* String labels: the integer-labelled earlier fit is ignored, the fit is the cold one. */
+    const char *names[3] = {"a", "b", "c"};
+    const char **sl = malloc(n1 * sizeof *sl);
+    for (size_t i = 0; i < n1; i++)
+        sl[i] = names[y[i]];
+    vmf_labels ls = {n1, NULL, sl};
+    vmf_gmm_classifier *gs, *gc;
+    o.warm_start = g1;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n1, d, &ls, &gs));
+    o.warm_start = NULL;
+    vmf_assert_ok(vmf_gmm_classifier_fit(&o, x, n1, d, &ls, &gc));
+    size_t K = 0;
+    for (size_t c = 0; c < vmf_gmm_classifier_n_classes(gc); c++)
+        K += vmf_gmm_classifier_class_n_components(gc, c);
+    for (size_t c = 0; c < vmf_gmm_classifier_n_classes(gc); c++)
+        assert_memory_equal(vmf_gmm_classifier_class_means(gs, c),
+                            vmf_gmm_classifier_class_means(gc, c),
+                            vmf_gmm_classifier_class_n_components(gc, c) * d * sizeof(double));
+    assert_true(K >= 3);
+    free(sl);
+    vmf_gmm_classifier_free(g1);
+    vmf_gmm_classifier_free(g2);
+    vmf_gmm_classifier_free(g3);
+    vmf_gmm_classifier_free(g4);
+    vmf_gmm_classifier_free(gs);
+    vmf_gmm_classifier_free(gc);
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_fmnist_accuracy),
+        cmocka_unit_test(test_warm_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,8 +249,8 @@ static void test_outputs_follow_the_contract(void **state)
     unsigned char fa[D] = {0}, fb[D] = {1, 0, 1, 0};
     double na[D] = {NAN, 0.75, 0.5, NAN}, nb[D] = {NAN, NAN, NAN, NAN};
     vmfsim_curve c[2] = {
-        {VMFSIM_VMFMM, 0, D, t1a, t4a, ra, tr, pr, fa, 0, na, NULL},
-        {VMFSIM_XGBOOST, 1, D, t1b, t4b, rb, tr, pr, fb, 2, nb, NULL},
+        {VMFSIM_VMFMM, 0, D, t1a, t4a, ra, tr, pr, fa, 0, na, NULL, NULL},
+        {VMFSIM_XGBOOST, 1, D, t1b, t4b, rb, tr, pr, fb, 2, nb, NULL, NULL},
     };
     vmfsim_stream s = {0};
     s.d = 8;

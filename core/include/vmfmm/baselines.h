@@ -41,6 +41,14 @@ typedef struct vmf_gmm_opts {
     double tol;       /* on the mean log-likelihood per class, default 1e-4 */
     double reg_covar; /* variance floor, default 1e-6 */
     uint64_t seed;    /* default 42 */
+    /*
+     * NULL (default), or an earlier fit of the same dimension, borrowed for
+     * the duration of the fit: a class it knows, with as many components as
+     * the class is allowed now, starts EM from its weights, means and
+     * variances instead of k-means++ (a warm start: daily refits on a
+     * growing set of rows then need a few EM iterations).
+     */
+    const struct vmf_gmm_classifier *warm_start;
 } vmf_gmm_opts;
 
 /* Fills `o` with the defaults above (a NULL `o` elsewhere means these). */
