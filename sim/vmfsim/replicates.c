@@ -23,6 +23,10 @@
  * (reservoir), rf and xgboost (subsampling) depend on the seed and the row
  * order, and vmfmm on the order: they are replayed.
  *
+ * With more than one process, each runs OpenBLAS on one thread: the
+ * processes already fill the cores, and OpenBLAS's spinning helper threads
+ * would only compete with the other processes for them.
+ *
  * Replicate 0 is the main run (daily.csv and the point values of
  * summary.json). For each model the summary gives the median and the 90 %
  * interval (the 5th and 95th percentiles, linear interpolation between order
@@ -33,6 +37,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "vmfsim.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -362,6 +367,8 @@ int vmfsim_reps_run(const vmfsim_stream *s, const vmfsim_replay_opts *ro, const 
     size_t jobs = o->jobs < n - 1 ? o->jobs : n - 1;
     pid_t pids[256];
     size_t nk = 0;
+    if (jobs > 1)
+        openblas_set_num_threads(1);
     fflush(NULL);
     const pid_t self = getpid();
     for (size_t j = 1; j < jobs && nk < 256; j++) {

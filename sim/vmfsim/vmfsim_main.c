@@ -73,7 +73,10 @@ static const char usage_text[] =
     "  --knn-reservoir N     rows kept per class by knn, 0 = all (default 200)\n"
     "  --gmm-max-iter N      EM iterations of a gmm refit (default 50)\n"
     "  --svm-c C             C of svm (default 1; class-balanced weights)\n"
-    "  --logreg-c C          C of logreg (default 1; class-balanced weights)\n"
+    "  --logreg-c C          C of logreg (default 1; class-balanced weights)\n";
+
+/* The second half of --help (one literal would exceed C99's 4095 characters). */
+static const char usage_text2[] =
     "  --xgb-rounds N        most boosting rounds (default 300; early stopping)\n"
     "  --xgb-depth N         tree depth (default 2)\n"
     "  --xgb-eta E           learning rate (default 0.3)\n"
@@ -85,10 +88,7 @@ static const char usage_text[] =
     "  --rf-depth N          most depth of its trees (default 12)\n"
     "  --rf-min-leaf R       least class-weighted rows per rf leaf (default 10)\n"
     "  --tree-min-child-weight H  xgboost min_child_weight (default 1)\n"
-    "  --tree-max-bin N      histogram bins per feature of rf/xgboost (default 32)\n";
-
-/* The second half of --help (one literal would exceed C99's 4095 characters). */
-static const char usage_text2[] =
+    "  --tree-max-bin N      histogram bins per feature of rf/xgboost (default 32)\n"
     "  --tree-max-rows N     rf/xgboost refit on a seeded class-stratified subsample of\n"
     "                        at most N rows: one quota per class, as large as fits, so\n"
     "                        rare classes keep every row; 0 = all (default 3000)\n"
