@@ -131,6 +131,13 @@ int vmf__json_set_rng(void *obj, const vmf_rng *r);
 void *vmf__json_u64(uint64_t v);
 int vmf__json_get_u64(const void *obj, uint64_t *v);
 
+/*
+ * The opening every model JSON carries: obj must be an object whose "format"
+ * is the string `format` and whose "version" is the integer `version`.
+ * VMF_EFORMAT with a message naming `where` otherwise.
+ */
+int vmf__json_check_header(const void *obj, const char *where, const char *format, int version);
+
 /* Flags of the typed readers: an absent member is an error unless optional. */
 enum { VMF__JSON_REQUIRED = 0, VMF__JSON_OPTIONAL = 1 };
 

@@ -116,6 +116,20 @@ int vmf__json_get_u64(const void *obj, uint64_t *v)
  * and `flags` has VMF__JSON_OPTIONAL, VMF_EFORMAT when it is absent and
  * required.
  */
+int vmf__json_check_header(const void *obj, const char *where, const char *format, int version)
+{
+    const json_t *root = obj;
+    if (!json_is_object(root))
+        return vmf__error(VMF_EFORMAT, "%s: not a JSON object", where);
+    const json_t *v = json_object_get(root, "format");
+    if (!json_is_string(v) || strcmp(json_string_value(v), format) != 0)
+        return vmf__error(VMF_EFORMAT, "%s: \"format\" must be \"%s\"", where, format);
+    v = json_object_get(root, "version");
+    if (!json_is_integer(v) || json_integer_value(v) != version)
+        return vmf__error(VMF_EFORMAT, "%s: \"version\" must be %d", where, version);
+    return VMF_OK;
+}
+
 static int member(const void *obj, const char *key, int flags, const char *where, const json_t **v)
 {
     *v = json_object_get(obj, key);

@@ -64,15 +64,10 @@ int vmf__mixture_from_json_obj(const void *obj, const char *where, vmf_mixture *
 {
     const json_t *root = obj;
     *out = NULL;
-    if (!json_is_object(root))
-        return vmf__error(VMF_EFORMAT, "%s: not a JSON object", where);
-    const json_t *v = json_object_get(root, "format");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "vmfmm-model") != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"format\" must be \"vmfmm-model\"", where);
-    v = json_object_get(root, "version");
-    if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return vmf__error(VMF_EFORMAT, "%s: \"version\" must be 1", where);
-    v = json_object_get(root, "kind");
+    int hrc = vmf__json_check_header(root, where, "vmfmm-model", 1);
+    if (hrc != VMF_OK)
+        return hrc;
+    const json_t *v = json_object_get(root, "kind");
     if (!json_is_string(v) || strcmp(json_string_value(v), "mixture") != 0)
         return vmf__error(VMF_EFORMAT, "%s: \"kind\" must be \"mixture\"", where);
     size_t d = 0, k = 0;

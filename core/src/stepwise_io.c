@@ -282,14 +282,9 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
 {
     *out = NULL;
     const json_t *root = obj;
-    if (!json_is_object(root))
-        return vmf__error(VMF_EFORMAT, "%s: not a JSON object", where);
-    const json_t *v = json_object_get(root, "format");
-    if (!json_is_string(v) || strcmp(json_string_value(v), "vmfmm-stepwise") != 0)
-        return vmf__error(VMF_EFORMAT, "%s: \"format\" must be \"vmfmm-stepwise\"", where);
-    v = json_object_get(root, "version");
-    if (!json_is_integer(v) || json_integer_value(v) != 1)
-        return vmf__error(VMF_EFORMAT, "%s: \"version\" must be 1", where);
+    int hrc = vmf__json_check_header(root, where, "vmfmm-stepwise", 1);
+    if (hrc != VMF_OK)
+        return hrc;
     vmf_stepwise_opts o;
     vmf_stepwise_opts_init(&o);
     size_t d = 0;
@@ -340,7 +335,7 @@ int vmf__stepwise_from_json_obj(const void *obj, const char *where, vmf_stepwise
         rc = vmf__json_get_f64(rng, "spare_normal", VMF__JSON_REQUIRED, where, &r.spare_normal);
     if (rc != VMF_OK)
         return rc;
-    v = json_object_get(opts, "tied_kappa");
+    const json_t *v = json_object_get(opts, "tied_kappa");
     const json_t *hs = json_object_get(rng, "has_spare");
     const json_t *est = json_object_get(kap, "estimator");
     const json_t *st = json_object_get(rng, "state");
