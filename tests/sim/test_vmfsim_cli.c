@@ -377,6 +377,31 @@ static int free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* 1 when vmfd on 127.0.0.1:port answers GET /readyz with 200. */
+static int readyz_ok(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = 0;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        static const char req[] = "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  "Connection: close\r\n\r\n";
+        char buf[64] = {0};
+        size_t got = 0;
+        if (write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+            ssize_t r;
+            while (got < sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+                got += (size_t)r;
+        }
+        ok = strncmp(buf, "HTTP/1.1 200", 12) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
 static void test_via_matches_in_process(void **state)
 {
     (void)state;
@@ -399,21 +424,21 @@ static void test_via_matches_in_process(void **state)
     pid_t d = spawn((char *const[]){(char *)VMFD, "--state-dir", sdir, "--listen", listen, NULL},
                     NULL, log);
     assert_int_equal(RUN(out, err, "gen", "--output", prefix, SMALL_GEN), 0);
-    /* Wait until vmfd accepts connections (at most 10 s). */
+    /* Wait until vmfd is ready (GET /readyz answers 200; at most 30 s): it
+       listens before its start-up checks finish, and vmfsim --via refuses a
+       daemon that is not ready yet. */
     int up = 0;
-    for (int i = 0; i < 200 && !up; i++) {
+    for (int i = 0; i < 600 && !up; i++) {
         if (waitpid(d, NULL, WNOHANG) == d)
             fail_msg("vmfd exited at startup: %s", slurp(log));
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        up = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        close(fd);
+        up = readyz_ok(port);
         if (!up) {
             struct timespec ts = {0, 50000000L};
             nanosleep(&ts, NULL);
         }
     }
+    if (!up)
+        fail_msg("vmfd not ready after 30 s: %s", slurp(log));
     int rc = RUN(out, err, "run", "--stream", prefix, "--models", "vmfmm", "--days", "20", "--via",
                  url, "--no-plots", "--no-timings", "--output-dir", b);
     kill(d, SIGTERM);
