@@ -24,6 +24,13 @@
 /* Rows per class the head-against-mixtures record mostly remembers. */
 #define VMF__CMP_WINDOW 32.0
 
+/*
+ * The lowest log-probability one row adds to that record: a row given
+ * probability below e^-30 (about 1e-13) counts as a sure miss, and no single
+ * row outweighs the window.
+ */
+#define VMF__CMP_LOGP_MIN (-30.0)
+
 /* Scale g of the grid. */
 double vmf__classifier_grid_scale(size_t g);
 
@@ -42,8 +49,9 @@ typedef struct vmf__class {
     uint64_t pq_hits[VMF__SCALE_GRID];
     /*
      * The head against the mixtures on the same scored rows, forgetting with
-     * weight 1 - 1/VMF__CMP_WINDOW per row of this class: rows, top-1 hits
-     * of the refinement head, top-1 hits of the mixtures at the scale in use.
+     * weight 1 - 1/VMF__CMP_WINDOW per row of this class: rows, and the sums
+     * of log P(true class | x) (each clipped at VMF__CMP_LOGP_MIN, so <= 0)
+     * under the refinement head and under the mixtures at the scale in use.
      */
     double cmp_rows, cmp_head, cmp_mix;
 } vmf__class;
@@ -161,9 +169,10 @@ int vmf__classifier_pq_pick(const float *xs, const size_t *start, size_t nc, siz
                             size_t budget, float **xo, int32_t **co, size_t *no);
 
 /*
- * vmf_classifier_save in format version `version` (1 or 2; version 1 drops
- * count_priors, kappa_scale and the prequential record). Only the tests
- * write version 1, to check that such blobs still load.
+ * vmf_classifier_save in format version `version` (1 to 4; version 1 drops
+ * count_priors, kappa_scale and the prequential record, version 2 the
+ * refinement; version 3 is the layout of 4). Only the tests write older
+ * versions, to check that such blobs still load.
  */
 int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void **buf,
                                  size_t *len);

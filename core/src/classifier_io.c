@@ -3,25 +3,26 @@
  * load) and its model JSON (vmf_classifier_to_json / from_json).
  *
  * Binary layout (all little-endian), framed by vmf__blob_frame with magic
- * "VMFCLSF\0", version 2, a payload length and an FNV-1a 64 checksum:
+ * "VMFCLSF\0", version 4, a payload length and an FNV-1a 64 checksum:
  *   options: u64 k_max, f64 alpha, f64 t0, f64 eta_floor, u64 minibatch,
  *            u32 estimator, f64 prior_count, f64 prior_rbar, f64 kappa_min,
  *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa,
- *            u32 count_priors, f64 kappa_scale (version 2 only; a version 1
+ *            u32 count_priors, f64 kappa_scale (version 2 on; a version 1
  *            blob lacks them and loads with count priors and scale 1, which
  *            is how version 1 predicted)
  *   u64 d, u64 rows, rng (4 x u64, f64 spare, u32 has_spare)
  *            u64 refine_rows, f64 refine_lambda, u64 refine_budget,
- *            f64 refine_rate (version 3 only; older blobs load with
+ *            f64 refine_rate (version 3 on; older blobs load with
  *            refine_rows = 0, which is how they predicted)
  *   u32 label kind (0 integers, 1 strings), u64 n_classes
  *   per class: label (i64, or u64 length + UTF-8 bytes), u64 rows,
  *              u32 has_sample, u64 sample rows, f32 sample [rows][d],
  *              u64 prequential rows, u64 hits [16] (version 2 on), f64 rows,
- *              head hits, mixture hits of the head-against-mixtures record
- *              (version 3),
+ *              head and mixture terms of the head-against-mixtures record
+ *              (version 3 on: top-1 hits in version 3, which load as no
+ *              record; sums of log-probabilities from version 4),
  *              the stepwise payload of stepwise_io.c
- *   version 3: u32 has_head, then when 1: u64 n (= n_classes), f32 w [n][d],
+ *   version 3 on: u32 has_head, then when 1: u64 n (= n_classes), f32 w [n][d],
  *              f32 momentum [n][d], f64 b [n], f64 momentum [n]
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
@@ -44,7 +45,7 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 3u
+#define CLASSIFIER_VERSION 4u
 #define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
 
 /* ---- binary ---- */
@@ -162,8 +163,10 @@ static int check_class(const vmf_classifier *c, const vmf__class *cl, const char
 {
     if (cl->pq_rows > cl->rows)
         return vmf__error(VMF_EFORMAT, "%s: more prequential rows than rows", where);
-    if (!(cl->cmp_rows >= 0.0 && cl->cmp_rows <= VMF__CMP_WINDOW && cl->cmp_head >= 0.0 &&
-          cl->cmp_head <= cl->cmp_rows && cl->cmp_mix >= 0.0 && cl->cmp_mix <= cl->cmp_rows))
+    /* Each row adds between VMF__CMP_LOGP_MIN and 0 (the slack covers rounding). */
+    double lo = VMF__CMP_LOGP_MIN * cl->cmp_rows * (1.0 + 1e-9);
+    if (!(cl->cmp_rows >= 0.0 && cl->cmp_rows <= VMF__CMP_WINDOW && cl->cmp_head <= 0.0 &&
+          cl->cmp_head >= lo && cl->cmp_mix <= 0.0 && cl->cmp_mix >= lo))
         return vmf__error(VMF_EFORMAT, "%s: bad head-against-mixtures record", where);
     for (size_t g = 0; g < VMF__SCALE_GRID; g++)
         if (cl->pq_hits[g] > cl->pq_rows)
@@ -230,10 +233,13 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
         return vmf__error(VMF_EINVAL, "%s: out is NULL", fn);
     *out = NULL;
     vmf__rbuf r;
-    /* Version 1 (no prediction options) and 2 (no refinement) blobs are still read. */
+    /*
+     * Version 1 (no prediction options), 2 (no refinement) and 3 (a record of
+     * hits) blobs are still read.
+     */
     uint32_t version = CLASSIFIER_VERSION;
     if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
-        (((const uint8_t *)buf)[8] == 1 || ((const uint8_t *)buf)[8] == 2) &&
+        ((const uint8_t *)buf)[8] >= 1 && ((const uint8_t *)buf)[8] < CLASSIFIER_VERSION &&
         ((const uint8_t *)buf)[9] == 0 && ((const uint8_t *)buf)[10] == 0 &&
         ((const uint8_t *)buf)[11] == 0)
         version = ((const uint8_t *)buf)[8];
@@ -343,6 +349,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             cl->cmp_rows = vmf__rbuf_f64(&r);
             cl->cmp_head = vmf__rbuf_f64(&r);
             cl->cmp_mix = vmf__rbuf_f64(&r);
+            if (version == 3) /* hits, not log-probabilities: start a new record */
+                cl->cmp_rows = cl->cmp_head = cl->cmp_mix = 0.0;
         }
         rc = vmf__stepwise_read(&r, where, &cl->sw);
         if (rc == VMF_OK)
@@ -483,7 +491,7 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
             bad |= json_array_append_new(hits, json_integer((json_int_t)cl->pq_hits[g])) != 0;
         bad |= !pq || json_object_set_new(pq, "rows", json_integer((json_int_t)cl->pq_rows)) != 0;
         json_t *cmp = json_pack("[f,f,f]", cl->cmp_rows, cl->cmp_head, cl->cmp_mix);
-        bad |= !pq || !cmp || json_object_set_new(pq, "head_vs_mixtures", cmp) != 0;
+        bad |= !pq || !cmp || json_object_set_new(pq, "head_vs_mixtures_logp", cmp) != 0;
         bad |= !pq || json_object_set(pq, "hits", hits) != 0;
         json_decref(hits);
         bad |= !pq || json_object_set_new(e, "prequential", pq) != 0;
@@ -607,13 +615,14 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
                 return vmf__error(VMF_EFORMAT, "%s: prequential hits must be counts", where);
             cl->pq_hits[g] = (uint64_t)json_integer_value(h);
         }
-        const json_t *cmp = json_object_get(pq, "head_vs_mixtures");
+        /* An older "head_vs_mixtures" (hits) is ignored: a new record starts. */
+        const json_t *cmp = json_object_get(pq, "head_vs_mixtures_logp");
         if (cmp) {
             double v[3];
             for (size_t k = 0; k < 3; k++) {
                 const json_t *ev = json_array_get(cmp, k);
                 if (!json_is_array(cmp) || json_array_size(cmp) != 3 || !json_is_number(ev))
-                    return vmf__error(VMF_EFORMAT, "%s: \"head_vs_mixtures\" needs 3 numbers",
+                    return vmf__error(VMF_EFORMAT, "%s: \"head_vs_mixtures_logp\" needs 3 numbers",
                                       where);
                 v[k] = json_number_value(ev);
             }

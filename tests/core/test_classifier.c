@@ -915,6 +915,32 @@ static void test_refine(void **state)
     vmf_assert_ok(vmf_classifier_partial_fit(m, xt, per, d, &yb));
     vmf_assert_ok(vmf_classifier_partial_fit(v2, xt, per, d, &yb));
     assert_same(m, v2);
+    /*
+     * The head-against-mixtures record holds log-probabilities of the true
+     * class (<= 0, the head's higher here). A version 3 blob held top-1 hits
+     * there: it loads with no record, the head and the rest intact, and so
+     * predicts with the head.
+     */
+    for (size_t q = 0; q < 2; q++) {
+        assert_true(c->cls[q]->cmp_rows > 0.0);
+        assert_true(c->cls[q]->cmp_head <= 0.0 && c->cls[q]->cmp_mix <= 0.0);
+        assert_true(c->cls[q]->cmp_head >= -30.0 * c->cls[q]->cmp_rows);
+    }
+    void *b3;
+    size_t l3;
+    vmf_assert_ok(vmf__classifier_save_version(c, 3, &b3, &l3));
+    assert_int_equal(l3, l0);
+    vmf_classifier *v3;
+    vmf_assert_ok(vmf_classifier_load(b3, l3, &v3));
+    for (size_t q = 0; q < 2; q++) {
+        assert_true(v3->cls[q]->cmp_rows == 0.0 && v3->cls[q]->cmp_head == 0.0 &&
+                    v3->cls[q]->cmp_mix == 0.0);
+        assert_int_equal(v3->cls[q]->pq_rows, c->cls[q]->pq_rows);
+    }
+    assert_true(v3->use_head);
+    assert_memory_equal(v3->head.w, c->head.w, 2 * d * sizeof *c->head.w);
+    free(b3);
+    vmf_classifier_free(v3);
     /* A blob cut inside the head is refused. */
     vmf_classifier *cut = NULL;
     assert_int_equal(vmf_classifier_load(b0, l0 - 9, &cut), VMF_EFORMAT);
