@@ -16,6 +16,7 @@
 #include "mixture_internal.h"
 #include "stepwise_internal.h"
 #include "topk.h"
+#include "vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -128,41 +129,6 @@ static void block_log_proba(const vmf_classifier *c, const float *x, size_t rows
     }
 }
 
-/*
- * exp(t) for t in [-SKIP_LOG, 0], the terms of the head's softmax: Cody-Waite
- * reduction t = k ln 2 + r, |r| <= ln(2)/2, a degree-12 Taylor polynomial in r
- * (truncation below 2e-16 relative) and 2^k put in the exponent bits. Within
- * 2 ulp of exp, branch-free and without a call, so the loop over classes
- * costs a fraction of libm's exp (the head's GEMM is thin: 200 classes, so
- * the exponentials would otherwise cost as much as the GEMM).
- */
-static double exp_nonpos(double t)
-{
-    const double log2e = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01,
-                 ln2_lo = 1.90821492927058770002e-10, shift = 6755399441055744.0;
-    double kd = (t * log2e + shift) - shift; /* round to nearest */
-    double r = (t - kd * ln2_hi) - kd * ln2_lo;
-    double p = 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    union {
-        uint64_t u;
-        double d;
-    } two_k;
-    two_k.u = (uint64_t)((int64_t)kd + 1023) << 52;
-    return p * two_k.d;
-}
-
 /* The largest of v [n] (n >= 1), in eight independent lanes so the loop pipelines. */
 static float row_max(const float *v, size_t n)
 {
@@ -181,6 +147,48 @@ static float row_max(const float *v, size_t n)
 }
 
 /*
+ * The head's log-softmax of `rows` rows: from the dot products h [rows][nc]
+ * and the biases b [nc], the logits h + b in double and then log P(c | x)
+ * into o [rows][nc], a row at a time while it is in cache. The maximum and
+ * the normalizer are reduced over VMF_LANES fixed lanes and the exponentials
+ * are vmf__exp_nonpos, so the loops vectorize and every clone gives the same
+ * bits (vecmath.h).
+ */
+static VMF_CLONES VMF_VECTORIZE void head_log_softmax(const float *h, const double *b, size_t rows,
+                                                      size_t nc, double *o)
+{
+    size_t kl = nc - nc % VMF_LANES;
+    for (size_t i = 0; i < rows; i++) {
+        double *oi = o + i * nc, ml[VMF_LANES], sl[VMF_LANES];
+        for (size_t q = 0; q < nc; q++)
+            oi[q] = (double)h[i * nc + q] + b[q];
+        for (size_t l = 0; l < VMF_LANES; l++) {
+            ml[l] = -INFINITY;
+            sl[l] = 0.0;
+        }
+        for (size_t q = 0; q < kl; q += VMF_LANES)
+            for (size_t l = 0; l < VMF_LANES; l++)
+                ml[l] = oi[q + l] > ml[l] ? oi[q + l] : ml[l];
+        double mx = -INFINITY, s = 0.0;
+        for (size_t l = 0; l < VMF_LANES; l++)
+            mx = ml[l] > mx ? ml[l] : mx;
+        for (size_t q = kl; q < nc; q++)
+            mx = oi[q] > mx ? oi[q] : mx;
+        for (size_t q = 0; q < kl; q += VMF_LANES)
+            for (size_t l = 0; l < VMF_LANES; l++)
+                sl[l] += vmf__exp_nonpos(oi[q + l] - mx);
+        for (size_t l = 0; l < VMF_LANES; l++)
+            s += sl[l];
+        for (size_t q = kl; q < nc; q++)
+            s += vmf__exp_nonpos(oi[q] - mx);
+        /* s >= 1: the maximum contributes exp(0) = 1 exactly. */
+        double lse = mx + log(s);
+        for (size_t q = 0; q < nc; q++)
+            oi[q] -= lse;
+    }
+}
+
+/*
  * log P(class | x) for a block from the refinement head (classifier_refine.c):
  * logits X · Wᵀ + b into out [rows][nc], normalised in double; `hdots`
  * [rows][nc] and, when novelty is asked for, `dots` [rows][n_comp] are
@@ -193,22 +201,9 @@ static void block_head(const vmf_classifier *c, const float *x, size_t rows, flo
     vmf__sgemm(0, 1, rows, nc, c->d, 1.0f, x, c->d, c->head.w, c->d, 0.0f, hdots, nc);
     if (novelty)
         vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
-    for (size_t i = 0; i < rows; i++) {
-        double *o = out + i * nc, mx = -INFINITY, s = 0.0;
-        for (size_t q = 0; q < nc; q++) {
-            o[q] = (double)hdots[i * nc + q] + c->head.b[q];
-            mx = o[q] > mx ? o[q] : mx;
-        }
-        for (size_t q = 0; q < nc; q++) {
-            double t = o[q] - mx;
-            s += t > -SKIP_LOG ? exp_nonpos(t) : 0.0;
-        }
-        double lse = mx + log(s);
-        for (size_t q = 0; q < nc; q++)
-            o[q] -= lse;
-        if (novelty)
-            novelty[i] = novelty_of(row_max(dots + i * T, T));
-    }
+    head_log_softmax(hdots, c->head.b, rows, nc, out);
+    for (size_t i = 0; novelty && i < rows; i++)
+        novelty[i] = novelty_of(row_max(dots + i * T, T));
 }
 
 static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,

@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 #include "mixture_internal.h"
+#include "vecmath.h"
 
 #include <math.h>
 #include <string.h>
@@ -35,73 +36,6 @@ void vmf__mixture_log_joint_block(const vmf_mixture *m, const float *x, size_t r
 }
 
 /*
- * The kernels below are compiled without trapping math so that GCC can
- * if-convert the clamps and vectorize; the code never inspects FP exception
- * flags, so nothing observable changes.
- */
-#if defined(__GNUC__) && !defined(__clang__)
-#define VMF_VECTORIZE __attribute__((optimize("no-trapping-math")))
-#else
-#define VMF_VECTORIZE
-#endif
-
-/*
- * On x86-64 the row kernel is also compiled for AVX2 and AVX-512 and the
- * widest one the CPU supports is chosen at load time (GCC function
- * multi-versioning through an ifunc). Every clone computes the same bits:
- * the operations are element-wise IEEE ones, C11 mode does not contract them
- * into FMAs, and the reductions are spelled out in a fixed lane order.
- * ThreadSanitizer builds keep the one default version: the ifunc resolver
- * would run, instrumented, before the sanitizer's runtime is initialised.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_THREAD__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define VMF_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#endif
-#endif
-#ifndef VMF_CLONES
-#define VMF_CLONES
-#endif
-
-/*
- * exp(x) for x <= 0 in float, vectorizable: x = n ln2 + r with |r| <= ln2/2
- * (Cody-Waite split of ln2, n by the 1.5·2^23 rounding trick), exp(r) by its
- * degree-7 Taylor polynomial (truncation error r^8/8! < 5.3e-9 relative,
- * under 2^-27), times 2^n built in the exponent bits. Relative error at most
- * 1.02e-7 (< 2^-23) over [-87, 0], checked exhaustively against exp() in
- * double for every float there; below -87 the result is 0 (exp(-87) < 2^-125, far
- * beneath float resolution next to the row maximum's exp(0) = 1), and -inf
- * gives 0 as well.
- */
-static inline VMF_VECTORIZE float exp_nonpos(float x)
-{
-    const float magic = 12582912.0f; /* 1.5 * 2^23 */
-    float xc = x < -87.0f ? -87.0f : x;
-    float t = xc * 1.44269504088896341f;
-    float nf = (t + magic) - magic;
-    float r = xc - nf * 0.693359375f;
-    r = r - nf * -2.12194440e-4f;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t e = (int32_t)nf + 127;
-    uint32_t bits = (uint32_t)e << 23;
-    float s;
-    memcpy(&s, &bits, sizeof s);
-    float y = p * s;
-    return x < -87.0f ? 0.0f : y;
-}
-
-/* Lanes of the manual reductions: wide enough for AVX-512 doubles, cheap for SSE2. */
-#define LANES 8
-
-/*
  * The kernel is static so that its clones and their ifunc resolver stay
  * local to the library (a global target_clones function exports its
  * resolver whatever its visibility); the wrapper below is the entry point.
@@ -113,33 +47,33 @@ static VMF_CLONES VMF_VECTORIZE double resp_block(const vmf_mixture *m, size_t r
     size_t k = m->k;
     const double *coef = m->log_coef;
     const double *kap = m->kappas;
-    size_t kl = k - k % LANES;
+    size_t kl = k - k % VMF_LANES;
     double total = 0.0;
     for (size_t i = 0; i < rows; i++) {
         float *r = dots + i * k;
-        /* log joint in double, then its maximum (LANES independent chains). */
+        /* log joint in double, then its maximum (VMF_LANES independent chains). */
         for (size_t c = 0; c < k; c++)
             lsc[c] = coef[c] + kap[c] * (double)r[c];
-        double mxl[LANES];
-        for (size_t l = 0; l < LANES; l++)
+        double mxl[VMF_LANES];
+        for (size_t l = 0; l < VMF_LANES; l++)
             mxl[l] = -INFINITY;
-        for (size_t c = 0; c < kl; c += LANES)
-            for (size_t l = 0; l < LANES; l++)
+        for (size_t c = 0; c < kl; c += VMF_LANES)
+            for (size_t l = 0; l < VMF_LANES; l++)
                 mxl[l] = lsc[c + l] > mxl[l] ? lsc[c + l] : mxl[l];
         double mx = -INFINITY;
-        for (size_t l = 0; l < LANES; l++)
+        for (size_t l = 0; l < VMF_LANES; l++)
             mx = mxl[l] > mx ? mxl[l] : mx;
         for (size_t c = kl; c < k; c++)
             mx = lsc[c] > mx ? lsc[c] : mx;
         /* exp(l - max) in float (one vectorized loop); the normalizer in double. */
         for (size_t c = 0; c < k; c++)
-            r[c] = exp_nonpos((float)(lsc[c] - mx));
-        double sl[LANES] = {0};
-        for (size_t c = 0; c < kl; c += LANES)
-            for (size_t l = 0; l < LANES; l++)
+            r[c] = vmf__expf_nonpos((float)(lsc[c] - mx));
+        double sl[VMF_LANES] = {0};
+        for (size_t c = 0; c < kl; c += VMF_LANES)
+            for (size_t l = 0; l < VMF_LANES; l++)
                 sl[l] += (double)r[c + l];
         double sum = 0.0;
-        for (size_t l = 0; l < LANES; l++)
+        for (size_t l = 0; l < VMF_LANES; l++)
             sum += sl[l];
         for (size_t c = kl; c < k; c++)
             sum += (double)r[c];

@@ -2,6 +2,7 @@
  * rows.c - validation and normalization of embedding rows.
  */
 #include "internal.h"
+#include "vecmath.h"
 
 #include <math.h>
 
@@ -19,6 +20,29 @@ static double row_norm2(const float *r, size_t d)
 }
 
 /*
+ * Sum of squares of one row in double over VMF_LANES lanes, for the checks
+ * only (prediction checks every row it is given, so this loop must keep up
+ * with the GEMM): not finite when a value is NaN or Inf, since squares of
+ * finite floats cannot overflow a double sum and nothing cancels an Inf.
+ * Normalisation divides by row_norm2's sequential sum instead, so its bits
+ * do not depend on the lane count.
+ */
+static VMF_CLONES VMF_VECTORIZE double row_norm2_lanes(const float *r, size_t d)
+{
+    double sl[VMF_LANES] = {0};
+    size_t dl = d - d % VMF_LANES;
+    for (size_t j = 0; j < dl; j += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            sl[l] += (double)r[j + l] * (double)r[j + l];
+    double s = 0.0;
+    for (size_t l = 0; l < VMF_LANES; l++)
+        s += sl[l];
+    for (size_t j = dl; j < d; j++)
+        s += (double)r[j] * (double)r[j];
+    return s;
+}
+
+/*
  * Checks rows [n][d]: every value finite, no zero row and, when unit is set,
  * every norm within VMF_ROWS_NORM_TOL of 1. Returns VMF_OK or VMF_EINVAL
  * naming the first bad row.
@@ -30,8 +54,8 @@ static int rows_scan(const float *x, size_t n, size_t d, int unit)
     if (!x || d == 0)
         return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
     for (size_t i = 0; i < n; i++) {
-        double s = row_norm2(x + i * d, d);
-        if (s < 0.0)
+        double s = row_norm2_lanes(x + i * d, d);
+        if (!isfinite(s))
             return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
         if (s == 0.0)
             return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);

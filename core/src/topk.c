@@ -157,7 +157,34 @@ static int score_before(const void *ctx, size_t a, size_t b)
     return score[a] > score[b];
 }
 
+/*
+ * The same selection by score, with the insertion path written out: the
+ * score of the last kept item stays in a register, so the common case (an
+ * item that does not make the list) is one comparison and no load through
+ * top[]. Prediction calls this once per row over every class.
+ */
 size_t vmf__topk_scores(const double *score, size_t n, size_t k, int32_t *top)
 {
-    return select_topk(n, k, score_before, score, top);
+    size_t m = k < n ? k : n;
+    if (m == 0 || m > TOPK_INSERTION_MAX)
+        return select_topk(n, k, score_before, score, top);
+    size_t len = 0;
+    double last = 0.0; /* score[top[m - 1]] once the list is full */
+    for (size_t c = 0; c < n; c++) {
+        double v = score[c];
+        /* Strictly before the current last, or a free slot; equal keeps the earlier. */
+        if (len == m && !(v > last))
+            continue;
+        size_t pos = len < m ? len++ : m - 1;
+        while (pos > 0 && v > score[top[pos - 1]]) {
+            top[pos] = top[pos - 1];
+            pos--;
+        }
+        top[pos] = (int32_t)c;
+        if (len == m)
+            last = score[top[m - 1]];
+    }
+    for (size_t j = m; j < k; j++)
+        top[j] = -1;
+    return m;
 }
