@@ -81,6 +81,8 @@ static const struct {
     {"predict", NULL,
      "usage: vmfctl [global options] predict FILE [--top-k K]\n\n"
      "Classifies the rows of an .npy, .npz (X) or .json file (POST /v1/predict).\n"
+     "Prints per row its labels with probabilities and its novelty score,\n"
+     "marked UNKNOWN past vmfd's novelty_threshold.\n"
      "  --top-k K   classes per row (default 4)\n"},
     {"batch", NULL,
      "usage: vmfctl [global options] batch KEY\n\n"
@@ -335,6 +337,11 @@ static void human_predict(const response *r)
             printf(" %s (%.4f)", s ? s : "?", json_number_value(json_array_get(probs, j)));
             free(s);
         }
+        /* vmfd's novelty score, and whether it is past the threshold (issue 12). */
+        json_t *nov = json_object_get(p, "novelty");
+        if (json_is_number(nov))
+            printf("  novelty %.4f%s", json_number_value(nov),
+                   json_is_true(json_object_get(p, "unknown")) ? " UNKNOWN" : "");
         putchar('\n');
     }
     json_decref(o);

@@ -358,6 +358,9 @@ static void test_token_reload_socket_vmfctl(void **state)
              npypath);
     assert_int_equal(e2e_run(cmd, &out), 0);
     assert_non_null(strstr(out, "2:"));
+    /* Each row shows its novelty score; rows the model learned are not unknown. */
+    assert_non_null(strstr(out, "  novelty 0."));
+    assert_null(strstr(out, "UNKNOWN"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s --socket %s --token-file %s checkpoints", ctl, sock, tok);
     assert_int_equal(e2e_run(cmd, &out), 0);
