@@ -1,20 +1,20 @@
 /*
- * model_xgb.c - tree baselines through the libxgboost C API, run with the
- * ordinary strong settings a practitioner would pick (docs/vmfsim.md,
- * "rf and xgboost"):
+ * model_xgb.c - the tree baselines, run with the ordinary strong settings a
+ * practitioner would pick (docs/vmfsim.md, "rf and xgboost"):
  *
- *   xgboost  gradient-boosted trees, multi:softprob, hist method, at most
- *            --xgb-rounds rounds of depth --xgb-depth at learning rate
- *            --xgb-eta, row subsample 0.8 and 0.8 of the features per tree,
- *            with early stopping: a stratified seeded --xgb-valid slice of
- *            the training rows is held out, and boosting stops after
- *            --xgb-patience rounds without a lower class-balanced mlogloss
- *            on it; the booster is cut back to its best round;
- *   rf       xgboost's random-forest mode: one round of --rf-trees parallel
- *            trees (num_parallel_tree) of depth up to --rf-depth, learning
- *            rate 1, row subsample 0.632 per tree, sqrt(d) features per split,
- *            no leaf shrinkage (lambda 0) and at least --rf-min-leaf
- *            class-weighted rows per leaf.
+ *   xgboost  gradient-boosted trees through the libxgboost C API,
+ *            multi:softprob, hist method, at most --xgb-rounds rounds of
+ *            depth --xgb-depth at learning rate --xgb-eta, row subsample 0.8
+ *            and 0.8 of the features per tree, with early stopping: a
+ *            stratified seeded --xgb-valid slice of the training rows is held
+ *            out, and boosting stops after --xgb-patience rounds without a
+ *            lower class-balanced mlogloss on it; the booster is cut back to
+ *            its best round;
+ *   rf       Breiman's random forest (forest.c): --rf-trees classification
+ *            trees, each on a bootstrap sample, Gini splits over sqrt(d)
+ *            features drawn per split on --tree-max-bin histogram bins,
+ *            depth up to --rf-depth and at least --rf-min-leaf drawn rows on
+ *            each side of a split.
  *
  * Both use class-balanced sample weights (each class seen so far carries the
  * same total weight, as scikit-learn's 'balanced'), and both are refit from
@@ -50,9 +50,10 @@
 typedef struct xgb_state {
     int rf;
     vmfsim_model_cfg cfg;
-    size_t n_classes; /* of the stream */
-    BoosterHandle booster;
-    int32_t *class_of; /* [k] compact -> dense */
+    size_t n_classes;      /* of the stream */
+    BoosterHandle booster; /* xgboost */
+    vmfsim_forest *forest; /* rf */
+    int32_t *class_of;     /* [k] compact -> dense */
     size_t k;
     int32_t single;       /* when fewer than two classes were seen */
     uint64_t rows;        /* stream rows at the last fit */
@@ -106,7 +107,7 @@ static int rf_create(const vmfsim_model_cfg *cfg, size_t d, size_t n_classes, vo
     return create_common(1, cfg, n_classes, state, err);
 }
 
-static int set_params(xgb_state *s, BoosterHandle b, size_t d, char *err)
+static int set_params(xgb_state *s, BoosterHandle b, char *err)
 {
     char buf[64];
 #define SETP(k, v)                                                                                 \
@@ -127,36 +128,14 @@ static int set_params(xgb_state *s, BoosterHandle b, size_t d, char *err)
     SETP("nthread", buf);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)(s->cfg.seed & 0x7fffffffu));
     SETP("seed", buf);
-    if (s->rf) {
-        /*
-         * At the uniform start every row of weight w has the softmax hessian
-         * 2 p (1 - p) w with p = 1/K, so a floor of r weighted rows per leaf
-         * is min_child_weight = r * 2 (1/K)(1 - 1/K). With lambda 0 a leaf's
-         * value is an affine function of its class-weighted class fraction,
-         * as in a classic forest.
-         */
-        double p = 1.0 / (double)s->k;
-        snprintf(buf, sizeof buf, "%.9g", s->cfg.rf_min_leaf * 2.0 * p * (1.0 - p));
-        SETP("min_child_weight", buf);
-        SETP("reg_lambda", "0");
-        snprintf(buf, sizeof buf, "%zu", s->cfg.rf_trees);
-        SETP("num_parallel_tree", buf);
-        snprintf(buf, sizeof buf, "%zu", s->cfg.rf_depth);
-        SETP("max_depth", buf);
-        SETP("learning_rate", "1");
-        SETP("subsample", "0.632");
-        snprintf(buf, sizeof buf, "%.6f", sqrt((double)d) / (double)d);
-        SETP("colsample_bynode", buf);
-    } else {
-        snprintf(buf, sizeof buf, "%.6g", s->cfg.tree_min_child_weight);
-        SETP("min_child_weight", buf);
-        snprintf(buf, sizeof buf, "%zu", s->cfg.xgb_depth);
-        SETP("max_depth", buf);
-        snprintf(buf, sizeof buf, "%.6g", s->cfg.xgb_eta);
-        SETP("learning_rate", buf);
-        SETP("subsample", "0.8");
-        SETP("colsample_bytree", "0.8");
-    }
+    snprintf(buf, sizeof buf, "%.6g", s->cfg.tree_min_child_weight);
+    SETP("min_child_weight", buf);
+    snprintf(buf, sizeof buf, "%zu", s->cfg.xgb_depth);
+    SETP("max_depth", buf);
+    snprintf(buf, sizeof buf, "%.6g", s->cfg.xgb_eta);
+    SETP("learning_rate", buf);
+    SETP("subsample", "0.8");
+    SETP("colsample_bytree", "0.8");
 #undef SETP
     return VMF_OK;
 }
@@ -328,6 +307,8 @@ static int xgb_learn(void *state, size_t day, const float *x, size_t n, size_t d
         XGBoosterFree(s->booster);
         s->booster = NULL;
     }
+    vmfsim_forest_free(s->forest);
+    s->forest = NULL;
     free(s->class_of);
     s->class_of = class_of;
     class_of = NULL;
@@ -344,6 +325,26 @@ static int xgb_learn(void *state, size_t day, const float *x, size_t n, size_t d
         rc = VMF_OK;
         goto done;
     }
+    if (s->rf) {
+        int32_t *il = malloc(m_tr * sizeof *il);
+        if (!il) {
+            snprintf(err, VMFSIM_ERR_SIZE, "out of memory");
+            rc = VMF_ENOMEM;
+            goto done;
+        }
+        for (size_t i = 0; i < m_tr; i++)
+            il[i] = (int32_t)lab[i];
+        vmfsim_forest_opts fo = {s->cfg.rf_trees, s->cfg.rf_depth, s->cfg.rf_min_leaf,
+                                 (size_t)floor(sqrt((double)d)), s->cfg.tree_max_bin};
+        if (fo.max_features < 1)
+            fo.max_features = 1;
+        rc = vmfsim_forest_fit(x, d, tr, m_tr, il, w, k, &fo,
+                               s->cfg.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)day), &s->forest,
+                               err);
+        free(il);
+        s->rounds = 1;
+        goto done;
+    }
     if ((rc = make_dmatrix(s, x, d, tr, m_tr, lab, w, &dm[0], err)))
         goto done;
     if (m_va && (rc = make_dmatrix(s, x, d, va, m_va, lab + m_tr, w + m_tr, &dm[1], err)))
@@ -353,7 +354,7 @@ static int xgb_learn(void *state, size_t day, const float *x, size_t n, size_t d
         xgb_fail(err, "booster");
         goto done;
     }
-    if ((rc = set_params(s, b, d, err)))
+    if ((rc = set_params(s, b, err)))
         goto done;
     rc = VMF_EINVAL;
     size_t rounds = s->rf ? 1 : s->cfg.xgb_rounds, best_it = 0, it;
@@ -431,9 +432,32 @@ static uint64_t rows_hash(const float *x, size_t n, size_t d)
     return h;
 }
 
+/* Top-k and novelty (minus the largest probability) from class probabilities p [n][s->k]. */
+static int answer_from_proba(const xgb_state *s, const double *p, size_t n, size_t k, int32_t *topk,
+                             double *novelty)
+{
+    for (size_t i = 0; i < n; i++) {
+        double mx = 0.0;
+        for (size_t j = 0; j < s->k; j++)
+            mx = p[i * s->k + j] > mx ? p[i * s->k + j] : mx;
+        novelty[i] = -mx;
+    }
+    vmfsim_topk_from_scores(p, n, s->k, k, s->class_of, topk);
+    return VMF_OK;
+}
+
 static int predict_booster(xgb_state *s, const float *x, size_t n, size_t d, size_t k,
                            int32_t *topk, double *novelty, char *err)
 {
+    if (s->forest) {
+        double *p = malloc((n ? n : 1) * s->k * sizeof *p);
+        if (!p)
+            return snprintf(err, VMFSIM_ERR_SIZE, "out of memory"), VMF_ENOMEM;
+        vmfsim_forest_predict(s->forest, x, n, p);
+        int rc = answer_from_proba(s, p, n, k, topk, novelty);
+        free(p);
+        return rc;
+    }
     DMatrixHandle dm = NULL;
     int nt = s->cfg.threads > 0 ? s->cfg.threads : 1;
     if (XGDMatrixCreateFromMat_omp(x, (bst_ulong)n, (bst_ulong)d, NAN, &dm, nt) != 0)
@@ -455,13 +479,7 @@ static int predict_booster(xgb_state *s, const float *x, size_t n, size_t d, siz
         } else {
             for (size_t i = 0; i < n * s->k; i++)
                 scores[i] = p[i];
-            for (size_t i = 0; i < n; i++) {
-                double mx = 0.0;
-                for (size_t j = 0; j < s->k; j++)
-                    mx = scores[i * s->k + j] > mx ? scores[i * s->k + j] : mx;
-                novelty[i] = -mx;
-            }
-            vmfsim_topk_from_scores(scores, n, s->k, k, s->class_of, topk);
+            rc = answer_from_proba(s, scores, n, k, topk, novelty);
             free(scores);
         }
     }
@@ -473,7 +491,7 @@ static int xgb_predict(void *state, const float *x, size_t n, size_t d, size_t k
                        double *novelty, char *err)
 {
     xgb_state *s = state;
-    if (!s->booster) {
+    if (!s->booster && !s->forest) {
         vmfsim_topk_untrained(s->single, n, k, topk);
         if (novelty)
             memset(novelty, 0, n * sizeof *novelty);
@@ -517,6 +535,7 @@ static void xgb_destroy(void *state)
         return;
     if (s->booster)
         XGBoosterFree(s->booster);
+    vmfsim_forest_free(s->forest);
     free(s->class_of);
     free(s->known);
     free(s->memo_topk), free(s->memo_nov);

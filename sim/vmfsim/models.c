@@ -25,8 +25,8 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->xgb_rounds = 300;
     c->xgb_depth = 2;
     c->xgb_eta = 0.3;
-    c->rf_trees = 100;
-    c->rf_depth = 12;
+    c->rf_trees = 300;
+    c->rf_depth = 40;
     c->tree_max_rows = 3000;
     c->tree_min_child_weight = 1.0;
     c->tree_class_rows = 0;
@@ -34,7 +34,7 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->tree_max_bin = 32;
     c->xgb_valid = 0.15;
     c->xgb_patience = 10;
-    c->rf_min_leaf = 10.0;
+    c->rf_min_leaf = 3;
     c->threads = 1;
     c->seed = 42;
 }

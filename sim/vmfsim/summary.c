@@ -211,7 +211,7 @@ int vmfsim_write_summary_json(const char *path, const vmfsim_curve *c, size_t n_
                         json_string(cfg->tree_unweighted ? "none" : "balanced"));
     json_object_set_new(st, "xgb_valid", json_real(cfg->xgb_valid));
     json_object_set_new(st, "xgb_patience", json_integer((json_int_t)cfg->xgb_patience));
-    json_object_set_new(st, "rf_min_leaf", json_real(cfg->rf_min_leaf));
+    json_object_set_new(st, "rf_min_leaf", json_integer((json_int_t)cfg->rf_min_leaf));
     json_object_set_new(st, "vmf_kappa_scale", json_real(cfg->vmf_kappa_scale));
     json_object_set_new(st, "vmf_own_kappa", json_boolean(cfg->vmf_own_kappa));
     json_object_set_new(st, "via", cfg->via_url ? json_string(cfg->via_url) : json_null());

@@ -142,7 +142,7 @@ typedef struct vmfsim_model_cfg {
     size_t tree_max_bin;   /* histogram bins per feature */
     double xgb_valid;      /* stratified fraction held out for early stopping */
     size_t xgb_patience;   /* stop after this many rounds without a better loss; 0 = never */
-    double rf_min_leaf;    /* rf: least class-weighted rows per leaf */
+    size_t rf_min_leaf;    /* rf: least drawn rows on each side of a split */
     int tree_unweighted;   /* nonzero: no class-balanced weights (for comparisons) */
     uint64_t seed;
     const char *via_url; /* vmfmm through a running vmfd instead of in-process */
@@ -257,6 +257,36 @@ void vmfsim_model_free(vmfsim_model *m);
  * after the per-class quota. For tests and reports.
  */
 void vmfsim_tree_info(const vmfsim_model *m, size_t *rounds, size_t *fits, size_t *rows);
+
+/* ------------------------------------------------------------------ forest */
+
+/* The random forest of rf (forest.c; docs/vmfsim.md, "rf and xgboost"). */
+typedef struct vmfsim_forest vmfsim_forest;
+
+typedef struct vmfsim_forest_opts {
+    size_t n_trees;      /* trees, each on its own bootstrap sample */
+    size_t max_depth;    /* deepest node (the root is depth 0), at most 64 */
+    size_t min_leaf;     /* least drawn rows on each side of a split */
+    size_t max_features; /* features drawn per split */
+    size_t n_bins;       /* histogram bins per feature, 2..256 */
+} vmfsim_forest_opts;
+
+/*
+ * Fits a forest on the rows rows [m] of x [][d], labels lab [m] in 0..k-1 and
+ * weights w [m] >= 0, seeded by seed; *out on success (free with
+ * vmfsim_forest_free), VMF_EINVAL or VMF_ENOMEM with a message in err.
+ */
+int vmfsim_forest_fit(const float *x, size_t d, const size_t *rows, size_t m, const int32_t *lab,
+                      const float *w, size_t k, const vmfsim_forest_opts *o, uint64_t seed,
+                      vmfsim_forest **out, char *err);
+
+/* Class probabilities proba [n][k] of rows x [n][d]: the trees' mean leaf fractions. */
+void vmfsim_forest_predict(const vmfsim_forest *f, const float *x, size_t n, double *proba);
+
+/* Nodes over all trees (for tests and reports). */
+size_t vmfsim_forest_nodes(const vmfsim_forest *f);
+
+void vmfsim_forest_free(vmfsim_forest *f);
 
 /* Shared helper: top-k indices of scores [n][c] per row (ties: lower index), -1 padding. */
 void vmfsim_topk_from_scores(const double *scores, size_t n, size_t c, size_t k,

@@ -84,11 +84,11 @@ static const char usage_text2[] =
     "                        stopping (default 0.15; 0 = no early stopping)\n"
     "  --xgb-patience N      stop after N rounds without a lower balanced mlogloss on\n"
     "                        the held-out rows, keep the best round (default 10)\n"
-    "  --rf-trees N          trees of the random forest (default 100)\n"
-    "  --rf-depth N          most depth of its trees (default 12)\n"
-    "  --rf-min-leaf R       least class-weighted rows per rf leaf (default 10)\n"
+    "  --rf-trees N          trees of the random forest (default 300)\n"
+    "  --rf-depth N          most depth of its trees, 1..64 (default 40)\n"
+    "  --rf-min-leaf N       least bootstrap rows on each side of an rf split (default 3)\n"
     "  --tree-min-child-weight H  xgboost min_child_weight (default 1)\n"
-    "  --tree-max-bin N      histogram bins per feature of rf/xgboost (default 32)\n"
+    "  --tree-max-bin N      histogram bins per feature of rf/xgboost, 2..256 (default 32)\n"
     "  --tree-max-rows N     rf/xgboost refit on a seeded class-stratified subsample of\n"
     "                        at most N rows: one quota per class, as large as fits, so\n"
     "                        rare classes keep every row; 0 = all (default 3000)\n"
@@ -214,7 +214,7 @@ static const opt opts[] = {
     O("--tree-max-bin", T_SIZE, cfg.tree_max_bin),
     O("--xgb-valid", T_DBL, cfg.xgb_valid),
     O("--xgb-patience", T_SIZE, cfg.xgb_patience),
-    O("--rf-min-leaf", T_DBL, cfg.rf_min_leaf),
+    O("--rf-min-leaf", T_SIZE, cfg.rf_min_leaf),
     O("--tree-unweighted", T_FLAG, cfg.tree_unweighted),
     O("--threads", T_INT, cfg.threads),
     O("--classes", T_SIZE, gen.n_classes),
@@ -333,13 +333,13 @@ static int check_cfg(const cli *c)
     if (c->cfg.xgb_rounds < 1 || c->cfg.xgb_depth < 1 || c->cfg.xgb_depth > 20 ||
         !(c->cfg.xgb_eta > 0 && c->cfg.xgb_eta <= 1))
         return usage_error("xgboost needs rounds >= 1, depth 1..20, eta in (0, 1]%s", "");
-    if (c->cfg.rf_trees < 1 || c->cfg.rf_depth < 1 || c->cfg.rf_depth > 20)
-        return usage_error("rf needs trees >= 1 and depth 1..20%s", "");
+    if (c->cfg.rf_trees < 1 || c->cfg.rf_depth < 1 || c->cfg.rf_depth > 64)
+        return usage_error("rf needs trees >= 1 and depth 1..64%s", "");
     if (!(c->cfg.tree_refit_growth >= 0 && c->cfg.tree_refit_growth <= 100) ||
-        !(c->cfg.xgb_valid >= 0 && c->cfg.xgb_valid < 1) || !(c->cfg.rf_min_leaf >= 0) ||
-        c->cfg.tree_max_bin < 2 || c->cfg.tree_max_bin > 1024)
+        !(c->cfg.xgb_valid >= 0 && c->cfg.xgb_valid < 1) || c->cfg.rf_min_leaf < 1 ||
+        c->cfg.tree_max_bin < 2 || c->cfg.tree_max_bin > 256)
         return usage_error("need --tree-refit-growth in [0, 100], --xgb-valid in [0, 1), "
-                           "--rf-min-leaf >= 0, --tree-max-bin in 2..1024%s",
+                           "--rf-min-leaf >= 1, --tree-max-bin in 2..256%s",
                            "");
     if (!(c->cfg.vmf_kappa_scale >= 0 && c->cfg.vmf_kappa_scale <= 1000))
         return usage_error("--vmf-kappa-scale must be in (0, 1000]%s", "");

@@ -13,3 +13,4 @@ set(VMF_TEST_OPTS_vmfmm_inputs SOURCES ${CMAKE_CURRENT_LIST_DIR}/vmfmm_testrun.c
 set(VMF_TEST_OPTS_vmfsim_trees LIBS vmfsim_lib vmfmm_core_static TIMEOUT 120)
 set(VMF_TEST_OPTS_vmfsim_linear LIBS vmfsim_lib vmfmm_core_static TIMEOUT 300)
 set(VMF_TEST_OPTS_vmfsim_reps LIBS vmfsim_lib vmfmm_core_static TIMEOUT 120)
+set(VMF_TEST_OPTS_vmfsim_forest LIBS vmfsim_lib vmfmm_core_static TIMEOUT 60)
