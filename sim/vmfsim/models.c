@@ -34,7 +34,7 @@ void vmfsim_model_cfg_init(vmfsim_model_cfg *c)
     c->tree_max_bin = 32;
     c->xgb_valid = 0.15;
     c->xgb_patience = 10;
-    c->rf_min_leaf = 3;
+    c->rf_min_leaf = 10;
     c->threads = 1;
     c->seed = 42;
 }

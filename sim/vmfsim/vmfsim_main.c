@@ -86,7 +86,7 @@ static const char usage_text2[] =
     "                        the held-out rows, keep the best round (default 10)\n"
     "  --rf-trees N          trees of the random forest (default 300)\n"
     "  --rf-depth N          most depth of its trees, 1..64 (default 40)\n"
-    "  --rf-min-leaf N       least bootstrap rows on each side of an rf split (default 3)\n"
+    "  --rf-min-leaf N       least bootstrap rows on each side of an rf split (default 10)\n"
     "  --tree-min-child-weight H  xgboost min_child_weight (default 1)\n"
     "  --tree-max-bin N      histogram bins per feature of rf/xgboost, 2..256 (default 32)\n"
     "  --tree-max-rows N     rf/xgboost refit on a seeded class-stratified subsample of\n"
