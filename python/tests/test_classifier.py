@@ -166,3 +166,35 @@ def test_novelty_score(stream):
     nov = clf.novelty_score(Xt[:100])
     expect = 1 - np.max(Xt[:100].astype(np.float64) @ means.T, axis=1)
     np.testing.assert_allclose(nov, expect, atol=1e-5)
+
+
+def test_refinement_options(stream):
+    import json
+    days, Xt, yt = stream
+    on = VonMisesFisherClassifier(refine_rows=64, refine_budget=1024, refine_lambda=0.3,
+                                  refine_rate=0.5)
+    off = VonMisesFisherClassifier(refine_rows=0)
+    for t in range(1, 21):
+        on.partial_fit(*days[t])
+        off.partial_fit(*days[t])
+    opts = json.loads(on.to_json())["options"]
+    assert (opts["refine_rows"], opts["refine_budget"]) == (64, 1024)
+    assert (opts["refine_lambda"], opts["refine_rate"]) == (0.3, 0.5)
+    doc = json.loads(on.to_json())
+    assert all("refine" in c for c in doc["classes"])
+    # The sample is the growth sample (up to k_max * rows_per_component = 150 rows), kept.
+    assert all(c["sample"] and len(c["sample"]) <= 150 for c in doc["classes"])
+    # Without the head: no "refine", and mixtures grown alike (the head shares the
+    # classifier's generator, so their draws, not their sizes, differ).
+    doff = json.loads(off.to_json())
+    assert not any("refine" in c for c in doff["classes"])
+    assert any(c["sample"] is None for c in doff["classes"])  # dropped once grown
+    assert ([c["mixture"]["n_components"] for c in doff["classes"]] ==
+            [c["mixture"]["n_components"] for c in doc["classes"]])
+    assert on.score(Xt, yt) > 0.7 and off.score(Xt, yt) > 0.7
+    for bad in (dict(refine_rows=-1), dict(refine_budget=1.5), dict(refine_rate=float("nan"))):
+        with pytest.raises(ValueError, match="refine_"):
+            VonMisesFisherClassifier(**bad).partial_fit(*days[1])
+    # Range checks beyond the types are the library's: a step of 0 is refused there.
+    with pytest.raises(ValueError, match="refine_rate"):
+        VonMisesFisherClassifier(refine_rate=0.0).partial_fit(*days[1])

@@ -254,7 +254,9 @@ StepwiseOpts = _mirror("vmf_stepwise_opts", [
 ClassifierOpts = _mirror("vmf_classifier_opts", [
     ("k_max", ctypes.c_size_t), ("stepwise", StepwiseOpts),
     ("rows_per_component", ctypes.c_size_t), ("pooled_kappa", ctypes.c_int),
-    ("count_priors", ctypes.c_int), ("kappa_scale", ctypes.c_double)])
+    ("count_priors", ctypes.c_int), ("kappa_scale", ctypes.c_double),
+    ("refine_rows", ctypes.c_size_t), ("refine_lambda", ctypes.c_double),
+    ("refine_budget", ctypes.c_size_t), ("refine_rate", ctypes.c_double)])
 
 Labels = _mirror("vmf_labels", [
     ("n", ctypes.c_size_t), ("ints", c_int64_p), ("strs", c_char_pp)])

@@ -85,6 +85,20 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
     kappa_scale : float or None, default=None
         Prediction temperature; 0 chooses it automatically from the
         prequential record (see docs/classifier.md); library default 0.
+    refine_rows : int or None, default=None
+        Rows per class kept for the discriminative head (one weight vector
+        and bias per class, learned online beside the mixtures; prediction
+        uses it while its prequential log-likelihood is the better one);
+        0 turns the head off. Memory: n_classes * max(refine_rows,
+        k_max * rows_per_component) * d floats. Library default 256.
+    refine_lambda : float or None, default=None
+        The head's L2 penalty per row (0.1 is scikit-learn's C = 1 with ten
+        classes); library default 0.1.
+    refine_budget : int or None, default=None
+        Gradient rows per ``partial_fit`` at least (two per batch row at
+        least); library default 8192.
+    refine_rate : float or None, default=None
+        The head's SGD step size, in (0, 100]; library default 1.
     random_state : int, RandomState instance or None, default=42
         An int is libvmfmm's seed.
 
@@ -107,7 +121,8 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, k_max=5, *, alpha=0.7, t0=2.0, eta_floor=0.0, minibatch=256,
                  rows_per_component=None, kappa_estimator=None, pooled_kappa=None,
-                 count_priors=None, kappa_scale=None, random_state=42):
+                 count_priors=None, kappa_scale=None, refine_rows=None, refine_lambda=None,
+                 refine_budget=None, refine_rate=None, random_state=42):
         self.k_max = k_max
         self.rows_per_component = rows_per_component
         self.alpha = alpha
@@ -118,6 +133,10 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         self.pooled_kappa = pooled_kappa
         self.count_priors = count_priors
         self.kappa_scale = kappa_scale
+        self.refine_rows = refine_rows
+        self.refine_lambda = refine_lambda
+        self.refine_budget = refine_budget
+        self.refine_rate = refine_rate
         self.random_state = random_state
 
     # -------------------------------------------------------- options
@@ -152,6 +171,20 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
             o.count_priors = 1 if self.count_priors else 0
         if self.kappa_scale is not None:
             o.kappa_scale = float(self.kappa_scale)
+        for name in ("refine_rows", "refine_budget"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name}={v!r} must be an integer >= 0")
+            setattr(o, name, int(v))
+        for name in ("refine_lambda", "refine_rate"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not isinstance(v, numbers.Real) or isinstance(v, bool) or not np.isfinite(v):
+                raise ValueError(f"{name}={v!r} must be a finite number")
+            setattr(o, name, float(v))
         o.stepwise.seed = seed_from(self.random_state)
         return o
 
