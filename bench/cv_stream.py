@@ -61,7 +61,7 @@ def main():
     ap.add_argument("--seed", type=int, default=7, help="fold seed (default 7)")
     ap.add_argument("--days", default="5,20,50,100,200", help="days to score")
     ap.add_argument("options", nargs="*", help="VonMisesFisherClassifier NAME=VALUE")
-    a = ap.parse_args()
+    a = ap.parse_intermixed_args()
     options = {}
     for kv in a.options:
         name, sep, value = kv.partition("=")
