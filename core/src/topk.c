@@ -112,10 +112,15 @@ static inline void select_heap(const ranker *r, size_t n, size_t m, int32_t *top
 __attribute__((always_inline)) static inline void select_insertion(const ranker *r, size_t n,
                                                                    size_t m, int32_t *top)
 {
-    size_t len = 0;
+    /*
+     * The last kept item lives in a local: most items do not make the list,
+     * and for them the test is then one comparison with no load through
+     * top[] (which the stores below would otherwise force to be reloaded).
+     */
+    size_t len = 0, last = 0;
     for (size_t c = 0; c < n; c++) {
         /* Strictly before the current last, or a free slot; equal keeps the earlier. */
-        if (len == m && !r->before(r->ctx, c, (size_t)top[m - 1]))
+        if (len == m && !r->before(r->ctx, c, last))
             continue;
         size_t pos = len < m ? len++ : m - 1;
         while (pos > 0 && r->before(r->ctx, c, (size_t)top[pos - 1])) {
@@ -123,6 +128,7 @@ __attribute__((always_inline)) static inline void select_insertion(const ranker 
             pos--;
         }
         top[pos] = (int32_t)c;
+        last = (size_t)top[len - 1];
     }
 }
 
@@ -157,34 +163,7 @@ static int score_before(const void *ctx, size_t a, size_t b)
     return score[a] > score[b];
 }
 
-/*
- * The same selection by score, with the insertion path written out: the
- * score of the last kept item stays in a register, so the common case (an
- * item that does not make the list) is one comparison and no load through
- * top[]. Prediction calls this once per row over every class.
- */
 size_t vmf__topk_scores(const double *score, size_t n, size_t k, int32_t *top)
 {
-    size_t m = k < n ? k : n;
-    if (m == 0 || m > TOPK_INSERTION_MAX)
-        return select_topk(n, k, score_before, score, top);
-    size_t len = 0;
-    double last = 0.0; /* score[top[m - 1]] once the list is full */
-    for (size_t c = 0; c < n; c++) {
-        double v = score[c];
-        /* Strictly before the current last, or a free slot; equal keeps the earlier. */
-        if (len == m && !(v > last))
-            continue;
-        size_t pos = len < m ? len++ : m - 1;
-        while (pos > 0 && v > score[top[pos - 1]]) {
-            top[pos] = top[pos - 1];
-            pos--;
-        }
-        top[pos] = (int32_t)c;
-        if (len == m)
-            last = score[top[m - 1]];
-    }
-    for (size_t j = m; j < k; j++)
-        top[j] = -1;
-    return m;
+    return select_topk(n, k, score_before, score, top);
 }
