@@ -127,6 +127,13 @@ int vmf__classifier_refresh(vmf_classifier *c);
  */
 int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa);
 
+/*
+ * log P(class | x) [n][n_classes] of rows x [n][d] under the refinement head
+ * (present: c->head.w set), whether or not prediction uses it
+ * (classifier_predict.c).
+ */
+int vmf__classifier_head_log_proba(const vmf_classifier *c, const float *x, size_t n, double *out);
+
 /* Frees the prediction cache of c and clears its pointers (classifier.c). */
 void vmf__classifier_cache_free(vmf_classifier *c);
 

@@ -206,6 +206,20 @@ static void block_head(const vmf_classifier *c, const float *x, size_t rows, flo
         novelty[i] = novelty_of(row_max(dots + i * T, T));
 }
 
+int vmf__classifier_head_log_proba(const vmf_classifier *c, const float *x, size_t n, double *out)
+{
+    size_t nc = c->n_classes, b = n < PREDICT_BLOCK ? n : PREDICT_BLOCK;
+    float *hdots = vmf__malloc_array(b ? b * nc : 1, sizeof *hdots);
+    if (!hdots)
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory for %zu x %zu", b, nc);
+    for (size_t i0 = 0; i0 < n; i0 += b) {
+        size_t rows = n - i0 < b ? n - i0 : b;
+        block_head(c, x + i0 * c->d, rows, hdots, NULL, out + i0 * nc, NULL);
+    }
+    vmf__free(hdots);
+    return VMF_OK;
+}
+
 static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,
                           size_t k, int32_t *classes, double *proba, double *log_proba,
                           double *novelty)

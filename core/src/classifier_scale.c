@@ -177,32 +177,21 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa)
 
 /*
  * Rows x [n][d] of known classes cls [n] scored by m's refinement head:
- * logp[i] = log P(cls[i] | x_i) under the head's softmax.
+ * logp[i] = log P(cls[i] | x_i) under the head's softmax, as prediction
+ * computes it.
  */
 static int score_head(const vmf_classifier *m, const float *x, size_t n, const int32_t *cls,
                       double *logp)
 {
     size_t nc = m->n_classes;
-    float *lg = vmf__malloc_array(n * nc, sizeof *lg);
-    if (!lg)
+    double *lp = vmf__malloc_array(n * nc, sizeof *lp);
+    if (!lp)
         return vmf__error(VMF_ENOMEM, "classifier: out of memory scoring %zu rows", n);
-    vmf__sgemm(0, 1, n, nc, m->d, 1.0f, x, m->d, m->head.w, m->d, 0.0f, lg, nc);
-    for (size_t i = 0; i < n; i++) {
-        const float *li = lg + i * nc;
-        double top = -INFINITY, s = 0.0;
-        for (size_t q = 0; q < nc; q++) {
-            double v = (double)li[q] + m->head.b[q];
-            top = v > top ? v : top;
-        }
-        for (size_t q = 0; q < nc; q++) {
-            double t = (double)li[q] + m->head.b[q] - top;
-            if (t > -SKIP_LOG_PQ)
-                s += exp(t);
-        }
-        logp[i] = (double)li[cls[i]] + m->head.b[cls[i]] - top - log(s);
-    }
-    vmf__free(lg);
-    return VMF_OK;
+    int rc = vmf__classifier_head_log_proba(m, x, n, lp);
+    for (size_t i = 0; i < n && rc == VMF_OK; i++)
+        logp[i] = lp[i * nc + (size_t)cls[i]];
+    vmf__free(lp);
+    return rc;
 }
 
 /*
