@@ -357,7 +357,7 @@ static int xgb_learn(void *state, size_t day, const float *x, size_t n, size_t d
     if ((rc = set_params(s, b, err)))
         goto done;
     rc = VMF_EINVAL;
-    size_t rounds = s->rf ? 1 : s->cfg.xgb_rounds, best_it = 0, it;
+    size_t rounds = s->cfg.xgb_rounds, best_it = 0, it;
     double best = INFINITY;
     const char *names[1] = {"valid"};
     for (it = 0; it < rounds; it++) {
@@ -433,8 +433,8 @@ static uint64_t rows_hash(const float *x, size_t n, size_t d)
 }
 
 /* Top-k and novelty (minus the largest probability) from class probabilities p [n][s->k]. */
-static int answer_from_proba(const xgb_state *s, const double *p, size_t n, size_t k, int32_t *topk,
-                             double *novelty)
+static void answer_from_proba(const xgb_state *s, const double *p, size_t n, size_t k,
+                              int32_t *topk, double *novelty)
 {
     for (size_t i = 0; i < n; i++) {
         double mx = 0.0;
@@ -443,20 +443,20 @@ static int answer_from_proba(const xgb_state *s, const double *p, size_t n, size
         novelty[i] = -mx;
     }
     vmfsim_topk_from_scores(p, n, s->k, k, s->class_of, topk);
-    return VMF_OK;
 }
 
-static int predict_booster(xgb_state *s, const float *x, size_t n, size_t d, size_t k,
-                           int32_t *topk, double *novelty, char *err)
+/* Top-k and novelty of rows x [n][d] from the current model (the forest or the booster). */
+static int predict_model(xgb_state *s, const float *x, size_t n, size_t d, size_t k, int32_t *topk,
+                         double *novelty, char *err)
 {
     if (s->forest) {
         double *p = malloc((n ? n : 1) * s->k * sizeof *p);
         if (!p)
             return snprintf(err, VMFSIM_ERR_SIZE, "out of memory"), VMF_ENOMEM;
         vmfsim_forest_predict(s->forest, x, n, p);
-        int rc = answer_from_proba(s, p, n, k, topk, novelty);
+        answer_from_proba(s, p, n, k, topk, novelty);
         free(p);
-        return rc;
+        return VMF_OK;
     }
     DMatrixHandle dm = NULL;
     int nt = s->cfg.threads > 0 ? s->cfg.threads : 1;
@@ -479,7 +479,7 @@ static int predict_booster(xgb_state *s, const float *x, size_t n, size_t d, siz
         } else {
             for (size_t i = 0; i < n * s->k; i++)
                 scores[i] = p[i];
-            rc = answer_from_proba(s, scores, n, k, topk, novelty);
+            answer_from_proba(s, scores, n, k, topk, novelty);
             free(scores);
         }
     }
@@ -508,7 +508,7 @@ static int xgb_predict(void *state, const float *x, size_t n, size_t d, size_t k
             s->memo_topk = NULL, s->memo_nov = NULL;
             return snprintf(err, VMFSIM_ERR_SIZE, "out of memory"), VMF_ENOMEM;
         }
-        int rc = predict_booster(s, x, n, d, k, s->memo_topk, s->memo_nov, err);
+        int rc = predict_model(s, x, n, d, k, s->memo_topk, s->memo_nov, err);
         if (rc) {
             free(s->memo_topk), free(s->memo_nov);
             s->memo_topk = NULL, s->memo_nov = NULL;
