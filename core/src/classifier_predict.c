@@ -147,62 +147,57 @@ static float row_max(const float *v, size_t n)
 }
 
 /*
- * The head's log-softmax of `rows` rows: from the dot products h [rows][nc]
- * and the biases b [nc], the logits h + b in double and then log P(c | x)
- * into o [rows][nc], a row at a time while it is in cache. The maximum and
- * the normalizer are reduced over VMF_LANES fixed lanes and the exponentials
- * are vmf__exp_nonpos, so the loops vectorize and every clone gives the same
- * bits (vecmath.h).
+ * One row of the refinement head (classifier_refine.c): from its dot
+ * products h [nc] and the biases b [nc], the logits h + b in double into
+ * o [nc]; returns their log-sum-exp, so log P(c | x) = o_c - lse. The
+ * maximum and the normalizer are reduced over VMF_LANES fixed lanes and the
+ * exponentials are vmf__exp_nonpos, so the loops vectorize and every clone
+ * gives the same bits (vecmath.h).
  */
-static VMF_CLONES VMF_VECTORIZE void head_log_softmax(const float *h, const double *b, size_t rows,
-                                                      size_t nc, double *o)
+static VMF_CLONES VMF_VECTORIZE double head_row(const float *h, const double *b, size_t nc,
+                                                double *o)
 {
     size_t kl = nc - nc % VMF_LANES;
-    for (size_t i = 0; i < rows; i++) {
-        double *oi = o + i * nc, ml[VMF_LANES], sl[VMF_LANES];
-        for (size_t q = 0; q < nc; q++)
-            oi[q] = (double)h[i * nc + q] + b[q];
-        for (size_t l = 0; l < VMF_LANES; l++) {
-            ml[l] = -INFINITY;
-            sl[l] = 0.0;
-        }
-        for (size_t q = 0; q < kl; q += VMF_LANES)
-            for (size_t l = 0; l < VMF_LANES; l++)
-                ml[l] = oi[q + l] > ml[l] ? oi[q + l] : ml[l];
-        double mx = -INFINITY, s = 0.0;
-        for (size_t l = 0; l < VMF_LANES; l++)
-            mx = ml[l] > mx ? ml[l] : mx;
-        for (size_t q = kl; q < nc; q++)
-            mx = oi[q] > mx ? oi[q] : mx;
-        for (size_t q = 0; q < kl; q += VMF_LANES)
-            for (size_t l = 0; l < VMF_LANES; l++)
-                sl[l] += vmf__exp_nonpos(oi[q + l] - mx);
-        for (size_t l = 0; l < VMF_LANES; l++)
-            s += sl[l];
-        for (size_t q = kl; q < nc; q++)
-            s += vmf__exp_nonpos(oi[q] - mx);
-        /* s >= 1: the maximum contributes exp(0) = 1 exactly. */
-        double lse = mx + log(s);
-        for (size_t q = 0; q < nc; q++)
-            oi[q] -= lse;
+    double ml[VMF_LANES], sl[VMF_LANES];
+    for (size_t q = 0; q < nc; q++)
+        o[q] = (double)h[q] + b[q];
+    for (size_t l = 0; l < VMF_LANES; l++) {
+        ml[l] = -INFINITY;
+        sl[l] = 0.0;
     }
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            ml[l] = o[q + l] > ml[l] ? o[q + l] : ml[l];
+    double mx = -INFINITY, s = 0.0;
+    for (size_t l = 0; l < VMF_LANES; l++)
+        mx = ml[l] > mx ? ml[l] : mx;
+    for (size_t q = kl; q < nc; q++)
+        mx = o[q] > mx ? o[q] : mx;
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            sl[l] += vmf__exp_nonpos(o[q + l] - mx);
+    for (size_t l = 0; l < VMF_LANES; l++)
+        s += sl[l];
+    for (size_t q = kl; q < nc; q++)
+        s += vmf__exp_nonpos(o[q] - mx);
+    /* s >= 1: the maximum contributes exp(0) = 1 exactly. */
+    return mx + log(s);
 }
 
-/*
- * log P(class | x) for a block from the refinement head (classifier_refine.c):
- * logits X · Wᵀ + b into out [rows][nc], normalised in double; `hdots`
- * [rows][nc] and, when novelty is asked for, `dots` [rows][n_comp] are
- * scratch (the novelty score still comes from the component means).
- */
-static void block_head(const vmf_classifier *c, const float *x, size_t rows, float *hdots,
-                       float *dots, double *out, double *novelty)
+/* The head's dot products X · Wᵀ of a block into hdots [rows][nc]. */
+static void head_dots(const vmf_classifier *c, const float *x, size_t rows, float *hdots)
 {
-    size_t nc = c->n_classes, T = c->n_comp;
+    size_t nc = c->n_classes;
     vmf__sgemm(0, 1, rows, nc, c->d, 1.0f, x, c->d, c->head.w, c->d, 0.0f, hdots, nc);
-    if (novelty)
-        vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
-    head_log_softmax(hdots, c->head.b, rows, nc, out);
-    for (size_t i = 0; novelty && i < rows; i++)
+}
+
+/* The novelty scores of a block from the component means; dots [rows][n_comp] scratch. */
+static void block_novelty(const vmf_classifier *c, const float *x, size_t rows, float *dots,
+                          double *novelty)
+{
+    size_t T = c->n_comp;
+    vmf__sgemm(0, 1, rows, T, c->d, 1.0f, x, c->d, c->pmeans, c->d, 0.0f, dots, T);
+    for (size_t i = 0; i < rows; i++)
         novelty[i] = novelty_of(row_max(dots + i * T, T));
 }
 
@@ -214,12 +209,35 @@ int vmf__classifier_head_log_proba(const vmf_classifier *c, const float *x, size
         return vmf__error(VMF_ENOMEM, "classifier: out of memory for %zu x %zu", b, nc);
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
-        block_head(c, x + i0 * c->d, rows, hdots, NULL, out + i0 * nc, NULL);
+        head_dots(c, x + i0 * c->d, rows, hdots);
+        for (size_t i = 0; i < rows; i++) {
+            double *o = out + (i0 + i) * nc;
+            double lse = head_row(hdots + i * nc, c->head.b, nc, o);
+            for (size_t q = 0; q < nc; q++)
+                o[q] -= lse;
+        }
     }
     vmf__free(hdots);
     return VMF_OK;
 }
 
+/*
+ * The top k of one row's scores r [nc] into ci [k] and, when pi is not
+ * NULL, their probabilities exp(r - z) into pi [k] (z the row's
+ * log-normaliser when r holds logits, 0 when it holds log-probabilities).
+ */
+static void row_topk(const double *r, size_t nc, double z, size_t k, int32_t *ci, double *pi)
+{
+    size_t have = vmf__topk_scores(r, nc, k, ci); /* ties: lower class index first */
+    for (size_t j = 0; pi && j < k; j++)
+        pi[j] = j < have ? exp(r[ci[j]] - z) : 0.0;
+}
+
+/*
+ * With the head, each row is finished while it is in cache: logits, their
+ * log-sum-exp, then either the log-probabilities or the top k, ranked on
+ * the logits (the same order). The mixtures' path works a block at a time.
+ */
 static int predict_blocks(const char *fn, const vmf_classifier *c, const float *x, size_t n,
                           size_t k, int32_t *classes, double *proba, double *log_proba,
                           double *novelty)
@@ -228,13 +246,9 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
     int head = c->use_head && c->head.w != NULL && c->head.n == nc;
     float *dots = vmf__malloc_array(b * T, sizeof *dots);
     float *hdots = head ? vmf__malloc_array(b * nc, sizeof *hdots) : NULL;
-    if (head && !hdots) {
-        vmf__free(dots);
-        return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, nc);
-    }
-    double *lp = log_proba ? NULL : vmf__malloc_array(b * nc, sizeof *lp);
+    double *lp = log_proba ? NULL : vmf__malloc_array(head ? nc : b * nc, sizeof *lp);
     int32_t *kbuf = vmf__malloc_array(k ? k : 1, sizeof *kbuf);
-    if (!dots || (!log_proba && !lp) || !kbuf) {
+    if (!dots || (head && !hdots) || (!log_proba && !lp) || !kbuf) {
         vmf__free(dots);
         vmf__free(hdots);
         vmf__free(lp);
@@ -243,22 +257,27 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
     }
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
-        double *o = log_proba ? log_proba + i0 * nc : lp;
-        if (head)
-            block_head(c, x + i0 * c->d, rows, hdots, dots, o, novelty ? novelty + i0 : NULL);
-        else
-            block_log_proba(c, x + i0 * c->d, rows, dots, o, classes ? k : 0, kbuf,
-                            novelty ? novelty + i0 : NULL);
-        if (!classes)
+        const float *xb = x + i0 * c->d;
+        if (head) {
+            head_dots(c, xb, rows, hdots);
+            if (novelty)
+                block_novelty(c, xb, rows, dots, novelty + i0);
+            for (size_t i = 0; i < rows; i++) {
+                double *o = log_proba ? log_proba + (i0 + i) * nc : lp;
+                double lse = head_row(hdots + i * nc, c->head.b, nc, o);
+                if (classes)
+                    row_topk(o, nc, lse, k, classes + (i0 + i) * k,
+                             proba ? proba + (i0 + i) * k : NULL);
+                for (size_t q = 0; log_proba && q < nc; q++)
+                    o[q] -= lse;
+            }
             continue;
-        for (size_t i = 0; i < rows; i++) {
-            const double *r = o + i * nc;
-            int32_t *ci = classes + (i0 + i) * k;
-            double *pi = proba ? proba + (i0 + i) * k : NULL;
-            size_t have = vmf__topk_scores(r, nc, k, ci); /* ties: lower class index first */
-            for (size_t j = 0; pi && j < k; j++)
-                pi[j] = j < have ? exp(r[ci[j]]) : 0.0;
         }
+        double *o = log_proba ? log_proba + i0 * nc : lp;
+        block_log_proba(c, xb, rows, dots, o, classes ? k : 0, kbuf, novelty ? novelty + i0 : NULL);
+        for (size_t i = 0; classes && i < rows; i++)
+            row_topk(o + i * nc, nc, 0.0, k, classes + (i0 + i) * k,
+                     proba ? proba + (i0 + i) * k : NULL);
     }
     vmf__free(dots);
     vmf__free(hdots);

@@ -96,6 +96,52 @@ static void test_random_against_sort(void **state)
     }
 }
 
+/*
+ * The lane filter (k <= 8 of at least 16 scores) against the reference: ties
+ * across lanes, -inf runs, ascending and descending orders (every item enters
+ * the list, or none after the first k), a partial last block, and more
+ * scores than one chunk of candidates (256).
+ */
+static void test_lane_filter(void **state)
+{
+    (void)state;
+    const uint64_t seed = 20261203u;
+    vmf_rng g;
+    vmf_rng_seed(&g, seed);
+    double score[403];
+    int32_t got[8], want[8];
+    for (int trial = 0; trial < 3000; trial++) {
+        size_t n = 16 + (size_t)(vmf_rng_uniform(&g) * 388.0);
+        size_t k = 1 + (size_t)(vmf_rng_uniform(&g) * 8.0);
+        int shape = trial % 5, levels = 1 + (int)(vmf_rng_uniform(&g) * 6.0);
+        for (size_t i = 0; i < n; i++) {
+            double u = vmf_rng_uniform(&g);
+            switch (shape) {
+            case 0: /* many ties */
+                score[i] = (double)(int)(u * levels);
+                break;
+            case 1: /* distinct */
+                score[i] = u;
+                break;
+            case 2: /* rising */
+                score[i] = (double)i + (u < 0.2 ? -0.5 : 0.0);
+                break;
+            case 3: /* falling */
+                score[i] = -(double)i;
+                break;
+            default: /* mostly -inf */
+                score[i] = u < 0.9 ? -INFINITY : (double)(int)(u * 20);
+            }
+        }
+        size_t m = vmf__topk_scores(score, n, k, got);
+        reference(score, n, k, want);
+        assert_int_equal(m, k);
+        if (memcmp(got, want, k * sizeof *got) != 0)
+            fail_msg("seed %llu trial %d (n %zu, k %zu, shape %d) differs from a stable sort",
+                     (unsigned long long)seed, trial, n, k, shape);
+    }
+}
+
 /* A two-key rank (as k-NN's vote, then nearest row): the index breaks what is left. */
 typedef struct two_keys {
     double vote;
@@ -250,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_cases),
         cmocka_unit_test(test_random_against_sort),
+        cmocka_unit_test(test_lane_filter),
         cmocka_unit_test(test_comparator),
         cmocka_unit_test(test_classifiers_alike_at_the_edges),
     };
