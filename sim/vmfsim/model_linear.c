@@ -58,6 +58,7 @@
  * unique (strictly convex; softmax intercepts up to the centring), so the
  * warm start changes the cost, not the answer, to within the tolerance.
  */
+#include "vecmath.h"
 #include "vmfsim.h"
 
 #include <cblas.h>
@@ -104,33 +105,6 @@ typedef struct lin_ctx {
     double *chol; /* [k][(d+1)^2] Cholesky factors of the preconditioner blocks */
 } lin_ctx;
 
-/*
- * e^x for x <= 0 in float (inputs below -87 give e^-87): x = n ln2 + r with
- * |r| <= ln2/2, e^r by its degree-6 Taylor polynomial (truncation error
- * below 1.3e-7 relative, about float's epsilon), 2^n through the exponent
- * bits. Branch-free so that the row loops vectorise; libm's exp was half
- * of the refit time.
- */
-static inline float exp_neg(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    const int n = (int)(x * 1.44269504f - 0.5f); /* round to nearest for x <= 0 */
-    const float nf = (float)n;
-    const float r = (x - nf * 0.693145752f) - nf * 1.42860677e-06f; /* ln2 in two parts */
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } sc = {.u = (uint32_t)(n + 127) << 23};
-    return p * sc.f;
-}
-
 /* Softmax loss of one row's logits zi [k] plus bias bf; weighted residuals into zi. */
 static double row_softmax(lin_ctx *c, float *zi, const float *bf, int32_t yi)
 {
@@ -143,7 +117,7 @@ static double row_softmax(lin_ctx *c, float *zi, const float *bf, int32_t yi)
     }
     const float zy = e[yi];
     for (size_t j = 0; j < k; j++)
-        e[j] = exp_neg(e[j] - mx);
+        e[j] = vmf__expf_nonpos(e[j] - mx);
     float sum = 0.0f;
     for (size_t j = 0; j < k; j++)
         sum += e[j];
@@ -277,7 +251,7 @@ static void exact_blocks(lin_ctx *c, const double *theta, float *xw, float *sb)
                     mx = zi[j] > mx ? zi[j] : mx;
                 }
                 for (size_t j = 0; j < k; j++) {
-                    zi[j] = exp_neg(zi[j] - mx);
+                    zi[j] = vmf__expf_nonpos(zi[j] - mx);
                     sum += zi[j];
                 }
                 const float wi = (float)c->cw[c->y[i0 + i]];

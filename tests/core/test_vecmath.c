@@ -1,6 +1,6 @@
 /*
  * test_vecmath.c - the branch-free exponentials of the vectorized kernels
- * (core/src/vecmath.h) against libm's exp in double: the float one within
+ * (core/shared/vecmath.h) against libm's exp in double: the float one within
  * 1.02e-7 relative on a stride of every float in [-87, 0], the double one
  * within 3 ulp on a dense grid and random points of [-700, 0], both exact
  * at 0 and 0 below their range and at -inf.

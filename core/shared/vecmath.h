@@ -4,7 +4,8 @@
  * at load time, and exp() for non-positive arguments as branch-free
  * polynomials, in float (the EM kernel's responsibilities, mixture_kernels.c)
  * and in double (the refinement head's softmax, classifier_predict.c).
- * Never installed; include after internal.h.
+ * Also used by vmfsim's linear families (sim/vmfsim/model_linear.c), so
+ * there is one float exp in the project. Never installed; self-contained.
  *
  * Why not libm's exp: a kernel's loop over classes or components calls exp
  * once per dot product of a GEMM that is thin (K = 50 to 1,000 columns),
