@@ -10,7 +10,7 @@
  *   predict + novelty  the same with each row's novelty score (the largest
  *                cosine to a component mean: with the head, one more GEMM
  *                X·Mᵀ), against the SGEMMs of both shapes
- *   partial_fit  also runs the refinement: max(8192, 2 x 5000) gradient rows
+ *   partial_fit  also runs the refinement: max(16384, 2 x 5000) gradient rows
  *                in minibatches of 256, two GEMMs 256 x 512 x 200 each
  *
  *   vmf_bench_classifier [rows_predict]

@@ -35,7 +35,7 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
     o->kappa_scale = 0.0;
     o->refine_rows = 256;
     o->refine_lambda = 0.1;
-    o->refine_budget = 8192;
+    o->refine_budget = 16384;
     o->refine_rate = 1.0;
 }
 
@@ -74,10 +74,13 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
     return vmf__stepwise_check_opts(&so, fn);
 }
 
-size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o)
+size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d)
 {
-    size_t grow = o->rows_per_component * o->k_max;
-    return o->refine_rows > grow ? o->refine_rows : grow;
+    size_t grow = o->rows_per_component * o->k_max, head = o->refine_rows;
+    /* Below VMF__REFINE_REF_DIM the same memory holds more (cheaper) rows; refine_rows <= 2^20. */
+    if (d > 0 && d < VMF__REFINE_REF_DIM)
+        head = head * VMF__REFINE_REF_DIM / d;
+    return head > grow ? head : grow;
 }
 
 void vmf__head_free(vmf__head *h)
@@ -226,7 +229,7 @@ int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out)
         if (!n->cls)
             rc = vmf__error(VMF_ENOMEM, "vmf_classifier_copy: out of memory");
     }
-    size_t cap = vmf__classifier_buf_cap(&c->o);
+    size_t cap = vmf__classifier_buf_cap(&c->o, c->d);
     for (size_t i = 0; i < c->n_classes && rc == VMF_OK; i++) {
         rc = vmf__class_copy(c->cls[i], c->d, cap, &n->cls[i]);
         if (rc == VMF_OK)

@@ -282,7 +282,7 @@ static void sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size
 int vmf__class_learn(const vmf_classifier_opts *o, vmf__class *cl, const float *x, size_t n,
                      size_t d, vmf_rng *rng)
 {
-    size_t cap = vmf__classifier_buf_cap(o);
+    size_t cap = vmf__classifier_buf_cap(o, d);
     int fresh = cl->sw->m == NULL;
     if (cl->buf)
         sample_rows(cl, x, n, d, cap, rng);
@@ -324,7 +324,7 @@ int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out)
     vmf__classifier_sw_opts(o, 1, &so);
     int rc = vmf__stepwise_new_clock(&so, d, VMF__CLOCK_ROWS, &cl->sw);
     if (rc == VMF_OK && (o->k_max > 1 || o->refine_rows > 0)) {
-        cl->buf = vmf__malloc_array(vmf__classifier_buf_cap(o) * d, sizeof *cl->buf);
+        cl->buf = vmf__malloc_array(vmf__classifier_buf_cap(o, d) * d, sizeof *cl->buf);
         if (!cl->buf)
             rc = vmf__error(VMF_ENOMEM, "classifier: out of memory for a growth sample");
     }
@@ -382,7 +382,7 @@ int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_
         goto done;
     cl->sw->steps = (n + o->stepwise.minibatch - 1) / o->stepwise.minibatch;
     if (cl->buf && (cl->sw->m->k < o->k_max || o->refine_rows > 0))
-        sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o), rng);
+        sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o, d), rng);
     else {
         vmf__free(cl->buf);
         cl->buf = NULL;

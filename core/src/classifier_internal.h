@@ -100,8 +100,19 @@ struct vmf_classifier {
     vmf__head head;    /* refinement head, see vmf__head */
 };
 
-/* Capacity of a class's growth sample in rows. */
-size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o);
+/*
+ * The dimension at which refine_rows counts rows: below it a class's sample
+ * holds refine_rows x VMF__REFINE_REF_DIM / d rows (the same memory per
+ * class, 512 KiB with the default 256 rows), at and above it refine_rows.
+ */
+#define VMF__REFINE_REF_DIM 512
+
+/*
+ * Capacity of a class's row sample at dimension d: the growth sample's
+ * k_max x rows_per_component rows, or the head's refine_rows scaled as
+ * above when that is more.
+ */
+size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d);
 
 /* Validates options (not NULL); `fn` prefixes messages (VMF_EINVAL). */
 int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn);

@@ -3,7 +3,7 @@
  * load) and its model JSON (vmf_classifier_to_json / from_json).
  *
  * Binary layout (all little-endian), framed by vmf__blob_frame with magic
- * "VMFCLSF\0", version 4, a payload length and an FNV-1a 64 checksum:
+ * "VMFCLSF\0", version 5, a payload length and an FNV-1a 64 checksum:
  *   options: u64 k_max, f64 alpha, f64 t0, f64 eta_floor, u64 minibatch,
  *            u32 estimator, f64 prior_count, f64 prior_rbar, f64 kappa_min,
  *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa,
@@ -24,6 +24,9 @@
  *              the stepwise payload of stepwise_io.c
  *   version 3 on: u32 has_head, then when 1: u64 n (= n_classes), f32 w [n][d],
  *              f32 momentum [n][d], f64 b [n], f64 momentum [n]
+ * Version 5 has version 4's layout; its samples may hold refine_rows x 512 / d
+ * rows below d = 512 (vmf__classifier_buf_cap), which a version-4 reader
+ * would refuse, hence the number. A version-4 blob loads as it is.
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
@@ -45,7 +48,7 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 4u
+#define CLASSIFIER_VERSION 5u
 #define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
 
 /* ---- binary ---- */
@@ -234,8 +237,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     *out = NULL;
     vmf__rbuf r;
     /*
-     * Version 1 (no prediction options), 2 (no refinement) and 3 (a record of
-     * hits) blobs are still read.
+     * Version 1 (no prediction options), 2 (no refinement), 3 (a record of
+     * hits) and 4 (smaller samples below d = 512) blobs are still read.
      */
     uint32_t version = CLASSIFIER_VERSION;
     if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
@@ -281,7 +284,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             goto fail;
         }
     }
-    size_t cap = vmf__classifier_buf_cap(&o);
+    size_t cap = vmf__classifier_buf_cap(&o, (size_t)d);
     uint64_t total = 0;
     for (uint64_t i = 0; i < nc; i++) {
         char where[64];
@@ -673,13 +676,14 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
     if (!sample || json_is_null(sample)) {
         /* No sample: the class can grow no more, unless it has to (then start one). */
         if (cl->sw->m->k < c->o.k_max) {
-            cl->buf = vmf__malloc_array(vmf__classifier_buf_cap(&c->o) * c->d, sizeof *cl->buf);
+            cl->buf =
+                vmf__malloc_array(vmf__classifier_buf_cap(&c->o, c->d) * c->d, sizeof *cl->buf);
             if (!cl->buf)
                 return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
         }
         return VMF_OK;
     }
-    size_t cap = vmf__classifier_buf_cap(&c->o), d = c->d;
+    size_t d = c->d, cap = vmf__classifier_buf_cap(&c->o, d);
     if (!json_is_array(sample) || json_array_size(sample) > cap)
         return vmf__error(VMF_EFORMAT, "%s: \"sample\" must hold at most %zu rows", where, cap);
     cl->buf = vmf__malloc_array(cap * d, sizeof *cl->buf);

@@ -24,7 +24,7 @@
  * classifier.md, "Refinement", has the measurements). The expectation over
  * a class's rows is estimated from its uniform row sample (the growth sample,
  * kept for good when refinement is on), so memory stays bounded: C x
- * refine_rows rows.
+ * refine_rows x max(d, 512) floats (vmf__classifier_buf_cap).
  *
  * Each batch of n rows runs ceil(max(refine_budget, 2 n) / 256) steps of SGD
  * with momentum 0.9 and step refine_rate on minibatches of 256 rows, and

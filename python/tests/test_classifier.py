@@ -182,8 +182,11 @@ def test_refinement_options(stream):
     assert (opts["refine_lambda"], opts["refine_rate"]) == (0.3, 0.5)
     doc = json.loads(on.to_json())
     assert all("refine" in c for c in doc["classes"])
-    # The sample is the growth sample (up to k_max * rows_per_component = 150 rows), kept.
-    assert all(c["sample"] and len(c["sample"]) <= 150 for c in doc["classes"])
+    # The sample is kept: refine_rows * 512 / d rows below d = 512 (the growth
+    # sample's k_max * rows_per_component = 150 when that is more).
+    cap = max(64 * 512 // Xt.shape[1], 150)
+    assert all(c["sample"] and len(c["sample"]) <= cap for c in doc["classes"])
+    assert any(len(c["sample"]) > 150 for c in doc["classes"])
     # Without the head: no "refine", and mixtures grown alike (the head shares the
     # classifier's generator, so their draws, not their sizes, differ).
     doff = json.loads(off.to_json())

@@ -88,15 +88,18 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
     refine_rows : int or None, default=None
         Rows per class kept for the discriminative head (one weight vector
         and bias per class, learned online beside the mixtures; prediction
-        uses it while its prequential log-likelihood is the better one);
-        0 turns the head off. Memory: n_classes * max(refine_rows,
-        k_max * rows_per_component) * d floats. Library default 256.
+        uses it while its prequential log-likelihood is the better one),
+        counted at d >= 512; below, the same memory holds
+        refine_rows * 512 / d rows. 0 turns the head off. Memory:
+        n_classes * max(refine_rows * max(d, 512),
+        k_max * rows_per_component * d) floats. Library default 256
+        (512 KiB per class).
     refine_lambda : float or None, default=None
         The head's L2 penalty per row (0.1 is scikit-learn's C = 1 with ten
         classes); library default 0.1.
     refine_budget : int or None, default=None
         Gradient rows per ``partial_fit`` at least (two per batch row at
-        least); library default 8192.
+        least); library default 16384.
     refine_rate : float or None, default=None
         The head's SGD step size, in (0, 100]; library default 1.
     random_state : int, RandomState instance or None, default=42

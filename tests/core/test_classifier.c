@@ -856,10 +856,18 @@ static void test_refine(void **state)
     assert_true(c->use_head);
     assert_false(m->use_head);
     assert_int_equal(c->head.n, 2);
-    /* The samples are kept once the classes are grown (refine_rows of them). */
+    /*
+     * The samples are kept once the classes are grown: refine_rows of them at
+     * d >= 512, refine_rows x 512 / d below (the same memory per class).
+     */
+    size_t cap = vmf__classifier_buf_cap(&c->o, d);
+    assert_int_equal(cap, d >= 512 ? 256 : 256 * 512 / d);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024), 256);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 64), 2048);
+    assert_int_equal(vmf__classifier_buf_cap(&m->o, 64), m->o.k_max * m->o.rows_per_component);
     for (size_t q = 0; q < 2; q++)
         assert_true(c->cls[q]->buf &&
-                    c->cls[q]->buf_n == (c->cls[q]->rows < 256 ? c->cls[q]->rows : 256));
+                    c->cls[q]->buf_n == (c->cls[q]->rows < cap ? c->cls[q]->rows : cap));
     assert_null(m->cls[0]->buf);
     double rh = balanced_recall(c, xt, yt, nt, d), rm = balanced_recall(m, xt, yt, nt, d);
     printf("# anisotropic classes: balanced recall %.4f refined, %.4f mixtures alone\n", rh, rm);
@@ -926,10 +934,11 @@ static void test_refine(void **state)
         assert_true(c->cls[q]->cmp_head <= 0.0 && c->cls[q]->cmp_mix <= 0.0);
         assert_true(c->cls[q]->cmp_head >= -30.0 * c->cls[q]->cmp_rows);
     }
-    void *b3;
-    size_t l3;
+    void *b3, *bn;
+    size_t l3, ln;
     vmf_assert_ok(vmf__classifier_save_version(c, 3, &b3, &l3));
-    assert_int_equal(l3, l0);
+    vmf_assert_ok(vmf_classifier_save(c, &bn, &ln));
+    assert_int_equal(l3, ln);
     vmf_classifier *v3;
     vmf_assert_ok(vmf_classifier_load(b3, l3, &v3));
     for (size_t q = 0; q < 2; q++) {
@@ -941,6 +950,18 @@ static void test_refine(void **state)
     assert_memory_equal(v3->head.w, c->head.w, 2 * d * sizeof *c->head.w);
     free(b3);
     vmf_classifier_free(v3);
+    /* Version 4 has version 5's layout: it loads and saves back as version 5, bit for bit. */
+    void *b4;
+    size_t l4;
+    vmf_assert_ok(vmf__classifier_save_version(c, 4, &b4, &l4));
+    assert_int_equal(l4, ln);
+    assert_int_equal(((const unsigned char *)b4)[8], 4);
+    vmf_classifier *v4;
+    vmf_assert_ok(vmf_classifier_load(b4, l4, &v4));
+    assert_saves_as(v4, bn, ln);
+    free(b4);
+    free(bn);
+    vmf_classifier_free(v4);
     /* A blob cut inside the head is refused. */
     vmf_classifier *cut = NULL;
     assert_int_equal(vmf_classifier_load(b0, l0 - 9, &cut), VMF_EFORMAT);

@@ -83,10 +83,12 @@ typedef struct vmf_classifier_opts {
      * cross-entropy with an L2 penalty of refine_lambda per row, scaled by
      * C / rows seen (default 0.1, scikit-learn's C = 1 for ten classes). A
      * new class starts at its vMF natural parameter s kappa mu_c. Each class
-     * keeps a uniform sample of refine_rows of its rows (its growth sample,
-     * then kept for good: memory C x refine_rows x d floats); each
+     * keeps a uniform sample of its rows (its growth sample, then kept for
+     * good): refine_rows of them at d >= 512, refine_rows x 512 / d below
+     * (the same memory, refine_rows x 2 KiB per class: 512 KiB with the
+     * default, 2,048 rows at d = 64); each
      * partial_fit takes max(refine_budget, 2 n) gradient rows (default
-     * 8192) in class-balanced minibatches of 256 from those samples, SGD
+     * 16384) in class-balanced minibatches of 256 from those samples, SGD
      * with momentum 0.9 and step refine_rate (default 1), ending at the
      * average of the second half of its iterates. The mixtures are learned
      * as before and give the novelty score. 0 predicts with the mixtures
