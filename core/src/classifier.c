@@ -184,7 +184,7 @@ int vmf_classifier_new(const vmf_classifier_opts *o, size_t d, vmf_classifier **
     return vmf__classifier_alloc(o, d, out);
 }
 
-int vmf__class_copy(const vmf__class *cl, size_t d, size_t cap, vmf__class **out)
+int vmf__class_copy(const vmf__class *cl, size_t d, vmf__class **out)
 {
     *out = NULL;
     vmf__class *n = vmf__calloc(1, sizeof *n);
@@ -195,7 +195,7 @@ int vmf__class_copy(const vmf__class *cl, size_t d, size_t cap, vmf__class **out
     n->buf = NULL;
     int rc = vmf__stepwise_copy(cl->sw, &n->sw);
     if (rc == VMF_OK && cl->buf) {
-        n->buf = vmf__malloc_array(cap * d, sizeof *n->buf);
+        n->buf = vmf__malloc_array(cl->buf_cap * d, sizeof *n->buf);
         if (!n->buf)
             rc = vmf__error(VMF_ENOMEM, "classifier: out of memory copying a growth sample");
         else
@@ -229,9 +229,8 @@ int vmf_classifier_copy(const vmf_classifier *c, vmf_classifier **out)
         if (!n->cls)
             rc = vmf__error(VMF_ENOMEM, "vmf_classifier_copy: out of memory");
     }
-    size_t cap = vmf__classifier_buf_cap(&c->o, c->d);
     for (size_t i = 0; i < c->n_classes && rc == VMF_OK; i++) {
-        rc = vmf__class_copy(c->cls[i], c->d, cap, &n->cls[i]);
+        rc = vmf__class_copy(c->cls[i], c->d, &n->cls[i]);
         if (rc == VMF_OK)
             n->n_classes = i + 1;
     }

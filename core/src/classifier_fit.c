@@ -152,7 +152,7 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
         if (g.start[k + 1] == g.start[k])
             continue;
         if (k < old_nc)
-            rc = vmf__class_copy(c->cls[k], d, vmf__classifier_buf_cap(&c->o, d), &ncls[k]);
+            rc = vmf__class_copy(c->cls[k], d, &ncls[k]);
         else
             rc = vmf__class_new(&c->o, d, &ncls[k]);
         if (rc != VMF_OK)

@@ -261,10 +261,35 @@ static size_t target_k(const vmf_classifier_opts *o, uint64_t rows)
     return k > o->k_max ? o->k_max : (size_t)k;
 }
 
-/* Adds rows x [n][d] to the class's growth sample (algorithm R past capacity). */
-static void sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size_t cap,
-                        vmf_rng *rng)
+/* Rows a sample is first allocated for; it then doubles up to its capacity. */
+#define SAMPLE_FIRST_ROWS 32
+
+/*
+ * Makes room in the class's sample for `more` rows beyond buf_n (up to
+ * `cap`): a small class does not hold a full sample's memory.
+ */
+static int sample_reserve(vmf__class *cl, size_t more, size_t d, size_t cap)
 {
+    size_t want = cl->buf_n + more < cap ? cl->buf_n + more : cap;
+    if (want <= cl->buf_cap)
+        return VMF_OK;
+    size_t grown = cl->buf_cap < SAMPLE_FIRST_ROWS ? SAMPLE_FIRST_ROWS : 2 * cl->buf_cap;
+    grown = grown < want ? want : grown;
+    grown = grown > cap ? cap : grown;
+    float *b = vmf__realloc(cl->buf, grown * d * sizeof *b); /* grown <= cap: no overflow */
+    if (!b)
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory for a %zu-row sample", grown);
+    cl->buf = b;
+    cl->buf_cap = grown;
+    return VMF_OK;
+}
+
+/* Adds rows x [n][d] to the class's growth sample (algorithm R past capacity). */
+static int sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size_t cap, vmf_rng *rng)
+{
+    int rc = sample_reserve(cl, n, d, cap);
+    if (rc != VMF_OK)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         uint64_t seen = cl->rows + i + 1;
         if (cl->buf_n < cap) {
@@ -276,6 +301,7 @@ static void sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size
         if (j < cap)
             memcpy(cl->buf + j * d, x + i * d, d * sizeof *cl->buf);
     }
+    return VMF_OK;
 }
 
 /* Learns rows x [n][d] of one class (a private copy, or a new class). */
@@ -284,8 +310,11 @@ int vmf__class_learn(const vmf_classifier_opts *o, vmf__class *cl, const float *
 {
     size_t cap = vmf__classifier_buf_cap(o, d);
     int fresh = cl->sw->m == NULL;
-    if (cl->buf)
-        sample_rows(cl, x, n, d, cap, rng);
+    if (cl->buf) {
+        int rs = sample_rows(cl, x, n, d, cap, rng);
+        if (rs != VMF_OK)
+            return rs;
+    }
     cl->rows += n;
     size_t target = target_k(o, cl->rows);
     int rc = VMF_OK;
@@ -309,7 +338,7 @@ check_done:
     if (rc == VMF_OK && cl->buf && cl->sw->m->k >= o->k_max && o->refine_rows == 0) {
         vmf__free(cl->buf);
         cl->buf = NULL;
-        cl->buf_n = 0;
+        cl->buf_n = cl->buf_cap = 0;
     }
     return rc;
 }
@@ -324,9 +353,7 @@ int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out)
     vmf__classifier_sw_opts(o, 1, &so);
     int rc = vmf__stepwise_new_clock(&so, d, VMF__CLOCK_ROWS, &cl->sw);
     if (rc == VMF_OK && (o->k_max > 1 || o->refine_rows > 0)) {
-        cl->buf = vmf__malloc_array(vmf__classifier_buf_cap(o, d) * d, sizeof *cl->buf);
-        if (!cl->buf)
-            rc = vmf__error(VMF_ENOMEM, "classifier: out of memory for a growth sample");
+        rc = sample_reserve(cl, SAMPLE_FIRST_ROWS, d, vmf__classifier_buf_cap(o, d));
     }
     if (rc != VMF_OK) {
         vmf__class_free(cl);
@@ -382,12 +409,14 @@ int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_
         goto done;
     cl->sw->steps = (n + o->stepwise.minibatch - 1) / o->stepwise.minibatch;
     if (cl->buf && (cl->sw->m->k < o->k_max || o->refine_rows > 0))
-        sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o, d), rng);
+        rc = sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o, d), rng);
     else {
         vmf__free(cl->buf);
         cl->buf = NULL;
-        cl->buf_n = 0;
+        cl->buf_n = cl->buf_cap = 0;
     }
+    if (rc != VMF_OK)
+        goto done;
     cl->rows = n;
     cl->sw->rows = n;
 done:

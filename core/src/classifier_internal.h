@@ -43,8 +43,9 @@ double vmf__classifier_grid_scale(size_t g);
 typedef struct vmf__class {
     vmf_stepwise *sw; /* row clock; its mixture has K <= k_max components */
     uint64_t rows;    /* rows of this class seen */
-    float *buf;       /* [cap][d] growth sample, NULL once K == k_max */
+    float *buf;       /* [buf_cap][d] growth sample, NULL once K == k_max */
     size_t buf_n;     /* rows held in buf */
+    size_t buf_cap;   /* rows allocated: grows by doubling up to the capacity */
     uint64_t pq_rows;
     uint64_t pq_hits[VMF__SCALE_GRID];
     /*
@@ -150,9 +151,9 @@ void vmf__classifier_cache_free(vmf_classifier *c);
 
 /*
  * A deep copy of class cl of dimension d into *out, its growth sample with
- * capacity cap rows (classifier.c).
+ * the same allocation (classifier.c).
  */
-int vmf__class_copy(const vmf__class *cl, size_t d, size_t cap, vmf__class **out);
+int vmf__class_copy(const vmf__class *cl, size_t d, vmf__class **out);
 
 /* A new empty class of dimension d with one component (classifier_grow.c). */
 int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out);

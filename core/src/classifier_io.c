@@ -331,7 +331,9 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             goto fail;
         }
         if (has_buf) {
-            cl->buf = vmf__malloc_array(cap * (size_t)d, sizeof *cl->buf);
+            /* Room for what is held; learning grows it (classifier_grow.c). */
+            cl->buf_cap = bn > 0 ? (size_t)bn : 1;
+            cl->buf = vmf__malloc_array(cl->buf_cap * (size_t)d, sizeof *cl->buf);
             if (!cl->buf) {
                 rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
                 goto fail;
@@ -676,8 +678,8 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
     if (!sample || json_is_null(sample)) {
         /* No sample: the class can grow no more, unless it has to (then start one). */
         if (cl->sw->m->k < c->o.k_max) {
-            cl->buf =
-                vmf__malloc_array(vmf__classifier_buf_cap(&c->o, c->d) * c->d, sizeof *cl->buf);
+            cl->buf_cap = 1; /* learning grows it (classifier_grow.c) */
+            cl->buf = vmf__malloc_array(c->d, sizeof *cl->buf);
             if (!cl->buf)
                 return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
         }
@@ -686,7 +688,8 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
     size_t d = c->d, cap = vmf__classifier_buf_cap(&c->o, d);
     if (!json_is_array(sample) || json_array_size(sample) > cap)
         return vmf__error(VMF_EFORMAT, "%s: \"sample\" must hold at most %zu rows", where, cap);
-    cl->buf = vmf__malloc_array(cap * d, sizeof *cl->buf);
+    cl->buf_cap = json_array_size(sample) > 0 ? json_array_size(sample) : 1;
+    cl->buf = vmf__malloc_array(cl->buf_cap * d, sizeof *cl->buf);
     if (!cl->buf)
         return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
     cl->buf_n = json_array_size(sample);

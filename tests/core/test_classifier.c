@@ -865,9 +865,12 @@ static void test_refine(void **state)
     assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024), 256);
     assert_int_equal(vmf__classifier_buf_cap(&c->o, 64), 2048);
     assert_int_equal(vmf__classifier_buf_cap(&m->o, 64), m->o.k_max * m->o.rows_per_component);
-    for (size_t q = 0; q < 2; q++)
+    for (size_t q = 0; q < 2; q++) {
         assert_true(c->cls[q]->buf &&
                     c->cls[q]->buf_n == (c->cls[q]->rows < cap ? c->cls[q]->rows : cap));
+        /* Allocated as it fills (doubling), not at the full capacity up front. */
+        assert_true(c->cls[q]->buf_cap >= c->cls[q]->buf_n && c->cls[q]->buf_cap < cap);
+    }
     assert_null(m->cls[0]->buf);
     double rh = balanced_recall(c, xt, yt, nt, d), rm = balanced_recall(m, xt, yt, nt, d);
     printf("# anisotropic classes: balanced recall %.4f refined, %.4f mixtures alone\n", rh, rm);
