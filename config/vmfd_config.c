@@ -63,6 +63,7 @@ static const key_def keys[] = {
     {"model", "eta_floor", T_F64, OFF(eta_floor), 0, 0.0, 1.0},
     {"model", "minibatch", T_U64, OFF(minibatch), 0, 1, 1000000},
     {"model", "seed", T_U64, OFF(seed), 0, 0, 18446744073709551615.0},
+    {"model", "refine_rows", T_U64, OFF(refine_rows), 0, 0, 1048576},
     {"model", "novelty_threshold", T_F64, OFF(novelty_threshold), 0, 0.0, 2.0},
     {"inbox", "enabled", T_BOOL, OFF(inbox_enabled), 0, 0, 0},
     {"inbox", "scan_interval_ms", T_U64, OFF(inbox_scan_ms), 0, 50, 86400000},
@@ -100,6 +101,7 @@ void vmfd_config_defaults(vmfd_config *c)
     c->eta_floor = 0.0;
     c->minibatch = 256;
     c->seed = 42;
+    c->refine_rows = 256;
     c->novelty_threshold = 2.0;
     c->inbox_enabled = 1;
     c->inbox_scan_ms = 1000;

@@ -51,6 +51,7 @@ typedef struct vmfd_config {
     double eta_floor;
     uint64_t minibatch;
     uint64_t seed;
+    uint64_t refine_rows;     /* classifier: the head's sample per class (0: no head) */
     double novelty_threshold; /* predict marks a row unknown when its novelty exceeds this */
     /* [inbox] */
     int inbox_enabled;

@@ -152,10 +152,11 @@ static void print_config(const vmfd_config *c, const char *path)
            (unsigned long long)c->checkpoint_every, (unsigned long long)c->keep_checkpoints,
            (long long)c->payload_retention_days, c->quick_check ? "true" : "false");
     printf("[model]\nmode = %s\ndim = %llu\nk_max = %llu\nalpha = %g\nt0 = %g\neta_floor = %g\n"
-           "minibatch = %llu\nseed = %llu\n",
+           "minibatch = %llu\nseed = %llu\nrefine_rows = %llu\nnovelty_threshold = %g\n",
            c->mode == VMFD_MODE_CLASSIFIER ? "classifier" : "clustering",
            (unsigned long long)c->dim, (unsigned long long)c->k_max, c->alpha, c->t0, c->eta_floor,
-           (unsigned long long)c->minibatch, (unsigned long long)c->seed);
+           (unsigned long long)c->minibatch, (unsigned long long)c->seed,
+           (unsigned long long)c->refine_rows, c->novelty_threshold);
     printf("[inbox]\nenabled = %s\nscan_interval_ms = %llu\n[log]\nlevel = %s\n",
            c->inbox_enabled ? "true" : "false", (unsigned long long)c->inbox_scan_ms,
            levels[c->log_level & 7]);

@@ -34,6 +34,7 @@ void vmfd_model_opts_from_config(vmfd_model_opts *o, const vmfd_config *c)
     o->mode = c->mode;
     o->dim = (size_t)c->dim;
     o->k_max = (size_t)c->k_max;
+    o->refine_rows = (size_t)c->refine_rows;
     vmf_stepwise_opts_init(&o->stepwise);
     o->stepwise.n_components = o->k_max; /* clustering; the classifier grows to k_max itself */
     o->stepwise.alpha = c->alpha;
@@ -55,6 +56,7 @@ int vmfd_model_new(const vmfd_model_opts *o, vmfd_model **out)
         vmf_classifier_opts co;
         vmf_classifier_opts_init(&co);
         co.k_max = o->k_max;
+        co.refine_rows = o->refine_rows;
         co.stepwise = o->stepwise;
         rc = vmf_classifier_new(&co, o->dim, &m->cls);
     } else if (o->dim) {

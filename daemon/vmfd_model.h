@@ -28,8 +28,9 @@ typedef struct vmfd_model vmfd_model;
 
 typedef struct vmfd_model_opts {
     vmfd_mode mode;
-    size_t dim;   /* 0: from the first batch */
-    size_t k_max; /* classifier: components per class at most; clustering: K */
+    size_t dim;         /* 0: from the first batch */
+    size_t k_max;       /* classifier: components per class at most; clustering: K */
+    size_t refine_rows; /* classifier: vmf_classifier_opts.refine_rows */
     /* alpha, t0, eta_floor, minibatch and seed from [model]; the library's other defaults */
     vmf_stepwise_opts stepwise;
 } vmfd_model_opts;

@@ -57,6 +57,7 @@ static void test_defaults(void **state)
     vmf_assert_close(c.t0, 2.0, 0, 0);
     assert_int_equal(c.minibatch, 256);
     assert_int_equal(c.seed, 42);
+    assert_int_equal(c.refine_rows, 256);
     assert_int_equal(c.inbox_enabled, 1);
     assert_int_equal(c.log_level, 6);
     assert_int_equal(vmfd_config_validate(&c, err, sizeof err), 0);
@@ -93,6 +94,8 @@ static void test_shipped_file_is_the_defaults(void **state)
     assert_true(c.alpha == def.alpha && c.t0 == def.t0 && c.eta_floor == def.eta_floor);
     assert_int_equal(c.minibatch, def.minibatch);
     assert_int_equal(c.seed, def.seed);
+    assert_int_equal(c.refine_rows, def.refine_rows);
+    assert_true(c.novelty_threshold == def.novelty_threshold);
     assert_int_equal(c.inbox_enabled, def.inbox_enabled);
     assert_int_equal(c.inbox_scan_ms, def.inbox_scan_ms);
     assert_int_equal(c.log_level, def.log_level);
@@ -158,6 +161,7 @@ static void test_errors_name_the_line(void **state)
         {"[model]\nalpha = 0.2\n", "2: alpha: '0.2' is not a number in [0.5, 1]"},
         {"[model]\nalpha = nan\n", "2: alpha: 'nan' is not a number"},
         {"[model]\nk_max = 0\n", "2: k_max: 0 is outside [1, 1000]"},
+        {"[model]\nrefine_rows = 1048577\n", "2: refine_rows: 1048577 is outside [0, 1048576]"},
         {"[inbox]\nenabled = maybe\n", "2: enabled: 'maybe' is not a boolean"},
         {"[log]\nlevel = loud\n", "2: level: 'loud' is not one of"},
         {"[model]\nk_max = 3\n\n[model]\nk_max = 4\n", "5: duplicate key 'k_max' in section"},

@@ -4,8 +4,8 @@
  * byte for byte, newest and an older checkpoint), the counts of /metrics
  * and vmfctl status after a restore, checkpoint exports that leave the live
  * state alone, vmfctl's exit code when nothing is learned, the warning on
- * content already stored under another key, and the migration of a schema
- * version 1 database.
+ * content already stored under another key, the migration of a schema
+ * version 1 database, and model.refine_rows (set at creation, kept on restore).
  */
 #include "vmfd_e2e_util.h"
 
@@ -324,12 +324,54 @@ static void test_migrate_v1(void **state)
     vmf_test_rmtree(p.dir);
 }
 
+/*
+ * model.refine_rows: 0 gives a daemon without the head (no "refine" in the
+ * model, no sample kept once a class is grown), and a state restored from a
+ * checkpoint keeps the value it was made with whatever vmfd.conf says later.
+ */
+static void check_no_head(int port)
+{
+    json_t *m = get_json(port, "/v1/model");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(m, "options"), "refine_rows")), 0);
+    json_t *classes = json_object_get(m, "classes");
+    assert_true(json_array_size(classes) > 0);
+    for (size_t i = 0; i < json_array_size(classes); i++)
+        assert_null(json_object_get(json_array_get(classes, i), "refine"));
+    json_decref(m);
+}
+
+static void test_refine_rows_config(void **state)
+{
+    (void)state;
+    e2e_proc p;
+    e2e_stream s;
+    char conf[700];
+    e2e_init(&p);
+    e2e_stream_load(&s);
+    snprintf(conf, sizeof conf, "%s/vmfd.conf", p.dir);
+    vmf_test_write_text(conf, "[model]\nrefine_rows = 0\n");
+    const char *args[] = {"--config", conf, NULL};
+    e2e_start(&p, args, 1);
+    feed_days(&p, &s, 3);
+    check_no_head(p.port);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    /* The shipped default (256) in the file now: the restored state keeps 0. */
+    vmf_test_write_text(conf, "[model]\nrefine_rows = 256\n");
+    e2e_start(&p, args, 1);
+    check_no_head(p.port);
+    assert_int_equal(e2e_stop(&p, SIGTERM), 0);
+    e2e_stream_free(&s);
+    vmf_test_rmtree(p.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readme_sqlite),
         cmocka_unit_test(test_restore_counts_exports),
         cmocka_unit_test(test_migrate_v1),
+        cmocka_unit_test(test_refine_rows_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
