@@ -161,14 +161,20 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
-/* The fields vmfd acts on; trailer fields are treated the same way. */
+/*
+ * The fields vmfd acts on, from the header section only. Trailer fields
+ * (after a chunked body) are counted against their budget and dropped, as
+ * RFC 9110 section 6.5.1 allows: none of these may arrive there, and an
+ * Authorization or Content-Type after the body must not stand in for a
+ * missing one or override the one the request was routed by.
+ */
 static int on_header_value_complete(llhttp_t *p)
 {
     vmfd_http_parser *h = p->data;
     vmfd_http_req *r = h->req;
     h->hname[h->hname_len] = '\0';
     h->hvalue[h->hvalue_len] = '\0';
-    if (!h->hname_trunc) {
+    if (!h->hname_trunc && h->in_headers) {
         if (strcasecmp(h->hname, "content-type") == 0 && h->hvalue_len < sizeof r->content_type)
             memcpy(r->content_type, h->hvalue, h->hvalue_len + 1);
         else if (strcasecmp(h->hname, "authorization") == 0) {

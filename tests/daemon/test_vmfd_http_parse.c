@@ -113,6 +113,36 @@ static void test_chunked_body(void **state)
     drive_free(&r);
 }
 
+/*
+ * Trailer fields are dropped: an Authorization or Content-Type after the body
+ * neither supplies a missing one nor replaces the header's, and a second
+ * Authorization there is not a duplicate.
+ */
+static void test_trailers_ignored(void **state)
+{
+    (void)state;
+    drive_result r;
+    parse_str("PUT /v1/batches/t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+              "Content-Type: application/x-npz\r\n\r\n"
+              "2\r\nhi\r\n0\r\nAuthorization: Bearer sneaky\r\n"
+              "Content-Type: application/json\r\n\r\n",
+              &roomy, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.n_req, 1);
+    assert_string_equal(r.req[0].authorization, "");
+    assert_string_equal(r.req[0].content_type, "application/x-npz");
+    assert_int_equal(r.req[0].body_len, 2);
+    drive_free(&r);
+    parse_str("PUT /v1/batches/t HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+              "Authorization: Bearer real\r\n\r\n"
+              "0\r\nAuthorization: Bearer other\r\n\r\n",
+              &roomy, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.n_req, 1);
+    assert_string_equal(r.req[0].authorization, "Bearer real");
+    drive_free(&r);
+}
+
 static void test_chunked_split_everywhere(void **state)
 {
     (void)state;
@@ -412,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_simple_get),
         cmocka_unit_test(test_post_content_length),
         cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_trailers_ignored),
         cmocka_unit_test(test_chunked_split_everywhere),
         cmocka_unit_test(test_header_limit_exact),
         cmocka_unit_test(test_body_limit),

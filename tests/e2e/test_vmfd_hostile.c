@@ -1051,7 +1051,7 @@ static void test_disk_full(void **state)
     vmf_test_rmtree(p.dir);
 }
 
-/* ---- request smuggling shapes and auth near-misses ---- */
+/* ---- request smuggling shapes and auth near-misses (also in a trailer) ---- */
 
 static void test_smuggling_and_auth(void **state)
 {
@@ -1115,11 +1115,24 @@ static void test_smuggling_and_auth(void **state)
         }
         e2e_resp_free(&r);
     }
+    /* The token in a trailer field (after a chunked body) does not authorize: 401. */
+    static const char trailer_auth[] =
+        "PUT /v1/batches/by-trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: application/json\r\n\r\n2\r\n{}\r\n0\r\n"
+        "Authorization: Bearer s3cret-token\r\n\r\n";
+    char *tr = raw(p.port, trailer_auth, sizeof trailer_auth - 1);
+    assert_non_null(strstr(tr, "HTTP/1.1 401 "));
+    free(tr);
     e2e_resp r;
     assert_int_equal(e2e_http(p.port, "GET", "/v1/status", NULL, NULL, 0,
                               "Authorization: Bearer s3cret-token\r\n", &r),
                      0);
     assert_int_equal(r.status, 200);
+    e2e_resp_free(&r);
+    assert_int_equal(e2e_http(p.port, "GET", "/v1/batches/by-trailer", NULL, NULL, 0,
+                              "Authorization: Bearer s3cret-token\r\n", &r),
+                     0);
+    assert_int_equal(r.status, 404);
     e2e_resp_free(&r);
     assert_int_equal(e2e_stop(&p, SIGTERM), 0);
     vmf_test_rmtree(p.dir);
