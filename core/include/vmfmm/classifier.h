@@ -85,8 +85,9 @@ typedef struct vmf_classifier_opts {
      * new class starts at its vMF natural parameter s kappa mu_c. Each class
      * keeps a uniform sample of its rows (its growth sample, then kept for
      * good): refine_rows of them at d >= 512, refine_rows x 512 / d below
-     * (the same memory, refine_rows x 2 KiB per class: 512 KiB with the
-     * default, 2,048 rows at d = 64); each
+     * (memory refine_rows x max(d, 512) floats per class, allocated as the
+     * sample fills: 512 KiB with the default up to d = 512, where it keeps
+     * 256 rows; 2,048 rows at d = 64); each
      * partial_fit takes max(refine_budget, 2 n) gradient rows (default
      * 16384) in class-balanced minibatches of 256 from those samples, SGD
      * with momentum 0.9 and step refine_rate (default 1), ending at the
