@@ -184,6 +184,14 @@ static VMF_CLONES VMF_VECTORIZE double head_row(const float *h, const double *b,
     return mx + log(s);
 }
 
+/* One row's log P(c | x) into o [nc] from the head's dot products h [nc]. */
+static void head_row_log_proba(const float *h, const double *b, size_t nc, double *o)
+{
+    double lse = head_row(h, b, nc, o);
+    for (size_t q = 0; q < nc; q++)
+        o[q] -= lse;
+}
+
 /* The head's dot products X · Wᵀ of a block into hdots [rows][nc]. */
 static void head_dots(const vmf_classifier *c, const float *x, size_t rows, float *hdots)
 {
@@ -210,12 +218,8 @@ int vmf__classifier_head_log_proba(const vmf_classifier *c, const float *x, size
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
         head_dots(c, x + i0 * c->d, rows, hdots);
-        for (size_t i = 0; i < rows; i++) {
-            double *o = out + (i0 + i) * nc;
-            double lse = head_row(hdots + i * nc, c->head.b, nc, o);
-            for (size_t q = 0; q < nc; q++)
-                o[q] -= lse;
-        }
+        for (size_t i = 0; i < rows; i++)
+            head_row_log_proba(hdots + i * nc, c->head.b, nc, out + (i0 + i) * nc);
     }
     vmf__free(hdots);
     return VMF_OK;
@@ -263,13 +267,14 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
             if (novelty)
                 block_novelty(c, xb, rows, dots, novelty + i0);
             for (size_t i = 0; i < rows; i++) {
-                double *o = log_proba ? log_proba + (i0 + i) * nc : lp;
-                double lse = head_row(hdots + i * nc, c->head.b, nc, o);
-                if (classes)
-                    row_topk(o, nc, lse, k, classes + (i0 + i) * k,
+                const float *h = hdots + i * nc;
+                if (log_proba) {
+                    head_row_log_proba(h, c->head.b, nc, log_proba + (i0 + i) * nc);
+                } else if (classes) {
+                    double lse = head_row(h, c->head.b, nc, lp);
+                    row_topk(lp, nc, lse, k, classes + (i0 + i) * k,
                              proba ? proba + (i0 + i) * k : NULL);
-                for (size_t q = 0; log_proba && q < nc; q++)
-                    o[q] -= lse;
+                }
             }
             continue;
         }
@@ -335,13 +340,7 @@ int vmf_classifier_novelty(const vmf_classifier *c, const float *x, size_t n, si
         return vmf__error(VMF_ENOMEM, "%s: out of memory for %zu x %zu", fn, b, T);
     for (size_t i0 = 0; i0 < n; i0 += b) {
         size_t rows = n - i0 < b ? n - i0 : b;
-        vmf__sgemm(0, 1, rows, T, d, 1.0f, x + i0 * d, d, c->pmeans, d, 0.0f, dots, T);
-        for (size_t i = 0; i < rows; i++) {
-            float near = -2.0f;
-            for (size_t j = 0; j < T; j++)
-                near = dots[i * T + j] > near ? dots[i * T + j] : near;
-            novelty[i0 + i] = novelty_of(near);
-        }
+        block_novelty(c, x + i0 * d, rows, dots, novelty + i0);
     }
     vmf__free(dots);
     return VMF_OK;
