@@ -195,11 +195,11 @@ int vmf__class_copy(const vmf__class *cl, size_t d, vmf__class **out)
     n->buf = NULL;
     int rc = vmf__stepwise_copy(cl->sw, &n->sw);
     if (rc == VMF_OK && cl->buf) {
-        n->buf = vmf__malloc_array(cl->buf_cap * d, sizeof *n->buf);
-        if (!n->buf)
-            rc = vmf__error(VMF_ENOMEM, "classifier: out of memory copying a growth sample");
-        else
+        rc = vmf__class_sample_alloc(n, cl->buf_cap, d);
+        if (rc == VMF_OK) {
             memcpy(n->buf, cl->buf, cl->buf_n * d * sizeof *n->buf);
+            n->buf_n = cl->buf_n;
+        }
     }
     if (rc != VMF_OK) {
         vmf__class_free(n);

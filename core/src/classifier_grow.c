@@ -284,6 +284,18 @@ static int sample_reserve(vmf__class *cl, size_t more, size_t d, size_t cap)
     return VMF_OK;
 }
 
+int vmf__class_sample_alloc(vmf__class *cl, size_t rows, size_t d)
+{
+    size_t cap = rows > 0 ? rows : 1;
+    float *b = vmf__malloc_array(cap * d, sizeof *b);
+    if (!b)
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory for a %zu-row sample", cap);
+    cl->buf = b;
+    cl->buf_cap = cap;
+    cl->buf_n = 0;
+    return VMF_OK;
+}
+
 /* Adds rows x [n][d] to the class's growth sample (algorithm R past capacity). */
 static int sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size_t cap, vmf_rng *rng)
 {

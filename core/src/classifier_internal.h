@@ -155,6 +155,13 @@ void vmf__classifier_cache_free(vmf_classifier *c);
  */
 int vmf__class_copy(const vmf__class *cl, size_t d, vmf__class **out);
 
+/*
+ * Gives class cl an empty row sample with room for `rows` rows (at least
+ * one) of dimension d; learning grows it up to its capacity
+ * (classifier_grow.c). VMF_ENOMEM leaves cl->buf NULL.
+ */
+int vmf__class_sample_alloc(vmf__class *cl, size_t rows, size_t d);
+
 /* A new empty class of dimension d with one component (classifier_grow.c). */
 int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out);
 

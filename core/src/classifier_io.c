@@ -331,13 +331,10 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             goto fail;
         }
         if (has_buf) {
-            /* Room for what is held; learning grows it (classifier_grow.c). */
-            cl->buf_cap = bn > 0 ? (size_t)bn : 1;
-            cl->buf = vmf__malloc_array(cl->buf_cap * (size_t)d, sizeof *cl->buf);
-            if (!cl->buf) {
-                rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
+            /* Room for what is held; learning grows it. */
+            rc = vmf__class_sample_alloc(cl, (size_t)bn, (size_t)d);
+            if (rc != VMF_OK)
                 goto fail;
-            }
             cl->buf_n = (size_t)bn;
             vmf__rbuf_f32s(&r, cl->buf, (size_t)bn * (size_t)d);
             if (cl->buf_n > 0 && vmf_rows_check(cl->buf, cl->buf_n, (size_t)d) != VMF_OK) {
@@ -677,21 +674,14 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
     const json_t *sample = json_object_get(e, "sample");
     if (!sample || json_is_null(sample)) {
         /* No sample: the class can grow no more, unless it has to (then start one). */
-        if (cl->sw->m->k < c->o.k_max) {
-            cl->buf_cap = 1; /* learning grows it (classifier_grow.c) */
-            cl->buf = vmf__malloc_array(c->d, sizeof *cl->buf);
-            if (!cl->buf)
-                return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
-        }
-        return VMF_OK;
+        return cl->sw->m->k < c->o.k_max ? vmf__class_sample_alloc(cl, 0, c->d) : VMF_OK;
     }
     size_t d = c->d, cap = vmf__classifier_buf_cap(&c->o, d);
     if (!json_is_array(sample) || json_array_size(sample) > cap)
         return vmf__error(VMF_EFORMAT, "%s: \"sample\" must hold at most %zu rows", where, cap);
-    cl->buf_cap = json_array_size(sample) > 0 ? json_array_size(sample) : 1;
-    cl->buf = vmf__malloc_array(cl->buf_cap * d, sizeof *cl->buf);
-    if (!cl->buf)
-        return vmf__error(VMF_ENOMEM, "%s: out of memory", where);
+    rc = vmf__class_sample_alloc(cl, json_array_size(sample), d);
+    if (rc != VMF_OK)
+        return rc;
     cl->buf_n = json_array_size(sample);
     for (size_t i = 0; i < cl->buf_n; i++) {
         const json_t *row = json_array_get(sample, i);
