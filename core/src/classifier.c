@@ -34,7 +34,7 @@ void vmf_classifier_opts_init(vmf_classifier_opts *o)
     o->count_priors = 0;
     o->kappa_scale = 0.0;
     o->refine_rows = 256;
-    o->refine_lambda = 0.1;
+    o->refine_lambda = 1.0;
     o->refine_budget = 16384;
     o->refine_rate = 1.0;
 }
@@ -58,7 +58,7 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
     if (o->refine_rows > ((size_t)1 << 20))
         return vmf__error(VMF_EINVAL, "%s: refine_rows = %zu outside [0, 2^20]", fn,
                           o->refine_rows);
-    if (!(o->refine_lambda >= 0.0 && o->refine_lambda <= 1e6))
+    if (!(o->refine_lambda >= 0.0 && o->refine_lambda <= VMF__REFINE_LAMBDA_MAX))
         return vmf__error(VMF_EINVAL, "%s: refine_lambda = %g outside [0, 1e6]", fn,
                           o->refine_lambda);
     if (o->refine_budget > ((size_t)1 << 30))

@@ -21,6 +21,9 @@
  */
 #define VMF__SCALE_GRID 16
 
+/* The largest refine_lambda the options accept. */
+#define VMF__REFINE_LAMBDA_MAX 1e6
+
 /* Rows per class the head-against-mixtures record mostly remembers. */
 #define VMF__CMP_WINDOW 32.0
 

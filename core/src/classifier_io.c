@@ -27,6 +27,10 @@
  * Version 5 has version 4's layout; its samples may hold refine_rows x 512 / d
  * rows below d = 512 (vmf__classifier_buf_cap), which a version-4 reader
  * would refuse, hence the number. A version-4 blob loads as it is.
+ * Version 6 has version 5's layout; its refine_lambda is the penalty per
+ * row (lambda / N), where versions 3 to 5 stored one scaled by the class
+ * count (lambda C / N). An older blob loads with lambda x C of its C
+ * classes, so it continues with the penalty it had (lambda_from_per_class).
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
@@ -48,8 +52,27 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 5u
-#define MAX_LABEL_BYTES    ((uint64_t)1 << 20)
+#define CLASSIFIER_VERSION 6u
+
+/*
+ * Versions 3 to 5 of the blob, and model JSON with "refine_lambda", held the
+ * head's penalty as lambda C / N (C classes, N rows); since version 6 (JSON
+ * "refine_lambda_row") it is lambda / N, the same at every class count. The
+ * conversion keeps the penalty of the C classes a state holds (a state with
+ * none takes ten, where the two agreed by default); continuing from it is
+ * bit for bit what the old library did until a new class arrives.
+ */
+static double lambda_from_per_class(double lambda, size_t n_classes)
+{
+    double v = lambda * (double)(n_classes > 0 ? n_classes : 10);
+    return v < VMF__REFINE_LAMBDA_MAX ? v : VMF__REFINE_LAMBDA_MAX;
+}
+
+static double lambda_to_per_class(double lambda, size_t n_classes)
+{
+    return lambda / (double)(n_classes > 0 ? n_classes : 10);
+}
+#define MAX_LABEL_BYTES ((uint64_t)1 << 20)
 
 /* ---- binary ---- */
 
@@ -85,7 +108,8 @@ int vmf__classifier_save_version(const vmf_classifier *c, uint32_t version, void
     }
     if (version >= 3) {
         vmf__wbuf_u64(&b, o->refine_rows);
-        vmf__wbuf_f64(&b, o->refine_lambda);
+        vmf__wbuf_f64(&b, version >= 6 ? o->refine_lambda
+                                       : lambda_to_per_class(o->refine_lambda, c->n_classes));
         vmf__wbuf_u64(&b, o->refine_budget);
         vmf__wbuf_f64(&b, o->refine_rate);
     }
@@ -238,7 +262,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     vmf__rbuf r;
     /*
      * Version 1 (no prediction options), 2 (no refinement), 3 (a record of
-     * hits) and 4 (smaller samples below d = 512) blobs are still read.
+     * hits), 4 (smaller samples below d = 512) and 5 (a penalty scaled by
+     * the class count) blobs are still read.
      */
     uint32_t version = CLASSIFIER_VERSION;
     if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
@@ -395,6 +420,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             }
         }
     }
+    if (version >= 3 && version <= 5)
+        c->o.refine_lambda = lambda_from_per_class(c->o.refine_lambda, (size_t)nc);
     if (r.pos != r.len || total != rows) {
         rc = vmf__error(VMF_EFORMAT, "%s: %s", fn,
                         r.pos != r.len ? "trailing bytes" : "class rows do not add up");
@@ -460,7 +487,7 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     bad |= json_object_set_new(opts, "count_priors", json_boolean(o->count_priors));
     bad |= json_object_set_new(opts, "kappa_scale", json_real(o->kappa_scale));
     bad |= json_object_set_new(opts, "refine_rows", json_integer((json_int_t)o->refine_rows));
-    bad |= json_object_set_new(opts, "refine_lambda", json_real(o->refine_lambda));
+    bad |= json_object_set_new(opts, "refine_lambda_row", json_real(o->refine_lambda));
     bad |= json_object_set_new(opts, "refine_budget", json_integer((json_int_t)o->refine_budget));
     bad |= json_object_set_new(opts, "refine_rate", json_real(o->refine_rate));
     bad |= !kap || vmf__json_set_kappa_opts(kap, &so->kappa);
@@ -522,10 +549,15 @@ int vmf_classifier_to_json(const vmf_classifier *c, char **json)
     return rc;
 }
 
-static int json_opts(const json_t *jo, vmf_classifier_opts *o)
+/*
+ * The options object into o; *per_class is set when it gives the head's
+ * penalty the older way ("refine_lambda", scaled by the class count).
+ */
+static int json_opts(const json_t *jo, vmf_classifier_opts *o, int *per_class)
 {
     const char *w = "classifier JSON options";
     vmf_classifier_opts_init(o);
+    *per_class = 0;
     vmf_stepwise_opts *so = &o->stepwise;
     if (!jo)
         return VMF_OK;
@@ -564,8 +596,12 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o)
     o->refine_rows = 0;
     if (rc == VMF_OK)
         rc = vmf__json_get_size(jo, "refine_rows", VMF__JSON_OPTIONAL, w, &o->refine_rows);
-    if (rc == VMF_OK)
+    if (rc == VMF_OK && json_object_get(jo, "refine_lambda_row") != NULL) {
+        rc = vmf__json_get_f64(jo, "refine_lambda_row", VMF__JSON_OPTIONAL, w, &o->refine_lambda);
+    } else if (rc == VMF_OK && json_object_get(jo, "refine_lambda") != NULL) {
+        *per_class = 1;
         rc = vmf__json_get_f64(jo, "refine_lambda", VMF__JSON_OPTIONAL, w, &o->refine_lambda);
+    }
     if (rc == VMF_OK)
         rc = vmf__json_get_size(jo, "refine_budget", VMF__JSON_OPTIONAL, w, &o->refine_budget);
     if (rc == VMF_OK)
@@ -785,7 +821,8 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         goto done;
     }
     vmf_classifier_opts o;
-    rc = json_opts(json_object_get(root, "options"), &o);
+    int per_class;
+    rc = json_opts(json_object_get(root, "options"), &o, &per_class);
     if (rc != VMF_OK)
         goto done;
     const json_t *jd = json_object_get(root, "dim"), *jc = json_object_get(root, "classes");
@@ -795,6 +832,8 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         goto done;
     }
     size_t d = (size_t)json_integer_value(jd), nc = json_array_size(jc);
+    if (per_class)
+        o.refine_lambda = lambda_from_per_class(o.refine_lambda, nc);
     if (nc > 0 && d == 0) {
         rc = vmf__error(VMF_EFORMAT, "%s: classes need \"dim\" >= 2", fn);
         goto done;

@@ -7,11 +7,13 @@
  * fitted online to the class-balanced softmax cross-entropy
  *
  *     F(w, b) = (1/C) sum_c E_{x ~ class c} [-log P(c | x)]
- *               + (lambda C / N) / 2 sum_c |w_c|^2,
+ *               + (lambda / N) / 2 sum_c |w_c|^2,
  *
  * N the rows seen and C the classes: with N rows the penalty is that of an
- * L2-regularised multinomial logistic regression fitted on all of them
- * (lambda = 0.1 is scikit-learn's C = 1 with ten classes). A new class
+ * L2-regularised multinomial logistic regression fitted on all of them with
+ * class-balanced weights (lambda = 1 is scikit-learn's C = 1, at any number
+ * of classes; until format 5 the penalty was lambda C / N, which made it C
+ * times stronger with C classes and cost 100-class streams several points). A new class
  * starts at its vMF natural parameter a_c = s kappa mu_c at the prediction
  * temperature (mu_c the class's mean direction, from the mixture's
  * statistics; s kappa the pooled kappa times the chosen scale), with the
@@ -119,7 +121,7 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
     size_t want =
         n_new * REFINE_PER_ROW > c->o.refine_budget ? n_new * REFINE_PER_ROW : c->o.refine_budget;
     size_t steps = (want + B - 1) / B;
-    double lam = c->rows > 0 ? c->o.refine_lambda * (double)nc / (double)c->rows : 0.0;
+    double lam = c->rows > 0 ? c->o.refine_lambda / (double)c->rows : 0.0;
     double rate = c->o.refine_rate, mom = REFINE_MOMENTUM;
     size_t from = steps / 2, na = 0;
     for (size_t t = 0; t < steps; t++) {

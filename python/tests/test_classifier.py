@@ -179,7 +179,7 @@ def test_refinement_options(stream):
         off.partial_fit(*days[t])
     opts = json.loads(on.to_json())["options"]
     assert (opts["refine_rows"], opts["refine_budget"]) == (64, 1024)
-    assert (opts["refine_lambda"], opts["refine_rate"]) == (0.3, 0.5)
+    assert (opts["refine_lambda_row"], opts["refine_rate"]) == (0.3, 0.5)
     doc = json.loads(on.to_json())
     assert all("refine" in c for c in doc["classes"])
     # The sample is kept: refine_rows * 512 / d rows below d = 512 (the growth

@@ -95,8 +95,9 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         k_max * rows_per_component * d) floats. Library default 256
         (512 KiB per class).
     refine_lambda : float or None, default=None
-        The head's L2 penalty per row (0.1 is scikit-learn's C = 1 with ten
-        classes); library default 0.1.
+        The head's L2 penalty, lambda / (rows seen) / 2 times the sum of the
+        squared weights: 1 is scikit-learn's LogisticRegression(C=1,
+        class_weight='balanced') at any number of classes; library default 1.
     refine_budget : int or None, default=None
         Gradient rows per ``partial_fit`` at least (two per batch row at
         least); library default 16384.

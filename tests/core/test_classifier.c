@@ -953,18 +953,52 @@ static void test_refine(void **state)
     assert_memory_equal(v3->head.w, c->head.w, 2 * d * sizeof *c->head.w);
     free(b3);
     vmf_classifier_free(v3);
-    /* Version 4 has version 5's layout: it loads and saves back as version 5, bit for bit. */
-    void *b4;
-    size_t l4;
-    vmf_assert_ok(vmf__classifier_save_version(c, 4, &b4, &l4));
-    assert_int_equal(l4, ln);
-    assert_int_equal(((const unsigned char *)b4)[8], 4);
-    vmf_classifier *v4;
-    vmf_assert_ok(vmf_classifier_load(b4, l4, &v4));
-    assert_saves_as(v4, bn, ln);
-    free(b4);
+    /*
+     * Versions 4 and 5 have version 6's layout, but held the head's penalty
+     * scaled by the class count (lambda C / N, here C = 2): they load with
+     * lambda x C and save back as version 6, bit for bit.
+     */
+    for (uint32_t ver = 4; ver <= 5; ver++) {
+        void *b4;
+        size_t l4;
+        vmf_assert_ok(vmf__classifier_save_version(c, ver, &b4, &l4));
+        assert_int_equal(l4, ln);
+        assert_int_equal(((const unsigned char *)b4)[8], ver);
+        /*
+         * refine_lambda sits after the 24-byte frame header and 116 bytes of
+         * options (classifier_io.c's layout comment).
+         */
+        double stored;
+        memcpy(&stored, (const unsigned char *)b4 + 24 + 116, sizeof stored);
+        assert_true(stored == c->o.refine_lambda / 2.0);
+        vmf_classifier *v4;
+        vmf_assert_ok(vmf_classifier_load(b4, l4, &v4));
+        assert_true(v4->o.refine_lambda == c->o.refine_lambda);
+        assert_saves_as(v4, bn, ln);
+        free(b4);
+        vmf_classifier_free(v4);
+    }
+    /* So does a model JSON that gives "refine_lambda" (per class count). */
+    {
+        char *jn;
+        vmf_assert_ok(vmf_classifier_to_json(c, &jn));
+        char *at = strstr(jn, "\"refine_lambda_row\"");
+        assert_non_null(at);
+        const char *end = strchr(at, ',');
+        assert_non_null(end);
+        size_t room = strlen(jn) + 64;
+        char *old = malloc(room);
+        snprintf(old, room, "%.*s\"refine_lambda\": %.17g%s", (int)(at - jn), jn,
+                 c->o.refine_lambda / 2.0, end);
+        vmf_classifier *jo;
+        vmf_assert_ok(vmf_classifier_from_json(old, strlen(old), &jo));
+        assert_true(jo->o.refine_lambda == c->o.refine_lambda);
+        assert_saves_as(jo, bn, ln);
+        vmf_classifier_free(jo);
+        free(old);
+        free(jn);
+    }
     free(bn);
-    vmf_classifier_free(v4);
     /* A blob cut inside the head is refused. */
     vmf_classifier *cut = NULL;
     assert_int_equal(vmf_classifier_load(b0, l0 - 9, &cut), VMF_EFORMAT);

@@ -80,8 +80,10 @@ typedef struct vmf_classifier_opts {
      * refine_rows > 0 (default 256) prediction uses one weight vector w_c
      * and bias b_c per class, P(c | x) ∝ exp(w_c^T x + b_c): a multinomial
      * logistic regression learned online by class-balanced softmax
-     * cross-entropy with an L2 penalty of refine_lambda per row, scaled by
-     * C / rows seen (default 0.1, scikit-learn's C = 1 for ten classes). A
+     * cross-entropy with the L2 penalty (refine_lambda / rows seen) / 2
+     * sum_c |w_c|^2 (default 1: scikit-learn's C = 1 with class-balanced
+     * weights, at any number of classes; state formats up to 5 scaled it
+     * by the class count, and load converted). A
      * new class starts at its vMF natural parameter s kappa mu_c. Each class
      * keeps a uniform sample of its rows (its growth sample, then kept for
      * good): refine_rows of them at d >= 512, refine_rows x 512 / d below
