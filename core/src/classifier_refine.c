@@ -44,6 +44,7 @@
 #include "internal.h"
 #include "mixture_internal.h"
 #include "stepwise_internal.h"
+#include "vecmath.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@
 #define REFINE_MOMENTUM          0.9
 #define REFINE_PER_ROW           2
 #define REFINE_MAX_BUDGET_FACTOR 8
+#define GRAD_FLUSH               1e-30 /* well above FLT_MIN, far below any gradient that counts */
 
 /*
  * The anchors a [nc][d]: s kappa times the mean direction of each class (the
@@ -97,6 +99,33 @@ static size_t budget_rows(const vmf_classifier_opts *o, size_t d)
     return o->refine_budget * (f < REFINE_MAX_BUDGET_FACTOR ? f : REFINE_MAX_BUDGET_FACTOR);
 }
 
+/*
+ * One row of a minibatch: its dot products li [nc] (the GEMM's output)
+ * become the gradient of its loss wrt its logits, (softmax - one-hot) x
+ * inv_b, in place; mb [nc] (the bias momentum) adds the same. o [nc] is
+ * scratch. The softmax is vmf__head_row's, so training and prediction read
+ * the head with the same bits, and the loops vectorize.
+ */
+static VMF_CLONES VMF_VECTORIZE void grad_row(float *li, const double *b, size_t nc, size_t y,
+                                              double inv_b, double *o, double *mb)
+{
+    double lse = vmf__head_row(li, b, nc, o);
+    for (size_t q = 0; q < nc; q++) {
+        double p = vmf__exp_nonpos(o[q] - lse) * inv_b;
+        /*
+         * Zero below GRAD_FLUSH: the float would be subnormal, and a GEMM
+         * over subnormal floats runs several times slower (the weights of
+         * well separated classes grow until most probabilities are tiny).
+         */
+        o[q] = p >= GRAD_FLUSH ? p : 0.0;
+    }
+    o[y] -= inv_b;
+    for (size_t q = 0; q < nc; q++) {
+        li[q] = (float)o[q];
+        mb[q] += o[q];
+    }
+}
+
 int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, vmf__head *out)
 {
     memset(out, 0, sizeof *out);
@@ -111,12 +140,13 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
     float *lg = vmf__malloc_array(B * nc, sizeof *lg);
     float *g = vmf__malloc_array(nc * d, sizeof *g);
     int32_t *yb = vmf__malloc_array(B, sizeof *yb);
+    double *row = vmf__malloc_array(nc, sizeof *row); /* one row's logits */
     h.w = vmf__malloc_array(nc * d, sizeof *h.w);
     h.mw = vmf__calloc(nc * d, sizeof *h.mw);
     h.b = vmf__malloc_array(nc, sizeof *h.b);
     h.mb = vmf__calloc(nc, sizeof *h.mb);
     int rc = VMF_OK;
-    if (!a || !aw || !unit || !xb || !lg || !g || !yb || !h.w || !h.mw || !h.b || !h.mb) {
+    if (!a || !aw || !unit || !xb || !lg || !g || !yb || !row || !h.w || !h.mw || !h.b || !h.mb) {
         rc = vmf__error(VMF_ENOMEM, "classifier: out of memory refining %zu classes", nc);
         goto done;
     }
@@ -160,25 +190,8 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
         /* Softmax minus the one-hot label, over B: the gradient wrt the logits. */
         for (size_t q = 0; q < nc; q++)
             h.mb[q] *= mom;
-        for (size_t i = 0; i < B; i++) {
-            float *li = lg + i * nc;
-            double mx = -INFINITY, s = 0.0;
-            for (size_t q = 0; q < nc; q++) {
-                double v = (double)li[q] + h.b[q];
-                mx = v > mx ? v : mx;
-            }
-            for (size_t q = 0; q < nc; q++) {
-                double e = exp((double)li[q] + h.b[q] - mx);
-                li[q] = (float)e;
-                s += e;
-            }
-            double inv = 1.0 / s;
-            for (size_t q = 0; q < nc; q++) {
-                double p = (double)li[q] * inv - (yb[i] == (int32_t)q);
-                li[q] = (float)(p / (double)B);
-                h.mb[q] += p / (double)B;
-            }
-        }
+        for (size_t i = 0; i < B; i++)
+            grad_row(lg + i * nc, h.b, nc, (size_t)yb[i], 1.0 / (double)B, row, h.mb);
         vmf__sgemm(1, 0, nc, d, B, 1.0f, lg, nc, xb, d, 0.0f, g, d);
         for (size_t j = 0; j < nc * d; j++) {
             double gj = (double)g[j] + lam * (double)h.w[j];
@@ -216,6 +229,7 @@ done:
     vmf__free(lg);
     vmf__free(g);
     vmf__free(yb);
+    vmf__free(row);
     if (rc != VMF_OK) {
         vmf__head_free(&h);
         return rc;
