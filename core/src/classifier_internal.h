@@ -149,14 +149,6 @@ int vmf__classifier_refresh_kappa(vmf_classifier *c, double kappa);
  */
 int vmf__classifier_head_log_proba(const vmf_classifier *c, const float *x, size_t n, double *out);
 
-/*
- * One row of the head's softmax (classifier_predict.c): from the dot
- * products h [nc] and the biases b [nc], the logits h + b in double into
- * o [nc]; returns their log-sum-exp. Prediction and the refinement's
- * gradient both use it, so the head is trained and read with the same bits.
- */
-double vmf__head_row(const float *h, const double *b, size_t nc, double *o);
-
 /* Frees the prediction cache of c and clears its pointers (classifier.c). */
 void vmf__classifier_cache_free(vmf_classifier *c);
 

@@ -147,13 +147,15 @@ static float row_max(const float *v, size_t n)
 }
 
 /*
- * One row of the refinement head (classifier_refine.c), declared in
- * classifier_internal.h: log P(c | x) = o_c - lse. The maximum and the
- * normalizer are reduced over VMF_LANES fixed lanes and the exponentials
- * are vmf__exp_nonpos, so the loops vectorize and every clone gives the
- * same bits (vecmath.h).
+ * One row of the refinement head (classifier_refine.c): from its dot
+ * products h [nc] and the biases b [nc], the logits h + b in double into
+ * o [nc]; returns their log-sum-exp, so log P(c | x) = o_c - lse. The
+ * maximum and the normalizer are reduced over VMF_LANES fixed lanes and the
+ * exponentials are vmf__exp_nonpos, so the loops vectorize and every clone
+ * gives the same bits (vecmath.h).
  */
-VMF_CLONES VMF_VECTORIZE double vmf__head_row(const float *h, const double *b, size_t nc, double *o)
+static VMF_CLONES VMF_VECTORIZE double head_row(const float *h, const double *b, size_t nc,
+                                                double *o)
 {
     size_t kl = nc - nc % VMF_LANES;
     double ml[VMF_LANES], sl[VMF_LANES];
@@ -185,7 +187,7 @@ VMF_CLONES VMF_VECTORIZE double vmf__head_row(const float *h, const double *b, s
 /* One row's log P(c | x) into o [nc] from the head's dot products h [nc]. */
 static void head_row_log_proba(const float *h, const double *b, size_t nc, double *o)
 {
-    double lse = vmf__head_row(h, b, nc, o);
+    double lse = head_row(h, b, nc, o);
     for (size_t q = 0; q < nc; q++)
         o[q] -= lse;
 }
@@ -269,7 +271,7 @@ static int predict_blocks(const char *fn, const vmf_classifier *c, const float *
                 if (log_proba) {
                     head_row_log_proba(h, c->head.b, nc, log_proba + (i0 + i) * nc);
                 } else if (classes) {
-                    double lse = vmf__head_row(h, c->head.b, nc, lp);
+                    double lse = head_row(h, c->head.b, nc, lp);
                     row_topk(lp, nc, lse, k, classes + (i0 + i) * k,
                              proba ? proba + (i0 + i) * k : NULL);
                 }

@@ -102,27 +102,54 @@ static size_t budget_rows(const vmf_classifier_opts *o, size_t d)
 /*
  * One row of a minibatch: its dot products li [nc] (the GEMM's output)
  * become the gradient of its loss wrt its logits, (softmax - one-hot) x
- * inv_b, in place; mb [nc] (the bias momentum) adds the same. o [nc] is
- * scratch. The softmax is vmf__head_row's, so training and prediction read
- * the head with the same bits, and the loops vectorize.
+ * inv_b, in place; mb [nc] (the bias momentum) adds the same. e [nc] is
+ * scratch. One vmf__exp_nonpos per class, the maximum and the sum over
+ * VMF_LANES fixed lanes (as prediction's head_row, which needs the logits
+ * and their log-sum-exp instead), so the loops vectorize and every clone
+ * gives the same bits.
  */
 static VMF_CLONES VMF_VECTORIZE void grad_row(float *li, const double *b, size_t nc, size_t y,
-                                              double inv_b, double *o, double *mb)
+                                              double inv_b, double *e, double *mb)
 {
-    double lse = vmf__head_row(li, b, nc, o);
+    size_t kl = nc - nc % VMF_LANES;
+    double ml[VMF_LANES], sl[VMF_LANES];
+    for (size_t q = 0; q < nc; q++)
+        e[q] = (double)li[q] + b[q];
+    for (size_t l = 0; l < VMF_LANES; l++) {
+        ml[l] = -INFINITY;
+        sl[l] = 0.0;
+    }
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            ml[l] = e[q + l] > ml[l] ? e[q + l] : ml[l];
+    double mx = -INFINITY, s = 0.0;
+    for (size_t l = 0; l < VMF_LANES; l++)
+        mx = ml[l] > mx ? ml[l] : mx;
+    for (size_t q = kl; q < nc; q++)
+        mx = e[q] > mx ? e[q] : mx;
+    for (size_t q = 0; q < nc; q++)
+        e[q] = vmf__exp_nonpos(e[q] - mx);
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            sl[l] += e[q + l];
+    for (size_t l = 0; l < VMF_LANES; l++)
+        s += sl[l];
+    for (size_t q = kl; q < nc; q++)
+        s += e[q];
+    double f = inv_b / s; /* s >= 1: the maximum's term is exp(0) = 1 */
     for (size_t q = 0; q < nc; q++) {
-        double p = vmf__exp_nonpos(o[q] - lse) * inv_b;
+        double p = e[q] * f;
         /*
          * Zero below GRAD_FLUSH: the float would be subnormal, and a GEMM
          * over subnormal floats runs several times slower (the weights of
          * well separated classes grow until most probabilities are tiny).
          */
-        o[q] = p >= GRAD_FLUSH ? p : 0.0;
+        e[q] = p >= GRAD_FLUSH ? p : 0.0;
     }
-    o[y] -= inv_b;
+    e[y] -= inv_b;
     for (size_t q = 0; q < nc; q++) {
-        li[q] = (float)o[q];
-        mb[q] += o[q];
+        li[q] = (float)e[q];
+        mb[q] += e[q];
     }
 }
 
