@@ -167,7 +167,7 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
     float *lg = vmf__malloc_array(B * nc, sizeof *lg);
     float *g = vmf__malloc_array(nc * d, sizeof *g);
     int32_t *yb = vmf__malloc_array(B, sizeof *yb);
-    double *row = vmf__malloc_array(nc, sizeof *row); /* one row's logits */
+    double *row = vmf__malloc_array(nc, sizeof *row); /* grad_row's scratch */
     h.w = vmf__malloc_array(nc * d, sizeof *h.w);
     h.mw = vmf__calloc(nc * d, sizeof *h.mw);
     h.b = vmf__malloc_array(nc, sizeof *h.b);
