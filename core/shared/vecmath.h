@@ -16,6 +16,8 @@
 #ifndef VMFMM_VECMATH_H
 #define VMFMM_VECMATH_H
 
+#include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -53,6 +55,41 @@
 
 /* Lanes of the manual reductions: wide enough for AVX-512 doubles, cheap for SSE2. */
 #define VMF_LANES 8
+
+/*
+ * The maximum and the sum of v [n], reduced over VMF_LANES fixed lanes and
+ * then the tail in order: the loops vectorize and every clone of the caller
+ * gets the same bits. The maximum of n = 0 values is -inf.
+ */
+static inline VMF_VECTORIZE double vmf__lanes_max(const double *v, size_t n)
+{
+    size_t kl = n - n % VMF_LANES;
+    double ml[VMF_LANES], mx = -INFINITY;
+    for (size_t l = 0; l < VMF_LANES; l++)
+        ml[l] = -INFINITY;
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            ml[l] = v[q + l] > ml[l] ? v[q + l] : ml[l];
+    for (size_t l = 0; l < VMF_LANES; l++)
+        mx = ml[l] > mx ? ml[l] : mx;
+    for (size_t q = kl; q < n; q++)
+        mx = v[q] > mx ? v[q] : mx;
+    return mx;
+}
+
+static inline VMF_VECTORIZE double vmf__lanes_sum(const double *v, size_t n)
+{
+    size_t kl = n - n % VMF_LANES;
+    double sl[VMF_LANES] = {0}, s = 0.0;
+    for (size_t q = 0; q < kl; q += VMF_LANES)
+        for (size_t l = 0; l < VMF_LANES; l++)
+            sl[l] += v[q + l];
+    for (size_t l = 0; l < VMF_LANES; l++)
+        s += sl[l];
+    for (size_t q = kl; q < n; q++)
+        s += v[q];
+    return s;
+}
 
 /*
  * exp(x) for x <= 0 in float: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite

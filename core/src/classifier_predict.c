@@ -158,21 +158,11 @@ static VMF_CLONES VMF_VECTORIZE double head_row(const float *h, const double *b,
                                                 double *o)
 {
     size_t kl = nc - nc % VMF_LANES;
-    double ml[VMF_LANES], sl[VMF_LANES];
+    double sl[VMF_LANES] = {0}, s = 0.0;
     for (size_t q = 0; q < nc; q++)
         o[q] = (double)h[q] + b[q];
-    for (size_t l = 0; l < VMF_LANES; l++) {
-        ml[l] = -INFINITY;
-        sl[l] = 0.0;
-    }
-    for (size_t q = 0; q < kl; q += VMF_LANES)
-        for (size_t l = 0; l < VMF_LANES; l++)
-            ml[l] = o[q + l] > ml[l] ? o[q + l] : ml[l];
-    double mx = -INFINITY, s = 0.0;
-    for (size_t l = 0; l < VMF_LANES; l++)
-        mx = ml[l] > mx ? ml[l] : mx;
-    for (size_t q = kl; q < nc; q++)
-        mx = o[q] > mx ? o[q] : mx;
+    double mx = vmf__lanes_max(o, nc);
+    /* The sum as vmf__lanes_sum, fused with the exponentials (no store). */
     for (size_t q = 0; q < kl; q += VMF_LANES)
         for (size_t l = 0; l < VMF_LANES; l++)
             sl[l] += vmf__exp_nonpos(o[q + l] - mx);

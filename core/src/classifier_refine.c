@@ -103,40 +103,20 @@ static size_t budget_rows(const vmf_classifier_opts *o, size_t d)
  * One row of a minibatch: its dot products li [nc] (the GEMM's output)
  * become the gradient of its loss wrt its logits, (softmax - one-hot) x
  * inv_b, in place; mb [nc] (the bias momentum) adds the same. e [nc] is
- * scratch. One vmf__exp_nonpos per class, the maximum and the sum over
- * VMF_LANES fixed lanes (as prediction's head_row, which needs the logits
- * and their log-sum-exp instead), so the loops vectorize and every clone
- * gives the same bits.
+ * scratch. One vmf__exp_nonpos per class, the maximum and the sum by
+ * vmf__lanes_max and vmf__lanes_sum (as prediction's head_row, which needs
+ * the logits and their log-sum-exp instead), so the loops vectorize and
+ * every clone gives the same bits.
  */
 static VMF_CLONES VMF_VECTORIZE void grad_row(float *li, const double *b, size_t nc, size_t y,
                                               double inv_b, double *e, double *mb)
 {
-    size_t kl = nc - nc % VMF_LANES;
-    double ml[VMF_LANES], sl[VMF_LANES];
     for (size_t q = 0; q < nc; q++)
         e[q] = (double)li[q] + b[q];
-    for (size_t l = 0; l < VMF_LANES; l++) {
-        ml[l] = -INFINITY;
-        sl[l] = 0.0;
-    }
-    for (size_t q = 0; q < kl; q += VMF_LANES)
-        for (size_t l = 0; l < VMF_LANES; l++)
-            ml[l] = e[q + l] > ml[l] ? e[q + l] : ml[l];
-    double mx = -INFINITY, s = 0.0;
-    for (size_t l = 0; l < VMF_LANES; l++)
-        mx = ml[l] > mx ? ml[l] : mx;
-    for (size_t q = kl; q < nc; q++)
-        mx = e[q] > mx ? e[q] : mx;
+    double mx = vmf__lanes_max(e, nc);
     for (size_t q = 0; q < nc; q++)
         e[q] = vmf__exp_nonpos(e[q] - mx);
-    for (size_t q = 0; q < kl; q += VMF_LANES)
-        for (size_t l = 0; l < VMF_LANES; l++)
-            sl[l] += e[q + l];
-    for (size_t l = 0; l < VMF_LANES; l++)
-        s += sl[l];
-    for (size_t q = kl; q < nc; q++)
-        s += e[q];
-    double f = inv_b / s; /* s >= 1: the maximum's term is exp(0) = 1 */
+    double f = inv_b / vmf__lanes_sum(e, nc); /* the sum >= 1: the maximum's term is 1 */
     for (size_t q = 0; q < nc; q++) {
         double p = e[q] * f;
         /*
