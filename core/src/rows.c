@@ -43,6 +43,32 @@ static VMF_CLONES VMF_VECTORIZE double row_norm2_lanes(const float *r, size_t d)
 }
 
 /*
+ * The sum of squares of one row in float over 16 lanes (one AVX-512
+ * register), for the fast path of the unit check: four times fewer
+ * operations than row_norm2_lanes, which converts every value to double.
+ * Its relative error is below (d / 16 + 16) 2^-24, under 7e-5 for
+ * d <= FAST_NORM_MAX_D; a square of a huge finite value overflows to Inf.
+ */
+#define FAST_LANES      16
+#define FAST_NORM_MAX_D 16384
+#define FAST_NORM_ZONE  1e-3f /* |s - 1| within this: the norm is within 1e-3 of 1 by a margin */
+
+static VMF_CLONES VMF_VECTORIZE float row_norm2_fast(const float *r, size_t d)
+{
+    float sl[FAST_LANES] = {0};
+    size_t dl = d - d % FAST_LANES;
+    for (size_t j = 0; j < dl; j += FAST_LANES)
+        for (size_t l = 0; l < FAST_LANES; l++)
+            sl[l] += r[j + l] * r[j + l];
+    float s = 0.0f;
+    for (size_t l = 0; l < FAST_LANES; l++)
+        s += sl[l];
+    for (size_t j = dl; j < d; j++)
+        s += r[j] * r[j];
+    return s;
+}
+
+/*
  * Checks rows [n][d]: every value finite, no zero row and, when unit is set,
  * every norm within VMF_ROWS_NORM_TOL of 1. Returns VMF_OK or VMF_EINVAL
  * naming the first bad row.
@@ -53,7 +79,16 @@ static int rows_scan(const float *x, size_t n, size_t d, int unit)
         return VMF_OK;
     if (!x || d == 0)
         return vmf__error(VMF_EINVAL, "no data (x is NULL or d is 0)");
+    int fast = unit && d <= FAST_NORM_MAX_D;
     for (size_t i = 0; i < n; i++) {
+        /*
+         * A float sum within FAST_NORM_ZONE of 1 puts the exact norm within
+         * about 5e-4 of 1, well inside VMF_ROWS_NORM_TOL, so the row passes
+         * as the double check would pass it; any other row (NaN, Inf, zero,
+         * off the sphere or near the tolerance) is decided in double.
+         */
+        if (fast && fabsf(row_norm2_fast(x + i * d, d) - 1.0f) <= FAST_NORM_ZONE)
+            continue;
         double s = row_norm2_lanes(x + i * d, d);
         if (!isfinite(s))
             return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
