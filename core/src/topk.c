@@ -191,9 +191,11 @@ static VMF_CLONES VMF_VECTORIZE double lane_threshold(const double *s, size_t nb
     double lm[TOPK_LANES];
     for (size_t l = 0; l < TOPK_LANES; l++)
         lm[l] = s[l];
-    for (size_t c = TOPK_LANES; c < nb; c += TOPK_LANES)
+    for (size_t c = TOPK_LANES; c < nb; c += TOPK_LANES) {
+#pragma GCC unroll 1 /* one vmaxpd, not a vmaxsd per lane (vecmath.h) */
         for (size_t l = 0; l < TOPK_LANES; l++)
             lm[l] = s[c + l] > lm[l] ? s[c + l] : lm[l];
+    }
     /* Insertion sort, largest first: m <= 8 of 8 values. */
     for (size_t i = 1; i < TOPK_LANES; i++) {
         double v = lm[i];
