@@ -8,11 +8,11 @@ pulled towards one shared direction so that classes overlap as an encoder's
 do, with rows spread in its tangent space isotropically (``--spread``) and
 along four class-specific directions with 3, 2.5, 2 and 1.5 times more spread
 (anisotropic, elongated classes). The stream is long-tailed (class r of the
-seeded ranking keeps max(8, round(800 r^-0.9)) rows, days uniform on 1..200,
+seeded ranking keeps max(8, round(H r^-0.9)) rows, H = --head-rows, days uniform on 1..200,
 every 7th class from day 31 on); the test split holds 100 rows per class.
 
   /usr/bin/python3 bench/many_class_stream.py /tmp/many100 [--classes 100]
-      [--dim 64] [--spread 0.6] [--seed 1]
+      [--dim 64] [--spread 0.6] [--head-rows 800] [--seed 1]
 
 then, e.g.
 
@@ -42,10 +42,12 @@ def main():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--spread", type=float, default=0.6,
                     help="tangent spread of a class (default 0.6)")
+    ap.add_argument("--head-rows", type=int, default=800,
+                    help="stream rows of the largest class (default 800)")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    if a.classes < 2 or a.dim < 8 or not a.spread > 0:
-        ap.error("need --classes >= 2, --dim >= 8 and --spread > 0")
+    if a.classes < 2 or a.dim < 8 or not a.spread > 0 or a.head_rows < 8:
+        ap.error("need --classes >= 2, --dim >= 8, --spread > 0 and --head-rows >= 8")
     rng = np.random.default_rng(a.seed)
     C, d, k = a.classes, a.dim, len(ELONGATION)
     shared = unit_rows(rng.standard_normal((1, d)))[0]
@@ -61,7 +63,7 @@ def main():
         z -= np.outer(z @ mu[c], mu[c])
         return unit_rows(mu[c] + z)
 
-    counts = np.maximum(8, np.round(800 * np.arange(1, C + 1) ** -0.9)).astype(int)
+    counts = np.maximum(8, np.round(a.head_rows * np.arange(1, C + 1) ** -0.9)).astype(int)
     X, y, split, day = [], [], [], []
     for rank, c in enumerate(rng.permutation(C)):
         n = counts[rank]

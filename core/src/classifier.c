@@ -74,12 +74,14 @@ int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn)
     return vmf__stepwise_check_opts(&so, fn);
 }
 
-size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d)
+size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d, size_t nc)
 {
     size_t grow = o->rows_per_component * o->k_max, head = o->refine_rows;
     /* Below VMF__REFINE_REF_DIM the same memory holds more (cheaper) rows; refine_rows <= 2^20. */
     if (d > 0 && d < VMF__REFINE_REF_DIM)
         head = head * VMF__REFINE_REF_DIM / d;
+    size_t share = head * VMF__REFINE_POOL_CLASSES / (nc > 2 ? nc : 2);
+    head = share > head ? share : head;
     return head > grow ? head : grow;
 }
 

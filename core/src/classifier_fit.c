@@ -147,14 +147,22 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
         rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
         goto fail;
     }
-    /* Private copies of the touched classes; untouched ones are shared until commit. */
+    /*
+     * Private copies of the touched classes, and of those whose sample a new
+     * class's arrival makes too large (thinned below, before any row is
+     * learned); the others are shared until commit.
+     */
+    size_t cap = vmf__classifier_buf_cap(&c->o, d, nc);
     for (size_t k = 0; k < nc; k++) {
-        if (g.start[k + 1] == g.start[k])
+        int thin = k < old_nc && c->cls[k]->buf && c->cls[k]->buf_n > cap;
+        if (g.start[k + 1] == g.start[k] && !thin)
             continue;
         if (k < old_nc)
             rc = vmf__class_copy(c->cls[k], d, &ncls[k]);
         else
-            rc = vmf__class_new(&c->o, d, &ncls[k]);
+            rc = vmf__class_new(&c->o, d, cap, &ncls[k]);
+        if (rc == VMF_OK && thin)
+            rc = vmf__class_thin(ncls[k], d, cap, &rng);
         if (rc != VMF_OK)
             goto fail;
     }
@@ -175,7 +183,7 @@ int vmf_classifier_partial_fit(vmf_classifier *c, const float *x, size_t n, size
         size_t cnt = g.start[k + 1] - g.start[k];
         if (cnt == 0)
             continue;
-        rc = vmf__class_learn(&c->o, ncls[k], g.xs + g.start[k] * d, cnt, d, &rng);
+        rc = vmf__class_learn(&c->o, ncls[k], g.xs + g.start[k] * d, cnt, d, cap, &rng);
         if (rc != VMF_OK)
             goto fail;
     }
@@ -339,8 +347,8 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
         goto done;
     }
     for (size_t k = 0; k < nc && rc == VMF_OK; k++) {
-        rc = vmf__class_fit(o, g.xs + g.start[k] * d, g.start[k + 1] - g.start[k], d, &c->rng,
-                            &c->cls[k]);
+        rc = vmf__class_fit(o, g.xs + g.start[k] * d, g.start[k + 1] - g.start[k], d,
+                            vmf__classifier_buf_cap(o, d, nc), &c->rng, &c->cls[k]);
         if (rc == VMF_OK)
             c->n_classes = k + 1;
     }

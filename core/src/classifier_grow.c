@@ -316,11 +316,36 @@ static int sample_rows(vmf__class *cl, const float *x, size_t n, size_t d, size_
     return VMF_OK;
 }
 
+int vmf__class_thin(vmf__class *cl, size_t d, size_t cap, vmf_rng *rng)
+{
+    if (!cl->buf || cl->buf_n <= cap)
+        return VMF_OK;
+    /* The first cap slots of a partial Fisher-Yates shuffle. */
+    float *t = vmf__malloc_array(d, sizeof *t);
+    if (!t)
+        return vmf__error(VMF_ENOMEM, "classifier: out of memory thinning a sample");
+    for (size_t i = 0; i < cap; i++) {
+        size_t j = i + (size_t)vmf_rng_below(rng, cl->buf_n - i);
+        if (j == i)
+            continue;
+        memcpy(t, cl->buf + i * d, d * sizeof *t);
+        memcpy(cl->buf + i * d, cl->buf + j * d, d * sizeof *t);
+        memcpy(cl->buf + j * d, t, d * sizeof *t);
+    }
+    vmf__free(t);
+    cl->buf_n = cap;
+    float *b = vmf__realloc(cl->buf, cap * d * sizeof *b);
+    if (b) { /* a failed shrink keeps the larger block, which is as good */
+        cl->buf = b;
+        cl->buf_cap = cap;
+    }
+    return VMF_OK;
+}
+
 /* Learns rows x [n][d] of one class (a private copy, or a new class). */
 int vmf__class_learn(const vmf_classifier_opts *o, vmf__class *cl, const float *x, size_t n,
-                     size_t d, vmf_rng *rng)
+                     size_t d, size_t cap, vmf_rng *rng)
 {
-    size_t cap = vmf__classifier_buf_cap(o, d);
     int fresh = cl->sw->m == NULL;
     if (cl->buf) {
         int rs = sample_rows(cl, x, n, d, cap, rng);
@@ -355,7 +380,7 @@ check_done:
     return rc;
 }
 
-int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out)
+int vmf__class_new(const vmf_classifier_opts *o, size_t d, size_t cap, vmf__class **out)
 {
     *out = NULL;
     vmf__class *cl = vmf__calloc(1, sizeof *cl);
@@ -365,7 +390,7 @@ int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out)
     vmf__classifier_sw_opts(o, 1, &so);
     int rc = vmf__stepwise_new_clock(&so, d, VMF__CLOCK_ROWS, &cl->sw);
     if (rc == VMF_OK && (o->k_max > 1 || o->refine_rows > 0)) {
-        rc = sample_reserve(cl, SAMPLE_FIRST_ROWS, d, vmf__classifier_buf_cap(o, d));
+        rc = sample_reserve(cl, SAMPLE_FIRST_ROWS, d, cap);
     }
     if (rc != VMF_OK) {
         vmf__class_free(cl);
@@ -380,12 +405,12 @@ int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out)
  * direction), grown by splits to K(n), then EM to convergence. The growth
  * sample is filled as if the rows had streamed in.
  */
-int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, vmf_rng *rng,
-                   vmf__class **out)
+int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, size_t cap,
+                   vmf_rng *rng, vmf__class **out)
 {
     *out = NULL;
     vmf__class *cl;
-    int rc = vmf__class_new(o, d, &cl);
+    int rc = vmf__class_new(o, d, cap, &cl);
     if (rc != VMF_OK)
         return rc;
     vmf_mixture *m1 = NULL, *m = NULL;
@@ -421,7 +446,7 @@ int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_
         goto done;
     cl->sw->steps = (n + o->stepwise.minibatch - 1) / o->stepwise.minibatch;
     if (cl->buf && (cl->sw->m->k < o->k_max || o->refine_rows > 0))
-        rc = sample_rows(cl, x, n, d, vmf__classifier_buf_cap(o, d), rng);
+        rc = sample_rows(cl, x, n, d, cap, rng);
     else {
         vmf__free(cl->buf);
         cl->buf = NULL;

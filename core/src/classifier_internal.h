@@ -112,11 +112,22 @@ struct vmf_classifier {
 #define VMF__REFINE_REF_DIM 512
 
 /*
- * Capacity of a class's row sample at dimension d: the growth sample's
- * k_max x rows_per_component rows, or the head's refine_rows scaled as
- * above when that is more.
+ * With refinement, the classes share a pool of VMF__REFINE_POOL_CLASSES
+ * classes' worth of sample rows: with fewer classes each keeps a larger
+ * sample, with more each keeps its own refine_rows (scaled). A logistic
+ * regression at d = 512 learns from a few hundred rows a class markedly
+ * worse than from a few thousand, and a few classes can afford them.
  */
-size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d);
+#define VMF__REFINE_POOL_CLASSES 64
+
+/*
+ * Capacity of a class's row sample at dimension d when the classifier has
+ * nc classes: the growth sample's k_max x rows_per_component rows, or the
+ * head's refine_rows scaled as above, or its share of the pool, whichever
+ * is most. It shrinks as classes arrive (vmf__class_thin), never below the
+ * first two.
+ */
+size_t vmf__classifier_buf_cap(const vmf_classifier_opts *o, size_t d, size_t nc);
 
 /* Validates options (not NULL); `fn` prefixes messages (VMF_EINVAL). */
 int vmf__classifier_check_opts(const vmf_classifier_opts *o, const char *fn);
@@ -165,22 +176,33 @@ int vmf__class_copy(const vmf__class *cl, size_t d, vmf__class **out);
  */
 int vmf__class_sample_alloc(vmf__class *cl, size_t rows, size_t d);
 
-/* A new empty class of dimension d with one component (classifier_grow.c). */
-int vmf__class_new(const vmf_classifier_opts *o, size_t d, vmf__class **out);
+/*
+ * A new empty class of dimension d with one component whose sample may
+ * hold up to `cap` rows (classifier_grow.c).
+ */
+int vmf__class_new(const vmf_classifier_opts *o, size_t d, size_t cap, vmf__class **out);
 
 /*
  * Learns rows x [n][d] of one class (a private copy, or a new class),
- * growing its mixture when its row count asks for it (classifier_grow.c).
+ * growing its mixture when its row count asks for it; its sample keeps at
+ * most `cap` rows (classifier_grow.c).
  */
 int vmf__class_learn(const vmf_classifier_opts *o, vmf__class *cl, const float *x, size_t n,
-                     size_t d, vmf_rng *rng);
+                     size_t d, size_t cap, vmf_rng *rng);
 
 /*
- * Batch fit of one class on all its rows x [n][d] into a new class *out
- * (classifier_grow.c).
+ * Keeps a uniformly drawn `cap` of the class's sample rows when it holds
+ * more (a uniform subset of a uniform sample is one, so the reservoir goes
+ * on as before) and gives the memory back (classifier_grow.c).
  */
-int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, vmf_rng *rng,
-                   vmf__class **out);
+int vmf__class_thin(vmf__class *cl, size_t d, size_t cap, vmf_rng *rng);
+
+/*
+ * Batch fit of one class on all its rows x [n][d] into a new class *out,
+ * its sample holding at most `cap` rows (classifier_grow.c).
+ */
+int vmf__class_fit(const vmf_classifier_opts *o, const float *x, size_t n, size_t d, size_t cap,
+                   vmf_rng *rng, vmf__class **out);
 
 /*
  * Scores rows x [n][d] of known classes cls [n] with m at every grid scale

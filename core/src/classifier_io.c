@@ -3,7 +3,7 @@
  * load) and its model JSON (vmf_classifier_to_json / from_json).
  *
  * Binary layout (all little-endian), framed by vmf__blob_frame with magic
- * "VMFCLSF\0", version 5, a payload length and an FNV-1a 64 checksum:
+ * "VMFCLSF\0", version 7, a payload length and an FNV-1a 64 checksum:
  *   options: u64 k_max, f64 alpha, f64 t0, f64 eta_floor, u64 minibatch,
  *            u32 estimator, f64 prior_count, f64 prior_rbar, f64 kappa_min,
  *            f64 kappa_max, u64 seed, u64 rows_per_component, u32 pooled_kappa,
@@ -31,6 +31,10 @@
  * row (lambda / N), where versions 3 to 5 stored one scaled by the class
  * count (lambda C / N). An older blob loads with lambda x C of its C
  * classes, so it continues with the penalty it had (lambda_from_per_class).
+ * Version 7 has version 6's layout; with fewer than 64 classes its samples
+ * may hold more than refine_rows (scaled) rows, each class's share of a
+ * pool of 64 classes' worth (vmf__classifier_buf_cap), which a version-6
+ * reader would refuse. An older blob loads as it is.
  * Every count is checked against the bytes that remain before anything is
  * allocated, so a corrupt or hostile blob is VMF_EFORMAT, never a crash.
  *
@@ -52,7 +56,7 @@
 #include <string.h>
 
 static const char CLASSIFIER_MAGIC[8] = {'V', 'M', 'F', 'C', 'L', 'S', 'F', '\0'};
-#define CLASSIFIER_VERSION 6u
+#define CLASSIFIER_VERSION 7u
 
 /*
  * Versions 3 to 5 of the blob, and model JSON with "refine_lambda", held the
@@ -262,8 +266,8 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
     vmf__rbuf r;
     /*
      * Version 1 (no prediction options), 2 (no refinement), 3 (a record of
-     * hits), 4 (smaller samples below d = 512) and 5 (a penalty scaled by
-     * the class count) blobs are still read.
+     * hits), 4 (smaller samples below d = 512), 5 (a penalty scaled by
+     * the class count) and 6 (no pooled samples) blobs are still read.
      */
     uint32_t version = CLASSIFIER_VERSION;
     if (buf && len >= 12 && memcmp(buf, CLASSIFIER_MAGIC, 8) == 0 &&
@@ -309,7 +313,7 @@ int vmf_classifier_load(const void *buf, size_t len, vmf_classifier **out)
             goto fail;
         }
     }
-    size_t cap = vmf__classifier_buf_cap(&o, (size_t)d);
+    size_t cap = vmf__classifier_buf_cap(&o, (size_t)d, (size_t)nc);
     uint64_t total = 0;
     for (uint64_t i = 0; i < nc; i++) {
         char where[64];
@@ -629,7 +633,8 @@ static int json_opts(const json_t *jo, vmf_classifier_opts *o, int *per_class)
 }
 
 /* One class from its JSON object into cl (allocated by the caller, zeroed). */
-static int json_class(const vmf_classifier *c, const json_t *e, const char *where, vmf__class *cl)
+static int json_class(const vmf_classifier *c, const json_t *e, const char *where, size_t cap,
+                      vmf__class *cl)
 {
     if (!json_is_object(e))
         return vmf__error(VMF_EFORMAT, "%s: not an object", where);
@@ -712,7 +717,7 @@ static int json_class(const vmf_classifier *c, const json_t *e, const char *wher
         /* No sample: the class can grow no more, unless it has to (then start one). */
         return cl->sw->m->k < c->o.k_max ? vmf__class_sample_alloc(cl, 0, c->d) : VMF_OK;
     }
-    size_t d = c->d, cap = vmf__classifier_buf_cap(&c->o, d);
+    size_t d = c->d;
     if (!json_is_array(sample) || json_array_size(sample) > cap)
         return vmf__error(VMF_EFORMAT, "%s: \"sample\" must hold at most %zu rows", where, cap);
     rc = vmf__class_sample_alloc(cl, json_array_size(sample), d);
@@ -883,7 +888,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
             goto done;
         }
         c->n_classes = i + 1;
-        rc = json_class(c, e, where, c->cls[i]);
+        rc = json_class(c, e, where, vmf__classifier_buf_cap(&c->o, c->d, nc), c->cls[i]);
         if (rc != VMF_OK)
             goto done;
         total += c->cls[i]->rows;

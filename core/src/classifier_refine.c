@@ -25,19 +25,24 @@
  * once data is plentiful, because real classes are anisotropic (docs/
  * classifier.md, "Refinement", has the measurements). The expectation over
  * a class's rows is estimated from its uniform row sample (the growth sample,
- * kept for good when refinement is on), so memory stays bounded: C x
- * refine_rows x max(d, 512) floats (vmf__classifier_buf_cap).
+ * kept for good when refinement is on), so memory stays bounded:
+ * max(C, 64) x refine_rows x max(d, 512) floats (vmf__classifier_buf_cap).
  *
  * Each batch of n rows runs ceil(max(budget, 2 n) / 256) steps of SGD
- * (budget: refine_budget, scaled up below d = 512 by budget_rows)
+ * (budget: refine_budget, scaled up for cheaper rows by budget_rows)
  * with momentum 0.9 and step refine_rate on minibatches of 256 rows, and
  * ends at the average of the iterates of its second half (tail averaging:
  * constant-step SGD ends anywhere in its noise ball, the average near its
- * centre; measured +0.002 to +0.005 top-1 early in the stream). Each
- * minibatch is
- * drawn by picking a class uniformly and then a row of its sample uniformly
- * (class-balanced without weights), from the generator the caller passes
- * (the classifier's), so the result is deterministic. Per step the work is
+ * centre; measured +0.002 to +0.005 top-1 early in the stream). The slots
+ * of the minibatches go round the classes in turn (slot i of step t to
+ * class (256 t + i) mod C), each with a row of its sample drawn uniformly
+ * from the generator the caller passes (the classifier's), so the result
+ * is deterministic and class-balanced without weights. Drawing the class
+ * too, as up to version 6, left each class's share of a minibatch
+ * binomial (2.6 +- 1.6 rows of 256 with 100 classes), noise the tail
+ * average had to remove; in turn, the training-stream CV (fold seed 7)
+ * gained 0.001 to 0.004 on the 100-class stream at days 20 to 200 and
+ * 0.002 at day 200 on fmnist-cce64 turned into d = 512. Per step the work is
  * two GEMMs: logits X_b · Wᵀ and the gradient Pᵀ · X_b.
  */
 #include "classifier_internal.h"
@@ -54,6 +59,7 @@
 #define REFINE_MOMENTUM          0.9
 #define REFINE_PER_ROW           2
 #define REFINE_MAX_BUDGET_FACTOR 8
+#define REFINE_REF_CLASSES       200
 #define GRAD_FLUSH               1e-30 /* well above FLT_MIN, far below any gradient that counts */
 
 /*
@@ -84,19 +90,28 @@ static void anchors(const vmf_classifier *c, float *a, float *unit)
 }
 
 /*
- * Gradient rows per partial_fit before the 2 n floor: refine_budget at
- * d >= VMF__REFINE_REF_DIM and, like the sample, more below, for about the
- * same work: refine_budget x 512 / d, at most 8 times refine_budget (a
- * gradient row costs 4 d C flops in the two GEMMs and C exponentials; below
- * d = 64 the exponentials cost as much as the GEMMs, so more rows would not
- * be cheap). Measured on fmnist-cce64 (d = 64) by the training-stream CV,
- * mean of fold seeds 7, 11, 13, 17: +0.009 top-1 at day 5, +0.002 at day
- * 50, +0.001 at day 200, against refine_budget rows at every d.
+ * Gradient rows per partial_fit before the 2 n floor, sized in work: a
+ * gradient row costs 4 d C flops in the two GEMMs and C exponentials, and
+ * refine_budget rows are what the reference shape, d = 512 with
+ * REFINE_REF_CLASSES classes, affords (vmf_bench_classifier's 5,000-row
+ * day within 0.2 s). A cheaper row gets more of them, refine_budget x
+ * max(512 / d, 512 x 200 / (d C)), at most 8 times refine_budget (below
+ * d = 64 the exponentials cost as much as the GEMMs). Measured by the
+ * training-stream CV: on fmnist-cce64 (d = 64; fold seeds 7, 11, 13, 17)
+ * 512 / d gave +0.009 top-1 at day 5 and +0.001 at day 200 against
+ * refine_budget at every d; the same rows turned into d = 512 (fold seed
+ * 7) read 0.7338 / 0.8327 / 0.9200 at days 5 / 50 / 200 with 8 times the
+ * budget, 0.7261 / 0.8315 / 0.9198 without.
  */
-static size_t budget_rows(const vmf_classifier_opts *o, size_t d)
+static size_t budget_rows(const vmf_classifier_opts *o, size_t d, size_t nc)
 {
-    size_t f = d > 0 && d < VMF__REFINE_REF_DIM ? VMF__REFINE_REF_DIM / d : 1;
-    return o->refine_budget * (f < REFINE_MAX_BUDGET_FACTOR ? f : REFINE_MAX_BUDGET_FACTOR);
+    double f = d > 0 ? (double)VMF__REFINE_REF_DIM / (double)d : 1.0;
+    double w = d > 0 && nc > 0
+                   ? (double)VMF__REFINE_REF_DIM * REFINE_REF_CLASSES / ((double)d * (double)nc)
+                   : 1.0;
+    f = w > f ? w : f;
+    f = f < 1.0 ? 1.0 : f > REFINE_MAX_BUDGET_FACTOR ? REFINE_MAX_BUDGET_FACTOR : f;
+    return (size_t)((double)o->refine_budget * f);
 }
 
 /*
@@ -173,7 +188,7 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
     memcpy(h.w + keep * d, a + keep * d, (nc - keep) * d * sizeof *h.w);
     for (size_t q = keep; q < nc; q++)
         h.b[q] = bmean;
-    size_t want = budget_rows(&c->o, d);
+    size_t want = budget_rows(&c->o, d, nc);
     if (n_new * REFINE_PER_ROW > want)
         want = n_new * REFINE_PER_ROW;
     size_t steps = (want + B - 1) / B;
@@ -182,7 +197,7 @@ int vmf__classifier_refine(const vmf_classifier *c, size_t n_new, vmf_rng *rng, 
     size_t from = steps / 2, na = 0;
     for (size_t t = 0; t < steps; t++) {
         for (size_t i = 0; i < B; i++) {
-            size_t q = (size_t)vmf_rng_below(rng, nc);
+            size_t q = (size_t)(((uint64_t)t * B + i) % nc);
             const vmf__class *cl = c->cls[q];
             if (cl->buf_n > 0) {
                 size_t r = (size_t)vmf_rng_below(rng, cl->buf_n);

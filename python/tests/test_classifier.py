@@ -182,9 +182,11 @@ def test_refinement_options(stream):
     assert (opts["refine_lambda_row"], opts["refine_rate"]) == (0.3, 0.5)
     doc = json.loads(on.to_json())
     assert all("refine" in c for c in doc["classes"])
-    # The sample is kept: refine_rows * 512 / d rows below d = 512 (the growth
-    # sample's k_max * rows_per_component = 150 when that is more).
-    cap = max(64 * 512 // Xt.shape[1], 150)
+    # The sample is kept: refine_rows * 512 / d rows below d = 512, or with
+    # C < 64 classes that times 64 / max(C, 2) (the growth sample's
+    # k_max * rows_per_component = 150 when that is more).
+    head = 64 * 512 // Xt.shape[1]
+    cap = max(head, head * 64 // max(len(doc["classes"]), 2), 150)
     assert all(c["sample"] and len(c["sample"]) <= cap for c in doc["classes"])
     assert any(len(c["sample"]) > 150 for c in doc["classes"])
     # Without the head: no "refine", and mixtures grown alike (the head shares the

@@ -90,17 +90,19 @@ class VonMisesFisherClassifier(ClassifierMixin, BaseEstimator):
         and bias per class, learned online beside the mixtures; prediction
         uses it while its prequential log-likelihood is the better one),
         counted at d >= 512; below, the same memory holds
-        refine_rows * 512 / d rows. 0 turns the head off. Memory:
-        n_classes * max(refine_rows * max(d, 512),
-        k_max * rows_per_component * d) floats. Library default 256
-        (512 KiB per class).
+        refine_rows * 512 / d rows; with fewer than 64 classes each class
+        keeps its share of 64 classes' worth instead. 0 turns the head off.
+        Memory: max(n_classes, 64) * refine_rows * max(d, 512) floats (or
+        k_max * rows_per_component * d a class, when that is more). Library
+        default 256 (512 KiB per class).
     refine_lambda : float or None, default=None
         The head's L2 penalty, lambda / (rows seen) / 2 times the sum of the
         squared weights: 1 is scikit-learn's LogisticRegression(C=1,
         class_weight='balanced') at any number of classes; library default 1.
     refine_budget : int or None, default=None
-        Gradient rows per ``partial_fit`` at least (two per batch row at
-        least); library default 16384.
+        Gradient rows per ``partial_fit`` at d = 512 with 200 classes (two
+        per batch row at least); cheaper rows (smaller d or fewer classes)
+        get up to 8 times as many, for the same work. Library default 16384.
     refine_rate : float or None, default=None
         The head's SGD step size, in (0, 100]; library default 1.
     random_state : int, RandomState instance or None, default=42

@@ -858,13 +858,19 @@ static void test_refine(void **state)
     assert_int_equal(c->head.n, 2);
     /*
      * The samples are kept once the classes are grown: refine_rows of them at
-     * d >= 512, refine_rows x 512 / d below (the same memory per class).
+     * d >= 512, refine_rows x 512 / d below (the same memory per class), or
+     * with fewer than 64 classes a share of 64 classes' worth (at most half).
      */
-    size_t cap = vmf__classifier_buf_cap(&c->o, d);
-    assert_int_equal(cap, d >= 512 ? 256 : 256 * 512 / d);
-    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024), 256);
-    assert_int_equal(vmf__classifier_buf_cap(&c->o, 64), 2048);
-    assert_int_equal(vmf__classifier_buf_cap(&m->o, 64), m->o.k_max * m->o.rows_per_component);
+    size_t cap = vmf__classifier_buf_cap(&c->o, d, 2);
+    assert_int_equal(cap, 256 * 512 / d * 32);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024, 2), 256 * 32);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024, 1), 256 * 32);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024, 10), 256 * 64 / 10);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 1024, 64), 256);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 512, 200), 256);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 64, 200), 2048);
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, 64, 10), 2048 * 64 / 10);
+    assert_int_equal(vmf__classifier_buf_cap(&m->o, 64, 2), m->o.k_max * m->o.rows_per_component);
     for (size_t q = 0; q < 2; q++) {
         assert_true(c->cls[q]->buf &&
                     c->cls[q]->buf_n == (c->cls[q]->rows < cap ? c->cls[q]->rows : cap));
@@ -1029,6 +1035,120 @@ static void test_refine(void **state)
     free(xt);
     free(y);
     free(yt);
+}
+
+/* 1 when row r [d] is one of the n rows x [n][d], bit for bit. */
+static int is_one_of(const float *r, const float *x, size_t n, size_t d)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(r, x + i * d, d * sizeof *r) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The classes share a pool of 64 classes' worth of sample rows: two
+ * classes keep 32 times refine_rows each; as classes arrive each one's
+ * share shrinks and the larger samples are thinned to it, also those of
+ * classes the batch does not touch, keeping rows of their own class only.
+ * The state saves as version 7, loads, and a version-6 writer's blob of a
+ * state within the old capacity loads back to the same bytes.
+ */
+static void test_sample_pool(void **state)
+{
+    (void)state;
+    const size_t d = 512, big = 200;
+    vmf_classifier_opts o;
+    vmf_classifier_opts_init(&o);
+    o.k_max = 1;
+    o.rows_per_component = 1;
+    o.refine_rows = 4; /* pool 256 rows: 128 a class with 2, 64 with 4, 32 with 8 */
+    o.refine_budget = 256;
+    vmf_rng rng;
+    vmf_rng_seed(&rng, 17);
+    float *cen = malloc(8 * d * sizeof *cen), *x = malloc(8 * big * d * sizeof *x);
+    int64_t *y = malloc(8 * big * sizeof *y);
+    assert_non_null(cen);
+    assert_non_null(x);
+    assert_non_null(y);
+    vmf_assert_ok(vmf_sample_uniform(d, 8, &rng, cen));
+    for (size_t q = 0; q < 8; q++) {
+        vmf_assert_ok(vmf_sample_vmf(cen + q * d, d, 200.0, big, &rng, x + q * big * d));
+        for (size_t i = 0; i < big; i++)
+            y[q * big + i] = (int64_t)q;
+    }
+    vmf_classifier *c;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &c));
+    /* Day 1: classes 0 and 1, 200 rows each. */
+    vmf_labels l1 = {2 * big, y, NULL};
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x, 2 * big, d, &l1));
+    assert_int_equal(vmf__classifier_buf_cap(&c->o, d, 2), 128);
+    for (size_t q = 0; q < 2; q++)
+        assert_int_equal(c->cls[q]->buf_n, 128);
+    /* Day 2: classes 2 and 3 arrive with 10 rows each; 0 and 1 are thinned to 64. */
+    float *x2 = malloc(20 * d * sizeof *x2);
+    int64_t y2[20];
+    assert_non_null(x2);
+    for (size_t i = 0; i < 20; i++) {
+        size_t q = 2 + i / 10;
+        memcpy(x2 + i * d, x + (q * big + i % 10) * d, d * sizeof *x2);
+        y2[i] = (int64_t)q;
+    }
+    vmf_labels l2 = {20, y2, NULL};
+    vmf_classifier *before;
+    vmf_assert_ok(vmf_classifier_copy(c, &before));
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x2, 20, d, &l2));
+    assert_int_equal(c->n_classes, 4);
+    size_t want[4] = {64, 64, 10, 10};
+    for (size_t q = 0; q < 4; q++) {
+        assert_int_equal(c->cls[q]->buf_n, want[q]);
+        assert_true(c->cls[q]->buf_cap == c->cls[q]->buf_n || q >= 2);
+        for (size_t i = 0; i < c->cls[q]->buf_n; i++)
+            assert_true(is_one_of(c->cls[q]->buf + i * d, x + q * big * d, big, d));
+        /* Distinct rows: a thinned sample is a subset, not a resample. */
+        for (size_t i = 1; i < c->cls[q]->buf_n; i++)
+            assert_false(is_one_of(c->cls[q]->buf + i * d, c->cls[q]->buf, i, d));
+    }
+    /* The copy taken before is untouched (the thinned classes were private copies). */
+    for (size_t q = 0; q < 2; q++)
+        assert_int_equal(before->cls[q]->buf_n, 128);
+    /* Day 3: four more classes: every share is 32. */
+    vmf_labels l3 = {4 * big, y + 4 * big, NULL};
+    vmf_assert_ok(vmf_classifier_partial_fit(c, x + 4 * big * d, 4 * big, d, &l3));
+    for (size_t q = 0; q < 8; q++)
+        assert_int_equal(c->cls[q]->buf_n, q == 2 || q == 3 ? 10 : 32);
+    /* Saved as version 7; loads and saves back to the same bytes. */
+    size_t len;
+    void *b = blob(c, &len);
+    assert_int_equal(((const uint8_t *)b)[8], 7);
+    vmf_classifier *r;
+    vmf_assert_ok(vmf_classifier_load(b, len, &r));
+    assert_saves_as(r, b, len);
+    vmf_classifier_free(r);
+    free(b);
+    /* A version-6 blob whose samples fit the old capacity (4 rows) loads as it is. */
+    vmf_classifier *small;
+    vmf_assert_ok(vmf_classifier_new(&o, d, &small));
+    vmf_labels l4 = {4, y2, NULL}; /* 4 rows of class 2 */
+    vmf_assert_ok(vmf_classifier_partial_fit(small, x2, 4, d, &l4));
+    void *b6;
+    size_t l6;
+    vmf_assert_ok(vmf__classifier_save_version(small, 6, &b6, &l6));
+    vmf_assert_ok(vmf_classifier_load(b6, l6, &r));
+    void *b7;
+    size_t l7;
+    vmf_assert_ok(vmf__classifier_save_version(r, 6, &b7, &l7));
+    vmf_test_assert_same_bytes(b6, l6, b7, l7);
+    free(b6);
+    free(b7);
+    vmf_classifier_free(r);
+    vmf_classifier_free(small);
+    vmf_classifier_free(before);
+    vmf_classifier_free(c);
+    free(x2);
+    free(cen);
+    free(x);
+    free(y);
 }
 
 /*
@@ -1243,6 +1363,7 @@ int main(void)
         cmocka_unit_test(test_identical_rows),
         cmocka_unit_test(test_prequential_record),
         cmocka_unit_test(test_refine),
+        cmocka_unit_test(test_sample_pool),
         cmocka_unit_test(test_novelty),
         cmocka_unit_test(test_fmnist),
     };

@@ -89,9 +89,14 @@ typedef struct vmf_classifier_opts {
      * good): refine_rows of them at d >= 512, refine_rows x 512 / d below
      * (memory refine_rows x max(d, 512) floats per class, allocated as the
      * sample fills: 512 KiB with the default up to d = 512, where it keeps
-     * 256 rows; 2,048 rows at d = 64); each
-     * partial_fit takes max(refine_budget, 2 n) gradient rows (default
-     * 16384) in class-balanced minibatches of 256 from those samples, SGD
+     * 256 rows; 2,048 rows at d = 64), and with C < 64 classes each its
+     * share of 64 classes' worth, 64 / max(C, 2) times as many (so at most
+     * max(C, 64) x refine_rows x max(d, 512) floats in all; the larger
+     * samples are thinned as classes arrive); each
+     * partial_fit takes max(refine_budget x f, 2 n) gradient rows (default
+     * 16384; f = max(512 / d, 512 x 200 / (d C)) within [1, 8], the same
+     * work for cheaper rows) in class-balanced minibatches of 256 from
+     * those samples, SGD
      * with momentum 0.9 and step refine_rate (default 1), ending at the
      * average of the second half of its iterates. The mixtures are learned
      * as before and give the novelty score. 0 predicts with the mixtures
