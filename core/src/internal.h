@@ -76,6 +76,16 @@ void vmf__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t kk, float a
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc);
 
+/* ---- rows (rows.c) ---- */
+
+/*
+ * vmf_rows_check of rows x [n][d] that are rows first .. first + n - 1 of a
+ * larger matrix, so the message names the row by its place there: a caller
+ * that checks a block at a time, just before using it, reads its rows from
+ * memory once (prediction).
+ */
+int vmf__rows_check_from(const float *x, size_t n, size_t d, size_t first);
+
 /* ---- kappa (kappa.c) ---- */
 
 /* Validates kappa options; `fn` prefixes the message: VMF_EINVAL. */

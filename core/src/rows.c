@@ -71,9 +71,9 @@ static VMF_CLONES VMF_VECTORIZE float row_norm2_fast(const float *r, size_t d)
 /*
  * Checks rows [n][d]: every value finite, no zero row and, when unit is set,
  * every norm within VMF_ROWS_NORM_TOL of 1. Returns VMF_OK or VMF_EINVAL
- * naming the first bad row.
+ * naming the first bad row, numbered from `first`.
  */
-static int rows_scan(const float *x, size_t n, size_t d, int unit)
+static int rows_scan(const float *x, size_t n, size_t d, int unit, size_t first)
 {
     if (n == 0)
         return VMF_OK;
@@ -91,25 +91,30 @@ static int rows_scan(const float *x, size_t n, size_t d, int unit)
             continue;
         double s = row_norm2_lanes(x + i * d, d);
         if (!isfinite(s))
-            return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", i);
+            return vmf__error(VMF_EINVAL, "row %zu has a NaN or infinite value", first + i);
         if (s == 0.0)
-            return vmf__error(VMF_EINVAL, "row %zu is a zero vector", i);
+            return vmf__error(VMF_EINVAL, "row %zu is a zero vector", first + i);
         if (unit && fabs(sqrt(s) - 1.0) > VMF_ROWS_NORM_TOL)
-            return vmf__error(VMF_EINVAL, "row %zu has norm %.6g, expected 1 (normalize first)", i,
-                              sqrt(s));
+            return vmf__error(VMF_EINVAL, "row %zu has norm %.6g, expected 1 (normalize first)",
+                              first + i, sqrt(s));
     }
     return VMF_OK;
 }
 
 int vmf_rows_check(const float *x, size_t n, size_t d)
 {
-    return rows_scan(x, n, d, 1);
+    return rows_scan(x, n, d, 1, 0);
+}
+
+int vmf__rows_check_from(const float *x, size_t n, size_t d, size_t first)
+{
+    return rows_scan(x, n, d, 1, first);
 }
 
 int vmf_rows_normalize(float *x, size_t n, size_t d)
 {
     /* Check every row before changing any, so a rejected matrix is untouched. */
-    int rc = rows_scan(x, n, d, 0);
+    int rc = rows_scan(x, n, d, 0, 0);
     if (rc != VMF_OK)
         return rc;
     for (size_t i = 0; i < n; i++) {

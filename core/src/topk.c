@@ -21,7 +21,7 @@
 
 #include <assert.h>
 
-int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size_t n, size_t d)
+int vmf__predict_check_args(const char *fn, size_t model_d, const float *x, size_t n, size_t d)
 {
     if (n == 0)
         return VMF_OK;
@@ -30,12 +30,25 @@ int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size
                           model_d);
     if (!x)
         return vmf__error(VMF_EINVAL, "%s: x is NULL", fn);
-    int rc = vmf_rows_check(x, n, d);
+    return VMF_OK;
+}
+
+int vmf__predict_check_block(const char *fn, const float *x, size_t n, size_t d, size_t first)
+{
+    int rc = vmf__rows_check_from(x, n, d, first);
     return rc == VMF_OK ? VMF_OK : vmf__error_wrap(rc, fn, NULL);
 }
 
-int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
-                    const int32_t *classes)
+int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size_t n, size_t d)
+{
+    int rc = vmf__predict_check_args(fn, model_d, x, n, d);
+    if (rc != VMF_OK || n == 0)
+        return rc;
+    return vmf__predict_check_block(fn, x, n, d, 0);
+}
+
+int vmf__topk_check_args(const char *fn, size_t model_d, const float *x, size_t n, size_t d,
+                         size_t k, const int32_t *classes)
 {
     if (k == 0)
         return vmf__error(VMF_EINVAL, "%s: k must be at least 1", fn);
@@ -46,7 +59,16 @@ int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, si
     size_t nk;
     if (vmf__mul_overflow(n, k, &nk))
         return vmf__error(VMF_EINVAL, "%s: n x k overflows", fn);
-    return vmf__predict_check_rows(fn, model_d, x, n, d);
+    return vmf__predict_check_args(fn, model_d, x, n, d);
+}
+
+int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
+                    const int32_t *classes)
+{
+    int rc = vmf__topk_check_args(fn, model_d, x, n, d, k, classes);
+    if (rc != VMF_OK || n == 0)
+        return rc;
+    return vmf__predict_check_block(fn, x, n, d, 0);
 }
 
 /* Above this many slots the sorted prefix gives way to a heap. */

@@ -31,6 +31,20 @@ int vmf__predict_check_rows(const char *fn, size_t model_d, const float *x, size
 int vmf__topk_check(const char *fn, size_t model_d, const float *x, size_t n, size_t d, size_t k,
                     const int32_t *classes);
 
+/*
+ * The same checks in the same order, but the rows' values are left to the
+ * caller, who checks each block with vmf__predict_check_block just before
+ * it uses it (the rows then come from memory once). A bad row is then
+ * found after the rows before it have been predicted, so the outputs of
+ * those may have been written; the error is the same.
+ */
+int vmf__topk_check_args(const char *fn, size_t model_d, const float *x, size_t n, size_t d,
+                         size_t k, const int32_t *classes);
+int vmf__predict_check_args(const char *fn, size_t model_d, const float *x, size_t n, size_t d);
+
+/* The values of rows first .. first + n - 1, x [n][d]; "fn: row i ..." on failure. */
+int vmf__predict_check_block(const char *fn, const float *x, size_t n, size_t d, size_t first);
+
 /* Non-zero when item a ranks strictly before item b (ties return 0 both ways). */
 typedef int (*vmf__topk_before)(const void *ctx, size_t a, size_t b);
 

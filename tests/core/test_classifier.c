@@ -912,6 +912,34 @@ static void test_refine(void **state)
         for (size_t q = 0; q < 2; q++)
             vmf_assert_close(lp[i * 2 + q], want[q], 0, 1e-4 * (1.0 + fabs(want[q])));
     }
+    /*
+     * A bad row in the second block of 1,024 is named by its place in the
+     * whole matrix, for the head and for the mixtures; the rows are checked
+     * a block at a time, so the first block's answers are out already.
+     */
+    {
+        float keep = xt[1500 * d + 3];
+        xt[1500 * d + 3] = NAN;
+        int32_t *tk = malloc(nt * sizeof *tk), *tm = malloc(nt * sizeof *tm);
+        assert_non_null(tk);
+        assert_non_null(tm);
+        vmf_classifier *both[2] = {c, m};
+        for (size_t v = 0; v < 2; v++) {
+            vmf_assert_ok(vmf_classifier_predict_topk(both[v], xt, 1024, d, 1, tm, NULL));
+            memset(tk, 0xff, nt * sizeof *tk);
+            assert_int_equal(vmf_classifier_predict_topk(both[v], xt, nt, d, 1, tk, NULL),
+                             VMF_EINVAL);
+            assert_string_equal(
+                vmf_last_error(),
+                "vmf_classifier_predict_topk: row 1500 has a NaN or infinite value");
+            assert_memory_equal(tk, tm, 1024 * sizeof *tk);
+            assert_int_equal(vmf_classifier_predict_log_proba(both[v], xt, nt, d, lp), VMF_EINVAL);
+            assert_non_null(strstr(vmf_last_error(), "row 1500 has a NaN"));
+        }
+        xt[1500 * d + 3] = keep;
+        free(tk);
+        free(tm);
+    }
 
     /*
      * A version 2 blob (written before the refinement) loads with refine_rows

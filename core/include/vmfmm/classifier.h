@@ -134,7 +134,10 @@ VMF_API int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, siz
  * Top-k classes of each row of x [n][d]: class indices into classes [n][k] and
  * posterior probabilities into proba [n][k] (may be NULL), most probable first,
  * equal probabilities lower class index first. Slots beyond the number of
- * classes get -1 and 0.
+ * classes get -1 and 0. A bad row (NaN, Inf, not unit) is VMF_EINVAL naming
+ * it, found as its block of 1,024 rows comes up: the outputs of the rows
+ * before its block may have been written (the rows are read from memory
+ * once); the same holds for predict_log_proba.
  */
 VMF_API int vmf_classifier_predict_topk(const vmf_classifier *c, const float *x, size_t n, size_t d,
                                         size_t k, int32_t *classes, double *proba);
