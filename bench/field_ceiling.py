@@ -13,6 +13,11 @@ vmfmm setting (bench/cv_stream.py does that on the training stream only).
 Each line: the model, its top-1 macro recall on the test split, seconds.
 Class imbalance is handled as vmfsim's families handle it: class-balanced
 weights, or class-balanced resampling for the MLP (which has no weights).
+
+With --per-class N,... it instead fits the balanced logistic regression
+(C = 1) on at most N rows of each class (a seeded uniform sample), as the
+vMF classifier's head sees a bounded sample per class (docs/classifier.md,
+"A pool for few classes").
 """
 
 import argparse
@@ -39,6 +44,8 @@ def balanced_rows(y, rng):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("prefix", help="stream PREFIX of PREFIX.{X,y,split}.npy")
+    ap.add_argument("--per-class", default="",
+                    help="comma-separated row caps per class: only the logistic regression")
     a = ap.parse_args()
     X = np.load(a.prefix + ".X.npy").astype(np.float64)
     y = np.load(a.prefix + ".y.npy")
@@ -46,6 +53,15 @@ def main():
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     Xt, yt, Xe, ye = X[split == 0], y[split == 0], X[split == 1], y[split == 1]
     rng = np.random.default_rng(0)
+    if a.per_class:
+        for cap in (int(v) for v in a.per_class.split(",")):
+            keep = np.concatenate([rng.permutation(np.where(yt == c)[0])[:cap]
+                                   for c in np.unique(yt)])
+            m = LogisticRegression(C=1, class_weight="balanced", max_iter=5000)
+            m.fit(Xt[keep], yt[keep])
+            print(f"{'logistic regression C=1, ' + str(cap) + ' rows a class':45s} "
+                  f"{macro_recall(ye, m.predict(Xe)):.4f}  ({len(keep)} rows)", flush=True)
+        return
     bal = balanced_rows(yt, rng)
     poly = PolynomialFeatures(2, include_bias=False)
     models = [(f"logistic regression C={c}",
