@@ -57,18 +57,16 @@
 #define VMF_LANES 8
 
 /*
- * A maximum over lanes puts `#pragma GCC unroll 1` before its inner loop
- * over the lanes: at -O3 GCC peels that loop into VMF_LANES scalars before
- * vectorizing and then keeps the maximum scalar (one vmaxsd per lane),
- * where a sum still becomes one vector add; kept a loop, it becomes one
- * vmaxpd (the same bits: GCC uses it only where it computes exactly
- * `v > m ? v : m`). Clang reads the pragma too.
- */
-
-/*
  * The maximum and the sum of v [n], reduced over VMF_LANES fixed lanes and
  * then the tail in order: the loops vectorize and every clone of the caller
  * gets the same bits. The maximum of n = 0 values is -inf.
+ *
+ * Every maximum over lanes in the project puts `#pragma GCC unroll 1`
+ * before its inner loop over the lanes: at -O3 GCC peels that loop into
+ * VMF_LANES scalars before vectorizing and then keeps the maximum scalar
+ * (one vmaxsd per lane), where a sum still becomes one vector add; kept a
+ * loop, it becomes one vmaxpd (the same bits: GCC uses it only where it
+ * computes exactly `v > m ? v : m`). Clang reads the pragma too.
  */
 static inline VMF_VECTORIZE double vmf__lanes_max(const double *v, size_t n)
 {

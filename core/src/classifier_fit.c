@@ -346,9 +346,10 @@ int vmf_classifier_fit(const vmf_classifier_opts *o, const float *x, size_t n, s
         rc = vmf__error(VMF_ENOMEM, "%s: out of memory", fn);
         goto done;
     }
+    size_t cap = vmf__classifier_buf_cap(o, d, nc);
     for (size_t k = 0; k < nc && rc == VMF_OK; k++) {
-        rc = vmf__class_fit(o, g.xs + g.start[k] * d, g.start[k + 1] - g.start[k], d,
-                            vmf__classifier_buf_cap(o, d, nc), &c->rng, &c->cls[k]);
+        rc = vmf__class_fit(o, g.xs + g.start[k] * d, g.start[k + 1] - g.start[k], d, cap, &c->rng,
+                            &c->cls[k]);
         if (rc == VMF_OK)
             c->n_classes = k + 1;
     }

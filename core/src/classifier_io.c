@@ -870,6 +870,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
         }
     }
     uint64_t total = 0;
+    size_t cap = vmf__classifier_buf_cap(&c->o, c->d, nc); /* the samples' capacity */
     for (size_t i = 0; i < nc; i++) {
         char where[64];
         snprintf(where, sizeof where, "classes[%zu]", i);
@@ -888,7 +889,7 @@ int vmf_classifier_from_json(const char *json, size_t len, vmf_classifier **out)
             goto done;
         }
         c->n_classes = i + 1;
-        rc = json_class(c, e, where, vmf__classifier_buf_cap(&c->o, c->d, nc), c->cls[i]);
+        rc = json_class(c, e, where, cap, c->cls[i]);
         if (rc != VMF_OK)
             goto done;
         total += c->cls[i]->rows;
